@@ -1,0 +1,3 @@
+from swarmredis.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""What every command shares: running async code, mapping errors to exit codes, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+
+from swarmredis.errors import SwarmRedisError
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DOCKER_HOST_OPTION = typer.Option(
+    None,
+    "--docker-host",
+    envvar="DOCKER_HOST",
+    help="Docker engine of a Swarm manager (default: DOCKER_HOST or the local socket).",
+)
+
+
+def fail(error: SwarmRedisError) -> NoReturn:
+    """Print one clear line for a known error and exit with its code."""
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(error.exit_code)
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run an async command body on asyncio; known errors become one line + exit code."""
+    try:
+        return anyio.run(fn, backend="asyncio")
+    except SwarmRedisError as error:
+        fail(error)
+    except BaseExceptionGroup as group:  # errors collected from task groups
+        leaves = _leaves(group)
+        if not leaves:
+            raise
+        for error in leaves:
+            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(max(e.exit_code for e in leaves)) from None
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[SwarmRedisError]:
+    out: list[SwarmRedisError] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            out.extend(_leaves(exc))
+        elif isinstance(exc, SwarmRedisError):
+            out.append(exc)
+    return out
+
+
+def print_json(data: Any) -> None:
+    """Write one JSON document to stdout (no rich markup)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
