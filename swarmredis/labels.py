@@ -39,3 +39,8 @@ def volume_name(stack: str, index: int) -> str:
 def versioned_name(stack: str, logical: str, digest: str) -> str:
     """Name of an immutable secret/config: ``acme_tls-node-1.3f9a2c1e``."""
     return f"{stack}_{logical}.{digest[:8]}"
+
+
+def sentinel_volume_name(stack: str, index: int) -> str:
+    """Named volume holding ``/data`` of the sentinel with this index: ``acme_sentinel-data-1``."""
+    return f"{stack}_sentinel-data-{index}"

@@ -1,0 +1,118 @@
+"""Rules of the stack model that tie fields together.
+
+``apply_mode_defaults`` fills the defaults that depend on other fields (mode,
+name) before validation; ``cross_check`` checks limits that depend on several
+fields after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import PydanticCustomError
+
+if TYPE_CHECKING:
+    from swarmredis.spec.model import Stack
+
+MODES = ("cluster", "replication", "standalone")
+MIN_SHARDS = 3
+BUS_OFFSET = 10000
+MAX_PORT = 65535
+
+# Fields that only make sense in some modes; setting them elsewhere is an error.
+_ONLY_FOR = {"shards": ("cluster",), "sentinel": ("replication",)}
+
+
+def spec_problem(path: str, message: str) -> PydanticCustomError:
+    """A validation error for ``path`` (dotted) raised from a model validator."""
+    return PydanticCustomError("spec", "{path}: {detail}", {"path": path, "detail": message})
+
+
+def apply_mode_defaults(data: Any) -> Any:
+    """Fill mode-dependent defaults (shards, replicas, network name) into raw stack data."""
+    if not isinstance(data, Mapping):
+        return data
+    mode = data.get("mode", "cluster")
+    if mode not in MODES:
+        mode = "cluster"  # the field validator reports the bad mode; fill the rest anyway
+    else:
+        _check_mode_fields(data, mode)
+    out = dict(data)
+    if mode == "standalone" and out.get("replicas", 0) != 0:
+        raise spec_problem("replicas", f"must be 0 for mode standalone, got {out['replicas']!r}")
+    out.setdefault("shards", MIN_SHARDS if mode == "cluster" else 1)
+    out.setdefault("replicas", 0 if mode == "standalone" else 1)
+    name = out.get("name")
+    network = out.get("network", {})
+    if isinstance(name, str) and isinstance(network, Mapping) and "name" not in network:
+        out["network"] = {**network, "name": f"{name}_net"}
+    return out
+
+
+def _check_mode_fields(data: Mapping[str, Any], mode: str) -> None:
+    for key, modes in _ONLY_FOR.items():
+        if key in data and mode not in modes:
+            raise spec_problem(key, f"only allowed for mode {' or '.join(modes)}, not {mode}")
+
+
+def each(values: tuple[str, ...], check: Callable[[str], str]) -> tuple[str, ...]:
+    """Apply ``check`` to every item; a failure names the item's index in the field path."""
+    out = []
+    for index, value in enumerate(values):
+        try:
+            out.append(check(value))
+        except ValueError as error:
+            raise spec_problem(str(index), str(error)) from None
+    return tuple(out)
+
+
+def cross_check(stack: Stack) -> tuple[str, str] | None:
+    """The first rule spanning several fields that ``stack`` breaks, as (path, message)."""
+    for check in (_counts, _ports, _access):
+        problem = check(stack)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _counts(stack: Stack) -> tuple[str, str] | None:
+    if stack.mode == "cluster" and stack.shards < MIN_SHARDS:
+        return "shards", f"must be >= {MIN_SHARDS} for mode cluster, got {stack.shards}"
+    if stack.mode == "replication" and stack.replicas < 1:
+        return "replicas", f"must be >= 1 for mode replication, got {stack.replicas}"
+    return None
+
+
+def _ports(stack: Stack) -> tuple[str, str] | None:
+    if stack.mode == "cluster" and stack.port + BUS_OFFSET > MAX_PORT:
+        return (
+            "port",
+            f"must be <= {MAX_PORT - BUS_OFFSET} for mode cluster "
+            f"(the bus port is port + {BUS_OFFSET}), got {stack.port}",
+        )
+    return None
+
+
+def _access(stack: Stack) -> tuple[str, str] | None:
+    if stack.announce == "host" and stack.access.publish != "host":
+        return "announce", "host needs access.publish: host (nodes announce their published ports)"
+    if stack.access.publish != "host":
+        return None
+    total = stack.redis_count + stack.sentinel_count
+    last = stack.access.base_port + total - 1
+    if last > MAX_PORT:
+        return (
+            "access.base_port",
+            f"the {total} nodes publish ports {stack.access.base_port}..{last}, "
+            f"which must be <= {MAX_PORT}",
+        )
+    if stack.mode == "cluster" and stack.announce == "host":
+        bus_last = stack.access.base_port + BUS_OFFSET + stack.redis_count - 1
+        if bus_last > MAX_PORT:
+            return (
+                "access.base_port",
+                f"the cluster bus ports would reach {bus_last} (base_port + {BUS_OFFSET} + "
+                f"node index - 1), which must be <= {MAX_PORT}",
+            )
+    return None
