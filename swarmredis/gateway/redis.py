@@ -1,0 +1,298 @@
+"""Redis access over TLS: one connection per node, every wait bounded, errors mapped once.
+
+The engine talks to Redis only through ``connect_node`` (or ``RedisAccess.connect``).
+Each node gets exactly one ``redis.asyncio`` connection (no pool, no silent retries); every
+network wait runs under ``anyio.fail_after``. Errors of redis.asyncio, ssl and the socket
+layer are translated in ``_mapped`` into the swarmredis error tree:
+
+    RedisError                 a node refused a command (names node and command)
+    ├── RedisAuthError         WRONGPASS / NOAUTH / NOPERM: TLS worked, the user did not
+    └── RedisUnreachable       no usable connection: TCP refused, timed out or lost
+        └── RedisTLSError      TCP worked, the TLS handshake did not (CA, certificate)
+
+Replies are returned raw (``str``, ``int``, lists); ``swarmredis.engine.redisinfo`` parses
+them, so this module stays the only one that knows redis.asyncio.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import (
+    AbstractAsyncContextManager,
+    asynccontextmanager,
+    contextmanager,
+    suppress,
+)
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import anyio
+import redis.exceptions as rexc
+from redis.asyncio.connection import SSLConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from swarmredis.errors import RedisError, RedisUnreachable, SwarmRedisError
+
+Reply: TypeAlias = "str | int | float | list[Reply] | dict[str, Reply] | None"
+Arg: TypeAlias = str | int | float | bytes
+
+
+class RedisTLSError(RedisUnreachable):
+    """TCP connected but the TLS handshake failed (unknown CA, bad or missing certificate)."""
+
+
+class RedisAuthError(RedisError):
+    """TLS worked but the server refused our user (WRONGPASS, NOAUTH, NOPERM)."""
+
+
+@dataclass(frozen=True)
+class RedisEndpoint:
+    """Where the engine reaches a node (host address and published TLS port)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TLSClientFiles:
+    """PEM files of the engine's TLS client identity and the CA bundle it trusts."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """ACL user the engine authenticates as."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+class _NamedSSLConnection(SSLConnection):
+    """SSL connection that checks the certificate against a given name, not the address.
+
+    The engine dials host addresses, while node certificates name the node (its alias).
+    """
+
+    def __init__(self, *, server_name: str | None, **kwargs: Any) -> None:
+        self._server_name = server_name
+        super().__init__(ssl_check_hostname=server_name is not None, **kwargs)
+
+    def _connection_arguments(self) -> Mapping[str, Any]:
+        arguments = dict(super()._connection_arguments())
+        if self._server_name is not None:
+            arguments["server_hostname"] = self._server_name
+        return arguments
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _describe_connect_failure(exc: BaseException, timeout: float) -> tuple[type[RedisError], str]:
+    """Which stage of connecting failed (TCP, TLS handshake, auth) and why."""
+    chain = list(_chain(exc))
+    if any(isinstance(e, rexc.AuthenticationError) for e in chain):
+        return RedisAuthError, f"auth failed: {exc}"
+    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if tls is not None:
+        reason = getattr(tls, "reason", None) or str(tls)
+        return RedisTLSError, f"TLS handshake failed: {reason}"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return RedisUnreachable, "TCP connection refused"
+    if any(isinstance(e, TimeoutError | rexc.TimeoutError) for e in chain):
+        return RedisUnreachable, f"TCP/TLS connect timed out after {timeout:g}s"
+    if any(isinstance(e, rexc.BusyLoadingError) for e in chain):
+        return RedisUnreachable, "still loading its dataset"
+    if any(isinstance(e, ConnectionResetError | EOFError) for e in chain):
+        return RedisTLSError, "connection closed during TLS handshake (client certificate refused?)"
+    os_error = next((e for e in chain if isinstance(e, OSError)), None)
+    return RedisUnreachable, f"TCP: {os_error.strerror or os_error}" if os_error else str(exc)
+
+
+def _describe_command_failure(exc: BaseException, timeout: float) -> tuple[type[RedisError], str]:
+    """A failure after the connection was established."""
+    text = str(exc)
+    if isinstance(exc, rexc.NoPermissionError) or text.startswith(("NOAUTH", "WRONGPASS")):
+        return RedisAuthError, f"not permitted: {text}"
+    if isinstance(exc, rexc.ResponseError):
+        return RedisError, f"refused: {text}"
+    if isinstance(exc, TimeoutError | rexc.TimeoutError):
+        return RedisUnreachable, f"no reply within {timeout:g}s"
+    if any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
+        return RedisTLSError, f"TLS failure: {text}"
+    return RedisUnreachable, f"connection lost: {text}"
+
+
+@contextmanager
+def _mapped(
+    name: str, endpoint: RedisEndpoint, command: str | None, timeout: float
+) -> Iterator[None]:
+    """The one place where library errors become swarmredis errors."""
+    try:
+        yield
+    except SwarmRedisError:
+        raise
+    except (rexc.RedisError, OSError, TimeoutError, EOFError) as exc:
+        if command is None:
+            kind, what = _describe_connect_failure(exc, timeout)
+            where = f"{name} at {endpoint}"
+        else:
+            kind, what = _describe_command_failure(exc, timeout)
+            where = f"{name} at {endpoint}: {command}"
+        raise kind(f"{where}: {what}") from None
+
+
+def _command_label(args: tuple[Arg, ...]) -> str:
+    words = [a.decode() if isinstance(a, bytes) else str(a) for a in args[:2]]
+    if len(words) == 2 and not words[1].isalpha():
+        words = words[:1]
+    return " ".join(words).upper()
+
+
+class RedisNode:
+    """A live connection to one Redis node or Sentinel; use ``connect_node`` to get one.
+
+    If the connection breaks, the next ``execute`` dials again (once, under the timeout).
+    """
+
+    def __init__(
+        self, name: str, endpoint: RedisEndpoint, connection: SSLConnection, timeout: float
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._connection = connection
+
+    def __repr__(self) -> str:
+        return f"RedisNode({self.name!r}, {self.endpoint})"
+
+    async def execute(self, *args: Arg) -> Reply:
+        """Send one command and return its raw reply (errors mapped, under the timeout)."""
+        label = _command_label(args)
+        with _mapped(self.name, self.endpoint, label, self.timeout), anyio.fail_after(self.timeout):
+            await self._connection.send_command(*args)
+            reply: Reply = await self._connection.read_response()
+        return reply
+
+    async def text(self, *args: Arg) -> str:
+        """Run a command whose reply is a bulk string (INFO, CLUSTER NODES, ...)."""
+        reply = await self.execute(*args)
+        if not isinstance(reply, str):
+            raise RedisError(f"{self.name} at {self.endpoint}: {_command_label(args)}: "
+                             f"expected text, got {type(reply).__name__}")
+        return reply
+
+    async def ping(self) -> None:
+        """PING; raises unless the node answers PONG."""
+        reply = await self.execute("PING")
+        if reply not in ("PONG", True):
+            raise RedisError(f"{self.name} at {self.endpoint}: PING: unexpected reply {reply!r}")
+
+    async def info(self, section: str | None = None) -> str:
+        """INFO [section] as text (parse with ``redisinfo.parse_info``)."""
+        return await self.text("INFO", section) if section else await self.text("INFO")
+
+    async def cluster_nodes(self) -> str:
+        """CLUSTER NODES as text (parse with ``redisinfo.parse_cluster_nodes``)."""
+        return await self.text("CLUSTER", "NODES")
+
+    async def cluster_info(self) -> str:
+        """CLUSTER INFO as text (parse with ``redisinfo.parse_cluster_info``)."""
+        return await self.text("CLUSTER", "INFO")
+
+    async def cluster_myid(self) -> str:
+        """This node's cluster id."""
+        return await self.text("CLUSTER", "MYID")
+
+    async def role(self) -> list[Reply]:
+        """ROLE as a raw list (parse with ``redisinfo.parse_role``)."""
+        reply = await self.execute("ROLE")
+        if not isinstance(reply, list):
+            raise RedisError(f"{self.name} at {self.endpoint}: ROLE: unexpected reply {reply!r}")
+        return reply
+
+    async def close(self) -> None:
+        """Close the connection; never raises, never waits more than a second."""
+        with anyio.move_on_after(1.0, shield=True):
+            with suppress(rexc.RedisError, OSError):
+                await self._connection.disconnect()
+
+
+@asynccontextmanager
+async def connect_node(
+    name: str,
+    endpoint: RedisEndpoint,
+    tls: TLSClientFiles,
+    credentials: Credentials,
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109 - per command for the connection's life, not a deadline
+    server_name: str | None = None,
+) -> AsyncIterator[RedisNode]:
+    """Connect (TCP, TLS handshake, AUTH) to one node and yield it; closes on exit.
+
+    ``name`` is only used in messages. ``server_name``, when given, is the name the node's
+    certificate must carry; otherwise only the chain (our CA) is verified, since the engine
+    dials host addresses that node certificates do not name.
+    """
+    connection = _NamedSSLConnection(
+        server_name=server_name,
+        host=endpoint.host,
+        port=endpoint.port,
+        username=credentials.username,
+        password=credentials.password,
+        ssl_ca_certs=str(tls.ca),
+        ssl_certfile=str(tls.cert),
+        ssl_keyfile=str(tls.key),
+        ssl_cert_reqs="required",
+        decode_responses=True,
+        protocol=2,
+        lib_name=None,
+        lib_version=None,
+        retry=Retry(NoBackoff(), 0),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    node = RedisNode(name, endpoint, connection, timeout)
+    try:
+        with _mapped(name, endpoint, None, timeout), anyio.fail_after(timeout):
+            await connection.connect()  # type: ignore[no-untyped-call]
+        yield node
+    finally:
+        await node.close()
+
+
+@dataclass(frozen=True)
+class RedisAccess:
+    """How the engine reaches every node of a stack: TLS identity, user, timeout."""
+
+    tls: TLSClientFiles
+    credentials: Credentials
+    timeout: float = 5.0
+
+    def connect(
+        self, name: str, endpoint: RedisEndpoint, *, server_name: str | None = None
+    ) -> AbstractAsyncContextManager[RedisNode]:
+        """``connect_node`` with this access: ``async with access.connect(...) as node``."""
+        return connect_node(
+            name,
+            endpoint,
+            self.tls,
+            self.credentials,
+            timeout=self.timeout,
+            server_name=server_name,
+        )
