@@ -43,9 +43,11 @@ def apply_mode_defaults(data: Any) -> Any:
         raise spec_problem("replicas", f"must be 0 for mode standalone, got {out['replicas']!r}")
     out.setdefault("shards", MIN_SHARDS if mode == "cluster" else 1)
     out.setdefault("replicas", 0 if mode == "standalone" else 1)
-    name = out.get("name")
+    # Without a usable name the name field reports the error; fill a stand-in so the
+    # network does not also report itself missing.
+    name = out.get("name") if isinstance(out.get("name"), str) else "stack"
     network = out.get("network", {})
-    if isinstance(name, str) and isinstance(network, Mapping) and "name" not in network:
+    if isinstance(network, Mapping) and "name" not in network:
         out["network"] = {**network, "name": f"{name}_net"}
     return out
 
