@@ -1,0 +1,63 @@
+"""Private CA, TLS certificates and ACL users of a stack.
+
+Pure builders: ``ca``, ``leaf``, ``acl``, ``keys``, ``model``, ``status``.
+File I/O: ``store`` (the on-disk layout), ``manage`` (operations on a store),
+``material`` (what the plan mounts and the engine logs in with).
+"""
+
+from swarmredis.pki.acl import AclUser
+from swarmredis.pki.ca import CertKey, NameLimits
+from swarmredis.pki.keys import KeyType
+from swarmredis.pki.leaf import Reason
+from swarmredis.pki.manage import (
+    IssueReport,
+    LeafCheck,
+    Trust,
+    check_leaves,
+    ensure_certs,
+    env_passphrase,
+    finish_ca_rotation,
+    init_ca,
+    issue,
+    rotate_ca,
+    store_status,
+)
+from swarmredis.pki.material import (
+    AdminCredentials,
+    build_material,
+    load_admin_credentials,
+    pki_spec,
+)
+from swarmredis.pki.model import PKISpec, ServerNode
+from swarmredis.pki.status import CertInfo, State, exit_code
+from swarmredis.pki.store import CertStore, resolve_base
+
+__all__ = [
+    "AclUser",
+    "AdminCredentials",
+    "CertInfo",
+    "CertKey",
+    "CertStore",
+    "IssueReport",
+    "KeyType",
+    "LeafCheck",
+    "NameLimits",
+    "PKISpec",
+    "Reason",
+    "ServerNode",
+    "State",
+    "Trust",
+    "build_material",
+    "check_leaves",
+    "ensure_certs",
+    "env_passphrase",
+    "exit_code",
+    "finish_ca_rotation",
+    "init_ca",
+    "issue",
+    "load_admin_credentials",
+    "pki_spec",
+    "resolve_base",
+    "rotate_ca",
+    "store_status",
+]

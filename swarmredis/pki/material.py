@@ -1,0 +1,97 @@
+"""From the store to what the plan mounts, and what the engine logs in with.
+
+``build_material`` returns the logical name -> bytes mapping of
+docs/architecture.md ("Material"); the plan turns each entry into a Docker
+secret mounted at ``/run/secrets/<logical>``. ``pki_spec`` adapts a validated
+``Stack`` to the PKI's plain ``PKISpec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swarmredis.errors import PKIError
+from swarmredis.pki import acl
+from swarmredis.pki.manage import cert_pem, load_trust
+from swarmredis.pki.model import PKISpec, ServerNode
+from swarmredis.pki.store import CertStore
+from swarmredis.spec import Stack, topology
+
+CA_BUNDLE = "ca.crt"
+USERS_ACL = "users.acl"
+REPLICATION_AUTH = "replication-auth.conf"
+SENTINEL_AUTH = "sentinel-auth.conf"
+
+
+def pki_spec(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None = None) -> PKISpec:
+    """The PKI view of ``stack``; ``host_addresses`` (node -> addresses) become extra SANs.
+
+    Pass host addresses for nodes that clients reach by host address
+    (``announce: host``); passing every candidate host of a node keeps its
+    certificate valid when Swarm moves it.
+    """
+    nodes = topology(stack)
+    addresses = dict(host_addresses or {})
+    unknown = sorted(set(addresses) - {n.name for n in nodes})
+    if unknown:
+        raise PKIError(
+            f"host addresses given for unknown nodes: {', '.join(unknown)}",
+            hint="valid names: " + ", ".join(n.name for n in nodes),
+        )
+    return PKISpec(
+        stack=stack.name,
+        nodes=tuple(
+            ServerNode(n.name, n.alias, n.kind, tuple(addresses.get(n.name, ()))) for n in nodes
+        ),
+        users=tuple(
+            acl.stack_user(u.name, u.keys, u.channels, u.commands) for u in stack.acl.users
+        ),
+        sentinels=stack.sentinel_count > 0,
+        tls=stack.tls.enabled,
+    )
+
+
+def build_material(store: CertStore, spec: PKISpec) -> dict[str, bytes]:
+    """Logical name -> bytes of every secret the stack's services mount."""
+    material: dict[str, bytes] = {}
+    if spec.tls:
+        material[CA_BUNDLE] = cert_pem(load_trust(store).bundle())
+        for node in spec.nodes:
+            material[f"{node.name}.crt"] = store.read(store.node_cert(node.name))
+            material[f"{node.name}.key"] = store.read_secret(store.node_key(node.name))
+    passwords = {user: store.read_password(user) for user in spec.password_users()}
+    material[USERS_ACL] = acl.render_users(spec.redis_users(), passwords).encode()
+    material[REPLICATION_AUTH] = acl.replication_auth(passwords[acl.REPLICATION]).encode()
+    if spec.sentinels:
+        users = acl.render_users(spec.sentinel_users(), passwords)
+        text = acl.sentinel_auth(spec.stack, passwords[acl.SENTINEL], users)
+        material[SENTINEL_AUTH] = text.encode()
+    return material
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    """How the engine logs in to every node: TLS files and the admin password."""
+
+    ca_path: Path
+    cert_path: Path
+    key_path: Path
+    username: str
+    password: str = field(repr=False)
+
+
+def load_admin_credentials(store: CertStore) -> AdminCredentials:
+    """The engine's credentials from the store; ``PKIError`` naming what is missing."""
+    user = acl.ADMIN
+    for path in (store.ca_bundle, store.client_cert(user)):
+        store.read(path)
+    store.read_secret(store.client_key(user))
+    return AdminCredentials(
+        ca_path=store.ca_bundle,
+        cert_path=store.client_cert(user),
+        key_path=store.client_key(user),
+        username=user,
+        password=store.read_password(user),
+    )
