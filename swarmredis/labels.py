@@ -44,3 +44,7 @@ def versioned_name(stack: str, logical: str, digest: str) -> str:
 def sentinel_volume_name(stack: str, index: int) -> str:
     """Named volume holding ``/data`` of the sentinel with this index: ``acme_sentinel-data-1``."""
     return f"{stack}_sentinel-data-{index}"
+
+
+PLANNED_ROLE = f"{PREFIX}.planned-role"  # primary | replica | standalone | sentinel (as planned)
+SHARD = f"{PREFIX}.shard"                # cluster shard number of a Redis node

@@ -1,0 +1,185 @@
+"""ServiceSpec (Docker Engine API v1.41) of each Redis node and sentinel.
+
+Hardening: user 999:999 from the start (the image's entrypoint then skips its
+root-only chown/gosu path), ``CapabilityDrop: ["ALL"]`` (API >= 1.41), read-only
+root filesystem (Redis writes only to ``/data``, a named volume), secrets 0400
+owned by 999. Health is checked without credentials: a node that answers PING
+with PONG or NOAUTH is up, and no password ever sits on a command line.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from swarmredis import labels
+from swarmredis.plan.objects import DesiredObject, finish, object_labels
+from swarmredis.plan.redisconf import (
+    DATA_DIR,
+    REDIS_CONF_PATH,
+    SENTINEL_CONF_PATH,
+    secret_path,
+)
+from swarmredis.spec.defaults import BUS_OFFSET
+from swarmredis.spec.model import Stack
+from swarmredis.spec.topology import LogicalNode
+
+USER = "999:999"
+OWNER = "999"
+SECRET_MODE = 0o400
+CONFIG_MODE = 0o444
+SECOND = 1_000_000_000  # the API counts durations in nanoseconds
+SYSCTLS = {"net.core.somaxconn": "1024"}  # matches Redis' tcp-backlog 511 with headroom
+
+# Sentinel rewrites its config, so it runs from a copy in /data. The copy is
+# refreshed only when the inputs change, so a restart keeps what the sentinel
+# learned (current primary, epochs); umask: the copy holds auth-pass lines.
+SENTINEL_START = f"""set -eu
+umask 077
+cat {SENTINEL_CONF_PATH} {secret_path("sentinel-auth.conf")} > {DATA_DIR}/sentinel.src.new
+if cmp -s {DATA_DIR}/sentinel.src.new {DATA_DIR}/sentinel.src; then
+  rm -f {DATA_DIR}/sentinel.src.new
+else
+  cp {DATA_DIR}/sentinel.src.new {DATA_DIR}/sentinel.conf
+  mv {DATA_DIR}/sentinel.src.new {DATA_DIR}/sentinel.src
+fi
+exec redis-server {DATA_DIR}/sentinel.conf --sentinel
+"""
+
+
+def node_secrets(stack: Stack, node: LogicalNode) -> tuple[str, ...]:
+    """Logical names of the secrets mounted into ``node``'s containers."""
+    tls = ("ca.crt", f"{node.name}.crt", f"{node.name}.key") if stack.tls.enabled else ()
+    if node.kind == "sentinel":
+        return (*tls, "sentinel-auth.conf")
+    return (*tls, "users.acl", "replication-auth.conf")
+
+
+def config_logical(node: LogicalNode) -> str:
+    """Logical name of a node's Swarm config: ``redis-node-1.conf`` or ``sentinel-1.conf``."""
+    return f"redis-{node.name}.conf" if node.kind == "redis" else f"{node.name}.conf"
+
+
+def healthcheck(stack: Stack, node: LogicalNode) -> dict[str, Any]:
+    """HealthConfig: PING over TLS with the node's own certificate, no password."""
+    cli = ["redis-cli"]
+    if stack.tls.enabled:
+        cli += ["--tls", "--cacert", secret_path("ca.crt")]
+        cli += ["--cert", secret_path(f"{node.name}.crt"), "--key", secret_path(f"{node.name}.key")]
+    cli += ["-h", "127.0.0.1", "-p", str(node.port), "ping"]
+    test = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) exit 0;; *) exit 1;; esac'
+    return {
+        "Test": ["CMD-SHELL", test],
+        "Interval": 10 * SECOND,
+        "Timeout": 5 * SECOND,
+        "Retries": 3,
+        "StartPeriod": 30 * SECOND,
+    }
+
+
+def _ports(node: LogicalNode) -> list[dict[str, Any]]:
+    ports = []
+    if node.published_port is not None:
+        ports.append(_port(node.port, node.published_port))
+    if node.bus_published_port is not None:
+        ports.append(_port(node.port + BUS_OFFSET, node.bus_published_port))
+    return ports
+
+
+def _port(target: int, published: int) -> dict[str, Any]:
+    return {"Protocol": "tcp", "TargetPort": target, "PublishedPort": published,
+            "PublishMode": "host"}  # fmt: skip
+
+
+def _container(
+    stack: Stack, node: LogicalNode, secret_names: Mapping[str, str], config_name: str
+) -> dict[str, Any]:
+    secrets = [
+        {"File": _file(logical, SECRET_MODE), "SecretName": secret_names[logical]}
+        for logical in node_secrets(stack, node)
+    ]
+    target = REDIS_CONF_PATH if node.kind == "redis" else SENTINEL_CONF_PATH
+    container: dict[str, Any] = {
+        "Image": stack.image,
+        "Labels": {labels.STACK_NAMESPACE: stack.name},
+        "Hostname": node.alias,
+        "User": USER,
+        "ReadOnly": True,
+        "CapabilityDrop": ["ALL"],
+        "Sysctls": dict(SYSCTLS),
+        "Mounts": [_volume(stack, node)],
+        "Secrets": secrets,
+        "Configs": [{"File": _file(target, CONFIG_MODE), "ConfigName": config_name}],
+        "HealthCheck": healthcheck(stack, node),
+        "StopGracePeriod": 30 * SECOND,  # time to finish an RDB/AOF write on shutdown
+    }
+    if node.kind == "redis":
+        container["Args"] = ["redis-server", REDIS_CONF_PATH]
+    else:
+        container["Command"] = ["sh", "-c", SENTINEL_START]
+    return container
+
+
+def _file(name: str, mode: int) -> dict[str, Any]:
+    return {"Name": name, "UID": OWNER, "GID": OWNER, "Mode": mode}
+
+
+def _volume(stack: Stack, node: LogicalNode) -> dict[str, Any]:
+    return {
+        "Type": "volume",
+        "Source": node.volume,
+        "Target": DATA_DIR,
+        "VolumeOptions": {"Labels": {labels.STACK_NAMESPACE: stack.name, labels.NODE: node.name}},
+    }
+
+
+def _resources(stack: Stack) -> dict[str, Any]:
+    limits: dict[str, Any] = {"MemoryBytes": stack.resources.memory}
+    if stack.resources.cpus is not None:
+        limits["NanoCPUs"] = round(stack.resources.cpus * SECOND)
+    return {"Limits": limits}
+
+
+def _node_labels(node: LogicalNode) -> dict[str, str | None]:
+    return {
+        labels.ROLE: node.kind,
+        labels.NODE: node.name,
+        labels.PLANNED_ROLE: node.role,
+        labels.SHARD: None if node.shard is None else str(node.shard),
+    }
+
+
+def service_object(
+    stack: Stack,
+    node: LogicalNode,
+    swarm_node: str,
+    secret_names: Mapping[str, str],
+    config_name: str,
+) -> DesiredObject:
+    """The ServiceSpec of ``node``, pinned to Swarm node id ``swarm_node``."""
+    constraints: Sequence[str] = (f"node.id=={swarm_node}", *stack.placement.constraints)
+    endpoint: dict[str, Any] = {"Mode": "dnsrr"}
+    if ports := _ports(node):
+        endpoint["Ports"] = ports
+    spec: dict[str, Any] = {
+        "Name": node.service,
+        "Labels": object_labels(stack, "service", **_node_labels(node)),
+        "TaskTemplate": {
+            "ContainerSpec": _container(stack, node, secret_names, config_name),
+            "Resources": _resources(stack),
+            "RestartPolicy": {"Condition": "any", "Delay": 5 * SECOND, "MaxAttempts": 0},
+            "Placement": {"Constraints": list(constraints)},
+            "Networks": [{"Target": stack.network.name, "Aliases": [node.alias]}],
+        },
+        "Mode": {"Replicated": {"Replicas": 1}},
+        "UpdateConfig": {
+            "Parallelism": stack.update.parallelism,
+            "Delay": round(stack.update.delay * SECOND),
+            "FailureAction": "pause",
+            "Monitor": 15 * SECOND,
+            "Order": "stop-first",  # one task per service: the volume cannot be shared
+        },
+        "EndpointSpec": endpoint,
+    }
+    return finish("service", node.service, node.name, spec)

@@ -1,0 +1,127 @@
+"""The whole desired state of a stack: placement, material, configs, services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from swarmredis.plan.objects import (
+    DesiredObject,
+    data_object,
+    network_object,
+    pending_secret,
+)
+from swarmredis.plan.observe import SwarmNode
+from swarmredis.plan.placement import Assignment, place, slot_ranges
+from swarmredis.plan.redisconf import redis_conf, sentinel_conf
+from swarmredis.plan.services import config_logical, node_secrets, service_object
+from swarmredis.spec.model import Stack
+from swarmredis.spec.topology import LogicalNode, topology
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything a stack should be on the Swarm, before comparing with what is."""
+
+    stack: Stack
+    nodes: tuple[LogicalNode, ...]
+    assignment: Assignment
+    slots: Mapping[str, tuple[int, int]]  # cluster primary -> inclusive slot range
+    network: DesiredObject
+    secrets: tuple[DesiredObject, ...]
+    configs: tuple[DesiredObject, ...]
+    services: tuple[DesiredObject, ...]
+    warnings: tuple[str, ...]
+    missing_material: tuple[str, ...]
+
+    def objects(self) -> tuple[DesiredObject, ...]:
+        """All objects in creation order: network, secrets, configs, services."""
+        return (self.network, *self.secrets, *self.configs, *self.services)
+
+
+def required_material(stack: Stack) -> tuple[str, ...]:
+    """Logical names of the material (secrets) the stack needs, sorted."""
+    names: set[str] = set()
+    for node in topology(stack):
+        names.update(node_secrets(stack, node))
+    return tuple(sorted(names))
+
+
+def spec_warnings(stack: Stack) -> tuple[str, ...]:
+    """Settings that are valid but weaken the stack."""
+    out = []
+    if not stack.tls.enabled:
+        out.append("tls.enabled is false: passwords and data cross the network in clear text")
+    elif stack.tls.auth_clients != "required":
+        out.append(f"tls.auth_clients is {stack.tls.auth_clients}: clients need no certificate")
+    if stack.mode != "standalone" and stack.replicas == 0:
+        out.append("replicas is 0: losing a host loses data and availability")
+    return tuple(out)
+
+
+def desired_state(
+    stack: Stack,
+    swarm_nodes: Sequence[SwarmNode],
+    material: Mapping[str, bytes],
+    previous_assignment: Mapping[str, str] | None = None,
+    allow_colocation: bool = False,
+) -> DesiredState:
+    """Plan every Swarm object of ``stack`` (raises ``PlacementError`` when unplaceable).
+
+    ``material`` maps logical secret names (docs/architecture.md) to their bytes;
+    missing names make the secrets and the services using them pending.
+    """
+    assignment = place(stack, swarm_nodes, previous_assignment, allow_colocation)
+    nodes = topology(stack)
+    addrs = {n.id: n.addr for n in swarm_nodes}
+    host_of = {name: addrs[sid] for name, sid in assignment.nodes.items()}
+    secrets = tuple(
+        data_object("secret", stack, logical, material[logical])
+        if logical in material
+        else pending_secret(logical)
+        for logical in required_material(stack)
+    )
+    configs = tuple(_config(stack, node, nodes, host_of) for node in nodes)
+    secret_names = {s.logical: s.name for s in secrets if not s.pending}
+    services = tuple(
+        _service(stack, node, assignment.nodes[node.name], secret_names, config.name)
+        for node, config in zip(nodes, configs, strict=True)
+    )
+    primaries = [n.name for n in nodes if n.role == "primary"]
+    slots = dict(zip(primaries, slot_ranges(len(primaries)), strict=True))
+    return DesiredState(
+        stack=stack,
+        nodes=nodes,
+        assignment=assignment,
+        slots=slots if stack.mode == "cluster" else {},
+        network=network_object(stack),
+        secrets=secrets,
+        configs=configs,
+        services=services,
+        warnings=spec_warnings(stack) + assignment.warnings,
+        missing_material=tuple(s.logical for s in secrets if s.pending),
+    )
+
+
+def _config(
+    stack: Stack, node: LogicalNode, nodes: Sequence[LogicalNode], host_of: Mapping[str, str]
+) -> DesiredObject:
+    if node.kind == "redis":
+        text = redis_conf(stack, node, host_of[node.name])
+    else:
+        primary = next(n for n in nodes if n.role == "primary")
+        text = sentinel_conf(stack, node, primary, host_of[node.name], host_of[primary.name])
+    return data_object("config", stack, config_logical(node), text.encode("utf-8"))
+
+
+def _service(
+    stack: Stack,
+    node: LogicalNode,
+    swarm_node: str,
+    secret_names: Mapping[str, str],
+    config_name: str,
+) -> DesiredObject:
+    missing = tuple(s for s in node_secrets(stack, node) if s not in secret_names)
+    if missing:
+        return DesiredObject("service", node.service, node.name, None, None, missing=missing)
+    return service_object(stack, node, swarm_node, secret_names, config_name)
