@@ -261,8 +261,6 @@ async def connect_node(
         ssl_cert_reqs="required",
         decode_responses=True,
         protocol=2,
-        lib_name=None,
-        lib_version=None,
         retry=Retry(NoBackoff(), 0),
         socket_timeout=timeout,
         socket_connect_timeout=timeout,

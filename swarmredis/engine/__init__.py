@@ -1,0 +1,1 @@
+"""observe -> plan -> apply -> bootstrap -> health: the effectful steps, in anyio task groups."""

@@ -1,0 +1,313 @@
+"""Bootstrap by the engine itself (no ``redis-cli --cluster``): cluster, replication, standalone.
+
+Cluster: read every member's view concurrently, classify it (``engine.clusterplan``), run
+only what is missing (fresh: config epochs, MEET, ADDSLOTSRANGE, REPLICATE), re-reading
+between phases, then wait until every node is in, every slot is served, all nodes agree
+on the configuration and every replica's link is up. An existing cluster is never reset.
+Replication: replicas are configured by their files, so this verifies them and the
+Sentinels. Standalone: the node answers as a primary. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from swarmredis.engine.clusterplan import (
+    Action,
+    ClusterMember,
+    ClusterState,
+    Condition,
+    NodeView,
+    classify,
+    final_pending,
+    gossip_pending,
+    plan_meets,
+    plan_replicas,
+    plan_slots,
+    validate_members,
+)
+from swarmredis.engine.redisinfo import (
+    Role,
+    parse_cluster_info,
+    parse_cluster_nodes,
+    parse_info,
+    parse_pairs,
+    parse_role,
+)
+from swarmredis.engine.redisnodes import DEFAULT_CONCURRENCY, connect_all, fan_out, poll_until
+from swarmredis.errors import RedisError
+from swarmredis.gateway.redis import RedisAccess, RedisEndpoint, RedisNode
+
+
+@dataclass
+class BootstrapReport:
+    """What bootstrap did (``actions``) and what it saw but left alone (``notes``)."""
+
+    mode: str
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.actions
+
+    def lines(self) -> list[str]:
+        """Lines for people: the actions, or "nothing to do", then the notes."""
+        done = [str(a) for a in self.actions] or ["nothing to do"]
+        return done + [f"note: {n}" for n in self.notes]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "mode": self.mode,
+            "actions": [{"node": a.node, "command": a.command, "reason": a.reason}
+                        for a in self.actions],
+            "notes": list(self.notes),
+        }
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def _read_view(member: ClusterMember, node: RedisNode) -> NodeView:
+    myid = await node.cluster_myid()
+    nodes = parse_cluster_nodes(await node.cluster_nodes())
+    info = parse_cluster_info(await node.cluster_info())
+    replication = parse_info(await node.info("replication"))
+    return NodeView(member, myid, nodes, info, replication)
+
+
+async def _read_views(
+    members: Sequence[ClusterMember], nodes: Mapping[str, RedisNode], limiter: anyio.CapacityLimiter
+) -> dict[str, NodeView]:
+    async def read(member: ClusterMember) -> NodeView:
+        return await _read_view(member, nodes[member.name])
+
+    views = await fan_out(members, read, limiter=limiter, what="cannot read cluster state")
+    return {v.member.name: v for v in views}
+
+
+async def read_cluster_state(
+    members: Sequence[ClusterMember],
+    access: RedisAccess,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    ready_timeout: float = 30.0,
+) -> ClusterState:
+    """Connect to every member concurrently, read its view, and classify the cluster."""
+    limiter = anyio.CapacityLimiter(concurrency)
+    async with connect_all(members, access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
+        views = await _read_views(members, nodes, limiter)
+    return classify(members, views)
+
+
+# ---------------------------------------------------------------- acting
+
+
+async def _run_actions(
+    actions: Sequence[Action], nodes: Mapping[str, RedisNode], limiter: anyio.CapacityLimiter
+) -> None:
+    """Run actions: one node's in order, different nodes concurrently."""
+    by_node: dict[str, list[Action]] = {}
+    for action in actions:
+        by_node.setdefault(action.node, []).append(action)
+
+    async def run(node_actions: list[Action]) -> None:
+        for action in node_actions:
+            await nodes[action.node].execute(*action.args)
+
+    await fan_out(list(by_node.values()), run, limiter=limiter, what="bootstrap commands failed")
+
+
+async def bootstrap_cluster(
+    members: Sequence[ClusterMember],
+    access: RedisAccess,
+    *,
+    wait_timeout: float = 120.0,
+    ready_timeout: float = 60.0,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> BootstrapReport:
+    """Bring the cluster to its plan: create it if fresh, else add only what is missing.
+
+    Raises RedisError for a conflicting cluster (touching nothing), DeployTimeout if a wait
+    runs out, RedisUnreachable/RedisError (grouped) for nodes that fail.
+    """
+    validate_members(members)
+    limiter = anyio.CapacityLimiter(concurrency)
+    report = BootstrapReport("cluster")
+    async with connect_all(members, access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
+
+        async def read() -> dict[str, NodeView]:
+            return await _read_views(members, nodes, limiter)
+
+        async def act(actions: list[Action]) -> None:
+            await _run_actions(actions, nodes, limiter)
+            report.actions.extend(actions)
+
+        state = classify(members, await read())
+        if state.condition is Condition.CONFLICTING:
+            raise RedisError("refusing to bootstrap: " + "; ".join(state.problems),
+                             hint="these nodes belong to another cluster; nothing was changed")
+        if state.condition is Condition.FRESH:
+            await act(_config_epochs(members))
+        await act(plan_meets(members, state.views))
+
+        async def gossip() -> list[str]:
+            return gossip_pending(members, await read())
+
+        await poll_until(gossip, within=wait_timeout, what="cluster nodes meeting")
+        slot_actions, lost = plan_slots(members, await read())
+        await act(slot_actions)
+        replica_actions, notes = plan_replicas(members, await read())
+        await act(replica_actions)
+        report.notes.extend(notes)
+        if lost:
+            done = "; ".join(str(a) for a in report.actions) or "nothing"
+            raise RedisError("cluster cannot be completed: " + "; ".join(lost),
+                             hint=f"done so far: {done}")
+
+        async def whole() -> list[str]:
+            return final_pending(members, await read())
+
+        await poll_until(whole, within=wait_timeout, what="cluster state ok")
+    return report
+
+
+def _config_epochs(members: Sequence[ClusterMember]) -> list[Action]:
+    """Distinct config epochs for the primaries of a fresh cluster (no epoch collisions)."""
+    primaries = [m for m in members if m.role == "primary"]
+    return [Action(m.name, ("CLUSTER", "SET-CONFIG-EPOCH", str(i)), "fresh cluster")
+            for i, m in enumerate(primaries, start=1)]
+
+
+# ---------------------------------------------------------------- replication, standalone
+
+
+@dataclass(frozen=True)
+class RedisMember:
+    """A data node or Sentinel outside cluster mode: a name and where the engine dials it."""
+
+    name: str
+    endpoint: RedisEndpoint
+    server_name: str | None = None
+
+
+@dataclass(frozen=True)
+class _DataView:
+    name: str
+    role: Role
+    replication: Mapping[str, str]
+    run_id: str
+
+
+async def _read_data(member: RedisMember, node: RedisNode) -> _DataView:
+    role = parse_role(await node.role())
+    info = parse_info(await node.info())
+    return _DataView(member.name, role, info, info.get("run_id", ""))
+
+
+def replication_pending(views: Sequence[_DataView]) -> tuple[_DataView | None, list[str]]:
+    """The one current primary (or None) and what keeps the replicas from being linked."""
+    primaries = [v for v in views if v.role.kind == "primary"]
+    if len(primaries) != 1:
+        names = ", ".join(v.name for v in primaries) or "none"
+        return None, [f"expected exactly one primary, found {names}"]
+    primary = primaries[0]
+    pending = []
+    for view in views:
+        if view is primary:
+            continue
+        link = view.replication.get("master_link_status", "down")
+        same = view.replication.get("master_replid") == primary.replication.get("master_replid")
+        if view.role.kind != "replica" or link != "up" or not same:
+            pending.append(f"{view.name}: not yet a linked replica of {primary.name}"
+                           f" (role {view.role.kind}, link {link})")
+    return primary, pending
+
+
+async def _sentinel_pending(
+    sentinel: RedisMember, node: RedisNode, master_name: str, primary: _DataView, expected: int
+) -> list[str]:
+    """What this Sentinel does not see yet: the primary, the other Sentinels, a quorum."""
+    fields = parse_pairs(await node.execute("SENTINEL", "MASTER", master_name))
+    flags = set(fields.get("flags", "").split(","))
+    pending = []
+    if fields.get("runid") != primary.run_id:
+        pending.append(f"{sentinel.name}: does not see {primary.name} as {master_name} yet")
+    if flags & {"s_down", "o_down", "disconnected"}:
+        pending.append(f"{sentinel.name}: sees {master_name} as {fields.get('flags')}")
+    if int(fields.get("num-other-sentinels", "0")) < expected - 1:
+        pending.append(f"{sentinel.name}: knows {fields.get('num-other-sentinels')} of"
+                       f" {expected - 1} other sentinels")
+    try:
+        await node.execute("SENTINEL", "CKQUORUM", master_name)
+    except RedisError as error:
+        pending.append(f"{sentinel.name}: {error.message}")
+    return pending
+
+
+async def bootstrap_replication(
+    primary: RedisMember,
+    replicas: Sequence[RedisMember],
+    sentinels: Sequence[RedisMember],
+    access: RedisAccess,
+    *,
+    master_name: str,
+    sentinel_access: RedisAccess | None = None,
+    wait_timeout: float = 60.0,
+    ready_timeout: float = 60.0,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> BootstrapReport:
+    """Verify a primary+replicas+Sentinel deployment (configured by its files).
+
+    Waits until exactly one data node is primary and every other one is its linked replica,
+    and every Sentinel sees that primary, the other Sentinels, and a quorum. A failover
+    (another node is primary now) is reported in the notes, not undone.
+    """
+    limiter = anyio.CapacityLimiter(concurrency)
+    report = BootstrapReport("replication")
+    data = [primary, *replicas]
+    async with (
+        connect_all(data, access, limiter=limiter, ready_timeout=ready_timeout) as nodes,
+        connect_all(sentinels, sentinel_access or access, limiter=limiter,
+                    ready_timeout=ready_timeout) as sentinel_nodes,
+    ):
+        current: list[_DataView] = []
+
+        async def linked() -> list[str]:
+            views = await fan_out(data, lambda m: _read_data(m, nodes[m.name]), limiter=limiter)
+            serving, pending = replication_pending(views)
+            current[:] = [serving] if serving else []
+            return pending
+
+        await poll_until(linked, within=wait_timeout, what="replicas linked")
+
+        async def watched() -> list[str]:
+            async def one(s: RedisMember) -> list[str]:
+                return await _sentinel_pending(s, sentinel_nodes[s.name], master_name,
+                                               current[0], len(sentinels))
+            return [p for ps in await fan_out(sentinels, one, limiter=limiter) for p in ps]
+
+        await poll_until(watched, within=wait_timeout, what="sentinels agree")
+    if current[0].name != primary.name:
+        report.notes.append(f"failover: {current[0].name} is primary (planned {primary.name})")
+    report.notes.append(f"{current[0].name} primary with {len(replicas)} linked replicas,"
+                        f" {len(sentinels)} sentinels see it with a quorum")
+    return report
+
+
+async def bootstrap_standalone(
+    node: RedisMember, access: RedisAccess, *, ready_timeout: float = 60.0
+) -> BootstrapReport:
+    """Check that a standalone node answers PING and is a primary."""
+    limiter = anyio.CapacityLimiter(1)
+    async with connect_all([node], access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
+        await nodes[node.name].ping()
+        role = parse_role(await nodes[node.name].role())
+    if role.kind != "primary":
+        raise RedisError(f"{node.name} at {node.endpoint}: is a {role.kind}, expected a primary")
+    return BootstrapReport("standalone", notes=[f"{node.name} answers as primary"])

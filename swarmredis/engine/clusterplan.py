@@ -1,0 +1,329 @@
+"""Pure planning of a Redis Cluster bootstrap: members' views in, actions out.
+
+A view is what one member says about the cluster (CLUSTER MYID/NODES/INFO and INFO
+replication). From the views alone, ``classify`` tells fresh / healthy / needs-repair /
+conflicting, and the planners say only what is missing: MEET nodes that are unknown,
+failing or known at an old address; ADDSLOTSRANGE for slots nobody owns; REPLICATE for
+members without slots that follow no primary of their shard. Nothing is ever reset. A
+failover (a planned replica serving its shard) is a note, never "fixed".
+No I/O here: ``engine.bootstrap`` reads the views and runs the actions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from swarmredis.engine.redisinfo import (
+    CLUSTER_SLOTS,
+    ClusterInfo,
+    ClusterNode,
+    SlotRange,
+    format_ranges,
+    ranges_of,
+    slots_of,
+)
+from swarmredis.gateway.redis import RedisEndpoint
+
+
+@dataclass(frozen=True)
+class ClusterMember:
+    """One planned node of a cluster, as the engine reaches it and as Redis must MEET it.
+
+    ``endpoint`` is where the engine dials (host address + published port); ``meet_ip``,
+    ``meet_port`` and ``bus_port`` are what the other nodes use (overlay IP, TLS port, bus).
+    A primary lists its planned ``slots``; a replica names its planned ``primary``.
+    """
+
+    name: str
+    endpoint: RedisEndpoint
+    meet_ip: str
+    meet_port: int
+    bus_port: int
+    role: Literal["primary", "replica"]
+    primary: str | None = None
+    slots: tuple[SlotRange, ...] = ()
+    server_name: str | None = None
+
+    @property
+    def shard(self) -> str:
+        """The shard, named after its planned primary."""
+        return self.name if self.role == "primary" else (self.primary or "")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One command the engine ran on a node, and why."""
+
+    node: str
+    args: tuple[str, ...]
+    reason: str
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.args)
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.command} ({self.reason})"
+
+
+class Condition(StrEnum):
+    """What the engine found before acting."""
+
+    FRESH = "fresh"
+    HEALTHY = "healthy"
+    NEEDS_REPAIR = "needs-repair"
+    CONFLICTING = "conflicting"
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """One member's view of the cluster."""
+
+    member: ClusterMember
+    myid: str
+    nodes: tuple[ClusterNode, ...]
+    info: ClusterInfo
+    replication: Mapping[str, str]
+
+    @property
+    def me(self) -> ClusterNode:
+        return next(n for n in self.nodes if n.myself)
+
+    def entry(self, node_id: str) -> ClusterNode | None:
+        """How this member sees the node with this id, if it knows it."""
+        return next((n for n in self.nodes if n.node_id == node_id), None)
+
+    @property
+    def alone(self) -> bool:
+        return len(self.nodes) == 1 and not self.me.slots
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """Classified views of all members, with the reasons for the classification."""
+
+    condition: Condition
+    views: Mapping[str, NodeView]
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+Views = Mapping[str, NodeView]
+
+
+def _components(members: Sequence[ClusterMember], views: Views) -> list[set[str]]:
+    """Groups of members that know each other (by id), directly or through others."""
+    by_id = {views[m.name].myid: m.name for m in members}
+    groups: list[set[str]] = []
+    for member in members:
+        known = {by_id[n.node_id] for n in views[member.name].nodes if n.node_id in by_id}
+        touching = [g for g in groups if g & known]
+        merged = set().union(known, *touching)
+        groups = [g for g in groups if g not in touching] + [merged]
+    return groups
+
+
+def _foreign_owners(members: Sequence[ClusterMember], views: Views) -> list[str]:
+    """Live nodes outside the plan that serve slots: this is someone else's cluster."""
+    ids = {views[m.name].myid for m in members}
+    return sorted({
+        f"{name} knows {n.node_id[:8]} at {n.ip}:{n.port} serving {format_ranges(n.slots)}"
+        for name, view in views.items() for n in view.nodes
+        if n.node_id not in ids and n.slots and not n.unsettled
+    })
+
+
+def _lost_owners(members: Sequence[ClusterMember], views: Views) -> list[str]:
+    """Failed nodes outside the plan still owning slots: their data is gone."""
+    ids = {views[m.name].myid for m in members}
+    return sorted({
+        f"slots {format_ranges(n.slots)} belong to lost node {n.node_id[:8]} (fail);"
+        " restore it or reassign the slots by hand"
+        for view in views.values() for n in view.nodes
+        if n.node_id not in ids and n.slots and n.unsettled
+    })
+
+
+def classify(members: Sequence[ClusterMember], views: Views) -> ClusterState:
+    """fresh / healthy / needs-repair / conflicting, from the members' views alone."""
+    if all(views[m.name].alone for m in members):
+        return ClusterState(Condition.FRESH, views)
+    groups = [g for g in _components(members, views)
+              if len(g) > 1 or any(views[n].me.slots for n in g)]
+    conflicts = _foreign_owners(members, views)
+    if len(groups) > 1:
+        conflicts.append("members form separate clusters: "
+                         + " | ".join(",".join(sorted(g)) for g in groups))
+    if conflicts:
+        return ClusterState(Condition.CONFLICTING, views, tuple(conflicts))
+    problems = [str(a) for a in plan_meets(members, views)]
+    actions, lost = plan_slots(members, views)
+    replicas, notes = plan_replicas(members, views)
+    problems += [str(a) for a in actions + replicas] + lost
+    problems += final_pending(members, views) if not problems else []
+    condition = Condition.NEEDS_REPAIR if problems else Condition.HEALTHY
+    return ClusterState(condition, views, tuple(problems), tuple(notes))
+
+
+def _seed(members: Sequence[ClusterMember], views: Views) -> ClusterMember:
+    """The member that knows most of the others (then: owns slots; then: plan order)."""
+    def score(m: ClusterMember) -> tuple[int, int]:
+        view = views[m.name]
+        known = sum(1 for o in members if o is not m and view.entry(views[o.name].myid))
+        return known, int(bool(view.me.slots))
+
+    best = max(score(m) for m in members)
+    return next(m for m in members if score(m) == best)
+
+
+def _address_ok(entry: ClusterNode, target: ClusterMember) -> bool:
+    return (entry.ip, entry.port, entry.bus_port) == (target.meet_ip, target.meet_port,
+                                                      target.bus_port)
+
+
+def _meet(viewer: ClusterMember, target: ClusterMember, reason: str) -> Action:
+    args = ("CLUSTER", "MEET", target.meet_ip, str(target.meet_port), str(target.bus_port))
+    return Action(viewer.name, args, f"{target.name} {reason}")
+
+
+def plan_meets(members: Sequence[ClusterMember], views: Views) -> list[Action]:
+    """MEETs that make every member know every other at its current address.
+
+    A member nobody knows is met once, by the seed (gossip does the rest); a member that a
+    viewer knows as failing, half-met, or at another address is met again by that viewer.
+    """
+    ids = {m.name: views[m.name].myid for m in members}
+    seed = _seed(members, views)
+    actions: list[Action] = []
+    for target in members:
+        if target is seed:
+            continue
+        known_by = [m for m in members if m is not target and views[m.name].entry(ids[target.name])]
+        if not known_by:
+            actions.append(_meet(seed, target, "is not part of the cluster"))
+            continue
+        for viewer in known_by:
+            entry = views[viewer.name].entry(ids[target.name])
+            assert entry is not None
+            if entry.unsettled:
+                actions.append(_meet(viewer, target, f"is marked {','.join(sorted(entry.flags))}"))
+            elif not _address_ok(entry, target):
+                actions.append(_meet(viewer, target, f"moved from {entry.ip}:{entry.port}"))
+    return actions
+
+
+def current_primary(shard: str, members: Sequence[ClusterMember], views: Views) -> str | None:
+    """Name of the shard member that serves slots now (the planned primary, or after a
+    failover one of its replicas), or None if no member of the shard owns slots."""
+    candidates = [m for m in members if m.shard == shard
+                  and views[m.name].me.is_primary and views[m.name].me.slots]
+    candidates.sort(key=lambda m: (-views[m.name].me.slot_count, m.role != "primary"))
+    return candidates[0].name if candidates else None
+
+
+def plan_slots(members: Sequence[ClusterMember], views: Views) -> tuple[list[Action], list[str]]:
+    """ADDSLOTSRANGE for planned slots nobody owns; problems for slots only lost nodes own."""
+    owned = {slot for v in views.values() for n in v.nodes for slot in slots_of(n.slots)}
+    actions: list[Action] = []
+    problems = _lost_owners(members, views)
+    for primary in (m for m in members if m.role == "primary"):
+        missing = slots_of(primary.slots) - owned
+        if not missing:
+            continue
+        target_name = current_primary(primary.shard, members, views) or primary.name
+        target = views[target_name].me
+        ranges = ranges_of(missing)
+        if not target.is_primary:
+            problems.append(f"slots {format_ranges(ranges)} of shard {primary.shard} are not"
+                            f" served and {target_name} is not a primary")
+            continue
+        args = ("CLUSTER", "ADDSLOTSRANGE", *(str(x) for r in ranges for x in r))
+        actions.append(Action(target_name, args, f"slots of shard {primary.shard} not served"))
+    return actions, problems
+
+
+def plan_replicas(
+    members: Sequence[ClusterMember], views: Views
+) -> tuple[list[Action], list[str]]:
+    """REPLICATE for members without slots that do not replicate their shard's primary.
+
+    Returns the actions and notes about failovers (left as they are).
+    """
+    actions: list[Action] = []
+    notes: list[str] = []
+    for member in members:
+        serving = current_primary(member.shard, members, views)
+        if serving is None:
+            continue
+        me, primary_id = views[member.name].me, views[serving].myid
+        shard_ids = {views[m.name].myid for m in members if m.shard == member.shard}
+        if serving == member.name:
+            if member.role == "replica":
+                notes.append(f"failover: {member.name} serves shard {member.shard}"
+                             f" (planned primary {member.primary})")
+            continue
+        if me.is_primary and not me.slots:
+            reason = "planned replica has no primary" if member.role == "replica" else (
+                f"rejoins shard {member.shard} as a replica of {serving} after a failover")
+        elif me.is_replica and me.primary_id not in shard_ids:
+            reason = f"replicates {(me.primary_id or '-')[:8]}, not shard {member.shard}"
+        else:
+            continue
+        actions.append(Action(member.name, ("CLUSTER", "REPLICATE", primary_id),
+                              f"{reason}: follow {serving}"))
+    return actions, notes
+
+
+def gossip_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
+    """What keeps the members from all knowing each other at their current addresses."""
+    pending = []
+    for viewer in members:
+        for target in members:
+            if target is viewer:
+                continue
+            entry = views[viewer.name].entry(views[target.name].myid)
+            if entry is None or entry.unsettled or not _address_ok(entry, target):
+                pending.append(f"{viewer.name} does not see {target.name} yet")
+    return pending
+
+
+def _config_signature(view: NodeView, ids: Iterable[str]) -> tuple[Any, ...]:
+    entries = [view.entry(i) for i in sorted(ids)]
+    return tuple((e.node_id, e.config_epoch, e.primary_id, e.slots) if e else None
+                 for e in entries)
+
+
+def final_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
+    """What keeps the cluster from being whole: state, coverage, agreement, replica links."""
+    pending = []
+    ids = [views[m.name].myid for m in members]
+    signatures = {_config_signature(views[m.name], ids) for m in members}
+    if len(signatures) > 1:
+        pending.append("nodes do not agree on the cluster configuration yet")
+    for member in members:
+        view = views[member.name]
+        if view.info.state != "ok" or view.info.slots_ok != CLUSTER_SLOTS:
+            pending.append(f"{member.name}: cluster_state {view.info.state},"
+                           f" {view.info.slots_ok}/{CLUSTER_SLOTS} slots ok")
+        if view.me.is_replica and view.replication.get("master_link_status") != "up":
+            pending.append(f"{member.name}: replica link to its primary is not up")
+    return pending
+
+
+def validate_members(members: Sequence[ClusterMember]) -> None:
+    """Refuse a plan that cannot work: duplicate names, unknown primaries, slot gaps."""
+    names = [m.name for m in members]
+    primaries = {m.name for m in members if m.role == "primary"}
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate member names: {names}")
+    for m in members:
+        if m.role == "replica" and m.primary not in primaries:
+            raise ValueError(f"{m.name}: primary {m.primary!r} is not a planned primary")
+    planned = [s for m in members for r in m.slots for s in range(r[0], r[1] + 1)]
+    if sorted(planned) != list(range(CLUSTER_SLOTS)):
+        raise ValueError("planned slots must cover 0-16383 exactly once")
+
+

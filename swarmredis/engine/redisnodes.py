@@ -1,0 +1,137 @@
+"""Concurrency plumbing shared by bootstrap and health: fan out over nodes, connect to all,
+poll until conditions hold. Every wait is bounded; errors of several nodes come back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Protocol, TypeVar
+
+import anyio
+
+from swarmredis.errors import DeployTimeout, RedisUnreachable, SwarmRedisError
+from swarmredis.gateway.redis import RedisAccess, RedisEndpoint, RedisNode, RedisTLSError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_CONCURRENCY = 16
+
+
+class Reachable(Protocol):
+    """Anything the engine can dial: a name for messages, an endpoint, a certificate name."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def endpoint(self) -> RedisEndpoint: ...
+
+    @property
+    def server_name(self) -> str | None: ...
+
+
+def raise_collected(errors: Sequence[SwarmRedisError], what: str) -> None:
+    """Raise nothing, the one error, or an ExceptionGroup of all of them."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ExceptionGroup(what, list(errors))
+
+
+async def fan_out(
+    items: Sequence[T],
+    fn: Callable[[T], Awaitable[R]],
+    *,
+    limiter: anyio.CapacityLimiter,
+    what: str = "several nodes failed",
+) -> list[R]:
+    """Run ``fn`` on every item concurrently (bounded by ``limiter``), results in order.
+
+    A failing item does not cancel the others: all our errors are collected and raised
+    together once every item has finished.
+    """
+    results: dict[int, R] = {}
+    errors: list[SwarmRedisError] = []
+
+    async def one(index: int, item: T) -> None:
+        async with limiter:
+            try:
+                results[index] = await fn(item)
+            except SwarmRedisError as error:
+                errors.append(error)
+
+    async with anyio.create_task_group() as tg:
+        for index, item in enumerate(items):
+            tg.start_soon(one, index, item)
+    raise_collected(errors, what)
+    return [results[i] for i in range(len(items))]
+
+
+async def _connect_when_ready(
+    stack: AsyncExitStack, target: Reachable, access: RedisAccess, ready_timeout: float
+) -> RedisNode:
+    """Dial until the node accepts us; a node that just started may refuse for a while.
+
+    TLS and auth failures are not retried: they do not fix themselves.
+    """
+    delay = 0.1
+    last: RedisUnreachable | None = None
+    with anyio.move_on_after(ready_timeout):
+        while True:
+            try:
+                return await stack.enter_async_context(
+                    access.connect(target.name, target.endpoint, server_name=target.server_name)
+                )
+            except RedisTLSError:
+                raise
+            except RedisUnreachable as error:
+                last = error
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    if last is None:
+        last = RedisUnreachable(f"{target.name} at {target.endpoint}: no connection")
+    raise RedisUnreachable(f"{last.message} (still after {ready_timeout:g}s)")
+
+
+@asynccontextmanager
+async def connect_all(
+    targets: Sequence[Reachable],
+    access: RedisAccess,
+    *,
+    limiter: anyio.CapacityLimiter,
+    ready_timeout: float = 30.0,
+) -> AsyncIterator[dict[str, RedisNode]]:
+    """Connect to every target concurrently (retrying while they start); close all on exit.
+
+    Yields ``{name: RedisNode}``. If any target stays unreachable, all errors are raised
+    together and the connections already made are closed.
+    """
+    async with AsyncExitStack() as stack:
+
+        async def dial(target: Reachable) -> RedisNode:
+            return await _connect_when_ready(stack, target, access, ready_timeout)
+
+        nodes = await fan_out(targets, dial, limiter=limiter, what="cannot reach Redis nodes")
+        yield {target.name: node for target, node in zip(targets, nodes, strict=True)}
+
+
+async def poll_until(
+    pending: Callable[[], Awaitable[list[str]]], *, within: float, what: str
+) -> None:
+    """Call ``pending`` with a short backoff until it returns no unmet conditions.
+
+    Raises DeployTimeout naming what was still unmet when ``within`` seconds ran out.
+    """
+    delay = 0.1
+    unmet: list[str] = [f"{what}: not checked yet"]
+    with anyio.move_on_after(within):
+        while True:
+            unmet = await pending()
+            if not unmet:
+                return
+            await anyio.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+    shown = "; ".join(unmet[:6]) + (f"; and {len(unmet) - 6} more" if len(unmet) > 6 else "")
+    raise DeployTimeout(f"{what}: not reached within {within:g}s: {shown}")

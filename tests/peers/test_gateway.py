@@ -1,0 +1,102 @@
+"""The Redis gateway against a real TLS redis-server: connect, commands, error mapping."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import anyio
+import pytest
+
+from swarmredis.engine.redisinfo import parse_info, parse_role
+from swarmredis.errors import RedisError, RedisUnreachable
+from swarmredis.gateway.redis import (
+    Credentials,
+    RedisAccess,
+    RedisAuthError,
+    RedisEndpoint,
+    RedisTLSError,
+    TLSClientFiles,
+    connect_node,
+)
+
+from .servers import Lab, free_port
+from .tlsmaterial import TLSMaterial
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_connects_with_tls_and_acl_user(lab: Lab, access: RedisAccess) -> None:
+    node = lab.add_node("node-1", cluster=False)
+    async with access.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
+        await redis.ping()
+        assert parse_role(await redis.role()).kind == "primary"
+        assert parse_info(await redis.info("server"))["tcp_port"] == str(node.port)
+        assert await redis.execute("ACL", "WHOAMI") == "swarmredis-admin"
+
+
+async def test_server_name_is_checked_when_given(lab: Lab, access: RedisAccess) -> None:
+    node = lab.add_node("node-1", cluster=False)
+    endpoint = RedisEndpoint("127.0.0.1", node.port)
+    async with access.connect("node-1", endpoint, server_name="redis-node") as redis:
+        await redis.ping()
+    with pytest.raises(RedisTLSError, match=r"node-1 at 127.0.0.1:.*TLS handshake failed"):
+        async with access.connect("node-1", endpoint, server_name="node-7"):
+            pass
+
+
+async def test_refused_port_is_unreachable_over_tcp(access: RedisAccess) -> None:
+    port = free_port()
+    expected = rf"node-9 at 127\.0\.0\.1:{port}: TCP connection refused"
+    with pytest.raises(RedisUnreachable, match=expected):
+        async with access.connect("node-9", RedisEndpoint("127.0.0.1", port)):
+            pass
+
+
+async def test_certificate_from_another_ca_fails_the_handshake(
+    lab: Lab, tls: TLSMaterial, access: RedisAccess
+) -> None:
+    node = lab.add_node("node-1", cluster=False)
+    rogue = TLSClientFiles(ca=tls.ca, cert=tls.rogue_client_cert, key=tls.rogue_client_key)
+    with pytest.raises(RedisTLSError, match=r"node-1 at .*TLS"):
+        async with connect_node("node-1", RedisEndpoint("127.0.0.1", node.port), rogue,
+                                access.credentials, timeout=3):
+            pass
+
+
+async def test_wrong_password_is_an_auth_error_not_unreachable(
+    lab: Lab, access: RedisAccess
+) -> None:
+    node = lab.add_node("node-1", cluster=False)
+    bad = dataclasses.replace(access, credentials=Credentials("swarmredis-admin", "nope"))
+    with pytest.raises(RedisAuthError, match=r"node-1 at .*auth failed") as caught:
+        async with bad.connect("node-1", RedisEndpoint("127.0.0.1", node.port)):
+            pass
+    assert not isinstance(caught.value, RedisUnreachable)
+
+
+async def test_refused_command_names_node_and_command(lab: Lab, access: RedisAccess) -> None:
+    node = lab.add_node("node-1", cluster=True)
+    async with access.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
+        with pytest.raises(RedisError, match=r": CLUSTER REPLICATE: refused: .*Unknown"):
+            await redis.execute("CLUSTER", "REPLICATE", "0" * 40)
+        await redis.ping()  # the connection is still usable after a refused command
+
+
+async def test_slow_reply_is_a_timeout_and_the_connection_recovers(
+    lab: Lab, access: RedisAccess
+) -> None:
+    node = lab.add_node("node-1", cluster=False)
+    quick = dataclasses.replace(access, timeout=0.5)
+    async with quick.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
+        with pytest.raises(RedisUnreachable, match=r"DEBUG SLEEP: no reply within 0.5s"):
+            await redis.execute("DEBUG", "SLEEP", "1")
+        await anyio.sleep(1)  # the server itself was asleep; afterwards we dial again
+        await redis.ping()
+
+
+async def test_lost_connection_is_unreachable(lab: Lab, access: RedisAccess) -> None:
+    node = lab.add_node("node-1", cluster=False)
+    async with access.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
+        node.stop()
+        with pytest.raises(RedisUnreachable, match=r"node-1 at .*: PING"):
+            await redis.ping()
