@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from swarmredis import __version__
 from swarmredis.cli import certs_cmd, nodes_cmd, plan_cmd
 
 app = typer.Typer(
@@ -13,6 +14,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    """Deploy and operate secure, multi-host Redis on Docker Swarm."""
+    if version:
+        typer.echo(f"swarmredis {__version__}")
+        raise typer.Exit(0)
+
 
 for module in (nodes_cmd, plan_cmd, certs_cmd):
     module.register(app)

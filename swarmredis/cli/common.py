@@ -15,7 +15,8 @@ from swarmredis.errors import SwarmRedisError
 
 T = TypeVar("T")
 
-console = Console()
+# Piped output (scripts, CI logs) gets wide tables rather than 80 columns of wrapping.
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 DOCKER_HOST_OPTION = typer.Option(
@@ -42,8 +43,8 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
         leaves = _leaves(group)
         if not leaves:
             raise
-        for error in leaves:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        for leaf in leaves:
+            err_console.print(f"[bold red]error:[/] {leaf}", highlight=False, soft_wrap=True)
         raise typer.Exit(max(e.exit_code for e in leaves)) from None
 
 

@@ -1,0 +1,38 @@
+"""swarmredis: deploy and operate secure, multi-host Redis on Docker Swarm."""
+
+from swarmredis.errors import (
+    ConvergenceError,
+    DeployTimeout,
+    DockerError,
+    DockerUnreachable,
+    HealthError,
+    NotAManager,
+    NotInSwarm,
+    ObjectNotFound,
+    PKIError,
+    PlacementError,
+    RedisError,
+    RedisUnreachable,
+    SpecError,
+    SwarmRedisError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceError",
+    "DeployTimeout",
+    "DockerError",
+    "DockerUnreachable",
+    "HealthError",
+    "NotAManager",
+    "NotInSwarm",
+    "ObjectNotFound",
+    "PKIError",
+    "PlacementError",
+    "RedisError",
+    "RedisUnreachable",
+    "SpecError",
+    "SwarmRedisError",
+    "__version__",
+]

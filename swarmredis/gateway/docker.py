@@ -1,0 +1,203 @@
+"""The Docker gateway: every call swarmredis makes to the Docker Engine API goes through here.
+
+Raw API dicts in and out (like aiodocker); what this adds is one place where the
+library's errors become ours (``_mapped``), a deadline on every request, and the
+few calls the engine needs. Nothing outside ``gateway/`` imports aiodocker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, Literal
+
+import aiodocker
+import aiohttp
+import anyio
+
+from swarmredis import labels
+from swarmredis.errors import (
+    DockerError,
+    DockerUnreachable,
+    NotAManager,
+    NotInSwarm,
+    ObjectNotFound,
+)
+
+Kind = Literal["service", "secret", "config", "network"]
+_PATHS: dict[str, str] = {
+    "service": "services",
+    "secret": "secrets",
+    "config": "configs",
+    "network": "networks",
+}
+DEFAULT_TIMEOUT = 30.0
+Raw = dict[str, Any]
+RawList = list[Raw]  # module-level: inside the class, `list` names the method
+
+
+def resolve_host(docker_host: str | None) -> str:
+    """The engine address: the option, else ``DOCKER_HOST``, else the local socket."""
+    host = docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if "://" not in host:
+        raise DockerUnreachable(
+            f"DOCKER_HOST {host!r} has no scheme",
+            hint="use unix:///path/to/docker.sock or tcp://host:2375",
+        )
+    return host
+
+
+class DockerGateway:
+    """A connection to one Docker engine (a Swarm manager for everything but ``info``)."""
+
+    def __init__(self, client: aiodocker.Docker, host: str, timeout: float) -> None:
+        self._client = client
+        self.host = host
+        self._timeout = timeout
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls, docker_host: str | None = None, *, request_timeout: float = DEFAULT_TIMEOUT
+    ) -> AsyncIterator[DockerGateway]:
+        """Open a client for ``docker_host`` (or ``DOCKER_HOST``); closed on exit."""
+        host = resolve_host(docker_host)
+        try:
+            client = aiodocker.Docker(url=host)
+        except ValueError as exc:
+            raise DockerUnreachable(f"cannot use Docker host {host}: {exc}") from None
+        try:
+            yield cls(client, host, request_timeout)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await client.close()
+
+    # ------------------------------------------------------------------ requests
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        seconds: float | None = None,
+    ) -> Any:
+        with self._mapped(f"{method} /{path}"):
+            with anyio.fail_after(seconds or self._timeout):
+                return await self._client._query_json(
+                    path, method, params=params, data=body
+                )
+
+    @contextmanager
+    def _mapped(self, what: str) -> Iterator[None]:
+        """Translate aiodocker/aiohttp/timeout errors into swarmredis errors, in one place."""
+        try:
+            yield
+        except TimeoutError:
+            raise DockerUnreachable(
+                f"Docker engine at {self.host} did not answer {what} in time",
+                hint="is the engine overloaded or the address right?",
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise DockerUnreachable(f"Docker engine at {self.host}: {exc}") from None
+        except aiodocker.DockerError as exc:
+            raise _translate(exc, self.host, what) from None
+
+    # ------------------------------------------------------------------ engine & swarm
+    async def info(self) -> dict[str, Any]:
+        """``GET /info`` of the engine."""
+        result: dict[str, Any] = await self._call("GET", "info")
+        return result
+
+    async def require_manager(self) -> dict[str, Any]:
+        """Return ``/info`` if the engine is an active Swarm manager, else raise why not."""
+        info = await self.info()
+        swarm = info.get("Swarm") or {}
+        state = swarm.get("LocalNodeState")
+        if state != "active":
+            raise NotInSwarm(
+                f"the Docker engine at {self.host} is not part of a Swarm"
+                f" (state: {state or 'inactive'})",
+                hint="run `docker swarm init` on it, or point DOCKER_HOST at a Swarm manager",
+            )
+        if not swarm.get("ControlAvailable"):
+            raise NotAManager(
+                f"the Docker engine at {self.host} is a Swarm worker, not a manager",
+                hint="point DOCKER_HOST (or --docker-host) at a manager node",
+            )
+        return info
+
+    async def nodes(self) -> RawList:
+        """All Swarm nodes (``GET /nodes``)."""
+        result: RawList = await self._call("GET", "nodes")
+        return result
+
+    # ------------------------------------------------------------------ stack objects
+    async def list(self, kind: Kind, stack: str | None = None) -> RawList:
+        """Objects of ``kind`` carrying our stack label (all managed ones if ``stack`` is None)."""
+        label = f"{labels.STACK_NAMESPACE}={stack}" if stack else labels.MANAGED
+        params = {"filters": json.dumps({"label": [label]})}
+        result: RawList = await self._call("GET", _PATHS[kind], params=params)
+        return result
+
+    async def create(self, kind: Kind, body: dict[str, Any]) -> str:
+        """Create an object from its API body; returns its id."""
+        path = "networks/create" if kind == "network" else f"{_PATHS[kind]}/create"
+        result = await self._call("POST", path, body=body)
+        return str(result.get("ID") or result.get("Id"))
+
+    async def update_service(self, service_id: str, version: int, spec: dict[str, Any]) -> None:
+        """Replace a service's spec; ``version`` is the observed ``Version.Index``."""
+        await self._call(
+            "POST", f"services/{service_id}/update", params={"version": str(version)}, body=spec
+        )
+
+    async def inspect(self, kind: Kind, ident: str) -> dict[str, Any]:
+        """One object by id or name."""
+        result: dict[str, Any] = await self._call("GET", f"{_PATHS[kind]}/{ident}")
+        return result
+
+    async def remove(self, kind: Kind, ident: str) -> None:
+        """Delete an object; an object already gone is not an error."""
+        try:
+            await self._call("DELETE", f"{_PATHS[kind]}/{ident}")
+        except ObjectNotFound:
+            return
+
+    async def tasks(self, service_ids: Sequence[str]) -> RawList:
+        """Tasks of the given services (``GET /tasks``)."""
+        if not service_ids:
+            return []
+        params = {"filters": json.dumps({"service": list(service_ids)})}
+        result: RawList = await self._call("GET", "tasks", params=params)
+        return result
+
+    async def images(self) -> RawList:
+        """Images on this engine (only this host; other hosts' images are not visible)."""
+        result: RawList = await self._call("GET", "images/json")
+        return result
+
+
+def _translate(exc: aiodocker.DockerError, host: str, what: str) -> DockerError:
+    message = str(exc.message).strip()
+    if exc.status == 900:
+        return DockerUnreachable(
+            f"no Docker engine reachable at {host}",
+            hint="is dockerd running? set DOCKER_HOST or --docker-host to a Swarm manager",
+        )
+    lowered = message.lower()
+    if exc.status == 503 and "not a swarm manager" in lowered:
+        if "not part of a swarm" in lowered or "docker swarm init" in lowered:
+            return NotInSwarm(
+                f"the Docker engine at {host} is not part of a Swarm",
+                hint="run `docker swarm init`, or point DOCKER_HOST at a Swarm manager",
+            )
+        return NotAManager(
+            f"the Docker engine at {host} is a Swarm worker, not a manager",
+            hint="point DOCKER_HOST (or --docker-host) at a manager node",
+        )
+    if exc.status == 404:
+        return ObjectNotFound(f"{what}: {message}")
+    return DockerError(f"Docker engine refused {what}: {message} (HTTP {exc.status})")

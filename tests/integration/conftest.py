@@ -1,0 +1,56 @@
+"""The real lab Swarm: brought up once per session (or reused when already up)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from swarmredis.gateway.docker import DockerGateway
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "scripts" / "lab"
+
+
+@dataclass(frozen=True)
+class SwarmLab:
+    """The running lab: how to reach its manager and its hosts."""
+
+    docker_host: str
+    size: int
+
+    def addr(self, k: int) -> str:
+        return subprocess.check_output([str(LAB), "addr", str(k)], text=True).strip()
+
+    def run(self, *args: str) -> str:
+        """Run a `scripts/lab` subcommand (e.g. kill-host 2) and return its output."""
+        return subprocess.check_output([str(LAB), *args], text=True, stderr=subprocess.STDOUT)
+
+    def docker(self, k: int, *args: str) -> str:
+        """The docker CLI against lab host k."""
+        return self.run("docker", str(k), *args)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def swarm_lab() -> SwarmLab:
+    size = int(os.environ.get("SWARMREDIS_LAB_SIZE", "3"))
+    subprocess.run([str(LAB), "up", str(size)], check=True)
+    env = subprocess.check_output([str(LAB), "env"], text=True).strip()
+    docker_host = env.split("DOCKER_HOST=", 1)[1]
+    return SwarmLab(docker_host=docker_host, size=size)
+
+
+@pytest.fixture
+async def gateway(swarm_lab: SwarmLab) -> AsyncIterator[DockerGateway]:
+    async with DockerGateway.connect(swarm_lab.docker_host) as gw:
+        yield gw
