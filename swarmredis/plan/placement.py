@@ -36,6 +36,8 @@ class Assignment:
 
     nodes: Mapping[str, str]  # logical node -> Swarm node id
     domains: Mapping[str, str]  # logical node -> spread domain value
+    hostnames: Mapping[str, str]  # logical node -> hostname of its Swarm node
+    addresses: Mapping[str, str]  # logical node -> address of its Swarm node (Status.Addr)
     warnings: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()  # logical nodes left where they were
 
@@ -87,6 +89,8 @@ def eligible_nodes(
 
 def slot_ranges(shards: int) -> tuple[tuple[int, int], ...]:
     """Cluster slot range (inclusive) of each shard; the first shards get the extra slots."""
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
     base, extra = divmod(CLUSTER_SLOTS, shards)
     ranges, first = [], 0
     for k in range(shards):
@@ -169,9 +173,13 @@ def place(
             state.put(node, _best(node, eligible, state, colocate))
     if colocate:
         warnings += _colocation_notes(logical, state)
+    by_id = {n.id: n for n in eligible}
+    chosen = {n.name: by_id[state.placed[n.name]] for n in logical}
     return Assignment(
-        nodes={n.name: state.placed[n.name] for n in logical},
-        domains={n.name: state.domain[state.placed[n.name]] for n in logical},
+        nodes={name: node.id for name, node in chosen.items()},
+        domains={name: state.domain[node.id] for name, node in chosen.items()},
+        hostnames={name: node.hostname for name, node in chosen.items()},
+        addresses={name: node.addr for name, node in chosen.items()},
         warnings=tuple(warnings),
         kept=tuple(kept),
     )

@@ -33,16 +33,16 @@ SECOND = 1_000_000_000  # the API counts durations in nanoseconds
 SYSCTLS = {"net.core.somaxconn": "1024"}  # matches Redis' tcp-backlog 511 with headroom
 
 # Sentinel rewrites its config, so it runs from a copy in /data. The copy is
-# refreshed only when the inputs change, so a restart keeps what the sentinel
-# learned (current primary, epochs); umask: the copy holds auth-pass lines.
+# refreshed only when its inputs change, so a restart keeps what the sentinel
+# learned (current primary, epochs). Only sh builtins and cat: minimal images
+# have little else. umask: the copy holds auth-pass lines.
 SENTINEL_START = f"""set -eu
 umask 077
-cat {SENTINEL_CONF_PATH} {secret_path("sentinel-auth.conf")} > {DATA_DIR}/sentinel.src.new
-if cmp -s {DATA_DIR}/sentinel.src.new {DATA_DIR}/sentinel.src; then
-  rm -f {DATA_DIR}/sentinel.src.new
-else
-  cp {DATA_DIR}/sentinel.src.new {DATA_DIR}/sentinel.conf
-  mv {DATA_DIR}/sentinel.src.new {DATA_DIR}/sentinel.src
+new="$(cat {SENTINEL_CONF_PATH} {secret_path("sentinel-auth.conf")})"
+old="$(cat {DATA_DIR}/sentinel.src 2>/dev/null || true)"
+if [ "$new" != "$old" ]; then
+  printf '%s\\n' "$new" > {DATA_DIR}/sentinel.conf
+  printf '%s\\n' "$new" > {DATA_DIR}/sentinel.src
 fi
 exec redis-server {DATA_DIR}/sentinel.conf --sentinel
 """

@@ -73,8 +73,7 @@ def desired_state(
     """
     assignment = place(stack, swarm_nodes, previous_assignment, allow_colocation)
     nodes = topology(stack)
-    addrs = {n.id: n.addr for n in swarm_nodes}
-    host_of = {name: addrs[sid] for name, sid in assignment.nodes.items()}
+    host_of = assignment.addresses
     secrets = tuple(
         data_object("secret", stack, logical, material[logical])
         if logical in material
@@ -87,13 +86,15 @@ def desired_state(
         _service(stack, node, assignment.nodes[node.name], secret_names, config.name)
         for node, config in zip(nodes, configs, strict=True)
     )
-    primaries = [n.name for n in nodes if n.role == "primary"]
-    slots = dict(zip(primaries, slot_ranges(len(primaries)), strict=True))
+    slots: dict[str, tuple[int, int]] = {}
+    if stack.mode == "cluster":
+        primaries = [n.name for n in nodes if n.role == "primary"]
+        slots = dict(zip(primaries, slot_ranges(len(primaries)), strict=True))
     return DesiredState(
         stack=stack,
         nodes=nodes,
         assignment=assignment,
-        slots=slots if stack.mode == "cluster" else {},
+        slots=slots,
         network=network_object(stack),
         secrets=secrets,
         configs=configs,
