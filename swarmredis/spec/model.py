@@ -76,7 +76,10 @@ class Network(_Frozen):
     @classmethod
     def _name(cls, value: str) -> str:
         if not rules.NETWORK_NAME.match(value):
-            raise ValueError(f"must match [A-Za-z0-9][A-Za-z0-9_.-]{{0,62}}, got {value!r}")
+            raise ValueError(
+                "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or "
+                f"digit, got {value!r}"
+            )
         return value
 
     @field_validator("subnet")
@@ -247,7 +250,7 @@ class Stack(_Frozen):
 
     name: str
     mode: Mode = "cluster"
-    image: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "redis:7.2"
+    image: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "redis:7.0"
     shards: Annotated[StrictInt, Field(ge=1, le=100)]
     replicas: Annotated[StrictInt, Field(ge=0, le=5)]
     port: Port = 6379
@@ -269,7 +272,10 @@ class Stack(_Frozen):
     @classmethod
     def _name(cls, value: str) -> str:
         if not rules.STACK_NAME.match(value):
-            raise ValueError(f"must match [a-z][a-z0-9-]{{0,30}}, got {value!r}")
+            raise ValueError(
+                "must be 1-31 lowercase letters, digits or '-', starting with a letter, "
+                f"got {value!r}"
+            )
         return value
 
     @field_validator("config")

@@ -161,7 +161,10 @@ def check_pattern(pattern: str, *, prefix: str) -> str:
 def check_user_name(name: str) -> str:
     """An ACL user name that does not clash with the users swarmredis creates."""
     if not USER_NAME.match(name):
-        raise ValueError(f"must match [A-Za-z][A-Za-z0-9_.-]{{0,63}}, got {name!r}")
+        raise ValueError(
+            "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter, "
+            f"got {name!r}"
+        )
     if name.lower() in BUILTIN_USERS:
         raise ValueError(
             f"{name!r} is a built-in user; reserved names: " + ", ".join(BUILTIN_USERS)

@@ -11,7 +11,11 @@ from swarmredis.spec import parse_stack
 BAD = [
     ("name: acme\nshards: 2\n", "shards: must be >= 3 for mode cluster, got 2 (line 2)"),
     ("name: acme\nnetworkk: {}\n", "networkk: unknown field (line 2)"),
-    ("name: Acme\n", "name: must match [a-z][a-z0-9-]{0,30}, got 'Acme' (line 1)"),
+    (
+        "name: Acme\n",
+        "name: must be 1-31 lowercase letters, digits or '-', starting with a letter,"
+        " got 'Acme' (line 1)",
+    ),
     ("mode: cluster\n", "name: required field is missing"),
     (
         "name: acme\nmode: sharded\n",
@@ -47,7 +51,8 @@ BAD = [
     ),
     (
         "name: acme\nnetwork: {name: 'a b'}\n",
-        "network.name: must match [A-Za-z0-9][A-Za-z0-9_.-]{0,62}, got 'a b' (line 2)",
+        "network.name: must be 1-63 letters, digits, '_', '.' or '-', starting with a letter"
+        " or digit, got 'a b' (line 2)",
     ),
     (
         "name: acme\nnetwork: {subnet: 10.0.0.1/8}\n",

@@ -1,0 +1,148 @@
+"""`swarmredis plan` through the typer app, with an in-memory Docker gateway."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_cases import as_observed
+from test_spec_errors import BAD
+from typer.testing import CliRunner
+
+from swarmredis.cli import app, plan_cmd
+from swarmredis.pki.manage import ensure_certs
+from swarmredis.pki.material import build_material, pki_spec
+from swarmredis.pki.store import CertStore
+from swarmredis.plan import desired_state, swarm_node
+from swarmredis.spec import load_stack
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def raw_node(i: int) -> dict[str, Any]:
+    return {
+        "ID": f"node{i}",
+        "Spec": {"Role": "manager" if i == 1 else "worker", "Availability": "active",
+                 "Labels": {"zone": f"z{i}", "redis": "true"}},
+        "Description": {"Hostname": f"lab-h{i}"},
+        "Status": {"State": "ready", "Addr": f"10.20.0.{i}"},
+    }  # fmt: skip
+
+
+class FakeGateway:
+    """The three reads `plan` makes, answered from memory (raw API dicts)."""
+
+    def __init__(self, nodes: list[dict[str, Any]], objects: Mapping[str, list[Any]]) -> None:
+        self._nodes = nodes
+        self._objects = objects
+        self.listed: list[tuple[str, str | None]] = []
+
+    @asynccontextmanager
+    async def connect(self, docker_host: str | None = None) -> AsyncIterator[FakeGateway]:
+        yield self
+
+    async def require_manager(self) -> dict[str, Any]:
+        return {"Swarm": {"LocalNodeState": "active", "ControlAvailable": True}}
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        return self._nodes
+
+    async def list(self, kind: str, stack: str | None = None) -> list[dict[str, Any]]:
+        self.listed.append((kind, stack))
+        return list(self._objects.get(kind, []))
+
+
+@pytest.fixture
+def nodes() -> list[dict[str, Any]]:
+    return [raw_node(i) for i in (1, 2, 3)]
+
+
+def use(monkeypatch: pytest.MonkeyPatch, gateway: FakeGateway) -> None:
+    monkeypatch.setattr(plan_cmd, "DockerGateway", gateway)
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD[:12], ids=[t for t, _ in BAD[:12]])
+def test_bad_stack_file_exits_2_with_its_message(
+    tmp_path: Path, text: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(monkeypatch, FakeGateway([], {}))
+    stack_file = tmp_path / "x.yaml"
+    stack_file.write_text(text)
+    result = runner.invoke(app, ["plan", str(stack_file)])
+    assert result.exit_code == 2
+    assert f"{stack_file}: {expected}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_fresh_swarm_without_certificates_lists_creates_and_exits_3(
+    tmp_path: Path, nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = FakeGateway(nodes, {})
+    use(monkeypatch, gateway)
+    args = ["plan", str(ROOT / "stacks/cluster.yaml"), "--json", "--certs-dir", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["stack"] == "acme"
+    assert [row["hostname"] for row in plan["assignment"]] == [
+        "lab-h1", "lab-h2", "lab-h3", "lab-h2", "lab-h3", "lab-h1",
+    ]  # fmt: skip
+    assert plan["slots"] == {"node-1": [0, 5461], "node-2": [5462, 10922], "node-3": [10923, 16383]}
+    actions = {(a["kind"], a["action"]) for a in plan["actions"]}
+    assert actions == {
+        ("network", "create"), ("config", "create"), ("secret", "pending"), ("service", "pending"),
+    }  # fmt: skip
+    assert "ca.crt" in plan["missing_material"]
+    assert ("service", "acme") in gateway.listed
+
+
+def test_table_output_names_hosts_and_pending_secrets(
+    tmp_path: Path, nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(monkeypatch, FakeGateway(nodes, {}))
+    result = runner.invoke(
+        app, ["plan", str(ROOT / "stacks/cluster.yaml"), "--certs-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 3
+    assert "lab-h3" in result.stdout
+    assert "swarmredis certs issue" in result.stdout
+
+
+def test_deployed_stack_plans_nothing_and_exits_0(
+    tmp_path: Path, nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = load_stack(ROOT / "stacks/cluster.yaml")
+    store = CertStore(tmp_path, stack.name)
+    spec = pki_spec(stack)
+    ensure_certs(store, spec, now=datetime.now(UTC), passphrase=lambda: None)
+    deployed = desired_state(stack, [swarm_node(n) for n in nodes], build_material(store, spec))
+    use(monkeypatch, FakeGateway(nodes, as_observed(deployed)))
+    args = ["plan", str(ROOT / "stacks/cluster.yaml"), "--json", "--certs-dir", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["changes"] == 0
+    assert {a["action"] for a in plan["actions"]} == {"noop"}
+    assert all(row["kept"] for row in plan["assignment"])
+
+
+def test_impossible_placement_exits_2(
+    tmp_path: Path, nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(monkeypatch, FakeGateway(nodes[:1], {}))
+    stack_file = ROOT / "stacks/cluster.yaml"
+    result = runner.invoke(app, ["plan", str(stack_file), "--certs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "needs 2 spread domains (node.labels.zone)" in result.stderr
+    assert "only 1 are available: z1" in result.stderr
+    allowed = runner.invoke(
+        app, ["plan", str(stack_file), "--certs-dir", str(tmp_path), "--allow-colocation"]
+    )
+    assert allowed.exit_code == 3
+    assert "share spread domain" in allowed.stdout
