@@ -74,7 +74,7 @@ def eligible_nodes(
     constraints = stack.placement.parsed_constraints()
     spread = stack.placement.spread
     eligible, notes = [], []
-    for node in swarm_nodes:
+    for node in sorted(swarm_nodes, key=lambda n: (n.hostname, n.id)):
         if node.availability != "active" or node.state != "ready":
             notes.append(f"{node.hostname} ({node.id}) is {node.availability}/{node.state}")
         elif not all(matches(node, c) for c in constraints):
