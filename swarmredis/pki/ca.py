@@ -163,6 +163,6 @@ def _dns_permitted(host: str, permitted: tuple[str, ...]) -> bool:
 def _refuse(name: str) -> None:
     raise PKIError(
         f"the CA's name constraints do not allow {name!r}",
-        hint="create a CA that allows it: `swarmredis certs rotate STACKFILE --ca` "
-        "(with --permit-ip for host addresses)",
+        hint="rotate to a CA that allows it: `swarmredis certs rotate <stack file> --ca "
+        "--name-constraints --permit-ip <network>`, or drop --name-constraints",
     )

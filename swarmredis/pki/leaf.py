@@ -110,7 +110,8 @@ def _issue(
         raise PKIError(f"certificate lifetime must be at least 1 day, got {days}")
     if ca.cert.not_valid_after_utc <= now:
         raise PKIError(
-            "the CA has expired", hint="create a new one: `swarmredis certs rotate STACKFILE --ca`"
+            "the CA has expired",
+            hint="create a new one: `swarmredis certs rotate <stack file> --ca`",
         )
     key = generate_key(key_type_of(ca.key))
     subject = x509.Name(
