@@ -42,6 +42,8 @@ from swarmredis.engine.redisnodes import DEFAULT_CONCURRENCY, connect_all, fan_o
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import RedisAccess, RedisEndpoint, RedisNode
 
+GOSSIP_PATIENCE = 3.0  # seconds of waiting for gossip before meeting stragglers directly
+
 
 @dataclass
 class BootstrapReport:
@@ -156,8 +158,16 @@ async def bootstrap_cluster(
             await act(_config_epochs(members))
         await act(plan_meets(members, state.views))
 
+        nudged = anyio.current_time()
+
         async def gossip() -> list[str]:
-            return gossip_pending(members, await read())
+            nonlocal nudged
+            views = await read()
+            pending = gossip_pending(members, views)
+            if pending and anyio.current_time() - nudged > GOSSIP_PATIENCE:
+                await act(plan_meets(members, views, direct=True))
+                nudged = anyio.current_time()
+            return pending
 
         await poll_until(gossip, within=wait_timeout, what="cluster nodes meeting")
         slot_actions, lost = plan_slots(members, await read())

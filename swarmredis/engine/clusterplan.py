@@ -169,11 +169,14 @@ def classify(members: Sequence[ClusterMember], views: Views) -> ClusterState:
 
 
 def _seed(members: Sequence[ClusterMember], views: Views) -> ClusterMember:
-    """The member that knows most of the others (then: owns slots; then: plan order)."""
-    def score(m: ClusterMember) -> tuple[int, int]:
-        view = views[m.name]
-        known = sum(1 for o in members if o is not m and view.entry(views[o.name].myid))
-        return known, int(bool(view.me.slots))
+    """The member best anchored in the cluster: known by most others, then knowing most,
+    then serving slots, then first in plan order."""
+    def score(m: ClusterMember) -> tuple[int, int, int]:
+        myid, view = views[m.name].myid, views[m.name]
+        others = [o for o in members if o is not m]
+        known_by = sum(1 for o in others if views[o.name].entry(myid))
+        knows = sum(1 for o in others if view.entry(views[o.name].myid))
+        return known_by, knows, int(bool(view.me.slots))
 
     best = max(score(m) for m in members)
     return next(m for m in members if score(m) == best)
@@ -189,26 +192,31 @@ def _meet(viewer: ClusterMember, target: ClusterMember, reason: str) -> Action:
     return Action(viewer.name, args, f"{target.name} {reason}")
 
 
-def plan_meets(members: Sequence[ClusterMember], views: Views) -> list[Action]:
+def plan_meets(
+    members: Sequence[ClusterMember], views: Views, *, direct: bool = False
+) -> list[Action]:
     """MEETs that make every member know every other at its current address.
 
     A member nobody knows is met once, by the seed (gossip does the rest); a member that a
     viewer knows as failing, half-met, or at another address is met again by that viewer.
+    With ``direct`` (when gossip alone did not get there, e.g. a node that was FORGOTten
+    is banned from gossip for a minute), every viewer that lacks a member meets it itself.
     """
     ids = {m.name: views[m.name].myid for m in members}
     seed = _seed(members, views)
     actions: list[Action] = []
     for target in members:
-        if target is seed:
-            continue
-        known_by = [m for m in members if m is not target and views[m.name].entry(ids[target.name])]
-        if not known_by:
+        others = [m for m in members if m is not target]
+        known_by = [m for m in others if views[m.name].entry(ids[target.name])]
+        if not known_by and target is not seed:
             actions.append(_meet(seed, target, "is not part of the cluster"))
             continue
-        for viewer in known_by:
+        for viewer in others:
             entry = views[viewer.name].entry(ids[target.name])
-            assert entry is not None
-            if entry.unsettled:
+            if entry is None:
+                if direct and known_by:
+                    actions.append(_meet(viewer, target, f"is still unknown to {viewer.name}"))
+            elif entry.unsettled:
                 actions.append(_meet(viewer, target, f"is marked {','.join(sorted(entry.flags))}"))
             elif not _address_ok(entry, target):
                 actions.append(_meet(viewer, target, f"moved from {entry.ip}:{entry.port}"))

@@ -207,6 +207,22 @@ class Lab:
         total = shards * (1 + replicas)
         return [self.add_node(f"node-{i}", cluster=True) for i in range(1, total + 1)]
 
+    def restart(self, name: str, *, wipe: bool = False, new_port: bool = False) -> RedisProcess:
+        """Kill a node and start it again: with its state (nodes.conf) or wiped, on its old
+        port or a new one (as a container that comes back with a new address)."""
+        process = self.processes[name]
+        process.stop()
+        if wipe:
+            process.wipe()
+        if new_port:
+            old, process.port = process.port, free_port()
+            process.config = process.config.replace(
+                f"tls-port {old}\n", f"tls-port {process.port}\n"
+            )
+            process.config_path.write_text(process.config)
+        process.start()
+        return process
+
     def stop_all(self) -> None:
         for process in self.processes.values():
             process.stop()
