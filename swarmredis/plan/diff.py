@@ -150,6 +150,7 @@ def _network_view(raw: Mapping[str, Any]) -> dict[str, Any]:
         "Name": raw.get("Name"),
         "Driver": raw.get("Driver"),
         "Attachable": raw.get("Attachable", False),
+        "CheckDuplicate": True,  # a request flag, never stored
         "Labels": raw.get("Labels") or {},
     }
     if "encrypted" in (raw.get("Options") or {}):
