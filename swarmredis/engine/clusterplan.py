@@ -298,8 +298,11 @@ def gossip_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
     return pending
 
 
-def _config_signature(view: NodeView, ids: Iterable[str]) -> tuple[Any, ...]:
-    entries = [view.entry(i) for i in sorted(ids)]
+def config_signature(nodes: Sequence[ClusterNode], ids: Iterable[str]) -> tuple[Any, ...]:
+    """What must be equal in every node's view once gossip settled: for each node id, its
+    config epoch, its primary and its slots."""
+    by_id = {n.node_id: n for n in nodes}
+    entries = [by_id.get(i) for i in sorted(ids)]
     return tuple((e.node_id, e.config_epoch, e.primary_id, e.slots) if e else None
                  for e in entries)
 
@@ -308,7 +311,7 @@ def final_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
     """What keeps the cluster from being whole: state, coverage, agreement, replica links."""
     pending = []
     ids = [views[m.name].myid for m in members]
-    signatures = {_config_signature(views[m.name], ids) for m in members}
+    signatures = {config_signature(views[m.name].nodes, ids) for m in members}
     if len(signatures) > 1:
         pending.append("nodes do not agree on the cluster configuration yet")
     for member in members:
