@@ -74,12 +74,7 @@ def desired_state(
     assignment = place(stack, swarm_nodes, previous_assignment, allow_colocation)
     nodes = topology(stack)
     host_of = assignment.addresses
-    secrets = tuple(
-        data_object("secret", stack, logical, material[logical])
-        if logical in material
-        else pending_secret(logical)
-        for logical in required_material(stack)
-    )
+    secrets = _secrets(stack, material)
     configs = tuple(_config(stack, node, nodes, host_of) for node in nodes)
     secret_names = {s.logical: s.name for s in secrets if not s.pending}
     services = tuple(
@@ -101,6 +96,15 @@ def desired_state(
         services=services,
         warnings=spec_warnings(stack) + assignment.warnings,
         missing_material=tuple(s.logical for s in secrets if s.pending),
+    )
+
+
+def _secrets(stack: Stack, material: Mapping[str, bytes]) -> tuple[DesiredObject, ...]:
+    return tuple(
+        data_object("secret", stack, logical, material[logical])
+        if logical in material
+        else pending_secret(logical)
+        for logical in required_material(stack)
     )
 
 
