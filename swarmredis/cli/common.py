@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import anyio
@@ -24,6 +25,13 @@ DOCKER_HOST_OPTION = typer.Option(
     "--docker-host",
     envvar="DOCKER_HOST",
     help="Docker engine of a Swarm manager (default: DOCKER_HOST or the local socket).",
+)
+
+CERTS_DIR_OPTION = typer.Option(
+    Path("certs"),
+    "--certs-dir",
+    envvar="SWARMREDIS_CERTS_DIR",
+    help="Base folder of the certificate store (certs/<stack>/).",
 )
 
 

@@ -36,6 +36,7 @@ _PATHS: dict[str, str] = {
 DEFAULT_TIMEOUT = 30.0
 Raw = dict[str, Any]
 RawList = list[Raw]  # module-level: inside the class, `list` names the method
+RawLines = list[str]
 
 
 def resolve_host(docker_host: str | None) -> str:
@@ -174,10 +175,33 @@ class DockerGateway:
         result: RawList = await self._call("GET", "tasks", params=params)
         return result
 
+    async def task_logs(self, task_id: str, lines: int = 5) -> RawLines:
+        """The last ``lines`` lines a task wrote (stdout and stderr), oldest first."""
+        params = {"stdout": "1", "stderr": "1", "tail": str(lines)}
+        with self._mapped(f"GET /tasks/{task_id}/logs"), anyio.fail_after(self._timeout):
+            async with self._client._query(f"tasks/{task_id}/logs", params=params) as response:
+                raw = await response.read()
+        return [line for line in demux_log_stream(raw).splitlines() if line.strip()][-lines:]
+
     async def images(self) -> RawList:
         """Images on this engine (only this host; other hosts' images are not visible)."""
         result: RawList = await self._call("GET", "images/json")
         return result
+
+
+def demux_log_stream(raw: bytes) -> str:
+    """Docker's multiplexed log stream (8-byte frame headers) -> text; plain text passes."""
+    out: list[bytes] = []
+    offset = 0
+    while offset + 8 <= len(raw) and raw[offset] in (0, 1, 2):
+        if any(raw[offset + 1 : offset + 4]):  # not a frame header: plain text
+            break
+        size = int.from_bytes(raw[offset + 4 : offset + 8], "big")
+        out.append(raw[offset + 8 : offset + 8 + size])
+        offset += 8 + size
+    if not out:
+        return raw.decode("utf-8", "replace")
+    return b"".join(out).decode("utf-8", "replace")
 
 
 def _translate(exc: aiodocker.DockerError, host: str, what: str) -> DockerError:

@@ -1,0 +1,54 @@
+"""`swarmredis deploy`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from swarmredis.cli.common import CERTS_DIR_OPTION, DOCKER_HOST_OPTION, console, print_json, run
+from swarmredis.cli.progress import Mode, reporter
+from swarmredis.engine.deploy import DeployOptions, DeployResult, deploy
+from swarmredis.gateway.docker import DockerGateway
+from swarmredis.spec import load_stack
+
+
+def register(app: typer.Typer) -> None:
+    """Add `deploy` to the app."""
+
+    @app.command("deploy")
+    def deploy_command(
+        stack_file: Path = typer.Argument(..., help="The stack file (stacks/*.yaml)."),
+        docker_host: str | None = DOCKER_HOST_OPTION,
+        certs_dir: Path = CERTS_DIR_OPTION,
+        concurrency: int = typer.Option(16, "--concurrency", min=1, max=256,
+                                        help="At most this many engine/Redis calls at once."),
+        timeout: float = typer.Option(300.0, "--timeout", min=1.0,
+                                      help="Seconds to wait for services and the cluster."),
+        prune: bool = typer.Option(False, "--prune",
+                                   help="Remove stack objects the file no longer has."),
+        allow_colocation: bool = typer.Option(
+            False, "--allow-colocation",
+            help="Place a primary and its replica in one domain when there are too few."),
+        as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+    ) -> None:
+        """Create or converge a stack, bootstrap Redis, and prove it healthy (exit 0)."""
+        mode: Mode = "json" if as_json else "quiet" if quiet else "human"
+        options = DeployOptions(
+            certs_dir=certs_dir, concurrency=concurrency, timeout=timeout, prune=prune,
+            allow_colocation=allow_colocation,
+        )
+
+        async def body() -> DeployResult:
+            stack = load_stack(stack_file)
+            async with DockerGateway.connect(docker_host) as gateway:
+                return await deploy(gateway, stack, options, report=reporter(mode))
+
+        result = run(body)
+        if as_json:
+            print_json({"result": result.to_dict()})
+        elif not quiet:
+            changed = result.plan.changes
+            summary = "no changes" if changed == 0 else f"{changed} change(s) applied"
+            console.print(f"[bold green]deployed[/] {result.plan.desired.stack.name}: {summary}")

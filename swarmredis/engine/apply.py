@@ -1,0 +1,182 @@
+"""Applying a plan to the Swarm: create and update objects concurrently, in dependency order.
+
+Order: network -> secrets and configs (concurrently) -> services: creates and removals
+concurrently, updates in rolling batches of ``update.parallelism``, each batch
+waited to converge before the next -> old secret/config versions and pruned
+objects. Every fan-out is bounded by one ``CapacityLimiter``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+
+from swarmredis.engine.converge import Placed, Target, known_task_ids, wait_converged
+from swarmredis.engine.events import Event, Reporter
+from swarmredis.errors import DockerError, SwarmRedisError
+from swarmredis.gateway.docker import DockerGateway
+from swarmredis.plan.diff import Change, Plan
+from swarmredis.plan.objects import resolve_references
+
+
+@dataclass
+class ApplyResult:
+    """What the apply did, and where each service's task runs now."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    placed: dict[str, Placed] = field(default_factory=dict)
+    network_id: str | None = None
+
+
+@dataclass
+class _Run:
+    gateway: DockerGateway
+    plan: Plan
+    report: Reporter
+    limiter: anyio.CapacityLimiter
+    deadline: float
+    result: ApplyResult
+    ids: dict[str, str] = field(default_factory=dict)  # object name -> id
+
+    async def fan_out(
+        self, changes: Sequence[Change], fn: Callable[[Change], Awaitable[None]]
+    ) -> None:
+        async def one(change: Change) -> None:
+            async with self.limiter:
+                await fn(change)
+
+        async with anyio.create_task_group() as tg:
+            for change in changes:
+                tg.start_soon(one, change)
+
+
+async def apply_plan(
+    gateway: DockerGateway,
+    plan: Plan,
+    *,
+    report: Reporter,
+    concurrency: int = 16,
+    deadline: float = 300.0,
+) -> ApplyResult:
+    """Make the Swarm match ``plan``; returns what changed and the converged placement."""
+    run = _Run(gateway, plan, report, anyio.CapacityLimiter(concurrency), deadline, ApplyResult())
+    for change in plan.items:
+        if change.id:
+            run.ids[change.name] = change.id
+    await _network(run)
+    data = [c for c in plan.items if c.kind in ("secret", "config") and c.action == "create"]
+    await run.fan_out(data, lambda c: _create(run, c))
+    services = [c for c in plan.items if c.kind == "service"]
+    known = await known_task_ids(gateway, [c.id for c in services if c.id])
+    await _services(run, services, known)
+    later = [c for c in plan.items if c.action == "remove" and c.kind != "service"]
+    for kind in ("config", "secret", "network"):
+        await run.fan_out([c for c in later if c.kind == kind], lambda c: _remove(run, c))
+    return run.result
+
+
+async def _network(run: _Run) -> None:
+    wanted = run.plan.desired.network.logical
+    change = next(c for c in run.plan.items if c.kind == "network" and c.logical == wanted)
+    if change.action == "update" and change.recreate:
+        in_use = [c.name for c in run.plan.items if c.kind == "service" and c.id]
+        if in_use:
+            raise DockerError(
+                f"network {change.name} must be recreated ({', '.join(change.fields)} changed)"
+                f" but services use it: {', '.join(sorted(in_use))}",
+                hint=f"run `swarmredis rm {run.plan.desired.stack.name}` (volumes are kept),"
+                " then deploy",
+            )
+        await _remove(run, change)
+        await _create(run, change)
+    elif change.action == "create":
+        await _create(run, change)
+    run.result.network_id = run.ids.get(change.name)
+
+
+async def _create(run: _Run, change: Change) -> None:
+    assert change.desired is not None and change.desired.spec is not None
+    spec = dict(change.desired.spec)
+    if change.kind == "service":
+        spec = resolve_references(spec, run.ids, run.ids)
+    run.report(Event("apply", change.name, "start", f"create {change.kind}"))
+    run.ids[change.name] = await run.gateway.create(change.kind, spec)
+    run.result.created.append(change.name)
+    run.report(Event("apply", change.name, "done", f"{change.kind} created"))
+
+
+async def _update(run: _Run, change: Change) -> None:
+    assert change.desired is not None and change.desired.spec is not None
+    assert change.id is not None and change.version is not None
+    spec = resolve_references(change.desired.spec, run.ids, run.ids)
+    run.report(Event("apply", change.name, "start", "update: " + ", ".join(change.fields[:4])))
+    await run.gateway.update_service(change.id, change.version, spec)
+    run.result.updated.append(change.name)
+    run.report(Event("apply", change.name, "done", "service updated"))
+
+
+async def _remove(run: _Run, change: Change) -> None:
+    ident = change.id or change.name
+    run.report(Event("apply", change.name, "start", f"remove {change.kind}"))
+    for attempt in range(20):
+        try:
+            await run.gateway.remove(change.kind, ident)
+            break
+        except DockerError:
+            # a network or secret can stay "in use" for a moment after its services go
+            if attempt == 19:
+                raise
+            await anyio.sleep(0.5)
+    run.result.removed.append(change.name)
+    run.report(Event("apply", change.name, "done", f"{change.kind} removed"))
+
+
+async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]) -> None:
+    creates = [c for c in services if c.action == "create"]
+    removes = [c for c in services if c.action == "remove"]
+    updates = [c for c in services if c.action == "update"]
+    waiting = [c for c in services if c.action in ("create", "update", "noop")]
+    await run.fan_out(
+        creates + removes, lambda c: _create(run, c) if c.action == "create" else _remove(run, c)
+    )
+    stack = run.plan.desired.stack
+    batch = max(1, stack.update.parallelism)
+    for start in range(0, len(updates), batch):
+        group = updates[start : start + batch]
+        await run.fan_out(group, lambda c: _update(run, c))
+        await _converge(run, group, known)
+        if start + batch < len(updates) and stack.update.delay:
+            await anyio.sleep(stack.update.delay)
+    run.result.placed.update(await _converge(run, waiting, known))
+
+
+async def _converge(
+    run: _Run, changes: Sequence[Change], known: frozenset[str]
+) -> dict[str, Placed]:
+    assignment = run.plan.desired.assignment
+    targets = [
+        Target(
+            logical=c.logical,
+            service_id=run.ids[c.name],
+            service_name=c.name,
+            node_id=assignment.nodes[c.logical],
+            hostname=assignment.hostnames[c.logical],
+        )
+        for c in changes
+    ]
+
+    def running(target: Target) -> None:
+        run.report(Event("converge", target.service_name, "done", f"running on {target.hostname}"))
+
+    try:
+        return await wait_converged(
+            run.gateway, targets, network_id=run.result.network_id, known=known,
+            deadline=run.deadline, on_running=running,
+        )
+    except SwarmRedisError as error:
+        run.report(Event("converge", "services", "fail", str(error)))
+        raise

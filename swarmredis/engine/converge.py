@@ -1,0 +1,172 @@
+"""Waiting for the Swarm to converge: each service's task running on its planned host.
+
+Polls the tasks with backoff under one deadline. A task that is rejected or fails
+after the apply started (image missing on that host, no resources, port clash, a
+Redis that exits at start) ends the wait at once with the task's own error, its host
+and the last lines it logged: never a bare timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from swarmredis.errors import ConvergenceError, DeployTimeout, SwarmRedisError
+from swarmredis.gateway.docker import DockerGateway
+
+_FAILED = frozenset({"failed", "rejected"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """A service we wait for: its logical node, id, planned Swarm node and hostname."""
+
+    logical: str
+    service_id: str
+    service_name: str
+    node_id: str
+    hostname: str
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A converged service: the running task, where it runs, and its overlay address."""
+
+    logical: str
+    service_id: str
+    task_id: str
+    node_id: str
+    overlay_ip: str | None
+
+
+def overlay_ip(task: Mapping[str, Any], network_id: str | None) -> str | None:
+    """The task's address on the stack network (``10.0.1.5/24`` -> ``10.0.1.5``)."""
+    for attachment in task.get("NetworksAttachments") or []:
+        network = attachment.get("Network") or {}
+        if network_id is None or network.get("ID") == network_id:
+            for address in attachment.get("Addresses") or []:
+                return str(address).split("/", 1)[0]
+    return None
+
+
+def failure_of(
+    tasks: Sequence[Mapping[str, Any]], known: frozenset[str]
+) -> Mapping[str, Any] | None:
+    """The first task that failed or was rejected and is new since the apply began."""
+    for task in tasks:
+        status = task.get("Status") or {}
+        if task.get("ID") not in known and status.get("State") in _FAILED:
+            return task
+    return None
+
+
+def running_task(
+    tasks: Sequence[Mapping[str, Any]], target: Target, service: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The task that proves ``target`` converged, if there is one yet.
+
+    Exactly one task is meant to run, it runs on the planned node, and it was made
+    from the service's current task template. That last test is Swarm's own notion
+    of a dirty task (swarmkit ``IsTaskDirty``): it compares the task's spec with the
+    template, and a change of placement alone does not replace a task that still fits.
+    """
+    meant = [t for t in tasks if t.get("DesiredState") == "running"]
+    if len(meant) != 1:
+        return None
+    task = meant[0]
+    if (task.get("Status") or {}).get("State") != "running" or task.get("NodeID") != target.node_id:
+        return None
+    template = (service.get("Spec") or {}).get("TaskTemplate") or {}
+    if _comparable(task.get("Spec") or {}) != _comparable(template):
+        return None
+    return task
+
+
+# Placement: see above. Runtime: the API fills it in on the service ("container")
+# but not on the task's copy.
+_NOT_COMPARED = frozenset({"Placement", "Runtime"})
+
+
+def _comparable(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k not in _NOT_COMPARED}
+
+
+async def known_task_ids(gateway: DockerGateway, service_ids: Sequence[str]) -> frozenset[str]:
+    """Ids of the tasks that exist now: failures among them are history, not news."""
+    return frozenset(str(t["ID"]) for t in await gateway.tasks(list(service_ids)))
+
+
+async def wait_converged(
+    gateway: DockerGateway,
+    targets: Sequence[Target],
+    *,
+    network_id: str | None,
+    known: frozenset[str],
+    deadline: float,
+    on_running: Any = None,
+) -> dict[str, Placed]:
+    """Wait until every target has one running task on its planned node.
+
+    Raises ``ConvergenceError`` at the first new failed/rejected task, and
+    ``DeployTimeout`` naming the services still pending when ``deadline`` (seconds) passes.
+    """
+    placed: dict[str, Placed] = {}
+    pending = {t.service_id: t for t in targets}
+    delay = 0.2
+    with anyio.move_on_after(deadline) as scope:
+        while pending:
+            tasks = await gateway.tasks(list(pending))
+            by_service: dict[str, list[Mapping[str, Any]]] = {}
+            for task in tasks:
+                by_service.setdefault(str(task.get("ServiceID")), []).append(task)
+            for service_id, target in list(pending.items()):
+                own = by_service.get(service_id, [])
+                bad = failure_of(own, known)
+                if bad is not None:
+                    raise await _failure(gateway, target, bad)
+                service = await gateway.inspect("service", service_id)
+                running = running_task(own, target, service)
+                if running is not None:
+                    placed[target.logical] = Placed(
+                        target.logical, service_id, str(running["ID"]), target.node_id,
+                        overlay_ip(running, network_id),
+                    )
+                    del pending[service_id]
+                    if on_running is not None:
+                        on_running(target)
+            if pending:
+                await anyio.sleep(delay)
+                delay = min(delay * 1.5, 2.0)
+    if scope.cancelled_caught:
+        names = ", ".join(sorted(t.service_name for t in pending.values()))
+        raise DeployTimeout(
+            f"services not running after {deadline:.0f}s: {names}",
+            hint="see `docker service ps <service>`; re-running deploy resumes",
+        )
+    return placed
+
+
+async def _failure(
+    gateway: DockerGateway, target: Target, task: Mapping[str, Any]
+) -> SwarmRedisError:
+    status = task.get("Status") or {}
+    error = status.get("Err") or status.get("Message") or status.get("State")
+    logs = await task_log_tail(gateway, str(task["ID"]))
+    tail = f"; last log lines: {' | '.join(logs)}" if logs else ""
+    return ConvergenceError(
+        f"{target.service_name} on {target.hostname}: task {status.get('State')}: {error}{tail}",
+        hint="fix the cause and re-run deploy; it resumes where it stopped",
+    )
+
+
+async def task_log_tail(gateway: DockerGateway, task_id: str, lines: int = 5) -> list[str]:
+    """The last lines a task logged (best effort: empty if the host cannot be asked)."""
+    with anyio.move_on_after(5):
+        try:
+            return await gateway.task_logs(task_id, lines)
+        except SwarmRedisError:
+            return []
+    return []

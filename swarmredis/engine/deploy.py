@@ -1,0 +1,246 @@
+"""``deploy``: observe -> plan -> certificates -> apply -> converge -> bootstrap -> health.
+
+The orchestration only; each step lives in its own module (docs/architecture.md).
+File I/O and key generation of the PKI run in worker threads, never on the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from swarmredis.engine.apply import ApplyResult, apply_plan
+from swarmredis.engine.bootstrap import (
+    BootstrapReport,
+    RedisMember,
+    bootstrap_cluster,
+    bootstrap_replication,
+    bootstrap_standalone,
+)
+from swarmredis.engine.clusterplan import ClusterMember
+from swarmredis.engine.converge import Placed
+from swarmredis.engine.events import Event, Reporter, silent
+from swarmredis.errors import PKIError, SpecError
+from swarmredis.gateway.docker import DockerGateway
+from swarmredis.gateway.redis import Credentials, RedisAccess, RedisEndpoint, TLSClientFiles
+from swarmredis.pki.manage import ensure_certs
+from swarmredis.pki.material import build_material, load_admin_credentials, pki_spec
+from swarmredis.pki.store import CertStore
+from swarmredis.plan.diff import Plan, diff
+from swarmredis.plan.observe import (
+    KINDS,
+    ObservedObject,
+    SwarmNode,
+    observed_object,
+    previous_assignment,
+    swarm_node,
+)
+from swarmredis.plan.placement import place
+from swarmredis.plan.state import DesiredState, desired_state
+from swarmredis.spec import Stack
+from swarmredis.spec.topology import LogicalNode
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """Knobs of one deploy run."""
+
+    certs_dir: Path
+    concurrency: int = 16
+    timeout: float = 300.0
+    prune: bool = False
+    allow_colocation: bool = False
+    node_timeout: float = 5.0
+
+
+@dataclass
+class DeployResult:
+    """What one deploy did, for the CLI to print or serialise."""
+
+    plan: Plan
+    apply: ApplyResult
+    bootstrap: BootstrapReport
+    issued: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "stack": self.plan.desired.stack.name,
+            "changes": self.plan.changes,
+            "created": self.apply.created,
+            "updated": self.apply.updated,
+            "removed": self.apply.removed,
+            "issued": self.issued,
+            "bootstrap": self.bootstrap.to_dict(),
+        }
+
+
+async def observe(
+    gateway: DockerGateway, stack: str
+) -> tuple[list[SwarmNode], tuple[ObservedObject, ...]]:
+    """Swarm nodes and the stack's objects, read concurrently."""
+    raw: dict[str, list[dict[str, Any]]] = {}
+
+    async def fetch(kind: str) -> None:
+        if kind == "node":
+            raw[kind] = await gateway.nodes()
+        else:
+            raw[kind] = await gateway.list(kind, stack)  # type: ignore[arg-type]
+
+    async with anyio.create_task_group() as tg:
+        for kind in ("node", *KINDS):
+            tg.start_soon(fetch, kind)
+    nodes = [swarm_node(n) for n in raw["node"]]
+    objects = tuple(observed_object(k, o) for k in KINDS for o in raw[k])
+    return nodes, objects
+
+
+async def plan_stack(
+    gateway: DockerGateway,
+    stack: Stack,
+    store: CertStore,
+    options: DeployOptions,
+    *,
+    issue: bool,
+) -> tuple[Plan, list[str]]:
+    """Read the Swarm and plan ``stack``; with ``issue``, create missing certificates first."""
+    nodes, objects = await observe(gateway, stack.name)
+    previous = previous_assignment(objects)
+    # Placement first: it fails before anything is written, and with `announce: host`
+    # the chosen hosts' addresses belong in the certificates.
+    assignment = place(stack, nodes, previous, options.allow_colocation)
+    hosts = (
+        {name: (addr,) for name, addr in assignment.addresses.items()}
+        if stack.announce == "host" else None
+    )
+    spec = pki_spec(stack, hosts)
+    issued: list[str] = []
+    if issue:
+        report = await anyio.to_thread.run_sync(
+            lambda: ensure_certs(store, spec, now=datetime.now(UTC))
+        )
+        issued = [f"{leaf.kind} {leaf.name}" for leaf in report.issued]
+    material = await anyio.to_thread.run_sync(lambda: _material_or_empty(store, spec, issue))
+    desired = desired_state(stack, nodes, material, previous, options.allow_colocation)
+    return diff(desired, objects, options.prune), issued
+
+
+def _material_or_empty(store: CertStore, spec: Any, required: bool) -> dict[str, bytes]:
+    try:
+        return build_material(store, spec)
+    except PKIError:
+        if required:
+            raise
+        return {}
+
+
+async def deploy(
+    gateway: DockerGateway,
+    stack: Stack,
+    options: DeployOptions,
+    *,
+    report: Reporter = silent,
+) -> DeployResult:
+    """Take the Swarm from any state to ``stack`` deployed, bootstrapped and answering."""
+    if stack.access.publish != "host":
+        raise SpecError(
+            f"access.publish: {stack.access.publish} leaves the engine no way to reach the nodes",
+            hint="set access.publish: host (each node publishes its TLS port on its host)",
+        )
+    await gateway.require_manager()
+    store = CertStore(options.certs_dir, stack.name)
+    report(Event("plan", stack.name, "start", "reading the Swarm"))
+    plan, issued = await plan_stack(gateway, stack, store, options, issue=True)
+    for warning in plan.desired.warnings:
+        report(Event("plan", stack.name, "info", f"warning: {warning}"))
+    report(Event("plan", stack.name, "done", f"{plan.changes} change(s)"))
+    applied = await apply_plan(
+        gateway, plan, report=report, concurrency=options.concurrency, deadline=options.timeout
+    )
+    access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
+    report(Event("bootstrap", stack.name, "start", stack.mode))
+    with anyio.fail_after(options.timeout):
+        boot = await bootstrap(plan.desired, applied.placed, access, options.concurrency)
+    for line in boot.lines():
+        report(Event("bootstrap", stack.name, "info", line))
+    report(Event("bootstrap", stack.name, "done", stack.mode))
+    return DeployResult(plan=plan, apply=applied, bootstrap=boot, issued=issued)
+
+
+def admin_access(store: CertStore, timeout: float) -> RedisAccess:
+    """How the engine logs in to every node: the admin client certificate and password."""
+    creds = load_admin_credentials(store)
+    return RedisAccess(
+        TLSClientFiles(ca=creds.ca_path, cert=creds.cert_path, key=creds.key_path),
+        Credentials(creds.username, creds.password),
+        timeout=timeout,
+    )
+
+
+def endpoint_of(desired: DesiredState, node: LogicalNode) -> RedisEndpoint:
+    """Where the engine dials a node: its host's address and its published TLS port."""
+    if node.published_port is None:
+        raise SpecError(f"{node.name} publishes no port; the engine cannot reach it")
+    return RedisEndpoint(desired.assignment.addresses[node.name], node.published_port)
+
+
+def cluster_members(desired: DesiredState, placed: Mapping[str, Placed]) -> list[ClusterMember]:
+    """The bootstrap's view of each cluster node: how to dial it and how peers MEET it."""
+    stack = desired.stack
+    members = []
+    for node in desired.nodes:
+        by_host = stack.announce == "host"
+        meet_ip = (
+            desired.assignment.addresses[node.name] if by_host else placed[node.name].overlay_ip
+        )
+        if meet_ip is None:
+            raise PKIError(f"{node.service}: no address on {stack.network.name}")
+        members.append(ClusterMember(
+            name=node.name,
+            endpoint=endpoint_of(desired, node),
+            meet_ip=meet_ip,
+            meet_port=node.published_port if by_host and node.published_port else stack.port,
+            bus_port=node.bus_published_port if by_host and node.bus_published_port
+            else stack.port + 10000,
+            role="primary" if node.role == "primary" else "replica",
+            primary=node.primary,
+            slots=(desired.slots[node.name],) if node.name in desired.slots else (),
+            server_name=node.alias,
+        ))
+    return members
+
+
+def _member(desired: DesiredState, node: LogicalNode) -> RedisMember:
+    return RedisMember(node.name, endpoint_of(desired, node), server_name=node.alias)
+
+
+async def bootstrap(
+    desired: DesiredState,
+    placed: Mapping[str, Placed],
+    access: RedisAccess,
+    concurrency: int,
+) -> BootstrapReport:
+    """Run the mode's bootstrap against the converged services."""
+    stack = desired.stack
+    if stack.mode == "cluster":
+        return await bootstrap_cluster(cluster_members(desired, placed), access,
+                                       concurrency=concurrency)
+    data = [n for n in desired.nodes if n.kind == "redis"]
+    if stack.mode == "standalone":
+        return await bootstrap_standalone(_member(desired, data[0]), access)
+    primary = next(n for n in data if n.role == "primary")
+    replicas: Sequence[LogicalNode] = [n for n in data if n.role == "replica"]
+    sentinels = [n for n in desired.nodes if n.kind == "sentinel"]
+    return await bootstrap_replication(
+        _member(desired, primary),
+        [_member(desired, n) for n in replicas],
+        [_member(desired, n) for n in sentinels],
+        access,
+        master_name=stack.name,
+        concurrency=concurrency,
+    )
