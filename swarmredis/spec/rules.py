@@ -43,7 +43,7 @@ ACL_CATEGORIES = frozenset(
         "write",
     ]
 )
-_COMMAND_RULE = re.compile(r"^[+-](?:@([a-z]+)|[a-z][a-z0-9_-]*(?:\|[a-z][a-z0-9_-]*)?)$")
+_COMMAND_RULE = re.compile(r"^[+-](?:@([a-z]+)|[a-z][a-z0-9_-]*(?:\|[a-z0-9][a-z0-9_-]*)?)$")
 
 # redis.conf directives swarmredis owns (TLS, ACL, cluster, files, replication,
 # announce settings) or that have their own field in the stack file.
@@ -133,7 +133,8 @@ def check_spread(text: str) -> str:
 
 
 def check_command_rule(rule: str) -> str:
-    """An ACL command rule: ``+@read``, ``-flushall``, ``+client|list``."""
+    """An ACL command rule: ``+@read``, ``-flushall``, ``+client|list`` (lowercased)."""
+    rule = rule.lower()  # Redis matches command names case-insensitively
     match = _COMMAND_RULE.match(rule)
     if not match:
         raise ValueError(

@@ -137,3 +137,13 @@ def test_standalone_topology_and_no_publish() -> None:
 def test_shipped_stack_files_are_valid(name: str) -> None:
     stack = load_stack(STACKS / name)
     assert stack.mode == name.removesuffix(".yaml")
+
+
+def test_acl_rules_accept_first_arguments_and_any_case() -> None:
+    stack = parse_stack(
+        "name: acme\nacl: {users: [{name: app, keys: ['app:*'],"
+        " commands: ['+GET', '+select|0', '+Client|List', '-@Dangerous']}]}\n"
+    )
+    (user,) = stack.acl.users
+    assert user.commands == ("+get", "+select|0", "+client|list", "-@dangerous")
+    assert user.keys == ("app:*",)
