@@ -312,6 +312,11 @@ def test_rsa_and_ed25519_certificates_work_with_redis(
     assert tls_handshake(server.port, ssl.TLSVersion.TLSv1_3, store) == "TLSv1.3"
 
 
+def replica_config(primary: Server) -> str:
+    return NODE_CONFIG + (
+        f"include {{dir}}/replication-auth.conf\nreplicaof 127.0.0.1 {primary.port}\n")
+
+
 async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
     with anyio.move_on_after(15):
         while True:  # polling: the servers give no event to wait for
@@ -326,8 +331,7 @@ async def test_replica_syncs_over_tls_with_the_replication_user(
     store: CertStore, material: dict[str, bytes], primary: Server,
     servers: Callable[..., Server],
 ) -> None:
-    replica = servers("node-2", material, NODE_CONFIG + "include {dir}/replication-auth.conf\n"
-                      f"replicaof 127.0.0.1 {primary.port}\n")
+    replica = servers("node-2", material, replica_config(primary))
     async with client(store, primary, acl.ADMIN) as p, client(store, replica, acl.ADMIN) as r:
         await p.set("app:replicated", "yes")
 
@@ -345,37 +349,3 @@ async def test_replica_syncs_over_tls_with_the_replication_user(
 
 async def _equals(value: Awaitable[object], expected: object) -> bool:
     return await value == expected
-
-
-@pytest.mark.anyio
-async def test_sentinels_watch_the_primary_and_each_other_with_least_privilege(
-    store: CertStore, material: dict[str, bytes], primary: Server,
-    servers: Callable[..., Server],
-) -> None:
-    auth = material["sentinel-auth.conf"].decode().replace("{", "{{").replace("}", "}}")
-    config = (f"sentinel monitor acme 127.0.0.1 {primary.port} 2\n"
-              "sentinel down-after-milliseconds acme 1000\n" + auth)
-    sentinels = [servers(f"sentinel-{i}", material, config, "--sentinel") for i in (1, 2)]
-    async with client(store, primary, acl.ADMIN) as p, \
-            client(store, sentinels[0], acl.ADMIN) as s1, client(store, sentinels[1], "app") as app:
-
-        async def peers_healthy() -> bool:
-            peers = await s1.sentinel_sentinels("acme")
-            return len(peers) == 1 and not peers[0]["is_sdown"] \
-                and peers[0]["last-ok-ping-reply"] < 1000
-
-        await wait_for(peers_healthy, "the sentinels to see each other up")
-        # Longer than down-after and than the 2 s hello period: refused pings would
-        # turn the peer s_down, refused hello PUBLISHes would show in ACL LOG.
-        await anyio.sleep(2.5)
-        assert await peers_healthy()
-        master = await s1.sentinel_master("acme")
-        assert master["is_master"] and not master["is_sdown"]
-        assert await p.acl_log() == []
-        assert await s1.acl_log() == []
-        async with client(store, sentinels[1], acl.ADMIN) as s2:
-            assert await s2.acl_log() == []
-        assert await app.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "acme") == [
-            "127.0.0.1", str(primary.port)]
-        with pytest.raises(rexc.NoPermissionError):
-            await app.execute_command("SENTINEL", "FAILOVER", "acme")
