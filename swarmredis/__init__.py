@@ -2,6 +2,7 @@
 
 from swarmredis.errors import (
     ConvergenceError,
+    DegradedError,
     DeployTimeout,
     DockerError,
     DockerUnreachable,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceError",
+    "DegradedError",
     "DeployTimeout",
     "DockerError",
     "DockerUnreachable",

@@ -18,7 +18,8 @@ the gateways, never scattered through the code.
     │   └── RedisUnreachable             no TCP/TLS connection to a node
     ├── ConvergenceError                 a task failed / was rejected on a host
     ├── DeployTimeout                    the Swarm did not converge in time
-    └── HealthError                      deploy finished but the check failed
+    └── HealthError                      deploy finished but the stack is down
+        └── DegradedError                exit 1: serving, but not as planned
 """
 
 from __future__ import annotations
@@ -90,3 +91,9 @@ class DeployTimeout(SwarmRedisError):
 
 class HealthError(SwarmRedisError):
     """The deployment is not healthy."""
+
+
+class DegradedError(HealthError):
+    """The stack serves, but not as planned (a replica down, a failover, lag)."""
+
+    exit_code = 1

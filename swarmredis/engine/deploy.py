@@ -25,7 +25,9 @@ from swarmredis.engine.bootstrap import (
 from swarmredis.engine.clusterplan import ClusterMember
 from swarmredis.engine.converge import Placed
 from swarmredis.engine.events import Event, Reporter, silent
-from swarmredis.errors import PKIError, SpecError
+from swarmredis.engine.health import HealthReport, Status
+from swarmredis.engine.status import stack_status
+from swarmredis.errors import DegradedError, HealthError, PKIError, SpecError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.gateway.redis import Credentials, RedisAccess, RedisEndpoint, TLSClientFiles
 from swarmredis.pki.manage import ensure_certs
@@ -44,6 +46,8 @@ from swarmredis.plan.placement import place
 from swarmredis.plan.state import DesiredState, desired_state
 from swarmredis.spec import Stack
 from swarmredis.spec.topology import LogicalNode
+
+HEALTH_GRACE = 60.0  # seconds a fresh deployment gets to settle into "healthy"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class DeployResult:
     apply: ApplyResult
     bootstrap: BootstrapReport
     issued: list[str] = field(default_factory=list)
+    health: HealthReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -77,6 +82,7 @@ class DeployResult:
             "removed": self.apply.removed,
             "issued": self.issued,
             "bootstrap": self.bootstrap.to_dict(),
+            "health": self.health.to_dict() if self.health else None,
         }
 
 
@@ -169,7 +175,45 @@ async def deploy(
     for line in boot.lines():
         report(Event("bootstrap", stack.name, "info", line))
     report(Event("bootstrap", stack.name, "done", stack.mode))
-    return DeployResult(plan=plan, apply=applied, bootstrap=boot, issued=issued)
+    health = await prove_healthy(gateway, stack.name, access, options, report)
+    return DeployResult(plan=plan, apply=applied, bootstrap=boot, issued=issued, health=health)
+
+
+async def prove_healthy(
+    gateway: DockerGateway,
+    stack: str,
+    access: RedisAccess,
+    options: DeployOptions,
+    report: Reporter,
+) -> HealthReport:
+    """Poll the stack's health until it is healthy; degraded or down at the deadline raises."""
+    latest: HealthReport | None = None
+    delay = 0.5
+    with anyio.move_on_after(min(options.timeout, HEALTH_GRACE)):
+        while True:
+            latest = await stack_status(
+                gateway, stack, access, node_timeout=options.node_timeout,
+                concurrency=options.concurrency,
+            )
+            if latest.status is Status.HEALTHY:
+                break
+            await anyio.sleep(delay)
+            delay = min(delay * 1.5, 3.0)
+    if latest is None:
+        raise HealthError(f"{stack}: no health check finished within {HEALTH_GRACE:.0f}s")
+    problems = "; ".join(
+        f"{p.node + ': ' if p.node else ''}{p.message}" for p in latest.problems
+    )
+    if latest.status is Status.DOWN:
+        report(Event("health", stack, "fail", problems))
+        raise HealthError(f"{stack} is down after deploy: {problems}",
+                          hint=f"see `swarmredis status {stack}`")
+    if latest.status is Status.DEGRADED:
+        report(Event("health", stack, "fail", problems))
+        raise DegradedError(f"{stack} is serving but degraded: {problems}",
+                            hint=f"see `swarmredis status {stack}`")
+    report(Event("health", stack, "done", f"healthy: {len(latest.nodes)} nodes answer as planned"))
+    return latest
 
 
 def admin_access(store: CertStore, timeout: float) -> RedisAccess:

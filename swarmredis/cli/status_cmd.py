@@ -1,0 +1,122 @@
+"""`swarmredis status`: every node's health and the cluster's, as a table or JSON."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anyio
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from swarmredis.cli.common import CERTS_DIR_OPTION, DOCKER_HOST_OPTION, console, print_json, run
+from swarmredis.engine.deploy import admin_access
+from swarmredis.engine.health import HealthReport
+from swarmredis.engine.status import stack_status
+from swarmredis.gateway.docker import DockerGateway
+from swarmredis.pki.store import CertStore
+from swarmredis.spec import load_stack
+
+_COLOR = {"healthy": "green", "degraded": "yellow", "down": "red"}
+
+
+def stack_name(arg: str) -> str:
+    """A stack name, or the name inside a stack file given by path."""
+    path = Path(arg)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return load_stack(path).name
+    return arg
+
+
+async def fetch_status(
+    docker_host: str | None, stack: str, certs_dir: Path, node_timeout: float
+) -> HealthReport:
+    """One health check of ``stack``."""
+    store = CertStore(certs_dir, stack)
+    access = await anyio.to_thread.run_sync(lambda: admin_access(store, node_timeout))
+    async with DockerGateway.connect(docker_host) as gateway:
+        return await stack_status(gateway, stack, access, node_timeout=node_timeout)
+
+
+def _mb(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**20:.1f}M"
+
+
+def render(report: HealthReport) -> Group:
+    """A table of nodes, the cluster line and the problems."""
+    color = _COLOR[report.status.value]
+    table = Table(title=f"{report.stack} ({report.mode}): [{color}]{report.status.value}[/]")
+    for column in ("node", "role", "host", "task", "endpoint", "conn", "link/lag",
+                   "slots", "memory", "uptime"):
+        table.add_column(column)
+    for n in report.nodes:
+        conn = "ok" if n.auth_ok else ("auth?" if n.tls_ok else "tls?" if n.reachable else "down")
+        role = n.role or "?"
+        if n.role and n.planned_role not in (n.role, "standalone"):
+            role += f" (planned {n.planned_role})"
+        link = "-" if n.link_up is None else ("up" if n.link_up else "DOWN")
+        if n.lag_bytes is not None:
+            link += f" / {n.lag_bytes}B"
+        slots = sum(b - a + 1 for a, b in n.slots)
+        memory = f"{_mb(n.used_memory)} / {_mb(n.maxmemory)}"
+        uptime = "-" if n.uptime_seconds is None else f"{n.uptime_seconds}s"
+        table.add_row(n.name, role, n.host or "-", n.task_state or "-", n.endpoint, conn, link,
+                      str(slots) if slots else "-", memory, uptime)
+    parts: list[Table | Text] = [table]
+    if report.cluster:
+        c = report.cluster
+        parts.append(Text(
+            f"cluster_state:{c.state}  slots ok {c.slots_ok}/16384 (pfail {c.slots_pfail},"
+            f" fail {c.slots_fail})  nodes {c.known_nodes}"
+            f"  agree {'yes' if c.nodes_agree else 'NO'}"
+        ))
+    for p in report.problems:
+        parts.append(Text(f"{p.severity.value}: {p.node + ': ' if p.node else ''}{p.message}",
+                          style=_COLOR[p.severity.value]))
+    return Group(*parts)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `status` to the app."""
+
+    @app.command("status")
+    def status_command(
+        stack: str = typer.Argument(..., help="Stack name (or its stack file)."),
+        docker_host: str | None = DOCKER_HOST_OPTION,
+        certs_dir: Path = CERTS_DIR_OPTION,
+        as_json: bool = typer.Option(False, "--json", help="Print the JSON report."),
+        watch: bool = typer.Option(False, "--watch", help="Refresh until interrupted."),
+        interval: float = typer.Option(2.0, "--interval", min=0.5, help="Seconds between checks."),
+        node_timeout: float = typer.Option(5.0, "--node-timeout", min=0.5,
+                                           help="Seconds each node has to answer."),
+    ) -> None:
+        """Health of every node: exit 0 healthy, 1 degraded (still serving), 2 down or error."""
+        name = run(lambda: _name(stack))
+
+        def once() -> HealthReport:
+            return run(lambda: fetch_status(docker_host, name, certs_dir, node_timeout))
+
+        if watch and not as_json:
+            report = once()
+            with Live(render(report), console=console, refresh_per_second=4) as live:
+                try:
+                    while True:
+                        time.sleep(interval)
+                        report = once()
+                        live.update(render(report))
+                except KeyboardInterrupt:
+                    pass
+        else:
+            report = once()
+            if as_json:
+                print_json(report.to_dict())
+            else:
+                console.print(render(report))
+        raise typer.Exit(report.exit_code)
+
+
+async def _name(stack: str) -> str:
+    return stack_name(stack)
