@@ -117,10 +117,26 @@ async def connect_all(
         yield {target.name: node for target, node in zip(targets, nodes, strict=True)}
 
 
+def _transient(error: BaseException) -> list[str]:
+    """Messages of lost connections (the next command dials again); re-raise anything else."""
+    leaves = list(_leaves(error))
+    if not all(isinstance(e, RedisUnreachable) for e in leaves):
+        raise error
+    return [str(e) for e in leaves]
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for e in error.exceptions for leaf in _leaves(e)]
+    return [error]
+
+
 async def poll_until(
     pending: Callable[[], Awaitable[list[str]]], *, within: float, what: str
 ) -> None:
     """Call ``pending`` with a short backoff until it returns no unmet conditions.
+
+    A node that drops our connection meanwhile counts as an unmet condition, not an error.
 
     Raises DeployTimeout naming what was still unmet when ``within`` seconds ran out.
     """
@@ -128,7 +144,10 @@ async def poll_until(
     unmet: list[str] = [f"{what}: not checked yet"]
     with anyio.move_on_after(within):
         while True:
-            unmet = await pending()
+            try:
+                unmet = await pending()
+            except (RedisUnreachable, ExceptionGroup) as error:
+                unmet = _transient(error)  # e.g. Sentinel kills clients when it reconfigures
             if not unmet:
                 return
             await anyio.sleep(delay)

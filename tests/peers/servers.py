@@ -8,8 +8,11 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import anyio
 
 from swarmredis.engine.clusterplan import ClusterMember
 from swarmredis.gateway.redis import RedisEndpoint
@@ -250,3 +253,12 @@ def cluster_members(
             slots=planned,
         ))
     return members
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30) -> None:
+    """Wait until ``check`` holds (polling), failing the test after ``within`` seconds."""
+    with anyio.fail_after(within):
+        while True:
+            if await check():
+                return
+            await anyio.sleep(0.2)

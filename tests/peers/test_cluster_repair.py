@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-import anyio
 import pytest
 
 from swarmredis.engine.bootstrap import bootstrap_cluster, read_cluster_state
@@ -13,7 +10,7 @@ from swarmredis.engine.redisinfo import ClusterNode, parse_cluster_nodes
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import Lab, cluster_members
+from .servers import Lab, cluster_members, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -29,14 +26,6 @@ async def ids_of(members: list[ClusterMember], access: RedisAccess) -> dict[str,
         async with access.connect(member.name, member.endpoint) as node:
             ids[member.name] = await node.cluster_myid()
     return ids
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20) -> None:
-    with anyio.fail_after(within):
-        while True:
-            if await check():
-                return
-            await anyio.sleep(0.2)
 
 
 async def fresh_cluster(lab: Lab, access: RedisAccess) -> list[ClusterMember]:

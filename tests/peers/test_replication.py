@@ -1,0 +1,76 @@
+"""Replication mode: one primary, two replicas over TLS, three Sentinels with ACLs."""
+
+from __future__ import annotations
+
+import pytest
+
+from swarmredis.engine.bootstrap import RedisMember, bootstrap_replication
+from swarmredis.engine.health import HealthTarget, Status, check_health
+from swarmredis.engine.redisinfo import parse_role
+from swarmredis.gateway.redis import RedisAccess, RedisEndpoint
+
+from .servers import MASTER_NAME, Lab, RedisProcess, eventually
+
+pytestmark = pytest.mark.anyio
+
+
+def start(lab: Lab) -> tuple[RedisMember, list[RedisMember], list[RedisMember]]:
+    primary = lab.add_node("node-1", cluster=False)
+    replicas = [lab.add_node(f"node-{i}", cluster=False, replicaof=primary.port) for i in (2, 3)]
+    sentinels = [lab.add_sentinel(f"sentinel-{i}", primary.port) for i in (1, 2, 3)]
+
+    def member(process: RedisProcess) -> RedisMember:
+        return RedisMember(process.name, RedisEndpoint("127.0.0.1", process.port))
+
+    return member(primary), [member(r) for r in replicas], [member(s) for s in sentinels]
+
+
+def targets(primary: RedisMember, replicas: list[RedisMember],
+            sentinels: list[RedisMember]) -> list[HealthTarget]:
+    return [
+        HealthTarget(primary.name, primary.endpoint, "primary"),
+        *(HealthTarget(r.name, r.endpoint, "replica", primary=primary.name) for r in replicas),
+        *(HealthTarget(s.name, s.endpoint, "sentinel") for s in sentinels),
+    ]
+
+
+async def test_replication_is_verified_and_a_failover_is_reported(
+    lab: Lab, access: RedisAccess
+) -> None:
+    primary, replicas, sentinels = start(lab)
+    report = await bootstrap_replication(primary, replicas, sentinels, access,
+                                         master_name=MASTER_NAME, wait_timeout=30)
+    assert report.nothing_to_do
+    assert not [n for n in report.notes if "failover" in n]
+
+    health = await check_health("replication", targets(primary, replicas, sentinels), access,
+                                master_name=MASTER_NAME)
+    assert health.status is Status.HEALTHY, health.problems
+    lines = {n.name: n for n in health.nodes}
+    assert lines["node-2"].replicates == "node-1" and lines["node-2"].link_up
+    assert lines["sentinel-1"].sentinel is not None
+    assert lines["sentinel-1"].sentinel["other_sentinels"] == 2
+    assert lines["sentinel-1"].sentinel["quorum_ok"]
+
+    lab.processes["node-3"].stop()
+    degraded = await check_health("replication", targets(primary, replicas, sentinels), access,
+                                  master_name=MASTER_NAME, node_timeout=2)
+    assert degraded.status is Status.DEGRADED
+    assert {p.node for p in degraded.problems} == {"node-3"}
+
+    lab.processes["node-1"].stop()  # the Sentinels promote node-2 (node-3 is down)
+
+    async def promoted() -> bool:
+        async with access.connect("node-2", replicas[0].endpoint) as node:
+            return parse_role(await node.role()).kind == "primary"
+
+    await eventually(promoted)
+    lab.restart("node-1")  # comes back; Sentinel turns it into a replica of node-2
+    lab.restart("node-3")
+    after = await bootstrap_replication(primary, replicas, sentinels, access,
+                                        master_name=MASTER_NAME, wait_timeout=30)
+    assert any("failover: node-2 is primary (planned node-1)" in n for n in after.notes)
+    health = await check_health("replication", targets(primary, replicas, sentinels), access,
+                                master_name=MASTER_NAME)
+    assert health.status is Status.DEGRADED
+    assert [p.message for p in health.problems] == ["failover: primary now (planned replica)"]
