@@ -213,8 +213,8 @@ def issue(
 
     A leaf whose only reasons are in ``skip`` is left alone.
     """
+    checks = check_leaves(store, spec, now=now, renew_within=renew_within)  # needs the CA
     new_passwords = ensure_passwords(store, spec.password_users())
-    checks = check_leaves(store, spec, now=now, renew_within=renew_within)
     todo = tuple(c for c in checks if set(c.reasons) - set(skip))
     if todo:
         signer = load_signer(store, passphrase)
@@ -265,7 +265,8 @@ def ensure_certs(
     Leaves still signed by the previous CA are left to ``certs issue`` (step 2 of
     a CA rotation must follow the deploy of step 1).
     """
-    init_ca(store, now=now, key_type=key_type, passphrase=passphrase())
+    if not has_ca(store):
+        init_ca(store, now=now, key_type=key_type, passphrase=passphrase())
     return issue(store, spec, now=now, passphrase=passphrase, skip={Reason.PREVIOUS_CA})
 
 

@@ -230,3 +230,17 @@ def test_pki_spec_from_a_stack_file() -> None:
         pki_spec(stack, {"node-9": ["10.0.0.1"]})
     cluster = pki_spec(parse_stack("name: acme\n"))
     assert not cluster.sentinels and len(cluster.nodes) == 6
+
+
+def test_exports_are_sorted_and_complete() -> None:
+    import swarmredis.pki as pki
+
+    assert pki.__all__ == sorted(pki.__all__)
+    for name in pki.__all__:
+        assert hasattr(pki, name), name
+
+
+def test_issue_without_a_ca_creates_nothing(store: CertStore) -> None:
+    with pytest.raises(PKIError):
+        manage.issue(store, make_spec(), now=NOW)
+    assert not store.root.exists() or not any(store.root.rglob("*.password"))
