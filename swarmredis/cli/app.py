@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from swarmredis import __version__
-from swarmredis.cli import certs_cmd, deploy_cmd, nodes_cmd, plan_cmd, status_cmd
+from swarmredis.cli import (
+    certs_cmd,
+    deploy_cmd,
+    nodes_cmd,
+    plan_cmd,
+    rm_cmd,
+    status_cmd,
+)
 
 app = typer.Typer(
     name="swarmredis",
@@ -27,7 +34,7 @@ def _root(
         raise typer.Exit(0)
 
 
-for module in (nodes_cmd, plan_cmd, deploy_cmd, status_cmd, certs_cmd):
+for module in (nodes_cmd, plan_cmd, deploy_cmd, status_cmd, rm_cmd, certs_cmd):
     module.register(app)
 
 

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import anyio
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from swarmredis.errors import SwarmRedisError
 
@@ -35,9 +36,14 @@ CERTS_DIR_OPTION = typer.Option(
 )
 
 
+def say_error(error: SwarmRedisError) -> None:
+    """One line on stderr; the message is escaped so ``[...]`` in it is printed as is."""
+    err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+
+
 def fail(error: SwarmRedisError) -> NoReturn:
     """Print one clear line for a known error and exit with its code."""
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    say_error(error)
     raise typer.Exit(error.exit_code)
 
 
@@ -52,7 +58,7 @@ def run(fn: Callable[[], Awaitable[T]]) -> T:
         if not leaves:
             raise
         for leaf in leaves:
-            err_console.print(f"[bold red]error:[/] {leaf}", highlight=False, soft_wrap=True)
+            say_error(leaf)
         raise typer.Exit(max(e.exit_code for e in leaves)) from None
 
 

@@ -1,0 +1,46 @@
+"""`swarmredis rm`: remove a stack (volumes kept unless asked)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from swarmredis.cli.common import DOCKER_HOST_OPTION, console, fail, print_json, run
+from swarmredis.cli.progress import Mode, reporter
+from swarmredis.engine.remove import RemoveResult, remove_stack
+from swarmredis.errors import SwarmRedisError
+from swarmredis.gateway.docker import DockerGateway
+
+
+def register(app: typer.Typer) -> None:
+    """Add `rm` to the app."""
+
+    @app.command("rm")
+    def rm_command(
+        stack: str = typer.Argument(..., help="Stack name."),
+        docker_host: str | None = DOCKER_HOST_OPTION,
+        volumes: bool = typer.Option(False, "--volumes",
+                                     help="Also empty every node's data volume (data is lost)."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before deleting data."),
+        as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+    ) -> None:
+        """Remove the stack's services, network, secrets and configs; keep volumes by default."""
+        if volumes and not yes:
+            if not sys.stdin.isatty():
+                fail(SwarmRedisError(f"--volumes deletes the data of stack {stack}",
+                                     hint="pass --yes to confirm in scripts"))
+            typer.confirm(f"Delete all data of stack {stack!r}?", abort=True)
+        mode: Mode = "json" if as_json else "quiet" if quiet else "human"
+
+        async def body() -> RemoveResult:
+            async with DockerGateway.connect(docker_host) as gateway:
+                return await remove_stack(gateway, stack, volumes=volumes, report=reporter(mode))
+
+        result = run(body)
+        if as_json:
+            print_json({"result": result.to_dict()})
+        elif not quiet:
+            kept = "" if volumes else " (volumes kept)"
+            console.print(f"[bold]removed[/] {stack}: {len(result.removed)} objects{kept}")
