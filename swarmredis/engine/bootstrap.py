@@ -110,19 +110,80 @@ async def read_cluster_state(
 # ---------------------------------------------------------------- acting
 
 
-async def _run_actions(
-    actions: Sequence[Action], nodes: Mapping[str, RedisNode], limiter: anyio.CapacityLimiter
-) -> None:
-    """Run actions: one node's in order, different nodes concurrently."""
-    by_node: dict[str, list[Action]] = {}
-    for action in actions:
-        by_node.setdefault(action.node, []).append(action)
+def _config_epochs(members: Sequence[ClusterMember]) -> list[Action]:
+    """Distinct config epochs for the primaries of a fresh cluster (no epoch collisions)."""
+    primaries = [m for m in members if m.role == "primary"]
+    return [Action(m.name, ("CLUSTER", "SET-CONFIG-EPOCH", str(i)), "fresh cluster")
+            for i, m in enumerate(primaries, start=1)]
 
-    async def run(node_actions: list[Action]) -> None:
-        for action in node_actions:
-            await nodes[action.node].execute(*action.args)
 
-    await fan_out(list(by_node.values()), run, limiter=limiter, what="bootstrap commands failed")
+@dataclass
+class _ClusterRun:
+    """One bootstrap: the members, their connections, and the report being written."""
+
+    members: Sequence[ClusterMember]
+    nodes: Mapping[str, RedisNode]
+    limiter: anyio.CapacityLimiter
+    wait_timeout: float
+    report: BootstrapReport = field(default_factory=lambda: BootstrapReport("cluster"))
+
+    async def read(self) -> dict[str, NodeView]:
+        return await _read_views(self.members, self.nodes, self.limiter)
+
+    async def act(self, actions: Sequence[Action]) -> None:
+        """Run actions: one node's in order, different nodes concurrently."""
+        by_node: dict[str, list[Action]] = {}
+        for action in actions:
+            by_node.setdefault(action.node, []).append(action)
+
+        async def run(node_actions: list[Action]) -> None:
+            for action in node_actions:
+                await self.nodes[action.node].execute(*action.args)
+                self.report.actions.append(action)
+
+        await fan_out(list(by_node.values()), run, limiter=self.limiter,
+                      what="bootstrap commands failed")
+
+    async def meet(self) -> None:
+        """Refuse a foreign cluster; then (fresh: epochs and) MEETs, and wait for gossip."""
+        state = classify(self.members, await self.read())
+        if state.condition is Condition.CONFLICTING:
+            raise RedisError("refusing to bootstrap: " + "; ".join(state.problems),
+                             hint="these nodes belong to another cluster; nothing was changed")
+        if state.condition is Condition.FRESH:
+            await self.act(_config_epochs(self.members))
+        await self.act(plan_meets(self.members, state.views))
+        nudged = anyio.current_time()
+
+        async def gossip() -> list[str]:
+            nonlocal nudged
+            views = await self.read()
+            pending = gossip_pending(self.members, views)
+            if pending and anyio.current_time() - nudged > GOSSIP_PATIENCE:
+                await self.act(plan_meets(self.members, views, direct=True))
+                nudged = anyio.current_time()
+            return pending
+
+        await poll_until(gossip, within=self.wait_timeout, what="cluster nodes meeting")
+
+    async def assign(self) -> None:
+        """Slots nobody serves to their shard, then replicas to their shard's primary."""
+        slot_actions, lost = plan_slots(self.members, await self.read())
+        await self.act(slot_actions)
+        replica_actions, notes = plan_replicas(self.members, await self.read())
+        await self.act(replica_actions)
+        self.report.notes.extend(notes)
+        if lost:
+            done = "; ".join(str(a) for a in self.report.actions) or "nothing"
+            raise RedisError("cluster cannot be completed: " + "; ".join(lost),
+                             hint=f"done so far: {done}")
+
+    async def settle(self) -> None:
+        """Wait for state ok, full coverage, agreement and replica links."""
+        async def whole() -> list[str]:
+            return final_pending(self.members, await self.read())
+
+        await poll_until(whole, within=self.wait_timeout, what="cluster state ok")
 
 
 async def bootstrap_cluster(
@@ -136,62 +197,17 @@ async def bootstrap_cluster(
     """Bring the cluster to its plan: create it if fresh, else add only what is missing.
 
     Raises RedisError for a conflicting cluster (touching nothing), DeployTimeout if a wait
-    runs out, RedisUnreachable/RedisError (grouped) for nodes that fail.
+    runs out, RedisUnreachable/RedisError (grouped) for nodes that fail. Each wait is
+    bounded by ``wait_timeout``; connecting by ``ready_timeout``.
     """
     validate_members(members)
     limiter = anyio.CapacityLimiter(concurrency)
-    report = BootstrapReport("cluster")
     async with connect_all(members, access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
-
-        async def read() -> dict[str, NodeView]:
-            return await _read_views(members, nodes, limiter)
-
-        async def act(actions: list[Action]) -> None:
-            await _run_actions(actions, nodes, limiter)
-            report.actions.extend(actions)
-
-        state = classify(members, await read())
-        if state.condition is Condition.CONFLICTING:
-            raise RedisError("refusing to bootstrap: " + "; ".join(state.problems),
-                             hint="these nodes belong to another cluster; nothing was changed")
-        if state.condition is Condition.FRESH:
-            await act(_config_epochs(members))
-        await act(plan_meets(members, state.views))
-
-        nudged = anyio.current_time()
-
-        async def gossip() -> list[str]:
-            nonlocal nudged
-            views = await read()
-            pending = gossip_pending(members, views)
-            if pending and anyio.current_time() - nudged > GOSSIP_PATIENCE:
-                await act(plan_meets(members, views, direct=True))
-                nudged = anyio.current_time()
-            return pending
-
-        await poll_until(gossip, within=wait_timeout, what="cluster nodes meeting")
-        slot_actions, lost = plan_slots(members, await read())
-        await act(slot_actions)
-        replica_actions, notes = plan_replicas(members, await read())
-        await act(replica_actions)
-        report.notes.extend(notes)
-        if lost:
-            done = "; ".join(str(a) for a in report.actions) or "nothing"
-            raise RedisError("cluster cannot be completed: " + "; ".join(lost),
-                             hint=f"done so far: {done}")
-
-        async def whole() -> list[str]:
-            return final_pending(members, await read())
-
-        await poll_until(whole, within=wait_timeout, what="cluster state ok")
-    return report
-
-
-def _config_epochs(members: Sequence[ClusterMember]) -> list[Action]:
-    """Distinct config epochs for the primaries of a fresh cluster (no epoch collisions)."""
-    primaries = [m for m in members if m.role == "primary"]
-    return [Action(m.name, ("CLUSTER", "SET-CONFIG-EPOCH", str(i)), "fresh cluster")
-            for i, m in enumerate(primaries, start=1)]
+        run = _ClusterRun(members, nodes, limiter, wait_timeout)
+        await run.meet()
+        await run.assign()
+        await run.settle()
+    return run.report
 
 
 # ---------------------------------------------------------------- replication, standalone
@@ -260,6 +276,38 @@ async def _sentinel_pending(
     return pending
 
 
+async def _wait_linked(
+    data: Sequence[RedisMember], nodes: Mapping[str, RedisNode],
+    limiter: anyio.CapacityLimiter, wait_timeout: float,
+) -> _DataView:
+    """Wait for one primary with every other data node its linked replica; return it."""
+    current: list[_DataView] = []
+
+    async def linked() -> list[str]:
+        views = await fan_out(data, lambda m: _read_data(m, nodes[m.name]), limiter=limiter)
+        serving, pending = replication_pending(views)
+        current[:] = [serving] if serving else []
+        return pending
+
+    await poll_until(linked, within=wait_timeout, what="replicas linked")
+    return current[0]
+
+
+async def _wait_sentinels(
+    sentinels: Sequence[RedisMember], nodes: Mapping[str, RedisNode], master_name: str,
+    primary: _DataView, limiter: anyio.CapacityLimiter, wait_timeout: float,
+) -> None:
+    """Wait until every Sentinel sees the primary, the other Sentinels and a quorum."""
+    async def one(sentinel: RedisMember) -> list[str]:
+        return await _sentinel_pending(sentinel, nodes[sentinel.name], master_name, primary,
+                                       len(sentinels))
+
+    async def watched() -> list[str]:
+        return [p for ps in await fan_out(sentinels, one, limiter=limiter) for p in ps]
+
+    await poll_until(watched, within=wait_timeout, what="sentinels agree")
+
+
 async def bootstrap_replication(
     primary: RedisMember,
     replicas: Sequence[RedisMember],
@@ -279,33 +327,19 @@ async def bootstrap_replication(
     (another node is primary now) is reported in the notes, not undone.
     """
     limiter = anyio.CapacityLimiter(concurrency)
-    report = BootstrapReport("replication")
     data = [primary, *replicas]
     async with (
         connect_all(data, access, limiter=limiter, ready_timeout=ready_timeout) as nodes,
         connect_all(sentinels, sentinel_access or access, limiter=limiter,
                     ready_timeout=ready_timeout) as sentinel_nodes,
     ):
-        current: list[_DataView] = []
-
-        async def linked() -> list[str]:
-            views = await fan_out(data, lambda m: _read_data(m, nodes[m.name]), limiter=limiter)
-            serving, pending = replication_pending(views)
-            current[:] = [serving] if serving else []
-            return pending
-
-        await poll_until(linked, within=wait_timeout, what="replicas linked")
-
-        async def watched() -> list[str]:
-            async def one(s: RedisMember) -> list[str]:
-                return await _sentinel_pending(s, sentinel_nodes[s.name], master_name,
-                                               current[0], len(sentinels))
-            return [p for ps in await fan_out(sentinels, one, limiter=limiter) for p in ps]
-
-        await poll_until(watched, within=wait_timeout, what="sentinels agree")
-    if current[0].name != primary.name:
-        report.notes.append(f"failover: {current[0].name} is primary (planned {primary.name})")
-    report.notes.append(f"{current[0].name} primary with {len(replicas)} linked replicas,"
+        serving = await _wait_linked(data, nodes, limiter, wait_timeout)
+        await _wait_sentinels(sentinels, sentinel_nodes, master_name, serving, limiter,
+                              wait_timeout)
+    report = BootstrapReport("replication")
+    if serving.name != primary.name:
+        report.notes.append(f"failover: {serving.name} is primary (planned {primary.name})")
+    report.notes.append(f"{serving.name} primary with {len(replicas)} linked replicas,"
                         f" {len(sentinels)} sentinels see it with a quorum")
     return report
 
