@@ -1,0 +1,85 @@
+"""The pure health rules, on probes as the nodes would answer them."""
+
+from __future__ import annotations
+
+import json
+
+from swarmredis.engine.healthreport import HealthTarget, Probe, Status, assess
+from swarmredis.gateway.redis import RedisEndpoint
+
+
+def target(name: str, role: str, primary: str | None = None) -> HealthTarget:
+    return HealthTarget(name, RedisEndpoint("192.168.77.11", 7000), role,  # type: ignore[arg-type]
+                        primary=primary, host="lab-1", task_state="running")
+
+
+def primary(name: str = "node-1", planned: str = "primary") -> Probe:
+    info = {"role": "master", "master_replid": "r1", "master_repl_offset": "5000000",
+            "run_id": "run-1", "used_memory": "1000", "maxmemory": "0"}
+    return Probe(target(name, planned), info=info, role="primary")
+
+
+def replica(name: str, link: str = "up", offset: int = 5000000) -> Probe:
+    info = {"role": "slave", "master_replid": "r1", "master_link_status": link,
+            "slave_repl_offset": str(offset), "master_host": "10.0.1.1", "master_port": "7000"}
+    return Probe(target(name, "replica", "node-1"), info=info, role="replica")
+
+
+def sentinel(name: str, runid: str = "run-1", quorum_error: str | None = None) -> Probe:
+    fields = {"runid": runid, "flags": "master", "num-other-sentinels": "2", "quorum": "2",
+              "ip": "10.0.1.1", "port": "7000", "num-slaves": "2"}
+    return Probe(target(name, "sentinel"), role="sentinel", sentinel=fields,
+                 quorum_error=quorum_error)
+
+
+def unreachable(probe: Probe, stage: str = "tcp") -> Probe:
+    return Probe(probe.target, stage=stage, error=f"{probe.target.name}: refused")  # type: ignore[arg-type]
+
+
+def replication(*probes: Probe) -> tuple[Status, list[str]]:
+    report = assess("replication", probes)
+    json.dumps(report.to_dict())
+    return report.status, [f"{p.node}: {p.message}" for p in report.problems]
+
+
+def test_replication_healthy_then_each_kind_of_trouble() -> None:
+    sentinels = [sentinel(f"sentinel-{i}") for i in (1, 2, 3)]
+    good = [primary(), replica("node-2"), replica("node-3")]
+    assert replication(*good, *sentinels) == (Status.HEALTHY, [])
+    assert replication(good[0], replica("node-2", link="down"), good[2], *sentinels) == (
+        Status.DEGRADED, ["node-2: replica link to its primary is down"])
+    status, problems = replication(good[0], replica("node-2", offset=1000), good[2], *sentinels)
+    assert status is Status.DEGRADED and "lags 4999000 bytes" in problems[0]
+    status, problems = replication(*good, sentinel("sentinel-1", runid="other"), *sentinels[1:])
+    assert status is Status.DEGRADED and problems == [
+        "sentinel-1: does not see node-1 as primary"]
+    status, _ = replication(*good, sentinel("sentinel-1", quorum_error="NOQUORUM"))
+    assert status is Status.DEGRADED
+
+
+def test_replication_without_a_reachable_primary_is_down() -> None:
+    status, problems = replication(unreachable(primary()), replica("node-2"))
+    assert status is Status.DOWN and "None: no reachable primary" in problems
+
+
+def test_failover_in_replication_is_degraded() -> None:
+    promoted = primary("node-2", planned="replica")
+    status, problems = replication(unreachable(primary()), promoted, replica("node-3"))
+    assert status is Status.DEGRADED
+    assert "node-2: failover: primary now (planned replica)" in problems
+
+
+def test_standalone_and_connection_stages() -> None:
+    assert assess("standalone", [primary()]).status is Status.HEALTHY
+    report = assess("standalone", [unreachable(primary(), stage="tls")])
+    line = report.nodes[0]
+    assert report.status is Status.DOWN and report.exit_code == 2
+    assert (line.reachable, line.tls_ok, line.auth_ok) == (True, False, False)
+
+
+def test_memory_near_maxmemory_is_degraded() -> None:
+    full = primary()
+    full.info = {**full.info, "used_memory": "95", "maxmemory": "100"}
+    report = assess("standalone", [full])
+    assert report.status is Status.DEGRADED
+    assert report.problems[0].message == "memory 95% of maxmemory"
