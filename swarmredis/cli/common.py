@@ -75,3 +75,9 @@ def _leaves(group: BaseExceptionGroup[Any]) -> list[SwarmRedisError]:
 def print_json(data: Any) -> None:
     """Write one JSON document to stdout (no rich markup)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def print_json_line(data: Any) -> None:
+    """Write one compact JSON line to stdout (the ``--json`` mode of long commands)."""
+    sys.stdout.write(json.dumps(data, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()

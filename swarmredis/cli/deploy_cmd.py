@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from swarmredis.cli.common import CERTS_DIR_OPTION, DOCKER_HOST_OPTION, console, print_json, run
+from swarmredis.cli.common import (
+    CERTS_DIR_OPTION,
+    DOCKER_HOST_OPTION,
+    console,
+    print_json_line,
+    run,
+)
 from swarmredis.cli.progress import Mode, reporter
 from swarmredis.engine.deploy import DeployOptions, DeployResult, deploy
 from swarmredis.gateway.docker import DockerGateway
@@ -47,7 +53,7 @@ def register(app: typer.Typer) -> None:
 
         result = run(body)
         if as_json:
-            print_json({"result": result.to_dict()})
+            print_json_line({"result": result.to_dict()})
         elif not quiet:
             changed = result.plan.changes
             summary = "no changes" if changed == 0 else f"{changed} change(s) applied"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Literal
 
-from swarmredis.cli.common import console
+from swarmredis.cli.common import console, print_json_line
 from swarmredis.engine.events import Event, Reporter, silent
 
 Mode = Literal["human", "json", "quiet"]
@@ -26,8 +24,7 @@ def reporter(mode: Mode) -> Reporter:
 
 
 def _json_line(event: Event) -> None:
-    sys.stdout.write(json.dumps({"event": event.to_dict()}, sort_keys=True) + "\n")
-    sys.stdout.flush()
+    print_json_line({"event": event.to_dict()})
 
 
 def _human_line(event: Event) -> None:

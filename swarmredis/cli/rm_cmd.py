@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from swarmredis.cli.common import DOCKER_HOST_OPTION, console, fail, print_json, run
+from swarmredis.cli.common import DOCKER_HOST_OPTION, console, fail, print_json_line, run
 from swarmredis.cli.progress import Mode, reporter
 from swarmredis.engine.remove import RemoveResult, remove_stack
 from swarmredis.errors import SwarmRedisError
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
 
         result = run(body)
         if as_json:
-            print_json({"result": result.to_dict()})
+            print_json_line({"result": result.to_dict()})
         elif not quiet:
             kept = "" if volumes else " (volumes kept)"
             console.print(f"[bold]removed[/] {stack}: {len(result.removed)} objects{kept}")

@@ -115,12 +115,24 @@ _DISCOVERY = (
 )
 
 
+# What a cluster-aware client needs to find the slots and follow redirects; granted
+# last, so a stack user's "-@slow"/"-@dangerous" cannot break cluster discovery.
+CLUSTER_CLIENT = (
+    "+cluster|slots", "+cluster|shards", "+cluster|nodes", "+cluster|info",
+    "+cluster|keyslot", "+cluster|myid", "+readonly", "+readwrite", "+asking",
+)
+
+
 def stack_user(name: str, keys: Iterable[str], channels: Iterable[str],
-               commands: Iterable[str]) -> AclUser:
-    """A user from the stack file; refuses the names of built-in users."""
+               commands: Iterable[str], *, cluster: bool = False) -> AclUser:
+    """A user from the stack file; refuses the names of built-in users.
+
+    In cluster mode the user also gets ``CLUSTER_CLIENT``.
+    """
     if name.lower() in BUILTIN:
         raise PKIError(f"{name!r} is a built-in ACL user; choose another name")
-    return AclUser(name, tuple(keys), tuple(channels), tuple(commands), client_cert=True,
+    rules = (*commands, *CLUSTER_CLIENT) if cluster else tuple(commands)
+    return AclUser(name, tuple(keys), tuple(channels), rules, client_cert=True,
                    purpose="stack user")
 
 

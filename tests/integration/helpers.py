@@ -1,0 +1,46 @@
+"""Helpers for tests against the lab: the real CLI, stack copies, clients inside and outside."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, docker_host: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run `swarmredis ARGS --docker-host H` as a user would; never raises on exit codes."""
+    return subprocess.run(
+        [sys.executable, "-m", "swarmredis", *args, "--docker-host", docker_host],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )
+
+
+def stack_copy(
+    tmp_path: Path, source: str, name: str, base_port: int, **overrides: Any
+) -> Path:
+    """stacks/SOURCE.yaml renamed (objects, network, ports apart from other tests)."""
+    data = yaml.safe_load((ROOT / "stacks" / f"{source}.yaml").read_text())
+    data["name"] = name
+    data.setdefault("network", {})["name"] = f"{name}_net"
+    data.setdefault("access", {})["base_port"] = base_port
+    data.update(overrides)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def status_json(stack: str, certs: Path, docker_host: str) -> tuple[int, dict[str, Any]]:
+    """`swarmredis status STACK --json`: exit code and report."""
+    result = cli("status", stack, "--json", "--certs-dir", str(certs), docker_host=docker_host)
+    assert result.stdout, result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def password(certs: Path, stack: str, user: str) -> str:
+    return (certs / stack / "users" / f"{user}.password").read_text().strip()

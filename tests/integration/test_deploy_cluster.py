@@ -1,0 +1,274 @@
+"""`swarmredis deploy` of a Redis Cluster on the 3-host lab, end to end.
+
+One cluster (stack `itc`) is deployed for the module; the tests run in file order
+and each leaves it healthy for the next. Teardown removes the stack and its data.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
+
+from .conftest import SwarmLab
+from .helpers import cli, password, stack_copy, status_json
+
+STACK = "itc"
+BASE_PORT = 7300
+
+
+@dataclass
+class Deployed:
+    lab: SwarmLab
+    stack_file: Path
+    certs: Path
+    first: Any  # CompletedProcess of the first deploy
+
+    def deploy(self, *extra: str) -> Any:
+        return cli("deploy", str(self.stack_file), "--certs-dir", str(self.certs), *extra,
+                   docker_host=self.lab.docker_host)
+
+    def status(self) -> tuple[int, dict[str, Any]]:
+        return status_json(STACK, self.certs, self.lab.docker_host)
+
+    def endpoints(self) -> dict[tuple[str, int], tuple[str, int]]:
+        """Overlay alias:6379 -> host address:published port, from `status --json`."""
+        _, report = self.status()
+        out = {}
+        for node in report["nodes"]:
+            host, port = node["endpoint"].rsplit(":", 1)
+            out[(f"{STACK}-{node['name']}", 6379)] = (host, int(port))
+        return out
+
+    def in_overlay(self, *redis_cli_args: str, user: str = "swarmredis-admin") -> str:
+        """redis-cli in a throwaway container on the stack's overlay, with the stack's certs."""
+        client = "swarmredis-admin" if user == "swarmredis-admin" else user
+        return self.lab.docker(
+            1, "run", "--rm", "--user", "0", "--network", f"{STACK}_net",
+            "-v", f"{self.certs / STACK}:/certs:ro", "redis:7.0",
+            "redis-cli", "--tls", "--cacert", "/certs/ca.crt",
+            "--cert", f"/certs/clients/{client}.crt", "--key", f"/certs/clients/{client}.key",
+            "--user", user, "--pass", password(self.certs, STACK, user), "--no-auth-warning",
+            *redis_cli_args,
+        )
+
+
+@pytest.fixture(scope="module")
+def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    tmp = tmp_path_factory.mktemp("itc")
+    certs = tmp / "certs"
+    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT)
+    cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+    first = cli("deploy", str(stack_file), "--certs-dir", str(certs), "--json",
+                docker_host=swarm_lab.docker_host)
+    try:
+        yield Deployed(swarm_lab, stack_file, certs, first)
+    finally:
+        cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+
+
+async def cluster_client(d: Deployed, user: str) -> RedisCluster:
+    remap = d.endpoints()
+    client_name = user
+    start_host, start_port = remap[(f"{STACK}-node-1", 6379)]
+    client = RedisCluster(
+        host=start_host, port=start_port, ssl=True,
+        ssl_ca_certs=str(d.certs / STACK / "ca.crt"),
+        ssl_certfile=str(d.certs / STACK / "clients" / f"{client_name}.crt"),
+        ssl_keyfile=str(d.certs / STACK / "clients" / f"{client_name}.key"),
+        # node certificates name the overlay alias; from outside we dial host addresses
+        ssl_check_hostname=False,
+        username=user, password=password(d.certs, STACK, user),
+        address_remap=lambda addr: remap.get(addr, addr),
+    )
+    await client.initialize()
+    return client
+
+
+def node_client(d: Deployed, node: str, user: str | None) -> aioredis.Redis:
+    """A plain (not cluster-aware) TLS client to one node, as ``user`` (None: no AUTH)."""
+    host, port = d.endpoints()[(f"{STACK}-{node}", 6379)]
+    client_cert = user or "app"
+    return aioredis.Redis(
+        host=host, port=port, ssl=True, ssl_check_hostname=False, socket_timeout=5,
+        ssl_ca_certs=str(d.certs / STACK / "ca.crt"),
+        ssl_certfile=str(d.certs / STACK / "clients" / f"{client_cert}.crt"),
+        ssl_keyfile=str(d.certs / STACK / "clients" / f"{client_cert}.key"),
+        username=user, password=password(d.certs, STACK, user) if user else None,
+    )
+
+
+@pytest.fixture
+async def admin(cluster: Deployed) -> AsyncIterator[RedisCluster]:
+    client = await cluster_client(cluster, "swarmredis-admin")
+    yield client
+    await client.aclose()
+
+
+def test_deploy_from_nothing_is_healthy_and_spread(cluster: Deployed) -> None:
+    assert cluster.first.returncode == 0, cluster.first.stderr
+    code, report = cluster.status()
+    assert code == 0, report["problems"]
+    assert report["status"] == "healthy"
+    assert report["cluster"]["state"] == "ok"
+    assert report["cluster"]["slots_ok"] == 16384
+    nodes = {n["name"]: n for n in report["nodes"]}
+    assert len(nodes) == 6
+    primaries = [n for n in nodes.values() if n["role"] == "primary"]
+    assert len(primaries) == 3
+    assert len({p["host"] for p in primaries}) == 3  # primaries spread over the hosts
+    planned = {"node-4": "node-1", "node-5": "node-2", "node-6": "node-3"}
+    for replica, primary in planned.items():
+        assert nodes[replica]["role"] == "replica"
+        assert nodes[replica]["host"] != nodes[primary]["host"], f"{replica} shares a host"
+        assert nodes[replica]["link_up"] is True
+
+
+def test_redis_cli_cluster_check_inside_the_overlay(cluster: Deployed) -> None:
+    out = cluster.in_overlay("--cluster", "check", f"{STACK}-node-1:6379")
+    assert "[OK] All nodes agree about slots configuration." in out
+    assert "[OK] All 16384 slots covered." in out
+
+
+@pytest.mark.anyio
+async def test_app_user_reads_and_writes_only_its_keys(cluster: Deployed) -> None:
+    app = await cluster_client(cluster, "app")
+    try:
+        for i in range(50):  # keys on every shard
+            await app.set(f"app:{i}", f"v{i}")
+            assert await app.get(f"app:{i}") == f"v{i}".encode()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await app.set("other:1", "x")
+    finally:
+        await app.aclose()
+    one = node_client(cluster, "node-1", "app")
+    try:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await one.config_get("maxmemory")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await one.flushall()
+    finally:
+        await one.aclose()
+
+
+@pytest.mark.anyio
+async def test_plain_port_and_default_user_are_refused(cluster: Deployed) -> None:
+    (host, port) = cluster.endpoints()[(f"{STACK}-node-1", 6379)]
+    # plain text on the published port: the TLS listener drops it
+    plain = aioredis.Redis(host=host, port=port, socket_timeout=3)
+    with pytest.raises(redis.exceptions.RedisError):
+        await plain.ping()
+    await plain.aclose()
+    # TLS with a valid client certificate but no password: the default user is off
+    anonymous = node_client(cluster, "node-1", None)
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        await anonymous.get("app:1")
+    await anonymous.aclose()
+    # no plain-text port inside the overlay either (port 0)
+    out = cluster.lab.docker(1, "run", "--rm", "--network", f"{STACK}_net", "redis:7.0",
+                             "sh", "-c", f"redis-cli -h {STACK}-node-1 -p 6379 ping 2>&1; true")
+    assert "PONG" not in out
+
+
+def test_docker_stack_commands_see_the_stack(cluster: Deployed) -> None:
+    stacks = cluster.lab.docker(1, "stack", "ls", "--format", "{{.Name}} {{.Services}}")
+    assert f"{STACK} 6" in stacks
+    tasks = cluster.lab.docker(1, "stack", "ps", STACK, "--filter", "desired-state=running",
+                               "--format", "{{.Name}} {{.CurrentState}}")
+    assert len([line for line in tasks.splitlines() if "Running" in line]) == 6
+
+
+def _task_ids(cluster: Deployed) -> set[str]:
+    out = cluster.lab.docker(1, "stack", "ps", STACK, "-q", "--filter", "desired-state=running")
+    return set(out.split())
+
+
+def test_second_deploy_changes_nothing(cluster: Deployed) -> None:
+    before = _task_ids(cluster)
+    again = cluster.deploy("--json")
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout.strip().splitlines()[-1])  # JSON lines; result is last
+    assert result["result"]["changes"] == 0
+    assert result["result"]["bootstrap"]["actions"] == []
+    assert _task_ids(cluster) == before
+    plan = cli("plan", str(cluster.stack_file), "--certs-dir", str(cluster.certs),
+               docker_host=cluster.lab.docker_host)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+@pytest.mark.anyio
+async def test_forced_restart_of_a_primary_keeps_every_key(
+    cluster: Deployed, admin: RedisCluster
+) -> None:
+    keys = {f"k:{i}": str(i) for i in range(1000)}
+    for key, value in keys.items():
+        await admin.set(key, value)
+    _, report = cluster.status()
+    primary = next(n for n in report["nodes"] if n["role"] == "primary")
+    cluster.lab.docker(1, "service", "update", "--force", "--detach", f"{STACK}_{primary['name']}")
+    deadline = time.monotonic() + 180
+    missing: list[str] = list(keys)
+    while time.monotonic() < deadline:
+        code, report = cluster.status()
+        if code in (0, 1) and report["cluster"] and report["cluster"]["state"] == "ok":
+            client = await cluster_client(cluster, "swarmredis-admin")
+            try:
+                values = await client.mget_nonatomic(list(keys))
+                missing = [k for k, v in zip(keys, values, strict=True)
+                           if v != keys[k].encode()]
+            except redis.exceptions.RedisError:
+                missing = list(keys)
+            finally:
+                await client.aclose()
+            if not missing:
+                break
+        await anyio.sleep(2)
+    assert not missing, f"{len(missing)} keys lost or unreadable"
+    # deploy brings it back to a healthy state (a failover is reported, not undone)
+    again = cluster.deploy()
+    assert again.returncode in (0, 1), again.stderr
+
+
+@pytest.mark.anyio
+async def test_rm_keeps_volumes_and_deploy_brings_the_same_cluster_back(
+    cluster: Deployed,
+) -> None:
+    _, before = cluster.status()
+    ids = {n["name"]: n["node_id"] for n in before["nodes"]}
+    removed = cli("rm", STACK, "-q", docker_host=cluster.lab.docker_host)
+    assert removed.returncode == 0, removed.stderr
+    assert cluster.lab.docker(1, "service", "ls", "-q", "--filter",
+                              f"label=com.docker.stack.namespace={STACK}").strip() == ""
+    back = cluster.deploy()
+    assert back.returncode in (0, 1), back.stdout + back.stderr
+    assert "SET-CONFIG-EPOCH" not in back.stdout  # not bootstrapped as a fresh cluster
+    assert "ADDSLOTSRANGE" not in back.stdout
+    _, after = cluster.status()
+    assert {n["name"]: n["node_id"] for n in after["nodes"]} == ids
+    client = await cluster_client(cluster, "swarmredis-admin")
+    try:
+        assert await client.get("k:999") == b"999"
+    finally:
+        await client.aclose()
+
+
+def test_published_port_is_tls(cluster: Deployed) -> None:
+    (host, port) = cluster.endpoints()[(f"{STACK}-node-2", 6379)]
+    with socket.create_connection((host, port), timeout=3) as sock:
+        sock.sendall(b"PING\r\n")
+        sock.settimeout(3)
+        try:
+            answer = sock.recv(64)
+        except (TimeoutError, ConnectionResetError):
+            answer = b""
+    assert b"PONG" not in answer
