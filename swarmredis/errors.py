@@ -15,7 +15,9 @@ the gateways, never scattered through the code.
     │   ├── NotAManager                  engine is a worker, not a manager
     │   └── ObjectNotFound               a named Swarm object does not exist
     ├── RedisError                       a Redis node refused or failed
-    │   └── RedisUnreachable             no TCP/TLS connection to a node
+    │   ├── RedisAuthError               TLS worked, the user was refused (WRONGPASS, NOPERM)
+    │   └── RedisUnreachable             no TCP connection to a node
+    │       └── RedisTLSError            TCP connected, the TLS handshake failed
     ├── ConvergenceError                 a task failed / was rejected on a host
     ├── DeployTimeout                    the Swarm did not converge in time
     └── HealthError                      deploy finished but the stack is down
@@ -79,6 +81,14 @@ class RedisError(SwarmRedisError):
 
 class RedisUnreachable(RedisError):
     """No TCP/TLS connection could be made to a Redis node."""
+
+
+class RedisAuthError(RedisError):
+    """TLS worked but the server refused our user (WRONGPASS, NOAUTH, NOPERM)."""
+
+
+class RedisTLSError(RedisUnreachable):
+    """TCP connected but the TLS handshake failed (unknown CA, bad or missing certificate)."""
 
 
 class ConvergenceError(SwarmRedisError):

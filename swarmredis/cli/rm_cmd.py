@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from swarmredis.cli.common import DOCKER_HOST_OPTION, console, fail, print_json_line, run
+from swarmredis.cli.common import DOCKER_HOST_OPTION, console, fail, print_json_line, run, say_error
 from swarmredis.cli.progress import Mode, reporter
 from swarmredis.engine.remove import RemoveResult, remove_stack
 from swarmredis.errors import SwarmRedisError
@@ -44,3 +44,8 @@ def register(app: typer.Typer) -> None:
         elif not quiet:
             kept = "" if volumes else " (volumes kept)"
             console.print(f"[bold]removed[/] {stack}: {len(result.removed)} objects{kept}")
+        for volume, why in result.not_wiped.items():
+            say_error(SwarmRedisError(f"volume {volume} was not emptied: {why}",
+                                      hint="empty or remove it on its host"))
+        if result.not_wiped:
+            raise typer.Exit(1)

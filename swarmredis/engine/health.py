@@ -29,8 +29,8 @@ from swarmredis.engine.redisinfo import (
     parse_role,
 )
 from swarmredis.engine.redisnodes import DEFAULT_CONCURRENCY, fan_out
-from swarmredis.errors import RedisError, RedisUnreachable
-from swarmredis.gateway.redis import RedisAccess, RedisAuthError, RedisTLSError
+from swarmredis.errors import RedisAuthError, RedisError, RedisTLSError, RedisUnreachable
+from swarmredis.gateway.redis import RedisAccess
 
 __all__ = [
     "ClusterHealth",

@@ -10,8 +10,8 @@ from typing import Protocol, TypeVar
 
 import anyio
 
-from swarmredis.errors import DeployTimeout, RedisUnreachable, SwarmRedisError
-from swarmredis.gateway.redis import RedisAccess, RedisEndpoint, RedisNode, RedisTLSError
+from swarmredis.errors import DeployTimeout, RedisTLSError, RedisUnreachable, SwarmRedisError
+from swarmredis.gateway.redis import RedisAccess, RedisEndpoint, RedisNode
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -28,10 +28,12 @@ class RemoveResult:
 
     removed: list[str] = field(default_factory=list)
     wiped: list[str] = field(default_factory=list)
+    not_wiped: dict[str, str] = field(default_factory=dict)  # volume -> why
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"removed": self.removed, "wiped_volumes": self.wiped}
+        return {"removed": self.removed, "wiped_volumes": self.wiped,
+                "volumes_not_emptied": self.not_wiped}
 
 
 def volume_homes(services: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
@@ -158,6 +160,10 @@ async def wipe_volumes(
             job = await gateway.create("service", _wipe_job(stack, volume, node_id, image))
             try:
                 await _wait_job(gateway, job, volume, deadline)
+            except DockerError as error:  # e.g. the image never reached that host
+                result.not_wiped[volume] = error.message
+                report(Event("rm", volume, "fail", error.message))
+                return
             finally:
                 with anyio.CancelScope(shield=True):
                     await gateway.remove("service", job)

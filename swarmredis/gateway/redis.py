@@ -34,18 +34,16 @@ from redis.asyncio.connection import SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from swarmredis.errors import RedisError, RedisUnreachable, SwarmRedisError
+from swarmredis.errors import (
+    RedisAuthError,
+    RedisError,
+    RedisTLSError,
+    RedisUnreachable,
+    SwarmRedisError,
+)
 
 Reply: TypeAlias = "str | int | float | list[Reply] | dict[str, Reply] | None"
 Arg: TypeAlias = str | int | float | bytes
-
-
-class RedisTLSError(RedisUnreachable):
-    """TCP connected but the TLS handshake failed (unknown CA, bad or missing certificate)."""
-
-
-class RedisAuthError(RedisError):
-    """TLS worked but the server refused our user (WRONGPASS, NOAUTH, NOPERM)."""
 
 
 @dataclass(frozen=True)

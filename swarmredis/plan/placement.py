@@ -200,7 +200,8 @@ def _check_domains(
     if not allow_colocation:
         raise PlacementError(
             message,
-            hint="add eligible hosts or spread labels, lower replicas, or allow colocation",
+            hint="add eligible hosts or spread labels, lower replicas,"
+            " or pass --allow-colocation to accept the risk",
         )
     warnings.append(message + "; colocating as allowed")
     return True
