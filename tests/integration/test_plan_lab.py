@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,28 +15,7 @@ from swarmredis.pki.store import CertStore
 from swarmredis.spec import load_stack
 
 from .conftest import SwarmLab
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def swarmredis(
-    *args: str, docker_host: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "swarmredis", *args, "--docker-host", docker_host],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
-
-
-def stack_copy(tmp_path: Path, name: str, base_port: int = 7600) -> Path:
-    """stacks/cluster.yaml under a name (and ports) no other test uses: an empty stack."""
-    data = yaml.safe_load((ROOT / "stacks" / "cluster.yaml").read_text())
-    data["name"] = name
-    data["network"]["name"] = f"{name}_net"
-    data["access"]["base_port"] = base_port
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+from .helpers import cli, stack_copy
 
 
 def issue_certs(stack_file: Path, certs: Path) -> None:
@@ -48,7 +25,7 @@ def issue_certs(stack_file: Path, certs: Path) -> None:
 
 
 def plan_json(stack_file: Path, certs: Path, lab: SwarmLab) -> tuple[int, dict[str, Any]]:
-    result = swarmredis("plan", str(stack_file), "--json", "--certs-dir", str(certs),
+    result = cli("plan", str(stack_file), "--json", "--certs-dir", str(certs),
                         docker_host=lab.docker_host)  # fmt: skip
     assert result.returncode in (0, 3), result.stderr
     return result.returncode, json.loads(result.stdout)
@@ -57,7 +34,7 @@ def plan_json(stack_file: Path, certs: Path, lab: SwarmLab) -> tuple[int, dict[s
 def test_plan_on_an_empty_stack_creates_everything_across_the_zones(
     swarm_lab: SwarmLab, tmp_path: Path
 ) -> None:
-    stack_file = stack_copy(tmp_path, "plantest")
+    stack_file = stack_copy(tmp_path, "cluster", "plantest", 7600)
     issue_certs(stack_file, tmp_path / "certs")
     code, plan = plan_json(stack_file, tmp_path / "certs", swarm_lab)
     assert code == 3
@@ -82,8 +59,8 @@ def test_plan_on_an_empty_stack_creates_everything_across_the_zones(
 def test_plan_without_certificates_reports_them_as_pending(
     swarm_lab: SwarmLab, tmp_path: Path
 ) -> None:
-    stack_file = stack_copy(tmp_path, "plannocerts")
-    result = swarmredis("plan", str(stack_file), "--certs-dir", str(tmp_path / "none"),
+    stack_file = stack_copy(tmp_path, "cluster", "plannocerts", 7600)
+    result = cli("plan", str(stack_file), "--certs-dir", str(tmp_path / "none"),
                         docker_host=swarm_lab.docker_host)  # fmt: skip
     assert result.returncode == 3, result.stderr
     assert "swarmredis certs issue" in result.stdout
@@ -94,11 +71,11 @@ def test_plan_without_certificates_reports_them_as_pending(
 def test_impossible_anti_affinity_exits_2_before_any_change(
     swarm_lab: SwarmLab, tmp_path: Path
 ) -> None:
-    stack_file = stack_copy(tmp_path, "planwide")
+    stack_file = stack_copy(tmp_path, "cluster", "planwide", 7600)
     data = yaml.safe_load(stack_file.read_text())
     data["replicas"] = 3  # 4 members per shard, 3 zones
     stack_file.write_text(yaml.safe_dump(data))
-    result = swarmredis("plan", str(stack_file), "--certs-dir", str(tmp_path),
+    result = cli("plan", str(stack_file), "--certs-dir", str(tmp_path),
                         docker_host=swarm_lab.docker_host)  # fmt: skip
     assert result.returncode == 2
     assert "needs 4 spread domains (node.labels.zone)" in result.stderr
@@ -106,10 +83,10 @@ def test_impossible_anti_affinity_exits_2_before_any_change(
 
 
 def test_plan_right_after_deploy_has_nothing_to_do(swarm_lab: SwarmLab, tmp_path: Path) -> None:
-    stack_file = stack_copy(tmp_path, "planafter")
+    stack_file = stack_copy(tmp_path, "cluster", "planafter", 7600)
     certs = tmp_path / "certs"
     try:
-        deployed = swarmredis("deploy", str(stack_file), "--certs-dir", str(certs), "--quiet",
+        deployed = cli("deploy", str(stack_file), "--certs-dir", str(certs), "--quiet",
                               docker_host=swarm_lab.docker_host, timeout=600)  # fmt: skip
         assert deployed.returncode == 0, deployed.stderr
         code, plan = plan_json(stack_file, certs, swarm_lab)
