@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -12,7 +13,14 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from swarmredis.cli.common import CERTS_DIR_OPTION, DOCKER_HOST_OPTION, console, print_json, run
+from swarmredis.cli.common import (
+    CERTS_DIR_OPTION,
+    DOCKER_HOST_OPTION,
+    console,
+    print_json,
+    print_json_line,
+    run,
+)
 from swarmredis.engine.deploy import admin_access
 from swarmredis.engine.health import HealthReport
 from swarmredis.engine.status import stack_status
@@ -99,16 +107,8 @@ def register(app: typer.Typer) -> None:
         def once() -> HealthReport:
             return run(lambda: fetch_status(docker_host, name, certs_dir, node_timeout))
 
-        if watch and not as_json:
-            report = once()
-            with Live(render(report), console=console, refresh_per_second=4) as live:
-                try:
-                    while True:
-                        time.sleep(interval)
-                        report = once()
-                        live.update(render(report))
-                except KeyboardInterrupt:
-                    pass
+        if watch:
+            report = _watch(once, interval, as_json)
         else:
             report = once()
             if as_json:
@@ -116,6 +116,28 @@ def register(app: typer.Typer) -> None:
             else:
                 console.print(render(report))
         raise typer.Exit(report.exit_code)
+
+
+def _watch(once: Callable[[], HealthReport], interval: float, as_json: bool) -> HealthReport:
+    """Check every ``interval`` seconds until Ctrl-C: a live table, or one JSON line a check."""
+    report = once()
+    if as_json:
+        try:
+            while True:
+                print_json_line(report.to_dict())
+                time.sleep(interval)
+                report = once()
+        except KeyboardInterrupt:
+            return report
+    with Live(render(report), console=console, refresh_per_second=4) as live:
+        try:
+            while True:
+                time.sleep(interval)
+                report = once()
+                live.update(render(report))
+        except KeyboardInterrupt:
+            pass
+    return report
 
 
 async def _name(stack: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from swarmredis import labels
 from swarmredis.engine.converge import Placed, Target, known_task_ids, wait_converged
 from swarmredis.engine.events import Event, Reporter
 from swarmredis.errors import DockerError, SwarmRedisError
@@ -138,7 +139,7 @@ async def _remove(run: _Run, change: Change) -> None:
 async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]) -> None:
     creates = [c for c in services if c.action == "create"]
     removes = [c for c in services if c.action == "remove"]
-    updates = [c for c in services if c.action == "update"]
+    updates = sorted((c for c in services if c.action == "update"), key=_update_order)
     waiting = [c for c in services if c.action in ("create", "update", "noop")]
     await run.fan_out(
         creates + removes, lambda c: _create(run, c) if c.action == "create" else _remove(run, c)
@@ -152,6 +153,14 @@ async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]
         if start + batch < len(updates) and stack.update.delay:
             await anyio.sleep(stack.update.delay)
     run.result.placed.update(await _converge(run, waiting, known))
+
+
+def _update_order(change: Change) -> int:
+    """Replicas first, then primaries, then sentinels: a restarting replica costs no
+    availability, and by the time a primary restarts its replicas run the new spec."""
+    spec = change.desired.spec if change.desired else None
+    role = ((spec or {}).get("Labels") or {}).get(labels.PLANNED_ROLE, "")
+    return {"replica": 0, "standalone": 1, "primary": 1, "sentinel": 2}.get(role, 1)
 
 
 async def _converge(

@@ -1,0 +1,123 @@
+"""Pure parts of the engine, on real API replies captured from the lab (tests/unit/data)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarmredis.engine.converge import Target, failure_of, overlay_ip, running_task
+from swarmredis.engine.remove import volume_homes
+from swarmredis.engine.status import health_targets, stack_mode
+from swarmredis.gateway.docker import demux_log_stream
+from swarmredis.plan.observe import swarm_node
+
+DATA = json.loads((Path(__file__).parent / "data" / "acme_swarm.json").read_text())
+
+
+def _service(name: str) -> dict[str, Any]:
+    return next(s for s in DATA["services"] if s["Spec"]["Name"] == name)
+
+
+def _tasks(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in DATA["tasks"] if t["ServiceID"] == service["ID"]]
+
+
+def _target(service: dict[str, Any]) -> Target:
+    task = next(t for t in _tasks(service) if t["DesiredState"] == "running")
+    return Target("node-1", service["ID"], service["Spec"]["Name"], task["NodeID"], "lab-h1")
+
+
+def test_running_task_accepts_the_current_task_on_the_planned_node() -> None:
+    service = _service("acme_node-1")
+    assert running_task(_tasks(service), _target(service), service) is not None
+
+
+def test_running_task_rejects_a_task_on_another_node() -> None:
+    service = _service("acme_node-1")
+    target = _target(service)
+    moved = Target(target.logical, target.service_id, target.service_name, "elsewhere", "h9")
+    assert running_task(_tasks(service), moved, service) is None
+
+
+def test_running_task_rejects_a_task_made_from_an_older_template() -> None:
+    service = copy.deepcopy(_service("acme_node-1"))
+    service["Spec"]["TaskTemplate"]["ForceUpdate"] = 1  # what `service update --force` does
+    assert running_task(_tasks(service), _target(service), service) is None
+
+
+def test_running_task_ignores_a_placement_only_change() -> None:
+    service = copy.deepcopy(_service("acme_node-1"))
+    service["Spec"]["TaskTemplate"]["Placement"]["Constraints"].append("node.role==manager")
+    assert running_task(_tasks(service), _target(service), service) is not None
+
+
+def test_running_task_waits_while_a_task_is_still_starting() -> None:
+    service = _service("acme_node-1")
+    tasks = copy.deepcopy(_tasks(service))
+    for task in tasks:
+        task["Status"]["State"] = "starting"
+    assert running_task(tasks, _target(service), service) is None
+
+
+def test_failure_of_reports_only_new_failed_or_rejected_tasks() -> None:
+    service = _service("acme_node-2")
+    tasks = copy.deepcopy(_tasks(service))
+    tasks[0]["Status"]["State"] = "rejected"
+    tasks[0]["Status"]["Err"] = "No such image: redis:9.9"
+    assert failure_of(tasks, frozenset()) is tasks[0]
+    assert failure_of(tasks, frozenset({tasks[0]["ID"]})) is None
+
+
+def test_overlay_ip_is_the_address_on_the_stack_network() -> None:
+    service = _service("acme_node-3")
+    task = next(t for t in _tasks(service) if t["DesiredState"] == "running")
+    network_id = task["NetworksAttachments"][0]["Network"]["ID"]
+    ip = overlay_ip(task, network_id)
+    assert ip is not None and ip.count(".") == 3 and "/" not in ip
+    assert overlay_ip(task, "another-network") is None
+
+
+def test_health_targets_come_from_labels_ports_and_tasks() -> None:
+    nodes = {n.id: n for n in (swarm_node(raw) for raw in DATA["nodes"])}
+    targets = {t.name: t for t in health_targets("acme", DATA["services"], DATA["tasks"], nodes)}
+    assert stack_mode(DATA["services"]) == "cluster"
+    assert sorted(targets) == [f"node-{i}" for i in range(1, 7)]
+    assert targets["node-1"].role == "primary"
+    assert targets["node-1"].slots == ((0, 5461),)
+    assert targets["node-4"].role == "replica" and targets["node-4"].primary == "node-1"
+    assert targets["node-1"].endpoint.port == 7000
+    assert targets["node-6"].endpoint.port == 7005
+    assert targets["node-2"].server_name == "acme-node-2"
+    assert all(t.task_state == "running" and t.host for t in targets.values())
+    assert targets["node-1"].endpoint.host == next(
+        n.addr for n in nodes.values() if n.hostname == targets["node-1"].host)
+
+
+@pytest.mark.parametrize(("roles", "mode"), [
+    ({"standalone": None}, "standalone"),
+    ({"primary": None, "replica": None, "sentinel": None}, "replication"),
+    ({"primary": "1", "replica": "1"}, "cluster"),
+])
+def test_stack_mode_from_planned_roles(roles: dict[str, str | None], mode: str) -> None:
+    services = [
+        {"Spec": {"Labels": {"io.swarmredis.planned-role": role,
+                             **({"io.swarmredis.shard": shard} if shard else {})}}}
+        for role, shard in roles.items()
+    ]
+    assert stack_mode(services) == mode
+
+
+def test_volume_homes_pairs_each_volume_with_its_pinned_node() -> None:
+    homes = volume_homes(DATA["services"])
+    assert [v for v, _, _ in homes] == [f"acme_data-{i}" for i in range(1, 7)]
+    assert all(node and image == "redis:7.0" for _, node, image in homes)
+
+
+def test_demux_log_stream_reads_frames_and_passes_plain_text() -> None:
+    frames = b"\x01\x00\x00\x00\x00\x00\x00\x06hello\n" + b"\x02\x00\x00\x00\x00\x00\x00\x04err\n"
+    assert demux_log_stream(frames) == "hello\nerr\n"
+    assert demux_log_stream(b"plain text\n") == "plain text\n"
