@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from redis.asyncio.cluster import RedisCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,3 +45,34 @@ def status_json(stack: str, certs: Path, docker_host: str) -> tuple[int, dict[st
 
 def password(certs: Path, stack: str, user: str) -> str:
     return (certs / stack / "users" / f"{user}.password").read_text().strip()
+
+
+def endpoints(stack: str, certs: Path, docker_host: str) -> dict[tuple[str, int], tuple[str, int]]:
+    """Overlay alias:6379 -> host address:published port, from `status --json`."""
+    _, report = status_json(stack, certs, docker_host)
+    out = {}
+    for node in report["nodes"]:
+        host, port = node["endpoint"].rsplit(":", 1)
+        out[(f"{stack}-{node['name']}", 6379)] = (host, int(port))
+    return out
+
+
+async def cluster_client(stack: str, certs: Path, docker_host: str, user: str) -> RedisCluster:
+    """A cluster-aware client from outside the overlay: it dials the published ports.
+
+    Node certificates name the overlay aliases; from the manager we dial host addresses,
+    so the chain is verified but not the name.
+    """
+    remap = endpoints(stack, certs, docker_host)
+    start_host, start_port = remap[(f"{stack}-node-1", 6379)]
+    client = RedisCluster(
+        host=start_host, port=start_port, ssl=True,
+        ssl_ca_certs=str(certs / stack / "ca.crt"),
+        ssl_certfile=str(certs / stack / "clients" / f"{user}.crt"),
+        ssl_keyfile=str(certs / stack / "clients" / f"{user}.key"),
+        ssl_check_hostname=False,
+        username=user, password=password(certs, stack, user),
+        address_remap=lambda addr: remap.get(addr, addr),
+    )
+    await client.initialize()
+    return client

@@ -21,7 +21,8 @@ import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
 from .conftest import SwarmLab
-from .helpers import cli, password, stack_copy, status_json
+from .helpers import cli, endpoints, password, stack_copy, status_json
+from .helpers import cluster_client as shared_cluster_client
 
 STACK = "itc"
 BASE_PORT = 7300
@@ -42,13 +43,7 @@ class Deployed:
         return status_json(STACK, self.certs, self.lab.docker_host)
 
     def endpoints(self) -> dict[tuple[str, int], tuple[str, int]]:
-        """Overlay alias:6379 -> host address:published port, from `status --json`."""
-        _, report = self.status()
-        out = {}
-        for node in report["nodes"]:
-            host, port = node["endpoint"].rsplit(":", 1)
-            out[(f"{STACK}-{node['name']}", 6379)] = (host, int(port))
-        return out
+        return endpoints(STACK, self.certs, self.lab.docker_host)
 
     def in_overlay(self, *redis_cli_args: str, user: str = "swarmredis-admin") -> str:
         """redis-cli in a throwaway container on the stack's overlay, with the stack's certs."""
@@ -78,21 +73,7 @@ def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 async def cluster_client(d: Deployed, user: str) -> RedisCluster:
-    remap = d.endpoints()
-    client_name = user
-    start_host, start_port = remap[(f"{STACK}-node-1", 6379)]
-    client = RedisCluster(
-        host=start_host, port=start_port, ssl=True,
-        ssl_ca_certs=str(d.certs / STACK / "ca.crt"),
-        ssl_certfile=str(d.certs / STACK / "clients" / f"{client_name}.crt"),
-        ssl_keyfile=str(d.certs / STACK / "clients" / f"{client_name}.key"),
-        # node certificates name the overlay alias; from outside we dial host addresses
-        ssl_check_hostname=False,
-        username=user, password=password(d.certs, STACK, user),
-        address_remap=lambda addr: remap.get(addr, addr),
-    )
-    await client.initialize()
-    return client
+    return await shared_cluster_client(STACK, d.certs, d.lab.docker_host, user)
 
 
 def node_client(d: Deployed, node: str, user: str | None) -> aioredis.Redis:
