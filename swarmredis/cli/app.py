@@ -22,16 +22,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"swarmredis {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """Deploy and operate secure, multi-host Redis on Docker Swarm."""
-    if version:
-        typer.echo(f"swarmredis {__version__}")
-        raise typer.Exit(0)
 
 
 for module in (nodes_cmd, plan_cmd, deploy_cmd, status_cmd, rm_cmd, certs_cmd):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
 from swarmredis.cli.common import DOCKER_HOST_OPTION, console, fail, print_json_line, run, say_error
 from swarmredis.cli.progress import Mode, reporter
-from swarmredis.engine.remove import RemoveResult, remove_stack
+from swarmredis.engine.remove import RemoveResult, VolumeSet, remove_stack
 from swarmredis.errors import SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
+from swarmredis.spec import load_stack, topology
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +20,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("rm")
     def rm_command(
-        stack: str = typer.Argument(..., help="Stack name."),
+        stack: str = typer.Argument(
+            ..., help="Stack name, or its stack file (then --volumes works without services)."),
         docker_host: str | None = DOCKER_HOST_OPTION,
         volumes: bool = typer.Option(False, "--volumes",
                                      help="Also empty every node's data volume (data is lost)."),
@@ -35,8 +38,10 @@ def register(app: typer.Typer) -> None:
         mode: Mode = "json" if as_json else "quiet" if quiet else "human"
 
         async def body() -> RemoveResult:
+            name, known = _stack_and_volumes(stack)
             async with DockerGateway.connect(docker_host) as gateway:
-                return await remove_stack(gateway, stack, volumes=volumes, report=reporter(mode))
+                return await remove_stack(gateway, name, volumes=volumes, known_volumes=known,
+                                          report=reporter(mode))
 
         result = run(body)
         if as_json:
@@ -44,8 +49,19 @@ def register(app: typer.Typer) -> None:
         elif not quiet:
             kept = "" if volumes else " (volumes kept)"
             console.print(f"[bold]removed[/] {stack}: {len(result.removed)} objects{kept}")
-        for volume, why in result.not_wiped.items():
-            say_error(SwarmRedisError(f"volume {volume} was not emptied: {why}",
-                                      hint="empty or remove it on its host"))
+        for host, why in result.not_wiped.items():
+            say_error(SwarmRedisError(f"volumes on {host} were not emptied: {why}",
+                                      hint="empty or remove them on that host"))
         if result.not_wiped:
             raise typer.Exit(1)
+
+
+def _stack_and_volumes(arg: str) -> tuple[str, VolumeSet | None]:
+    """A stack name, or a stack file: then its volume names are known without services."""
+    path = Path(arg)
+    if path.suffix not in (".yaml", ".yml") and not path.is_file():
+        return arg, None
+    stack = load_stack(path)
+    names = tuple(sorted(node.volume for node in topology(stack)))
+    constraints = tuple(stack.placement.constraints)
+    return stack.name, VolumeSet(names, stack.image, constraints)

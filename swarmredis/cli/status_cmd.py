@@ -23,7 +23,7 @@ from swarmredis.cli.common import (
 )
 from swarmredis.engine.deploy import admin_access
 from swarmredis.engine.health import HealthReport
-from swarmredis.engine.status import stack_status
+from swarmredis.engine.status import require_stack, stack_status
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.store import CertStore
 from swarmredis.spec import load_stack
@@ -44,8 +44,10 @@ async def fetch_status(
 ) -> HealthReport:
     """One health check of ``stack``."""
     store = CertStore(certs_dir, stack)
-    access = await anyio.to_thread.run_sync(lambda: admin_access(store, node_timeout))
     async with DockerGateway.connect(docker_host) as gateway:
+        # ask the Swarm first: an unknown stack is "no such stack", not "no certificates"
+        await require_stack(gateway, stack)
+        access = await anyio.to_thread.run_sync(lambda: admin_access(store, node_timeout))
         return await stack_status(gateway, stack, access, node_timeout=node_timeout)
 
 

@@ -94,6 +94,16 @@ def _comparable(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if k not in _NOT_COMPARED}
 
 
+def task_summary(tasks: Sequence[Mapping[str, Any]]) -> str:
+    """The newest task's state and the scheduler's words, e.g. ``pending: no suitable node``."""
+    if not tasks:
+        return ""
+    newest = max(tasks, key=lambda t: str(t.get("UpdatedAt", "")))
+    status = newest.get("Status") or {}
+    words = status.get("Err") or status.get("Message") or ""
+    return f"{status.get('State', '?')}: {words}" if words else str(status.get("State", "?"))
+
+
 async def known_task_ids(gateway: DockerGateway, service_ids: Sequence[str]) -> frozenset[str]:
     """Ids of the tasks that exist now: failures among them are history, not news."""
     return frozenset(str(t["ID"]) for t in await gateway.tasks(list(service_ids)))
@@ -115,6 +125,7 @@ async def wait_converged(
     """
     placed: dict[str, Placed] = {}
     pending = {t.service_id: t for t in targets}
+    last: dict[str, str] = {}  # service id -> what its newest task says
     delay = 0.2
     with anyio.move_on_after(deadline) as scope:
         while pending:
@@ -124,6 +135,7 @@ async def wait_converged(
                 by_service.setdefault(str(task.get("ServiceID")), []).append(task)
             for service_id, target in list(pending.items()):
                 own = by_service.get(service_id, [])
+                last[service_id] = task_summary(own)
                 bad = failure_of(own, known)
                 if bad is not None:
                     raise await _failure(gateway, target, bad)
@@ -141,7 +153,10 @@ async def wait_converged(
                 await anyio.sleep(delay)
                 delay = min(delay * 1.5, 2.0)
     if scope.cancelled_caught:
-        names = ", ".join(sorted(t.service_name for t in pending.values()))
+        names = "; ".join(
+            f"{t.service_name} ({last.get(sid) or 'no task yet'})"
+            for sid, t in sorted(pending.items(), key=lambda item: item[1].service_name)
+        )
         raise DeployTimeout(
             f"services not running after {deadline:.0f}s: {names}",
             hint="see `docker service ps <service>`; re-running deploy resumes",

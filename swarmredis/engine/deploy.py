@@ -27,7 +27,7 @@ from swarmredis.engine.converge import Placed
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.health import HealthReport, Status
 from swarmredis.engine.status import stack_status
-from swarmredis.errors import DegradedError, HealthError, PKIError, SpecError
+from swarmredis.errors import DegradedError, DeployTimeout, HealthError, PKIError, SpecError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.gateway.redis import Credentials, RedisAccess, RedisEndpoint, TLSClientFiles
 from swarmredis.pki.manage import ensure_certs
@@ -170,8 +170,13 @@ async def deploy(
     )
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
     report(Event("bootstrap", stack.name, "start", stack.mode))
-    with anyio.fail_after(options.timeout):
+    with anyio.move_on_after(options.timeout) as scope:
         boot = await bootstrap(plan.desired, applied.placed, access, options.concurrency)
+    if scope.cancelled_caught:
+        raise DeployTimeout(
+            f"{stack.name}: bootstrap did not finish within --timeout {options.timeout:g}s",
+            hint="the services run; see `swarmredis status`, then re-run deploy (it resumes)",
+        )
     for line in boot.lines():
         report(Event("bootstrap", stack.name, "info", line))
     report(Event("bootstrap", stack.name, "done", stack.mode))
@@ -195,7 +200,7 @@ async def prove_healthy(
                 gateway, stack, access, node_timeout=options.node_timeout,
                 concurrency=options.concurrency,
             )
-            if latest.status is Status.HEALTHY:
+            if latest.status is Status.HEALTHY or _failover_only(latest):
                 break
             await anyio.sleep(delay)
             delay = min(delay * 1.5, 3.0)
@@ -208,9 +213,7 @@ async def prove_healthy(
         report(Event("health", stack, "fail", problems))
         raise HealthError(f"{stack} is down after deploy: {problems}",
                           hint=f"see `swarmredis status {stack}`")
-    if latest.status is Status.DEGRADED and all(
-        p.message.startswith("failover:") for p in latest.problems
-    ):
+    if _failover_only(latest):
         # Roles swapped by a failover, every shard still replicated: serving as designed.
         # status keeps reporting it (degraded) so monitoring sees that a failover happened.
         report(Event("health", stack, "done", f"healthy after a failover: {problems}"))
@@ -221,6 +224,13 @@ async def prove_healthy(
                             hint=f"see `swarmredis status {stack}`")
     report(Event("health", stack, "done", f"healthy: {len(latest.nodes)} nodes answer as planned"))
     return latest
+
+
+def _failover_only(report: HealthReport) -> bool:
+    """Degraded only because roles were swapped by a failover (every shard replicated)."""
+    return report.status is Status.DEGRADED and all(
+        p.message.startswith("failover:") for p in report.problems
+    )
 
 
 def admin_access(store: CertStore, timeout: float) -> RedisAccess:

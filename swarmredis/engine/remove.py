@@ -1,14 +1,17 @@
-"""``rm``: remove a stack's services, configs, secrets and network, found by label.
+"""``rm``: stop and remove a stack's services, then its configs, secrets and network.
 
-Volumes are kept unless asked. Swarm's API cannot delete a volume on another host,
-so ``volumes=True`` empties each node's volume on its own host with a one-shot job
-(a ``ReplicatedJob`` service pinned to that host); the empty volume objects stay
-until ``docker volume prune`` on each host.
+Services are scaled to zero first and their tasks waited for (bounded), so Redis
+writes its last AOF/RDB and leaves the network before anything else goes. Volumes
+are kept unless asked. Swarm's API cannot delete a volume on another host, so
+``volumes=True`` empties the stack's volumes on every eligible host with one
+``GlobalJob`` service (a node that moved left its old volume behind on its old host:
+that one is emptied too). Docker creates an empty volume on a host that had none;
+the empty volume objects stay until ``docker volume prune`` on each host.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +22,27 @@ from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.errors import DeployTimeout, DockerError, ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway, Kind
 
-_WIPE = "rm -rf /data/* /data/.[!.]* /data/..?* ; ls -A /data"
+_ALIVE = frozenset({"new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
+                    "running"})
+_WIPE = 'for v in /v/*; do rm -rf "$v"/* "$v"/.[!.]* "$v"/..?*; done; ls -A /v/*'
+
+
+@dataclass(frozen=True)
+class VolumeSet:
+    """What rm must know to empty a stack's volumes without its services."""
+
+    names: tuple[str, ...]
+    image: str
+    constraints: tuple[str, ...] = ()
 
 
 @dataclass
 class RemoveResult:
-    """What ``rm`` removed, and which volumes it emptied."""
+    """What ``rm`` removed, and on which hosts it emptied the volumes."""
 
     removed: list[str] = field(default_factory=list)
-    wiped: list[str] = field(default_factory=list)
-    not_wiped: dict[str, str] = field(default_factory=dict)  # volume -> why
+    wiped: dict[str, list[str]] = field(default_factory=dict)  # hostname -> volumes
+    not_wiped: dict[str, str] = field(default_factory=dict)  # hostname -> why
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -36,25 +50,24 @@ class RemoveResult:
                 "volumes_not_emptied": self.not_wiped}
 
 
-def volume_homes(services: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    """(volume, node id, image) of every named volume mount of pinned services (pure)."""
-    out = []
+def volumes_of(services: Sequence[Mapping[str, Any]]) -> VolumeSet | None:
+    """The named volumes, image and stack constraints of a stack's services (pure)."""
+    names: set[str] = set()
+    image = ""
+    constraints: tuple[str, ...] = ()
     for service in services:
         task = (service.get("Spec") or {}).get("TaskTemplate") or {}
-        node_id = _pinned(task)
-        image = str((task.get("ContainerSpec") or {}).get("Image", ""))
-        for mount in (task.get("ContainerSpec") or {}).get("Mounts") or []:
-            if mount.get("Type") == "volume" and node_id:
-                out.append((str(mount["Source"]), node_id, image))
-    return sorted(out)
-
-
-def _pinned(task: Mapping[str, Any]) -> str | None:
-    for constraint in (task.get("Placement") or {}).get("Constraints") or []:
-        key, _, value = str(constraint).replace(" ", "").partition("==")
-        if key == "node.id":
-            return value
-    return None
+        container = task.get("ContainerSpec") or {}
+        image = image or str(container.get("Image", ""))
+        names.update(str(m["Source"]) for m in container.get("Mounts") or []
+                     if m.get("Type") == "volume")
+        constraints = constraints or tuple(
+            c for c in (task.get("Placement") or {}).get("Constraints") or []
+            if not str(c).replace(" ", "").startswith("node.id==")
+        )
+    if not names:
+        return None
+    return VolumeSet(tuple(sorted(names)), image, constraints)
 
 
 async def remove_stack(
@@ -62,30 +75,77 @@ async def remove_stack(
     stack: str,
     *,
     volumes: bool = False,
+    known_volumes: VolumeSet | None = None,
     report: Reporter = silent,
     concurrency: int = 16,
     deadline: float = 120.0,
 ) -> RemoveResult:
-    """Remove everything of ``stack`` (services first, then configs, secrets, network)."""
+    """Remove everything of ``stack``; with ``volumes``, empty its volumes on every host.
+
+    ``known_volumes`` (from the stack file) lets ``--volumes`` work after the services
+    are already gone (e.g. after ``docker stack rm``).
+    """
     await gateway.require_manager()
     result = RemoveResult()
     limiter = anyio.CapacityLimiter(concurrency)
     services = await gateway.list("service", stack)
-    homes = volume_homes(services)
-    others = [await gateway.list(k, stack) for k in ("secret", "config", "network")]
-    if not services and not any(others):
+    found = volumes_of(services)
+    others = {k: await gateway.list(k, stack) for k in ("secret", "config", "network")}
+    if not services and not any(others.values()) and not (volumes and known_volumes):
         raise ObjectNotFound(f"no stack named {stack!r} on this Swarm (nothing to remove)")
+    await stop_services(gateway, services, report, limiter, deadline)
     await _remove_all(gateway, "service", services, result, report, limiter)
-    await _wait_tasks_gone(gateway, [str(s["ID"]) for s in services], deadline)
     for kind in ("config", "secret", "network"):
         await _remove_all(gateway, kind, await gateway.list(kind, stack), result, report, limiter)
     # The manager lists a removed overlay network until the last task's container has
     # left it; a deploy in that window would find a network that is no longer there.
-    for network in others[2]:
+    for network in others["network"]:
         await _wait_gone(gateway, "network", str(network["Id"]), deadline)
-    if volumes and homes:
-        await wipe_volumes(gateway, stack, homes, result, report, limiter, deadline)
+    wanted = _merge(found, known_volumes)
+    if volumes and wanted:
+        await wipe_volumes(gateway, stack, wanted, result, report, deadline)
     return result
+
+
+def _merge(a: VolumeSet | None, b: VolumeSet | None) -> VolumeSet | None:
+    if a is None or b is None:
+        return a or b
+    return VolumeSet(tuple(sorted({*a.names, *b.names})), a.image or b.image,
+                     a.constraints or b.constraints)
+
+
+async def stop_services(
+    gateway: DockerGateway,
+    services: Sequence[Mapping[str, Any]],
+    report: Reporter,
+    limiter: anyio.CapacityLimiter,
+    deadline: float,
+) -> None:
+    """Scale every service to zero and wait (bounded) until its tasks have stopped.
+
+    A task on a host that is down never reports back: after ``deadline`` rm goes on.
+    """
+
+    async def one(service: Mapping[str, Any]) -> None:
+        spec = dict(service["Spec"])
+        if "Replicated" not in (spec.get("Mode") or {}):
+            return
+        spec["Mode"] = {"Replicated": {"Replicas": 0}}
+        async with limiter:
+            await gateway.update_service(str(service["ID"]), int(service["Version"]["Index"]),
+                                         spec)
+        report(Event("rm", str(spec.get("Name")), "start", "scaled to 0"))
+
+    async with anyio.create_task_group() as tg:
+        for service in services:
+            tg.start_soon(one, service)
+    ids = [str(s["ID"]) for s in services]
+    with anyio.move_on_after(deadline):
+        while ids:
+            tasks = await gateway.tasks(ids)
+            if not any((t.get("Status") or {}).get("State") in _ALIVE for t in tasks):
+                return
+            await anyio.sleep(0.5)
 
 
 async def _remove_all(
@@ -120,19 +180,6 @@ async def _remove_retrying(gateway: DockerGateway, kind: Kind, ident: str) -> No
             await anyio.sleep(0.5)
 
 
-async def _wait_tasks_gone(gateway: DockerGateway, service_ids: list[str], deadline: float) -> None:
-    alive = ("running", "starting", "preparing")
-    with anyio.move_on_after(deadline):
-        while True:
-            try:
-                tasks = await gateway.tasks(service_ids)
-            except ObjectNotFound:  # the engine forgets a removed service's tasks
-                return
-            if not any((t.get("Status") or {}).get("State") in alive for t in tasks):
-                return
-            await anyio.sleep(0.5)
-
-
 async def _wait_gone(gateway: DockerGateway, kind: Kind, ident: str, deadline: float) -> None:
     with anyio.move_on_after(deadline):
         while True:
@@ -144,63 +191,72 @@ async def _wait_gone(gateway: DockerGateway, kind: Kind, ident: str, deadline: f
     raise DeployTimeout(f"{kind} {ident} still listed {deadline:.0f}s after its removal")
 
 
-async def wipe_volumes(
-    gateway: DockerGateway,
-    stack: str,
-    homes: Sequence[tuple[str, str, str]],
-    result: RemoveResult,
-    report: Reporter,
-    limiter: anyio.CapacityLimiter,
-    deadline: float,
-) -> None:
-    """Empty each volume on its host with a one-shot job, then remove the jobs."""
-
-    async def one(volume: str, node_id: str, image: str) -> None:
-        async with limiter:
-            job = await gateway.create("service", _wipe_job(stack, volume, node_id, image))
-            try:
-                await _wait_job(gateway, job, volume, deadline)
-            except DockerError as error:  # e.g. the image never reached that host
-                result.not_wiped[volume] = error.message
-                report(Event("rm", volume, "fail", error.message))
-                return
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await gateway.remove("service", job)
-        result.wiped.append(volume)
-        report(Event("rm", volume, "done", "volume emptied on its host"))
-
-    async with anyio.create_task_group() as tg:
-        for volume, node_id, image in homes:
-            tg.start_soon(one, volume, node_id, image)
-
-
-def _wipe_job(stack: str, volume: str, node_id: str, image: str) -> dict[str, Any]:
+def wipe_job(stack: str, volumes: VolumeSet) -> dict[str, Any]:
+    """A GlobalJob that empties every volume of the stack on every eligible host (pure)."""
     return {
-        "Name": f"{stack}_wipe-{volume.rsplit('_', 1)[-1]}",
+        "Name": f"{stack}_wipe-volumes",
         "Labels": {labels.MANAGED: "true", labels.STACK: stack, labels.KIND: "wipe-job"},
         "TaskTemplate": {
             "ContainerSpec": {
-                "Image": image,
+                "Image": volumes.image,
                 "Command": ["sh", "-c", _WIPE],
-                "User": "0:0",  # files in the volume may belong to any uid
-                "Mounts": [{"Type": "volume", "Source": volume, "Target": "/data"}],
+                "User": "0:0",  # files in the volumes may belong to any uid
+                "Mounts": [{"Type": "volume", "Source": name, "Target": f"/v/{name}"}
+                           for name in volumes.names],
             },
-            "Placement": {"Constraints": [f"node.id=={node_id}"]},
+            "Placement": {"Constraints": list(volumes.constraints)},
             "RestartPolicy": {"Condition": "none"},
         },
-        "Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}},
+        "Mode": {"GlobalJob": {}},
     }
 
 
-async def _wait_job(gateway: DockerGateway, job: str, volume: str, deadline: float) -> None:
+async def wipe_volumes(
+    gateway: DockerGateway,
+    stack: str,
+    volumes: VolumeSet,
+    result: RemoveResult,
+    report: Reporter,
+    deadline: float,
+) -> None:
+    """Run the wipe job, record each host's outcome, remove the job."""
+    hostnames = {str(n["ID"]): str((n.get("Description") or {}).get("Hostname", n["ID"]))
+                 for n in await gateway.nodes()}
+    job = await gateway.create("service", wipe_job(stack, volumes))
+    try:
+        tasks = await _wait_job(gateway, job, deadline)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await gateway.remove("service", job)
+    for host, state, why in _outcomes(tasks, hostnames):
+        if state == "complete":
+            result.wiped[host] = list(volumes.names)
+            report(Event("rm", host, "done", f"emptied {len(volumes.names)} volume(s)"))
+        else:
+            result.not_wiped[host] = why
+            report(Event("rm", host, "fail", f"volumes not emptied: {why}"))
+
+
+def _outcomes(
+    tasks: Iterable[Mapping[str, Any]], hostnames: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    out = []
+    for task in tasks:
+        status = task.get("Status") or {}
+        host = hostnames.get(str(task.get("NodeID")), str(task.get("NodeID")))
+        why = str(status.get("Err") or status.get("Message") or status.get("State"))
+        out.append((host, str(status.get("State")), why))
+    return sorted(out)
+
+
+async def _wait_job(gateway: DockerGateway, job: str, deadline: float) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = []
     with anyio.move_on_after(deadline):
         while True:
-            states = [(t.get("Status") or {}) for t in await gateway.tasks([job])]
-            if any(s.get("State") == "complete" for s in states):
-                return
-            failed = [s for s in states if s.get("State") in ("failed", "rejected")]
-            if failed:
-                raise DockerError(f"could not empty volume {volume}: {failed[0].get('Err')}")
+            tasks = await gateway.tasks([job])
+            states = [(t.get("Status") or {}).get("State") for t in tasks]
+            if states and not any(s in _ALIVE for s in states):
+                return tasks
             await anyio.sleep(0.5)
-    raise DeployTimeout(f"emptying volume {volume} did not finish within {deadline:.0f}s")
+    raise DeployTimeout(f"emptying the volumes did not finish within {deadline:.0f}s",
+                        hint="see `docker service ps` of the wipe job; re-run rm --volumes")

@@ -122,6 +122,18 @@ def _pinned_node(service: Mapping[str, Any], nodes: Mapping[str, SwarmNode]) -> 
     return None
 
 
+async def require_stack(gateway: DockerGateway, stack: str) -> list[dict[str, Any]]:
+    """The stack's Redis and Sentinel services; ``ObjectNotFound`` if it has none."""
+    await gateway.require_manager()
+    services = [s for s in await gateway.list("service", stack) if _label(s, labels.NODE)]
+    if not services:
+        raise ObjectNotFound(
+            f"no swarmredis stack named {stack!r} on this Swarm",
+            hint="deploy it with `swarmredis deploy STACKFILE`; `docker stack ls` lists stacks",
+        )
+    return services
+
+
 async def stack_status(
     gateway: DockerGateway,
     stack: str,
@@ -131,13 +143,7 @@ async def stack_status(
     concurrency: int = 16,
 ) -> HealthReport:
     """Probe every node of the running stack ``stack`` and judge it."""
-    await gateway.require_manager()
-    services = [s for s in await gateway.list("service", stack) if _label(s, labels.NODE)]
-    if not services:
-        raise ObjectNotFound(
-            f"no swarmredis stack named {stack!r} on this Swarm",
-            hint="deploy it with `swarmredis deploy STACKFILE`; `docker stack ls` lists stacks",
-        )
+    services = await require_stack(gateway, stack)
     nodes = {n.id: n for n in (swarm_node(raw) for raw in await gateway.nodes())}
     tasks = await gateway.tasks([str(s["ID"]) for s in services])
     targets = health_targets(stack, services, tasks, nodes)

@@ -67,8 +67,12 @@ class DockerGateway:
         host = resolve_host(docker_host)
         try:
             client = aiodocker.Docker(url=host)
-        except ValueError as exc:
-            raise DockerUnreachable(f"cannot use Docker host {host}: {exc}") from None
+        except (ValueError, ImportError, aiodocker.DockerError) as exc:
+            # e.g. ssh:// needs the optional asyncssh package
+            raise DockerUnreachable(
+                f"cannot use Docker host {host}: {exc}",
+                hint="use unix:// or tcp://, or install aiodocker[ssh] for ssh://",
+            ) from None
         try:
             yield cls(client, host, request_timeout)
         finally:

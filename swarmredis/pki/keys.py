@@ -83,7 +83,8 @@ def load_key(data: bytes, *, source: str, passphrase: bytes | None = None) -> Pr
     if is_encrypted_pem(data) and not passphrase:
         raise PKIError(
             f"{source}: the key is encrypted",
-            hint="set SWARMREDIS_CA_PASSPHRASE or run the command in a terminal to be asked",
+            hint="set SWARMREDIS_CA_PASSPHRASE"
+            " (the `certs` commands also ask for it on a terminal)",
         )
     try:
         key = serialization.load_pem_private_key(

@@ -111,7 +111,7 @@ def _container(
         "Mounts": [_volume(stack, node)],
         "Secrets": secrets,
         "Configs": [{"File": _file(target, CONFIG_MODE), "ConfigName": config_name}],
-        "HealthCheck": healthcheck(stack, node),
+        "Healthcheck": healthcheck(stack, node),
         "StopGracePeriod": 30 * SECOND,  # time to finish an RDB/AOF write on shutdown
     }
     if node.kind == "redis":

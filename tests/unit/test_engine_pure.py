@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from swarmredis.engine.converge import Target, failure_of, overlay_ip, running_task
-from swarmredis.engine.remove import volume_homes
+from swarmredis.engine.remove import VolumeSet, volumes_of, wipe_job
 from swarmredis.engine.status import health_targets, stack_mode
 from swarmredis.gateway.docker import demux_log_stream
 from swarmredis.plan.observe import swarm_node
@@ -111,10 +111,23 @@ def test_stack_mode_from_planned_roles(roles: dict[str, str | None], mode: str) 
     assert stack_mode(services) == mode
 
 
-def test_volume_homes_pairs_each_volume_with_its_pinned_node() -> None:
-    homes = volume_homes(DATA["services"])
-    assert [v for v, _, _ in homes] == [f"acme_data-{i}" for i in range(1, 7)]
-    assert all(node and image == "redis:7.0" for _, node, image in homes)
+def test_volumes_of_lists_every_named_volume_with_image_and_stack_constraints() -> None:
+    found = volumes_of(DATA["services"])
+    assert found is not None
+    assert found.names == tuple(f"acme_data-{i}" for i in range(1, 7))
+    assert found.image == "redis:7.0"
+    assert found.constraints == ("node.labels.redis==true",)  # as Swarm stores it; no node.id
+    assert volumes_of([]) is None
+
+
+def test_wipe_job_runs_once_per_eligible_host_with_every_volume() -> None:
+    body = wipe_job("acme", VolumeSet(("acme_data-1", "acme_data-2"), "redis:7.0",
+                                      ("node.labels.redis == true",)))
+    assert body["Mode"] == {"GlobalJob": {}}
+    mounts = body["TaskTemplate"]["ContainerSpec"]["Mounts"]
+    assert [m["Target"] for m in mounts] == ["/v/acme_data-1", "/v/acme_data-2"]
+    assert body["TaskTemplate"]["Placement"]["Constraints"] == ["node.labels.redis == true"]
+    assert body["TaskTemplate"]["RestartPolicy"] == {"Condition": "none"}
 
 
 def test_demux_log_stream_reads_frames_and_passes_plain_text() -> None:

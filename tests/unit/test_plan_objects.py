@@ -148,7 +148,7 @@ def test_redis_service_body_is_hardened_pinned_and_labelled() -> None:
 
 def test_healthcheck_pings_over_tls_without_a_password() -> None:
     container = service(plan(stack()), "node-1")["TaskTemplate"]["ContainerSpec"]
-    health = container["HealthCheck"]
+    health = container["Healthcheck"]
     test = health["Test"]
     assert test[0] == "CMD-SHELL"
     assert "redis-cli --tls --cacert /run/secrets/ca.crt --cert /run/secrets/node-1.crt" in test[1]
@@ -196,14 +196,14 @@ def test_sentinel_service_runs_from_a_copy_and_mounts_its_own_secrets() -> None:
     ]  # fmt: skip
     assert container["Configs"][0]["File"]["Name"] == "/etc/redis/sentinel.conf"
     assert container["Mounts"][0]["Source"] == "acme_sentinel-data-2"
-    assert "-p 26379 ping" in container["HealthCheck"]["Test"][1]
+    assert "-p 26379 ping" in container["Healthcheck"]["Test"][1]
 
 
 def test_tls_disabled_mounts_no_certificates() -> None:
     s = stack(tls={"enabled": False})
     assert required_material(s) == ("replication-auth.conf", "users.acl")
     container = service(plan(s), "node-1")["TaskTemplate"]["ContainerSpec"]
-    assert "--tls" not in container["HealthCheck"]["Test"][1]
+    assert "--tls" not in container["Healthcheck"]["Test"][1]
     assert plan(s).warnings[0].startswith("tls.enabled is false")
 
 
