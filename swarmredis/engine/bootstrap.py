@@ -25,6 +25,7 @@ from swarmredis.engine.clusterplan import (
     classify,
     final_pending,
     gossip_pending,
+    plan_forget,
     plan_meets,
     plan_replicas,
     plan_slots,
@@ -185,6 +186,11 @@ class _ClusterRun:
 
         await poll_until(whole, within=self.wait_timeout, what="cluster state ok")
 
+    async def forget_ghosts(self) -> None:
+        """Forget old ids of replaced nodes on every member, within one run: Redis
+        re-learns a forgotten id from any node still knowing it after its 60 s ban."""
+        await self.act(plan_forget(self.members, await self.read()))
+
 
 async def bootstrap_cluster(
     members: Sequence[ClusterMember],
@@ -207,6 +213,7 @@ async def bootstrap_cluster(
         await run.meet()
         await run.assign()
         await run.settle()
+        await run.forget_ghosts()
     return run.report
 
 

@@ -324,6 +324,25 @@ def final_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
     return pending
 
 
+def plan_forget(members: Sequence[ClusterMember], views: Views) -> list[Action]:
+    """CLUSTER FORGET, on every member, of ids no member has and all see as ``fail``.
+
+    Such ids are the old identities of nodes that came back empty (a lost host, a
+    wiped volume): they hold no slots and will never return. Only run on a whole
+    cluster (after ``final_pending`` is empty), when every member answered.
+    """
+    current = {views[m.name].myid for m in members}
+    ghosts: set[str] | None = None
+    for member in members:
+        failed = {n.node_id for n in views[member.name].nodes
+                  if "fail" in n.flags and n.node_id not in current and not n.slots}
+        ghosts = failed if ghosts is None else ghosts & failed
+    return [
+        Action(m.name, ("CLUSTER", "FORGET", ghost), "old identity of a replaced node")
+        for ghost in sorted(ghosts or ()) for m in members
+    ]
+
+
 def validate_members(members: Sequence[ClusterMember]) -> None:
     """Refuse a plan that cannot work: duplicate names, unknown primaries, slot gaps."""
     names = [m.name for m in members]

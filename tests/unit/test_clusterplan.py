@@ -13,6 +13,7 @@ from swarmredis.engine.clusterplan import (
     classify,
     final_pending,
     gossip_pending,
+    plan_forget,
     plan_meets,
     plan_replicas,
     plan_slots,
@@ -178,3 +179,31 @@ def test_invalid_plans_are_refused() -> None:
     orphan = dataclasses.replace(MEMBERS[3], primary="node-9")
     with pytest.raises(ValueError, match="node-9"):
         validate_members([*MEMBERS[:3], orphan])
+
+
+def _ghost(flags: tuple[str, ...]) -> ClusterNode:
+    old = dataclasses.replace(MEMBERS[3], name="node-4-old")
+    return dataclasses.replace(entry(old, primary="node-1", flags=flags),
+                               node_id="ghost".ljust(40, "0"))
+
+
+def test_forget_an_id_every_member_sees_failed_on_every_member() -> None:
+    tables = {m.name: {**healthy_table(), "old": _ghost(("fail",))} for m in MEMBERS}
+    actions = plan_forget(MEMBERS, views(tables))
+    assert sorted(a.node for a in actions) == sorted(m.name for m in MEMBERS)
+    assert {a.args for a in actions} == {("CLUSTER", "FORGET", "ghost".ljust(40, "0"))}
+
+
+def test_never_forget_a_merely_suspected_or_partly_seen_node() -> None:
+    suspected = {m.name: {**healthy_table(), "old": _ghost(("fail?",))} for m in MEMBERS}
+    assert plan_forget(MEMBERS, views(suspected)) == []
+    partly = {m.name: dict(healthy_table()) for m in MEMBERS}
+    partly["node-1"]["old"] = _ghost(("fail",))
+    assert plan_forget(MEMBERS, views(partly)) == []
+
+
+def test_never_forget_a_current_member() -> None:
+    tables = {m.name: healthy_table() for m in MEMBERS}
+    for table in tables.values():
+        table["node-2"] = dataclasses.replace(table["node-2"], flags=frozenset({"master", "fail"}))
+    assert plan_forget(MEMBERS, views(tables)) == []
