@@ -4,7 +4,7 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 setup_packages() {
   local missing=()
   for pair in dockerd:docker.io redis-server:redis-server redis-cli:redis-tools ip:iproute2 \
-              iptables:iptables openssl:openssl nsenter:util-linux; do
+              iptables:iptables openssl:openssl nsenter:util-linux ps:procps; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
