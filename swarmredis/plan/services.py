@@ -69,9 +69,12 @@ def healthcheck(stack: Stack, node: LogicalNode) -> dict[str, Any]:
         cli += ["--cert", secret_path(f"{node.name}.crt"), "--key", secret_path(f"{node.name}.key")]
     cli += ["-h", "127.0.0.1", "-p", str(node.port), "ping"]
     test = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) exit 0;; *) exit 1;; esac'
+    # Swarm reports a task "running" only after its first passing check, so the interval
+    # bounds how fast a deploy converges (10 s cost 12 s per deploy on the lab); one
+    # redis-cli PING every 5 s is cheap.
     return {
         "Test": ["CMD-SHELL", test],
-        "Interval": 10 * SECOND,
+        "Interval": 5 * SECOND,
         "Timeout": 5 * SECOND,
         "Retries": 3,
         "StartPeriod": 30 * SECOND,
