@@ -240,13 +240,31 @@ async def wipe_volumes(
 def _outcomes(
     tasks: Iterable[Mapping[str, Any]], hostnames: Mapping[str, str]
 ) -> list[tuple[str, str, str]]:
-    out = []
+    """One (host, state, why) per host: ``complete`` if any of its tasks completed, else
+    its newest failure (Swarm re-creates rejected job tasks, so a host may have many)."""
+    by_node: dict[str, list[Mapping[str, Any]]] = {}
     for task in tasks:
+        by_node.setdefault(str(task.get("NodeID")), []).append(task)
+    out = []
+    for node_id, own in by_node.items():
+        host = hostnames.get(node_id, node_id)
+        done = [t for t in own if (t.get("Status") or {}).get("State") == "complete"]
+        task = done[0] if done else max(own, key=lambda t: str(t.get("UpdatedAt", "")))
         status = task.get("Status") or {}
-        host = hostnames.get(str(task.get("NodeID")), str(task.get("NodeID")))
         why = str(status.get("Err") or status.get("Message") or status.get("State"))
         out.append((host, str(status.get("State")), why))
     return sorted(out)
+
+
+def _settled(tasks: Sequence[Mapping[str, Any]]) -> bool:
+    """Every host with a task has completed it or failed at least once."""
+    states: dict[str, set[str]] = {}
+    for task in tasks:
+        states.setdefault(str(task.get("NodeID")), set()).add(
+            str((task.get("Status") or {}).get("State")))
+    return bool(states) and all(
+        s & {"complete", "failed", "rejected"} for s in states.values()
+    )
 
 
 async def _wait_job(gateway: DockerGateway, job: str, deadline: float) -> list[dict[str, Any]]:
@@ -254,8 +272,7 @@ async def _wait_job(gateway: DockerGateway, job: str, deadline: float) -> list[d
     with anyio.move_on_after(deadline):
         while True:
             tasks = await gateway.tasks([job])
-            states = [(t.get("Status") or {}).get("State") for t in tasks]
-            if states and not any(s in _ALIVE for s in states):
+            if _settled(tasks):
                 return tasks
             await anyio.sleep(0.5)
     raise DeployTimeout(f"emptying the volumes did not finish within {deadline:.0f}s",

@@ -134,3 +134,18 @@ def test_demux_log_stream_reads_frames_and_passes_plain_text() -> None:
     frames = b"\x01\x00\x00\x00\x00\x00\x00\x06hello\n" + b"\x02\x00\x00\x00\x00\x00\x00\x04err\n"
     assert demux_log_stream(frames) == "hello\nerr\n"
     assert demux_log_stream(b"plain text\n") == "plain text\n"
+
+
+def _job_task(node: str, state: str, updated: str, err: str = "") -> dict[str, Any]:
+    return {"NodeID": node, "UpdatedAt": updated, "Status": {"State": state, "Err": err}}
+
+
+def test_wipe_outcomes_are_one_per_host_however_often_swarm_retried() -> None:
+    from swarmredis.engine.remove import _outcomes, _settled
+
+    tasks = [_job_task("n1", "complete", "1")]
+    tasks += [_job_task("n2", "rejected", str(i), "No such image: x") for i in range(50)]
+    assert not _settled([*tasks, _job_task("n3", "pending", "1")])
+    assert _settled(tasks)
+    assert _outcomes(tasks, {"n1": "h1", "n2": "h2"}) == [
+        ("h1", "complete", "complete"), ("h2", "rejected", "No such image: x")]
