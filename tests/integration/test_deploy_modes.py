@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
+import yaml
+from redis.asyncio.cluster import RedisCluster
 
 from .conftest import SwarmLab
 from .helpers import cli, password, stack_copy, status_json
@@ -18,8 +20,7 @@ def modes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("modes")
 
 
-def _deploy(lab: SwarmLab, tmp: Path, source: str, name: str, port: int) -> Iterator[Path]:
-    stack_file = stack_copy(tmp, source, name, port)
+def _deploy(lab: SwarmLab, tmp: Path, stack_file: Path, name: str) -> Iterator[Path]:
     cli("rm", name, "--volumes", "--yes", "-q", docker_host=lab.docker_host)
     result = cli("deploy", str(stack_file), "--certs-dir", str(tmp / "certs"),
                  docker_host=lab.docker_host)
@@ -32,12 +33,14 @@ def _deploy(lab: SwarmLab, tmp: Path, source: str, name: str, port: int) -> Iter
 
 @pytest.fixture(scope="module")
 def replication(swarm_lab: SwarmLab, modes_dir: Path) -> Iterator[Path]:
-    yield from _deploy(swarm_lab, modes_dir, "replication", "itr", 7400)
+    yield from _deploy(swarm_lab, modes_dir, stack_copy(modes_dir, "replication", "itr", 7400),
+                       "itr")
 
 
 @pytest.fixture(scope="module")
 def standalone(swarm_lab: SwarmLab, modes_dir: Path) -> Iterator[Path]:
-    yield from _deploy(swarm_lab, modes_dir, "standalone", "its", 7450)
+    yield from _deploy(swarm_lab, modes_dir, stack_copy(modes_dir, "standalone", "its", 7450),
+                       "its")
 
 
 def test_replication_is_healthy_and_spread(
@@ -92,3 +95,41 @@ def test_standalone_is_healthy(swarm_lab: SwarmLab, modes_dir: Path, standalone:
     assert code == 0, report["problems"]
     assert [n["role"] for n in report["nodes"]] == ["primary"]
     assert report["mode"] == "standalone"
+
+
+@pytest.fixture(scope="module")
+def announced_by_host(swarm_lab: SwarmLab, modes_dir: Path) -> Iterator[Path]:
+    stack_file = stack_copy(modes_dir, "cluster", "ita", 7470)
+    data = yaml.safe_load(stack_file.read_text())
+    data["announce"] = "host"
+    stack_file.write_text(yaml.safe_dump(data))
+    yield from _deploy(swarm_lab, modes_dir, stack_file, "ita")
+
+
+@pytest.mark.anyio
+async def test_announce_host_serves_clients_outside_the_swarm(
+    swarm_lab: SwarmLab, modes_dir: Path, announced_by_host: Path
+) -> None:
+    code, report = status_json("ita", modes_dir / "certs", swarm_lab.docker_host)
+    assert code == 0, report["problems"]
+    certs = modes_dir / "certs" / "ita"
+    host, port = report["nodes"][0]["endpoint"].split(":")
+    # No address remapping and full hostname checks: the nodes announce host addresses
+    # and published ports, and their certificates carry those addresses.
+    client = RedisCluster(
+        host=host, port=int(port), ssl=True, ssl_check_hostname=True,
+        ssl_ca_certs=str(certs / "ca.crt"), ssl_certfile=str(certs / "clients" / "app.crt"),
+        ssl_keyfile=str(certs / "clients" / "app.key"),
+        username="app", password=password(modes_dir / "certs", "ita", "app"),
+    )
+    try:
+        for i in range(30):
+            await client.set(f"app:{i}", str(i))
+        assert await client.get("app:29") == b"29"
+        announced = {(n.host, n.port) for n in client.get_nodes()}
+        published = {(h, int(p)) for h, p in (n["endpoint"].split(":") for n in report["nodes"])}
+        primaries = {(h, int(p)) for h, p in (n["endpoint"].split(":") for n in report["nodes"]
+                                              if n["role"] == "primary")}
+        assert primaries <= announced <= published  # what the cluster told the client
+    finally:
+        await client.aclose()
