@@ -8,8 +8,9 @@ objects. Every fan-out is bounded by one ``CapacityLimiter``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
 
@@ -20,6 +21,19 @@ from swarmredis.errors import DockerError, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.diff import Change, Plan
 from swarmredis.plan.objects import resolve_references
+
+
+class Guard(Protocol):
+    """Wraps each batch of a rolling update (``engine.rolling.ClusterGuard``)."""
+
+    async def before(self, restarting: Sequence[str], placed: Mapping[str, Placed]) -> None:
+        """Runs before the batch's services are updated."""
+
+    async def after(self, placed: Mapping[str, Placed]) -> None:
+        """Runs once the batch converged; ``placed`` is every service's current task."""
+
+    async def finish(self, placed: Mapping[str, Placed]) -> None:
+        """Runs once after the last batch."""
 
 
 @dataclass
@@ -42,6 +56,7 @@ class _Run:
     deadline: float
     result: ApplyResult
     ids: dict[str, str] = field(default_factory=dict)  # object name -> id
+    guard: Guard | None = None
 
     async def fan_out(
         self, changes: Sequence[Change], fn: Callable[[Change], Awaitable[None]]
@@ -62,9 +77,14 @@ async def apply_plan(
     report: Reporter,
     concurrency: int = 16,
     deadline: float = 300.0,
+    guard: Guard | None = None,
 ) -> ApplyResult:
-    """Make the Swarm match ``plan``; returns what changed and the converged placement."""
-    run = _Run(gateway, plan, report, anyio.CapacityLimiter(concurrency), deadline, ApplyResult())
+    """Make the Swarm match ``plan``; returns what changed and the converged placement.
+
+    ``guard`` wraps each batch of service updates (``engine.rolling``).
+    """
+    run = _Run(gateway, plan, report, anyio.CapacityLimiter(concurrency), deadline, ApplyResult(),
+               guard=guard)
     for change in plan.items:
         if change.id:
             run.ids[change.name] = change.id
@@ -115,7 +135,11 @@ async def _update(run: _Run, change: Change) -> None:
     assert change.id is not None and change.version is not None
     spec = resolve_references(change.desired.spec, run.ids, run.ids)
     run.report(Event("apply", change.name, "start", "update: " + ", ".join(change.fields[:4])))
-    await run.gateway.update_service(change.id, change.version, spec)
+    # Swarm bumps a service's version on its own (e.g. when an earlier rolling update
+    # completes), so the version read at planning time can be stale by now.
+    current = await run.gateway.inspect("service", change.id)
+    version = int((current.get("Version") or {}).get("Index", change.version))
+    await run.gateway.update_service(change.id, version, spec)
     run.result.updated.append(change.name)
     run.report(Event("apply", change.name, "done", "service updated"))
 
@@ -146,13 +170,21 @@ async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]
     )
     stack = run.plan.desired.stack
     batch = max(1, stack.update.parallelism)
+    placed = await _converge(run, waiting, known, announce=False) if updates and run.guard else {}
     for start in range(0, len(updates), batch):
         group = updates[start : start + batch]
+        if run.guard:
+            await run.guard.before([c.logical for c in group], placed)
         await run.fan_out(group, lambda c: _update(run, c))
         await _converge(run, group, known)
+        if run.guard:
+            placed = await _converge(run, waiting, known, announce=False)
+            await run.guard.after(placed)
         if start + batch < len(updates) and stack.update.delay:
             await anyio.sleep(stack.update.delay)
-    run.result.placed.update(await _converge(run, waiting, known))
+    run.result.placed.update(await _converge(run, waiting, known, announce=not updates))
+    if run.guard and updates:
+        await run.guard.finish(run.result.placed)
 
 
 def _update_order(change: Change) -> int:
@@ -164,7 +196,7 @@ def _update_order(change: Change) -> int:
 
 
 async def _converge(
-    run: _Run, changes: Sequence[Change], known: frozenset[str]
+    run: _Run, changes: Sequence[Change], known: frozenset[str], *, announce: bool = True
 ) -> dict[str, Placed]:
     assignment = run.plan.desired.assignment
     targets = [
@@ -179,7 +211,9 @@ async def _converge(
     ]
 
     def running(target: Target) -> None:
-        run.report(Event("converge", target.service_name, "done", f"running on {target.hostname}"))
+        if announce:
+            run.report(Event("converge", target.service_name, "done",
+                             f"running on {target.hostname}"))
 
     try:
         return await wait_converged(

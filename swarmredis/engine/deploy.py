@@ -17,19 +17,19 @@ import anyio
 from swarmredis.engine.apply import ApplyResult, apply_plan
 from swarmredis.engine.bootstrap import (
     BootstrapReport,
-    RedisMember,
     bootstrap_cluster,
     bootstrap_replication,
     bootstrap_standalone,
 )
-from swarmredis.engine.clusterplan import ClusterMember
 from swarmredis.engine.converge import Placed
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.health import HealthReport, Status
+from swarmredis.engine.members import cluster_members, redis_member
+from swarmredis.engine.rolling import ClusterGuard
 from swarmredis.engine.status import stack_status
 from swarmredis.errors import DegradedError, DeployTimeout, HealthError, PKIError, SpecError
 from swarmredis.gateway.docker import DockerGateway
-from swarmredis.gateway.redis import Credentials, RedisAccess, RedisEndpoint, TLSClientFiles
+from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles
 from swarmredis.pki.manage import ensure_certs
 from swarmredis.pki.material import build_material, load_admin_credentials, pki_spec
 from swarmredis.pki.store import CertStore
@@ -165,10 +165,12 @@ async def deploy(
     for warning in plan.desired.warnings:
         report(Event("plan", stack.name, "info", f"warning: {warning}"))
     report(Event("plan", stack.name, "done", f"{plan.changes} change(s)"))
-    applied = await apply_plan(
-        gateway, plan, report=report, concurrency=options.concurrency, deadline=options.timeout
-    )
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
+    guard = await rolling_guard(gateway, plan, access, options, report)
+    applied = await apply_plan(
+        gateway, plan, report=report, concurrency=options.concurrency, deadline=options.timeout,
+        guard=guard,
+    )
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with anyio.move_on_after(options.timeout) as scope:
         boot = await bootstrap(plan.desired, applied.placed, access, options.concurrency)
@@ -226,6 +228,29 @@ async def prove_healthy(
     return latest
 
 
+async def rolling_guard(
+    gateway: DockerGateway,
+    plan: Plan,
+    access: RedisAccess,
+    options: DeployOptions,
+    report: Reporter,
+) -> ClusterGuard | None:
+    """A guard for the rolling update when a serving cluster will have services restarted."""
+    stack = plan.desired.stack
+    if stack.mode != "cluster" or not any(
+        c.kind == "service" and c.action == "update" for c in plan.items
+    ):
+        return None
+    current = await stack_status(gateway, stack.name, access,
+                                 node_timeout=options.node_timeout,
+                                 concurrency=options.concurrency)
+    if current.cluster is None or current.cluster.state != "ok":
+        report(Event("rolling", stack.name, "info",
+                     "cluster not serving before the update: plain rolling restart"))
+        return None
+    return ClusterGuard(plan.desired, access, report, options.concurrency)
+
+
 def _failover_only(report: HealthReport) -> bool:
     """Degraded only because roles were swapped by a failover (every shard replicated)."""
     return report.status is Status.DEGRADED and all(
@@ -243,43 +268,6 @@ def admin_access(store: CertStore, timeout: float) -> RedisAccess:
     )
 
 
-def endpoint_of(desired: DesiredState, node: LogicalNode) -> RedisEndpoint:
-    """Where the engine dials a node: its host's address and its published TLS port."""
-    if node.published_port is None:
-        raise SpecError(f"{node.name} publishes no port; the engine cannot reach it")
-    return RedisEndpoint(desired.assignment.addresses[node.name], node.published_port)
-
-
-def cluster_members(desired: DesiredState, placed: Mapping[str, Placed]) -> list[ClusterMember]:
-    """The bootstrap's view of each cluster node: how to dial it and how peers MEET it."""
-    stack = desired.stack
-    members = []
-    for node in desired.nodes:
-        by_host = stack.announce == "host"
-        meet_ip = (
-            desired.assignment.addresses[node.name] if by_host else placed[node.name].overlay_ip
-        )
-        if meet_ip is None:
-            raise PKIError(f"{node.service}: no address on {stack.network.name}")
-        members.append(ClusterMember(
-            name=node.name,
-            endpoint=endpoint_of(desired, node),
-            meet_ip=meet_ip,
-            meet_port=node.published_port if by_host and node.published_port else stack.port,
-            bus_port=node.bus_published_port if by_host and node.bus_published_port
-            else stack.port + 10000,
-            role="primary" if node.role == "primary" else "replica",
-            primary=node.primary,
-            slots=(desired.slots[node.name],) if node.name in desired.slots else (),
-            server_name=node.alias,
-        ))
-    return members
-
-
-def _member(desired: DesiredState, node: LogicalNode) -> RedisMember:
-    return RedisMember(node.name, endpoint_of(desired, node), server_name=node.alias)
-
-
 async def bootstrap(
     desired: DesiredState,
     placed: Mapping[str, Placed],
@@ -293,14 +281,14 @@ async def bootstrap(
                                        concurrency=concurrency)
     data = [n for n in desired.nodes if n.kind == "redis"]
     if stack.mode == "standalone":
-        return await bootstrap_standalone(_member(desired, data[0]), access)
+        return await bootstrap_standalone(redis_member(desired, data[0]), access)
     primary = next(n for n in data if n.role == "primary")
     replicas: Sequence[LogicalNode] = [n for n in data if n.role == "replica"]
     sentinels = [n for n in desired.nodes if n.kind == "sentinel"]
     return await bootstrap_replication(
-        _member(desired, primary),
-        [_member(desired, n) for n in replicas],
-        [_member(desired, n) for n in sentinels],
+        redis_member(desired, primary),
+        [redis_member(desired, n) for n in replicas],
+        [redis_member(desired, n) for n in sentinels],
         access,
         master_name=stack.name,
         concurrency=concurrency,

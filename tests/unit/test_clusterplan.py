@@ -207,3 +207,14 @@ def test_never_forget_a_current_member() -> None:
     for table in tables.values():
         table["node-2"] = dataclasses.replace(table["node-2"], flags=frozenset({"master", "fail"}))
     assert plan_forget(MEMBERS, views(tables)) == []
+
+
+def test_handover_pairs_pick_a_linked_replica_not_restarted_in_the_same_batch() -> None:
+    from swarmredis.engine.rolling import handover_pairs
+
+    healthy = views({m.name: healthy_table() for m in MEMBERS})
+    assert handover_pairs(["node-1"], healthy) == [("node-1", "node-4")]
+    assert handover_pairs(["node-4"], healthy) == []  # a replica serves no slots
+    assert handover_pairs(["node-1", "node-4"], healthy) == []  # its replica restarts too
+    unlinked = views({m.name: healthy_table() for m in MEMBERS}, link="down")
+    assert handover_pairs(["node-2"], unlinked) == []

@@ -1,0 +1,58 @@
+"""Who the engine talks to: each planned node's endpoint and its bootstrap identity.
+
+Built from the plan (where a node is placed, which port it publishes) and from the
+converged tasks (overlay addresses, which Redis needs for CLUSTER MEET).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from swarmredis.engine.bootstrap import RedisMember
+from swarmredis.engine.clusterplan import ClusterMember
+from swarmredis.engine.converge import Placed
+from swarmredis.errors import ConvergenceError, SpecError
+from swarmredis.gateway.redis import RedisEndpoint
+from swarmredis.plan.state import DesiredState
+from swarmredis.spec.topology import LogicalNode
+
+
+def endpoint_of(desired: DesiredState, node: LogicalNode) -> RedisEndpoint:
+    """Where the engine dials a node: its host's address and its published TLS port."""
+    if node.published_port is None:
+        raise SpecError(f"{node.name} publishes no port; the engine cannot reach it")
+    return RedisEndpoint(desired.assignment.addresses[node.name], node.published_port)
+
+
+def cluster_members(desired: DesiredState, placed: Mapping[str, Placed]) -> list[ClusterMember]:
+    """The bootstrap's view of each cluster node: how to dial it and how peers MEET it."""
+    stack = desired.stack
+    members = []
+    for node in desired.nodes:
+        by_host = stack.announce == "host"
+        meet_ip = (
+            desired.assignment.addresses[node.name] if by_host else placed[node.name].overlay_ip
+        )
+        if meet_ip is None:
+            raise ConvergenceError(
+                f"{node.service}: its task has no address on {stack.network.name}")
+        members.append(ClusterMember(
+            name=node.name,
+            endpoint=endpoint_of(desired, node),
+            meet_ip=meet_ip,
+            meet_port=node.published_port if by_host and node.published_port else stack.port,
+            bus_port=node.bus_published_port if by_host and node.bus_published_port
+            else stack.port + 10000,
+            role="primary" if node.role == "primary" else "replica",
+            primary=node.primary,
+            slots=(desired.slots[node.name],) if node.name in desired.slots else (),
+            server_name=node.alias,
+        ))
+    return members
+
+
+def redis_member(desired: DesiredState, node: LogicalNode) -> RedisMember:
+    """A data node or Sentinel outside cluster mode, as the bootstrap dials it."""
+    return RedisMember(node.name, endpoint_of(desired, node), server_name=node.alias)
+
+

@@ -1,0 +1,124 @@
+"""Rolling updates of a serving cluster: hand slots over first, make the cluster whole after.
+
+Swarm restarts a service's task when its spec changes; the apply does that in batches
+of ``update.parallelism``. For a cluster that is serving, this guard wraps each batch:
+
+- before: a node of the batch that serves slots hands them to a linked replica with
+  ``CLUSTER FAILOVER`` (coordinated, no write is lost), so no primary is restarted;
+- after: the bootstrap runs again (it only adds what is missing: a moved node comes
+  back empty and is MEET and REPLICATEd) and waits until the cluster is whole, before
+  the next batch may restart anything.
+
+Without it, restarting primaries one after another can outrun Redis's own failover and
+leave shards without a primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+
+from swarmredis.engine.bootstrap import bootstrap_cluster, read_cluster_state
+from swarmredis.engine.clusterplan import ClusterMember, NodeView
+from swarmredis.engine.converge import Placed
+from swarmredis.engine.events import Event, Reporter
+from swarmredis.engine.members import cluster_members
+from swarmredis.engine.redisinfo import parse_role
+from swarmredis.errors import DeployTimeout
+from swarmredis.gateway.redis import RedisAccess, RedisNode
+from swarmredis.plan.state import DesiredState
+
+HANDOVER_TIMEOUT = 60.0
+
+
+def handover_pairs(
+    restarting: Sequence[str], views: Mapping[str, NodeView]
+) -> list[tuple[str, str]]:
+    """(primary, replica) for each restarting node that serves slots (pure).
+
+    The replica must be linked, and must not be restarted in the same batch.
+    """
+    pairs = []
+    for name in restarting:
+        view = views.get(name)
+        if view is None or not view.me.is_primary or not view.me.slots:
+            continue
+        candidates = [
+            other for other, v in sorted(views.items())
+            if other not in restarting and v.me.primary_id == view.myid
+            and v.replication.get("master_link_status") == "up"
+        ]
+        if candidates:
+            pairs.append((name, candidates[0]))
+    return pairs
+
+
+@dataclass
+class ClusterGuard:
+    """Wraps each batch of a rolling update of a cluster (see the module doc)."""
+
+    desired: DesiredState
+    access: RedisAccess
+    report: Reporter
+    concurrency: int = 16
+    wait_timeout: float = 120.0
+    handed: list[tuple[str, str]] = field(default_factory=list)  # (planned primary, replica)
+
+    def _members(self, placed: Mapping[str, Placed]) -> list[ClusterMember]:
+        return cluster_members(self.desired, placed)
+
+    async def before(self, restarting: Sequence[str], placed: Mapping[str, Placed]) -> None:
+        """Move slots off the nodes about to restart, to one of their linked replicas."""
+        members = self._members(placed)
+        state = await read_cluster_state(members, self.access, concurrency=self.concurrency)
+        by_name = {m.name: m for m in members}
+        for primary, replica in handover_pairs(restarting, state.views):
+            self.report(Event("rolling", primary, "start",
+                              f"hand its slots to {replica} before the restart"))
+            await self._failover_to(by_name[replica])
+            self.handed.append((primary, replica))
+            self.report(Event("rolling", primary, "done", f"{replica} serves its slots now"))
+
+    async def finish(self, placed: Mapping[str, Placed]) -> None:
+        """Give each shard this update handed over back to its planned primary."""
+        members = self._members(placed)
+        state = await read_cluster_state(members, self.access, concurrency=self.concurrency)
+        shards = {m.shard for m in members if m.name in {n for pair in self.handed for n in pair}}
+        for member in members:
+            view = state.views[member.name]
+            if (member.role == "primary" and member.shard in shards and view.me.is_replica
+                    and view.replication.get("master_link_status") == "up"):
+                await self._failover_to(member)
+                self.report(Event("rolling", member.name, "done", "serves its slots again"))
+        self.handed.clear()
+
+    async def _failover_to(self, member: ClusterMember) -> None:
+        async with self.access.connect(member.name, member.endpoint,
+                                       server_name=member.server_name) as node:
+            await node.execute("CLUSTER", "FAILOVER")
+            await _wait_primary(node, member.name)
+
+    async def after(self, placed: Mapping[str, Placed]) -> None:
+        """Bring restarted or moved nodes back into the cluster and wait until it is whole."""
+        boot = await bootstrap_cluster(self._members(placed), self.access,
+                                       wait_timeout=self.wait_timeout,
+                                       concurrency=self.concurrency)
+        for action in boot.actions:
+            self.report(Event("rolling", action.node, "info", str(action)))
+        self.report(Event("rolling", self.desired.stack.name, "done", "cluster whole again"))
+
+
+async def _wait_primary(node: RedisNode, name: str) -> None:
+    """Poll ROLE until the replica took over (a coordinated failover takes ~1 s)."""
+    with anyio.move_on_after(HANDOVER_TIMEOUT):
+        while True:
+            if parse_role(await node.role()).kind == "primary":
+                return
+            await anyio.sleep(0.2)
+    raise DeployTimeout(
+        f"{name}: CLUSTER FAILOVER did not complete within {HANDOVER_TIMEOUT:.0f}s",
+        hint="nothing was restarted; see `swarmredis status`, then re-run deploy",
+    )
+
