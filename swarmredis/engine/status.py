@@ -16,7 +16,7 @@ from swarmredis.engine.health import HealthReport, HealthTarget, Mode, check_hea
 from swarmredis.errors import ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.gateway.redis import RedisAccess, RedisEndpoint
-from swarmredis.plan.observe import SwarmNode, swarm_node
+from swarmredis.plan.observe import SwarmNode, pinned_node_id, swarm_node
 from swarmredis.plan.placement import slot_ranges
 
 Role = Literal["primary", "replica", "sentinel"]
@@ -94,7 +94,8 @@ def _target(
     planned = _label(service, labels.PLANNED_ROLE) or "primary"
     shard = _label(service, labels.SHARD)
     task = _current_task(tasks)
-    where = (nodes.get(str(task.get("NodeID"))) if task else None) or _pinned_node(service, nodes)
+    pinned = nodes.get(pinned_node_id(service.get("Spec") or {}) or "")
+    where = (nodes.get(str(task.get("NodeID"))) if task else None) or pinned
     port = _published_port(service)
     role: Role = (
         "sentinel" if planned == "sentinel" else "replica" if planned == "replica" else "primary"
@@ -111,15 +112,6 @@ def _target(
         task_state=str((task.get("Status") or {}).get("State")) if task else "no task",
         server_name=labels.dns_alias(stack, name),
     )
-
-
-def _pinned_node(service: Mapping[str, Any], nodes: Mapping[str, SwarmNode]) -> SwarmNode | None:
-    placement = ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("Placement") or {}
-    for constraint in placement.get("Constraints") or []:
-        key, _, value = str(constraint).replace(" ", "").partition("==")
-        if key == "node.id" and value in nodes:
-            return nodes[value]
-    return None
 
 
 async def require_stack(gateway: DockerGateway, stack: str) -> list[dict[str, Any]]:

@@ -115,7 +115,12 @@ def observed_objects(raw: Mapping[str, Iterable[Mapping[str, Any]]]) -> tuple[Ob
 
 def pinned_node(service: ObservedObject) -> str | None:
     """The Swarm node id a service is pinned to by its ``node.id==`` constraint."""
-    task = service.spec.get("TaskTemplate") or {}
+    return pinned_node_id(service.spec)
+
+
+def pinned_node_id(spec: Mapping[str, Any]) -> str | None:
+    """The ``node.id==`` pin of a raw ServiceSpec, if it has one."""
+    task = spec.get("TaskTemplate") or {}
     for constraint in (task.get("Placement") or {}).get("Constraints") or ():
         text = str(constraint).replace(" ", "")
         if text.startswith(_PIN):
