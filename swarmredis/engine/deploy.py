@@ -244,9 +244,11 @@ async def rolling_guard(
     current = await stack_status(gateway, stack.name, access,
                                  node_timeout=options.node_timeout,
                                  concurrency=options.concurrency)
-    if current.cluster is None or current.cluster.state != "ok":
+    if not (current.status is Status.HEALTHY or _failover_only(current)):
+        # e.g. a host is lost: nodes to move cannot hand over or be waited for; the
+        # bootstrap after the apply repairs the cluster
         report(Event("rolling", stack.name, "info",
-                     "cluster not serving before the update: plain rolling restart"))
+                     f"{current.status.value} before the update: plain rolling restart"))
         return None
     return ClusterGuard(plan.desired, access, report, options.concurrency)
 
