@@ -24,7 +24,7 @@ from swarmredis.plan.objects import resolve_references
 
 
 class Guard(Protocol):
-    """Wraps each batch of a rolling update (``engine.rolling.ClusterGuard``)."""
+    """Wraps each batch of a rolling update (``engine.rolling.StackGuard``)."""
 
     async def before(self, restarting: Sequence[str], placed: Mapping[str, Placed]) -> None:
         """Runs before the batch's services are updated."""

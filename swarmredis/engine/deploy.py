@@ -6,7 +6,6 @@ File I/O and key generation of the PKI run in worker threads, never on the loop.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,15 +16,11 @@ import anyio
 from swarmredis.engine.apply import ApplyResult, apply_plan
 from swarmredis.engine.bootstrap import (
     BootstrapReport,
-    bootstrap_cluster,
-    bootstrap_replication,
-    bootstrap_standalone,
 )
-from swarmredis.engine.converge import Placed
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.health import HealthReport, Status
-from swarmredis.engine.members import cluster_members, redis_member
-from swarmredis.engine.rolling import ClusterGuard
+from swarmredis.engine.members import bootstrap_stack
+from swarmredis.engine.rolling import StackGuard
 from swarmredis.engine.status import stack_status
 from swarmredis.errors import DegradedError, DeployTimeout, HealthError, PKIError, SpecError
 from swarmredis.gateway.docker import DockerGateway
@@ -43,9 +38,8 @@ from swarmredis.plan.observe import (
     swarm_node,
 )
 from swarmredis.plan.placement import place
-from swarmredis.plan.state import DesiredState, desired_state
+from swarmredis.plan.state import desired_state
 from swarmredis.spec import Stack
-from swarmredis.spec.topology import LogicalNode
 
 HEALTH_GRACE = 60.0  # seconds a fresh deployment gets to settle into "healthy"
 
@@ -173,7 +167,7 @@ async def deploy(
     )
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with anyio.move_on_after(options.timeout) as scope:
-        boot = await bootstrap(plan.desired, applied.placed, access, options.concurrency)
+        boot = await bootstrap_stack(plan.desired, applied.placed, access, options.concurrency)
     if scope.cancelled_caught:
         raise DeployTimeout(
             f"{stack.name}: bootstrap did not finish within --timeout {options.timeout:g}s",
@@ -234,12 +228,10 @@ async def rolling_guard(
     access: RedisAccess,
     options: DeployOptions,
     report: Reporter,
-) -> ClusterGuard | None:
-    """A guard for the rolling update when a serving cluster will have services restarted."""
+) -> StackGuard | None:
+    """A guard for the rolling update when a healthy stack will have services restarted."""
     stack = plan.desired.stack
-    if stack.mode != "cluster" or not any(
-        c.kind == "service" and c.action == "update" for c in plan.items
-    ):
+    if not any(c.kind == "service" and c.action == "update" for c in plan.items):
         return None
     current = await stack_status(gateway, stack.name, access,
                                  node_timeout=options.node_timeout,
@@ -250,7 +242,7 @@ async def rolling_guard(
         report(Event("rolling", stack.name, "info",
                      f"{current.status.value} before the update: plain rolling restart"))
         return None
-    return ClusterGuard(plan.desired, access, report, options.concurrency)
+    return StackGuard(plan.desired, access, report, options.concurrency)
 
 
 def _failover_only(report: HealthReport) -> bool:
@@ -267,31 +259,4 @@ def admin_access(store: CertStore, timeout: float) -> RedisAccess:
         TLSClientFiles(ca=creds.ca_path, cert=creds.cert_path, key=creds.key_path),
         Credentials(creds.username, creds.password),
         timeout=timeout,
-    )
-
-
-async def bootstrap(
-    desired: DesiredState,
-    placed: Mapping[str, Placed],
-    access: RedisAccess,
-    concurrency: int,
-) -> BootstrapReport:
-    """Run the mode's bootstrap against the converged services."""
-    stack = desired.stack
-    if stack.mode == "cluster":
-        return await bootstrap_cluster(cluster_members(desired, placed), access,
-                                       concurrency=concurrency)
-    data = [n for n in desired.nodes if n.kind == "redis"]
-    if stack.mode == "standalone":
-        return await bootstrap_standalone(redis_member(desired, data[0]), access)
-    primary = next(n for n in data if n.role == "primary")
-    replicas: Sequence[LogicalNode] = [n for n in data if n.role == "replica"]
-    sentinels = [n for n in desired.nodes if n.kind == "sentinel"]
-    return await bootstrap_replication(
-        redis_member(desired, primary),
-        [redis_member(desired, n) for n in replicas],
-        [redis_member(desired, n) for n in sentinels],
-        access,
-        master_name=stack.name,
-        concurrency=concurrency,
     )

@@ -6,13 +6,19 @@ converged tasks (overlay addresses, which Redis needs for CLUSTER MEET).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from swarmredis.engine.bootstrap import RedisMember
+from swarmredis.engine.bootstrap import (
+    BootstrapReport,
+    RedisMember,
+    bootstrap_cluster,
+    bootstrap_replication,
+    bootstrap_standalone,
+)
 from swarmredis.engine.clusterplan import ClusterMember
 from swarmredis.engine.converge import Placed
 from swarmredis.errors import ConvergenceError, SpecError
-from swarmredis.gateway.redis import RedisEndpoint
+from swarmredis.gateway.redis import RedisAccess, RedisEndpoint
 from swarmredis.plan.state import DesiredState
 from swarmredis.spec.topology import LogicalNode
 
@@ -56,3 +62,30 @@ def redis_member(desired: DesiredState, node: LogicalNode) -> RedisMember:
     return RedisMember(node.name, endpoint_of(desired, node), server_name=node.alias)
 
 
+
+
+async def bootstrap_stack(
+    desired: DesiredState,
+    placed: Mapping[str, Placed],
+    access: RedisAccess,
+    concurrency: int,
+) -> BootstrapReport:
+    """Run the mode's bootstrap against the converged services."""
+    stack = desired.stack
+    if stack.mode == "cluster":
+        return await bootstrap_cluster(cluster_members(desired, placed), access,
+                                       concurrency=concurrency)
+    data = [n for n in desired.nodes if n.kind == "redis"]
+    if stack.mode == "standalone":
+        return await bootstrap_standalone(redis_member(desired, data[0]), access)
+    primary = next(n for n in data if n.role == "primary")
+    replicas: Sequence[LogicalNode] = [n for n in data if n.role == "replica"]
+    sentinels = [n for n in desired.nodes if n.kind == "sentinel"]
+    return await bootstrap_replication(
+        redis_member(desired, primary),
+        [redis_member(desired, n) for n in replicas],
+        [redis_member(desired, n) for n in sentinels],
+        access,
+        master_name=stack.name,
+        concurrency=concurrency,
+    )

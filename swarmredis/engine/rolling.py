@@ -1,13 +1,16 @@
-"""Rolling updates of a serving cluster: hand slots over first, make the cluster whole after.
+"""Rolling updates of a healthy stack: hand slots over first, make the stack whole after.
 
 Swarm restarts a service's task when its spec changes; the apply does that in batches
-of ``update.parallelism``. For a cluster that is serving, this guard wraps each batch:
+of ``update.parallelism``. For a stack that is healthy, this guard wraps each batch:
 
-- before: a node of the batch that serves slots hands them to a linked replica with
-  ``CLUSTER FAILOVER`` (coordinated, no write is lost), so no primary is restarted;
-- after: the bootstrap runs again (it only adds what is missing: a moved node comes
-  back empty and is MEET and REPLICATEd) and waits until the cluster is whole, before
-  the next batch may restart anything.
+- before (cluster): a node of the batch that serves slots hands them to a linked
+  replica with ``CLUSTER FAILOVER`` (coordinated, no write is lost), so no primary is
+  restarted;
+- after (every mode): the bootstrap runs again (it only adds what is missing: a moved
+  cluster node comes back empty and is MEET and REPLICATEd; replicas must be linked and
+  Sentinels agree again) and waits until the stack is whole, before the next batch may
+  restart anything;
+- finish (cluster): the shards it handed over go back to their planned primaries.
 
 Without it, restarting primaries one after another can outrun Redis's own failover and
 leave shards without a primary.
@@ -20,11 +23,11 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from swarmredis.engine.bootstrap import bootstrap_cluster, read_cluster_state
+from swarmredis.engine.bootstrap import read_cluster_state
 from swarmredis.engine.clusterplan import ClusterMember, NodeView
 from swarmredis.engine.converge import Placed
 from swarmredis.engine.events import Event, Reporter
-from swarmredis.engine.members import cluster_members
+from swarmredis.engine.members import bootstrap_stack, cluster_members
 from swarmredis.engine.redisinfo import parse_role
 from swarmredis.errors import DeployTimeout
 from swarmredis.gateway.redis import RedisAccess, RedisNode
@@ -56,14 +59,13 @@ def handover_pairs(
 
 
 @dataclass
-class ClusterGuard:
+class StackGuard:
     """Wraps each batch of a rolling update of a cluster (see the module doc)."""
 
     desired: DesiredState
     access: RedisAccess
     report: Reporter
     concurrency: int = 16
-    wait_timeout: float = 120.0
     handed: list[tuple[str, str]] = field(default_factory=list)  # (planned primary, replica)
 
     def _members(self, placed: Mapping[str, Placed]) -> list[ClusterMember]:
@@ -71,6 +73,8 @@ class ClusterGuard:
 
     async def before(self, restarting: Sequence[str], placed: Mapping[str, Placed]) -> None:
         """Move slots off the nodes about to restart, to one of their linked replicas."""
+        if self.desired.stack.mode != "cluster":
+            return
         members = self._members(placed)
         state = await read_cluster_state(members, self.access, concurrency=self.concurrency)
         by_name = {m.name: m for m in members}
@@ -83,6 +87,8 @@ class ClusterGuard:
 
     async def finish(self, placed: Mapping[str, Placed]) -> None:
         """Give each shard this update handed over back to its planned primary."""
+        if not self.handed:
+            return
         members = self._members(placed)
         state = await read_cluster_state(members, self.access, concurrency=self.concurrency)
         shards = {m.shard for m in members if m.name in {n for pair in self.handed for n in pair}}
@@ -101,13 +107,12 @@ class ClusterGuard:
             await _wait_primary(node, member.name)
 
     async def after(self, placed: Mapping[str, Placed]) -> None:
-        """Bring restarted or moved nodes back into the cluster and wait until it is whole."""
-        boot = await bootstrap_cluster(self._members(placed), self.access,
-                                       wait_timeout=self.wait_timeout,
-                                       concurrency=self.concurrency)
+        """Bring restarted or moved nodes back and wait until the stack is whole again."""
+        boot = await bootstrap_stack(self.desired, placed, self.access, self.concurrency)
         for action in boot.actions:
             self.report(Event("rolling", action.node, "info", str(action)))
-        self.report(Event("rolling", self.desired.stack.name, "done", "cluster whole again"))
+        self.report(Event("rolling", self.desired.stack.name, "done",
+                          f"{self.desired.stack.mode} whole again"))
 
 
 async def _wait_primary(node: RedisNode, name: str) -> None:
