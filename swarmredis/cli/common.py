@@ -81,3 +81,9 @@ def print_json_line(data: Any) -> None:
     """Write one compact JSON line to stdout (the ``--json`` mode of long commands)."""
     sys.stdout.write(json.dumps(data, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
+
+
+def stack_file_arg(arg: str) -> Path | None:
+    """``arg`` as a stack file path when it names one (``*.yaml``/``*.yml`` or a file)."""
+    path = Path(arg)
+    return path if path.suffix in (".yaml", ".yml") or path.is_file() else None

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import typer
 
-from swarmredis.cli.common import DOCKER_HOST_OPTION, console, fail, print_json_line, run, say_error
+from swarmredis.cli.common import (
+    DOCKER_HOST_OPTION,
+    console,
+    fail,
+    print_json_line,
+    run,
+    say_error,
+    stack_file_arg,
+)
 from swarmredis.cli.progress import Mode, reporter
 from swarmredis.engine.remove import RemoveResult, VolumeSet, remove_stack
 from swarmredis.errors import SwarmRedisError
@@ -58,8 +65,8 @@ def register(app: typer.Typer) -> None:
 
 def _stack_and_volumes(arg: str) -> tuple[str, VolumeSet | None]:
     """A stack name, or a stack file: then its volume names are known without services."""
-    path = Path(arg)
-    if path.suffix not in (".yaml", ".yml") and not path.is_file():
+    path = stack_file_arg(arg)
+    if path is None:
         return arg, None
     stack = load_stack(path)
     names = tuple(sorted(node.volume for node in topology(stack)))

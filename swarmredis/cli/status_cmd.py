@@ -20,6 +20,7 @@ from swarmredis.cli.common import (
     print_json,
     print_json_line,
     run,
+    stack_file_arg,
 )
 from swarmredis.engine.deploy import admin_access
 from swarmredis.engine.health import HealthReport
@@ -33,10 +34,8 @@ _COLOR = {"healthy": "green", "degraded": "yellow", "down": "red"}
 
 def stack_name(arg: str) -> str:
     """A stack name, or the name inside a stack file given by path."""
-    path = Path(arg)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        return load_stack(path).name
-    return arg
+    path = stack_file_arg(arg)
+    return load_stack(path).name if path else arg
 
 
 async def fetch_status(

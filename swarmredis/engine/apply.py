@@ -17,6 +17,7 @@ import anyio
 from swarmredis import labels
 from swarmredis.engine.converge import Placed, Target, known_task_ids, wait_converged
 from swarmredis.engine.events import Event, Reporter
+from swarmredis.engine.remove import remove_when_released
 from swarmredis.errors import DockerError, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.diff import Change, Plan
@@ -147,15 +148,7 @@ async def _update(run: _Run, change: Change) -> None:
 async def _remove(run: _Run, change: Change) -> None:
     ident = change.id or change.name
     run.report(Event("apply", change.name, "start", f"remove {change.kind}"))
-    for attempt in range(20):
-        try:
-            await run.gateway.remove(change.kind, ident)
-            break
-        except DockerError:
-            # a network or secret can stay "in use" for a moment after its services go
-            if attempt == 19:
-                raise
-            await anyio.sleep(0.5)
+    await remove_when_released(run.gateway, change.kind, ident, attempts=20)
     run.result.removed.append(change.name)
     run.report(Event("apply", change.name, "done", f"{change.kind} removed"))
 

@@ -159,7 +159,7 @@ async def _remove_all(
     async def one(obj: Mapping[str, Any]) -> None:
         name = str((obj.get("Spec") or {}).get("Name") or obj.get("Name") or obj["ID"])
         async with limiter:
-            await _remove_retrying(gateway, kind, str(obj.get("ID") or obj.get("Id")))
+            await remove_when_released(gateway, kind, str(obj.get("ID") or obj.get("Id")))
         result.removed.append(name)
         report(Event("rm", name, "done", f"{kind} removed"))
 
@@ -168,14 +168,19 @@ async def _remove_all(
             tg.start_soon(one, obj)
 
 
-async def _remove_retrying(gateway: DockerGateway, kind: Kind, ident: str) -> None:
-    # A network or secret stays "in use" for a moment after its tasks are gone.
-    for attempt in range(40):
+async def remove_when_released(
+    gateway: DockerGateway, kind: Kind, ident: str, *, attempts: int = 40
+) -> None:
+    """Remove an object, retrying every 0.5 s while the engine still calls it in use.
+
+    A network, secret or config stays "in use" for a moment after its tasks are gone.
+    """
+    for attempt in range(attempts):
         try:
             await gateway.remove(kind, ident)
             return
         except DockerError:
-            if attempt == 39:
+            if attempt == attempts - 1:
                 raise
             await anyio.sleep(0.5)
 
