@@ -36,6 +36,10 @@ def register(app: typer.Typer) -> None:
         allow_colocation: bool = typer.Option(
             False, "--allow-colocation",
             help="Place a primary and its replica in one domain when there are too few."),
+        keep_roles: bool = typer.Option(
+            False, "--keep-roles",
+            help="Leave a failover's roles as they are (default: hand each cluster shard"
+                 " back to its planned primary with a coordinated CLUSTER FAILOVER)."),
         as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
     ) -> None:
@@ -43,7 +47,7 @@ def register(app: typer.Typer) -> None:
         mode: Mode = "json" if as_json else "quiet" if quiet else "human"
         options = DeployOptions(
             certs_dir=certs_dir, concurrency=concurrency, timeout=timeout, prune=prune,
-            allow_colocation=allow_colocation,
+            allow_colocation=allow_colocation, restore_roles=not keep_roles,
         )
 
         async def body() -> DeployResult:

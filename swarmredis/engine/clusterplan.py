@@ -5,7 +5,9 @@ replication). From the views alone, ``classify`` tells fresh / healthy / needs-r
 conflicting, and the planners say only what is missing: MEET nodes that are unknown,
 failing or known at an old address; ADDSLOTSRANGE for slots nobody owns; REPLICATE for
 members without slots that follow no primary of their shard. Nothing is ever reset. A
-failover (a planned replica serving its shard) is a note, never "fixed".
+failover (a planned replica serving its shard) is a note for the bootstrap;
+``restore_candidates`` names the planned primaries that a coordinated CLUSTER FAILOVER
+can hand their shard back to (``engine.rolling`` does that after deploy and updates).
 No I/O here: ``engine.bootstrap`` reads the views and runs the actions.
 """
 
@@ -357,3 +359,19 @@ def validate_members(members: Sequence[ClusterMember]) -> None:
         raise ValueError("planned slots must cover 0-16383 exactly once")
 
 
+def restore_candidates(
+    members: Sequence[ClusterMember], views: Views, shards: set[str] | None = None,
+) -> list[ClusterMember]:
+    """Planned primaries that are now linked replicas of their own shard's serving node
+    (after a failover): a coordinated CLUSTER FAILOVER to them loses nothing. Pure."""
+    found = []
+    for m in members:
+        if m.role != "primary" or (shards is not None and m.shard not in shards):
+            continue
+        view = views.get(m.name)
+        serving = current_primary(m.shard, members, views) if view else None
+        if (view is not None and serving is not None and serving != m.name
+                and view.me.is_replica and view.me.primary_id == views[serving].myid
+                and view.replication.get("master_link_status") == "up"):
+            found.append(m)
+    return found

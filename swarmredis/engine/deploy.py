@@ -19,8 +19,8 @@ from swarmredis.engine.bootstrap import (
 )
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.health import HealthReport, Status
-from swarmredis.engine.members import bootstrap_stack
-from swarmredis.engine.rolling import StackGuard
+from swarmredis.engine.members import bootstrap_stack, cluster_members
+from swarmredis.engine.rolling import StackGuard, restore_planned_primaries
 from swarmredis.engine.status import stack_status
 from swarmredis.errors import DegradedError, DeployTimeout, HealthError, PKIError, SpecError
 from swarmredis.gateway.docker import DockerGateway
@@ -54,6 +54,7 @@ class DeployOptions:
     prune: bool = False
     allow_colocation: bool = False
     node_timeout: float = 5.0
+    restore_roles: bool = True
 
 
 @dataclass
@@ -168,6 +169,8 @@ async def deploy(
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with anyio.move_on_after(options.timeout) as scope:
         boot = await bootstrap_stack(plan.desired, applied.placed, access, options.concurrency)
+        if stack.mode == "cluster" and options.restore_roles:
+            boot = await _restore_roles(plan, applied, access, options, report, boot)
     if scope.cancelled_caught:
         raise DeployTimeout(
             f"{stack.name}: bootstrap did not finish within --timeout {options.timeout:g}s",
@@ -178,6 +181,27 @@ async def deploy(
     report(Event("bootstrap", stack.name, "done", stack.mode))
     health = await prove_healthy(gateway, stack.name, access, options, report)
     return DeployResult(plan=plan, apply=applied, bootstrap=boot, issued=issued, health=health)
+
+
+async def _restore_roles(
+    plan: Plan,
+    applied: ApplyResult,
+    access: RedisAccess,
+    options: DeployOptions,
+    report: Reporter,
+    boot: BootstrapReport,
+) -> BootstrapReport:
+    """After a failover, hand each shard back to its planned primary (coordinated, no
+    write lost), then wait until every node agrees again. The plan, not chance, decides
+    which host carries a primary: that keeps primaries spread over the hosts."""
+    members = cluster_members(plan.desired, applied.placed)
+    restored = await restore_planned_primaries(members, access, report,
+                                               concurrency=options.concurrency)
+    if not restored:
+        return boot
+    settled = await bootstrap_stack(plan.desired, applied.placed, access, options.concurrency)
+    return BootstrapReport(boot.mode, actions=[*boot.actions, *restored, *settled.actions],
+                           notes=settled.notes)
 
 
 async def prove_healthy(

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 import anyio
 
 from swarmredis.engine.bootstrap import read_cluster_state
-from swarmredis.engine.clusterplan import ClusterMember, NodeView
+from swarmredis.engine.clusterplan import Action, ClusterMember, NodeView, restore_candidates
 from swarmredis.engine.converge import Placed
 from swarmredis.engine.events import Event, Reporter
 from swarmredis.engine.members import bootstrap_stack, cluster_members
 from swarmredis.engine.redisinfo import parse_role
-from swarmredis.errors import DeployTimeout
+from swarmredis.errors import DeployTimeout, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 from swarmredis.plan.state import DesiredState
 
@@ -90,21 +90,14 @@ class StackGuard:
         if not self.handed:
             return
         members = self._members(placed)
-        state = await read_cluster_state(members, self.access, concurrency=self.concurrency)
-        shards = {m.shard for m in members if m.name in {n for pair in self.handed for n in pair}}
-        for member in members:
-            view = state.views[member.name]
-            if (member.role == "primary" and member.shard in shards and view.me.is_replica
-                    and view.replication.get("master_link_status") == "up"):
-                await self._failover_to(member)
-                self.report(Event("rolling", member.name, "done", "serves its slots again"))
+        handed = {n for pair in self.handed for n in pair}
+        shards = {m.shard for m in members if m.name in handed}
+        await restore_planned_primaries(members, self.access, self.report,
+                                        concurrency=self.concurrency, shards=shards)
         self.handed.clear()
 
     async def _failover_to(self, member: ClusterMember) -> None:
-        async with self.access.connect(member.name, member.endpoint,
-                                       server_name=member.server_name) as node:
-            await node.execute("CLUSTER", "FAILOVER")
-            await _wait_primary(node, member.name)
+        await _failover_to(member, self.access)
 
     async def after(self, placed: Mapping[str, Placed]) -> None:
         """Bring restarted or moved nodes back and wait until the stack is whole again."""
@@ -113,6 +106,44 @@ class StackGuard:
             self.report(Event("rolling", action.node, "info", str(action)))
         self.report(Event("rolling", self.desired.stack.name, "done",
                           f"{self.desired.stack.mode} whole again"))
+
+
+async def restore_planned_primaries(
+    members: Sequence[ClusterMember],
+    access: RedisAccess,
+    report: Reporter,
+    *,
+    concurrency: int = 16,
+    shards: set[str] | None = None,
+) -> list[Action]:
+    """Make each planned primary that serves as a linked replica primary again.
+
+    A coordinated ``CLUSTER FAILOVER`` per shard, one after the other (concurrent manual
+    failovers compete for the same config epoch): no acknowledged write is lost. Only
+    ``shards`` when given. A shard that cannot be handed back is reported and left as it
+    is: it still serves. Returns the failovers that completed.
+    """
+    state = await read_cluster_state(members, access, concurrency=concurrency)
+    restored: list[Action] = []
+    for member in restore_candidates(members, state.views, shards):
+        try:
+            await _failover_to(member, access)
+        except SwarmRedisError as error:  # unreachable, refused, or too slow
+            report(Event("roles", member.name, "info",
+                         f"left as a replica: {error.message}"))
+            continue
+        restored.append(Action(member.name, ("CLUSTER", "FAILOVER"),
+                               "planned primary takes its shard back"))
+        report(Event("roles", member.name, "done", "serves its slots again"))
+    return restored
+
+
+async def _failover_to(member: ClusterMember, access: RedisAccess) -> None:
+    """Coordinated failover to ``member`` (a linked replica); wait until it is primary."""
+    async with access.connect(member.name, member.endpoint,
+                              server_name=member.server_name) as node:
+        await node.execute("CLUSTER", "FAILOVER")
+        await _wait_primary(node, member.name)
 
 
 async def _wait_primary(node: RedisNode, name: str) -> None:

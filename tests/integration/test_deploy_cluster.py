@@ -196,7 +196,8 @@ async def test_forced_restart_of_a_primary_keeps_every_key(
     for key, value in keys.items():
         await admin.set(key, value)
     _, report = cluster.status()
-    primary = next(n for n in report["nodes"] if n["role"] == "primary")
+    primary = next(n for n in report["nodes"]
+                   if n["role"] == "primary" and n["planned_role"] == "primary")
     cluster.lab.docker(1, "service", "update", "--force", "--detach", f"{STACK}_{primary['name']}")
     deadline = time.monotonic() + 180
     missing: list[str] = list(keys)
@@ -216,9 +217,44 @@ async def test_forced_restart_of_a_primary_keeps_every_key(
                 break
         await anyio.sleep(2)
     assert not missing, f"{len(missing)} keys lost or unreadable"
-    # deploy brings it back to a healthy state (a failover is reported, not undone)
+    # deploy hands a failed-over shard back to its planned primary: healthy, not degraded
     again = cluster.deploy()
-    assert again.returncode in (0, 1), again.stderr
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    code, report = cluster.status()
+    assert code == 0, report["problems"]
+    roles = {n["name"]: n["role"] for n in report["nodes"]}
+    assert roles[primary["name"]] == "primary"
+
+
+@pytest.mark.anyio
+async def test_deploy_hands_a_failover_back_to_the_planned_primary(cluster: Deployed) -> None:
+    """A coordinated CLUSTER FAILOVER to a replica (as an operator would do) is undone by
+    the next deploy; with --keep-roles it stays, and status reports it."""
+    _, report = cluster.status()
+    replica = next(n for n in report["nodes"] if n["planned_role"] == "replica")
+    node = node_client(cluster, replica["name"], "swarmredis-admin")
+    try:
+        await node.execute_command("CLUSTER", "FAILOVER")
+    finally:
+        await node.aclose()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        code, report = cluster.status()
+        if code == 1 and all(p["message"].startswith("failover:") for p in report["problems"]):
+            break
+        await anyio.sleep(1)
+    assert code == 1, report["problems"]
+
+    kept = cluster.deploy("--keep-roles")
+    assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr
+    assert cluster.status()[0] == 1
+
+    again = cluster.deploy()
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    assert "CLUSTER FAILOVER (planned primary takes its shard back)" in again.stdout
+    code, report = cluster.status()
+    assert code == 0, report["problems"]
+    assert {n["role"] for n in report["nodes"] if n["name"] == replica["name"]} == {"replica"}
 
 
 @pytest.mark.anyio

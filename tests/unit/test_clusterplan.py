@@ -17,6 +17,7 @@ from swarmredis.engine.clusterplan import (
     plan_meets,
     plan_replicas,
     plan_slots,
+    restore_candidates,
     validate_members,
 )
 from swarmredis.engine.redisinfo import ClusterNode, SlotRange, parse_cluster_info
@@ -155,6 +156,33 @@ def test_failover_is_a_note_and_a_blank_planned_primary_follows_the_new_one() ->
     assert [(a.node, a.args) for a in actions] == [
         ("node-1", ("CLUSTER", "REPLICATE", node_id("node-4")))]
     assert notes == ["failover: node-4 serves shard node-1 (planned primary node-1)"]
+
+
+def _after_failover(link: str = "up", node_1_follows: str = "node-4") -> dict[str, NodeView]:
+    """node-4 serves shard node-1; node-1 follows ``node_1_follows`` (link ``link``)."""
+    table = healthy_table()
+    table["node-4"] = entry(MEMBERS[3], slots=(SLOTS[0],))
+    table["node-1"] = entry(MEMBERS[0], slots=(), primary=node_1_follows)
+    current = views({m.name: table for m in MEMBERS})
+    current["node-1"] = dataclasses.replace(
+        current["node-1"], replication={"master_link_status": link})
+    current["node-4"] = dataclasses.replace(current["node-4"], replication={})
+    return current
+
+
+def test_a_failover_is_handed_back_only_to_a_linked_planned_primary() -> None:
+    assert [m.name for m in restore_candidates(MEMBERS, _after_failover())] == ["node-1"]
+    assert restore_candidates(MEMBERS, _after_failover(link="down")) == []
+    assert restore_candidates(MEMBERS, _after_failover(), shards={"node-2"}) == []
+    assert [m.name for m in restore_candidates(MEMBERS, _after_failover(),
+                                               shards={"node-1"})] == ["node-1"]
+    table = healthy_table()
+    assert restore_candidates(MEMBERS, views({m.name: table for m in MEMBERS})) == []
+
+
+def test_a_planned_primary_following_another_shard_is_not_handed_back() -> None:
+    # a CLUSTER FAILOVER there would take shard node-2's slots
+    assert restore_candidates(MEMBERS, _after_failover(node_1_follows="node-2")) == []
 
 
 def test_replica_without_primary_replicates_its_shard() -> None:
