@@ -230,40 +230,48 @@ class RedisMember:
 
 
 @dataclass(frozen=True)
-class _DataView:
+class DataView:
     name: str
     role: Role
     replication: Mapping[str, str]
     run_id: str
 
 
-async def _read_data(member: RedisMember, node: RedisNode) -> _DataView:
+async def read_data(member: RedisMember, node: RedisNode) -> DataView:
     role = parse_role(await node.role())
     info = parse_info(await node.info())
-    return _DataView(member.name, role, info, info.get("run_id", ""))
+    return DataView(member.name, role, info, info.get("run_id", ""))
 
 
-def replication_pending(views: Sequence[_DataView]) -> tuple[_DataView | None, list[str]]:
-    """The one current primary (or None) and what keeps the replicas from being linked."""
+def _is_linked(view: DataView, primary: DataView) -> bool:
+    return (view is not primary and view.role.kind == "replica"
+            and view.replication.get("master_link_status") == "up"
+            and view.replication.get("master_replid") == primary.replication.get("master_replid"))
+
+
+def linked_replicas(views: Sequence[DataView]) -> tuple[DataView | None, list[str]]:
+    """The one current primary (None unless exactly one) and its linked replicas (pure)."""
     primaries = [v for v in views if v.role.kind == "primary"]
     if len(primaries) != 1:
-        names = ", ".join(v.name for v in primaries) or "none"
+        return None, []
+    return primaries[0], [v.name for v in views if _is_linked(v, primaries[0])]
+
+
+def replication_pending(views: Sequence[DataView]) -> tuple[DataView | None, list[str]]:
+    """The one current primary (or None) and what keeps the replicas from being linked."""
+    primary, linked = linked_replicas(views)
+    if primary is None:
+        names = ", ".join(v.name for v in views if v.role.kind == "primary") or "none"
         return None, [f"expected exactly one primary, found {names}"]
-    primary = primaries[0]
-    pending = []
-    for view in views:
-        if view is primary:
-            continue
-        link = view.replication.get("master_link_status", "down")
-        same = view.replication.get("master_replid") == primary.replication.get("master_replid")
-        if view.role.kind != "replica" or link != "up" or not same:
-            pending.append(f"{view.name}: not yet a linked replica of {primary.name}"
-                           f" (role {view.role.kind}, link {link})")
-    return primary, pending
+    return primary, [
+        f"{v.name}: not yet a linked replica of {primary.name}"
+        f" (role {v.role.kind}, link {v.replication.get('master_link_status', 'down')})"
+        for v in views if v is not primary and v.name not in linked
+    ]
 
 
 async def _sentinel_pending(
-    sentinel: RedisMember, node: RedisNode, master_name: str, primary: _DataView, expected: int
+    sentinel: RedisMember, node: RedisNode, master_name: str, primary: DataView, expected: int
 ) -> list[str]:
     """What this Sentinel does not see yet: the primary, the other Sentinels, a quorum."""
     fields = parse_pairs(await node.execute("SENTINEL", "MASTER", master_name))
@@ -286,12 +294,12 @@ async def _sentinel_pending(
 async def _wait_linked(
     data: Sequence[RedisMember], nodes: Mapping[str, RedisNode],
     limiter: anyio.CapacityLimiter, wait_timeout: float,
-) -> _DataView:
+) -> DataView:
     """Wait for one primary with every other data node its linked replica; return it."""
-    current: list[_DataView] = []
+    current: list[DataView] = []
 
     async def linked() -> list[str]:
-        views = await fan_out(data, lambda m: _read_data(m, nodes[m.name]), limiter=limiter)
+        views = await fan_out(data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
         serving, pending = replication_pending(views)
         current[:] = [serving] if serving else []
         return pending
@@ -302,7 +310,7 @@ async def _wait_linked(
 
 async def _wait_sentinels(
     sentinels: Sequence[RedisMember], nodes: Mapping[str, RedisNode], master_name: str,
-    primary: _DataView, limiter: anyio.CapacityLimiter, wait_timeout: float,
+    primary: DataView, limiter: anyio.CapacityLimiter, wait_timeout: float,
 ) -> None:
     """Wait until every Sentinel sees the primary, the other Sentinels and a quorum."""
     async def one(sentinel: RedisMember) -> list[str]:

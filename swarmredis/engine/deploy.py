@@ -19,8 +19,8 @@ from swarmredis.engine.bootstrap import (
 )
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.health import HealthReport, Status
-from swarmredis.engine.members import bootstrap_stack, cluster_members
-from swarmredis.engine.rolling import StackGuard, restore_planned_primaries
+from swarmredis.engine.members import bootstrap_stack
+from swarmredis.engine.rolling import StackGuard, restore_roles
 from swarmredis.engine.status import stack_status
 from swarmredis.errors import DegradedError, DeployTimeout, HealthError, PKIError, SpecError
 from swarmredis.gateway.docker import DockerGateway
@@ -169,7 +169,7 @@ async def deploy(
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with anyio.move_on_after(options.timeout) as scope:
         boot = await bootstrap_stack(plan.desired, applied.placed, access, options.concurrency)
-        if stack.mode == "cluster" and options.restore_roles:
+        if options.restore_roles:
             boot = await _restore_roles(plan, applied, access, options, report, boot)
     if scope.cancelled_caught:
         raise DeployTimeout(
@@ -191,12 +191,12 @@ async def _restore_roles(
     report: Reporter,
     boot: BootstrapReport,
 ) -> BootstrapReport:
-    """After a failover, hand each shard back to its planned primary (coordinated, no
-    write lost), then wait until every node agrees again. The plan, not chance, decides
-    which host carries a primary: that keeps primaries spread over the hosts."""
-    members = cluster_members(plan.desired, applied.placed)
-    restored = await restore_planned_primaries(members, access, report,
-                                               concurrency=options.concurrency)
+    """After a failover, hand each cluster shard (or the replication primary role) back to
+    its planned primary (coordinated, no write lost), then wait until every node agrees
+    again. The plan, not chance, decides which host carries a primary: that keeps
+    primaries spread over the hosts."""
+    restored = await restore_roles(plan.desired, applied.placed, access, report,
+                                   concurrency=options.concurrency)
     if not restored:
         return boot
     settled = await bootstrap_stack(plan.desired, applied.placed, access, options.concurrency)

@@ -6,7 +6,7 @@ converged tasks (overlay addresses, which Redis needs for CLUSTER MEET).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from swarmredis.engine.bootstrap import (
     BootstrapReport,
@@ -17,6 +17,7 @@ from swarmredis.engine.bootstrap import (
 )
 from swarmredis.engine.clusterplan import ClusterMember
 from swarmredis.engine.converge import Placed
+from swarmredis.engine.sentinelhandover import ReplicationSet
 from swarmredis.errors import ConvergenceError, SpecError
 from swarmredis.gateway.redis import RedisAccess, RedisEndpoint
 from swarmredis.plan.state import DesiredState
@@ -75,17 +76,22 @@ async def bootstrap_stack(
     if stack.mode == "cluster":
         return await bootstrap_cluster(cluster_members(desired, placed), access,
                                        concurrency=concurrency)
-    data = [n for n in desired.nodes if n.kind == "redis"]
     if stack.mode == "standalone":
-        return await bootstrap_standalone(redis_member(desired, data[0]), access)
-    primary = next(n for n in data if n.role == "primary")
-    replicas: Sequence[LogicalNode] = [n for n in data if n.role == "replica"]
-    sentinels = [n for n in desired.nodes if n.kind == "sentinel"]
+        data = next(n for n in desired.nodes if n.kind == "redis")
+        return await bootstrap_standalone(redis_member(desired, data), access)
+    rs = replication_set(desired)
     return await bootstrap_replication(
-        redis_member(desired, primary),
-        [redis_member(desired, n) for n in replicas],
-        [redis_member(desired, n) for n in sentinels],
-        access,
-        master_name=stack.name,
-        concurrency=concurrency,
+        rs.data[0], rs.data[1:], rs.sentinels, access,
+        master_name=rs.master_name, concurrency=concurrency,
+    )
+
+
+def replication_set(desired: DesiredState) -> ReplicationSet:
+    """Data nodes (planned primary first, then replicas) and Sentinels of a replication stack."""
+    data = [n for n in desired.nodes if n.kind == "redis"]
+    ordered = [*(n for n in data if n.role == "primary"), *(n for n in data if n.role != "primary")]
+    return ReplicationSet(
+        data=[redis_member(desired, n) for n in ordered],
+        sentinels=[redis_member(desired, n) for n in desired.nodes if n.kind == "sentinel"],
+        master_name=desired.stack.name,
     )

@@ -5,12 +5,15 @@ of ``update.parallelism``. For a stack that is healthy, this guard wraps each ba
 
 - before (cluster): a node of the batch that serves slots hands them to a linked
   replica with ``CLUSTER FAILOVER`` (coordinated, no write is lost), so no primary is
-  restarted;
+  restarted; (replication): a primary of the batch hands its role to a linked replica
+  outside the batch through Sentinel, coordinated the same way
+  (``engine.sentinelhandover``);
 - after (every mode): the bootstrap runs again (it only adds what is missing: a moved
   cluster node comes back empty and is MEET and REPLICATEd; replicas must be linked and
   Sentinels agree again) and waits until the stack is whole, before the next batch may
   restart anything;
-- finish (cluster): the shards it handed over go back to their planned primaries.
+- finish: the shards (or the primary role) it handed over go back to their planned
+  primaries.
 
 Without it, restarting primaries one after another can outrun Redis's own failover and
 leave shards without a primary.
@@ -23,12 +26,18 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from swarmredis.engine.bootstrap import read_cluster_state
+from swarmredis.engine.bootstrap import linked_replicas, read_cluster_state
 from swarmredis.engine.clusterplan import Action, ClusterMember, NodeView, restore_candidates
 from swarmredis.engine.converge import Placed
 from swarmredis.engine.events import Event, Reporter
-from swarmredis.engine.members import bootstrap_stack, cluster_members
+from swarmredis.engine.members import bootstrap_stack, cluster_members, replication_set
 from swarmredis.engine.redisinfo import parse_role
+from swarmredis.engine.sentinelhandover import (
+    ReplicationSet,
+    choose_target,
+    current_views,
+    hand_over,
+)
 from swarmredis.errors import DeployTimeout, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 from swarmredis.plan.state import DesiredState
@@ -60,7 +69,7 @@ def handover_pairs(
 
 @dataclass
 class StackGuard:
-    """Wraps each batch of a rolling update of a cluster (see the module doc)."""
+    """Wraps each batch of a rolling update (see the module doc)."""
 
     desired: DesiredState
     access: RedisAccess
@@ -72,9 +81,14 @@ class StackGuard:
         return cluster_members(self.desired, placed)
 
     async def before(self, restarting: Sequence[str], placed: Mapping[str, Placed]) -> None:
-        """Move slots off the nodes about to restart, to one of their linked replicas."""
-        if self.desired.stack.mode != "cluster":
-            return
+        """Move slots (or the primary role) off the nodes about to restart."""
+        if self.desired.stack.mode == "cluster":
+            await self._cluster_before(restarting, placed)
+        elif self.desired.stack.mode == "replication":
+            await self._replication_before(restarting)
+
+    async def _cluster_before(self, restarting: Sequence[str],
+                              placed: Mapping[str, Placed]) -> None:
         members = self._members(placed)
         state = await read_cluster_state(members, self.access, concurrency=self.concurrency)
         by_name = {m.name: m for m in members}
@@ -85,15 +99,30 @@ class StackGuard:
             self.handed.append((primary, replica))
             self.report(Event("rolling", primary, "done", f"{replica} serves its slots now"))
 
+    async def _replication_before(self, restarting: Sequence[str]) -> None:
+        rs = replication_set(self.desired)
+        views = await current_views(rs, self.access, self.concurrency)
+        primary, _ = linked_replicas(views)
+        if primary is None or primary.name not in restarting:
+            return
+        target = choose_target(views, avoid=restarting, prefer=[m.name for m in rs.data])
+        if target is None:
+            self.report(Event("rolling", primary.name, "info",
+                              "no linked replica outside this batch: restarted as primary"))
+            return
+        self.report(Event("rolling", primary.name, "start",
+                          f"hand the primary role to {target} before the restart"))
+        await hand_over(rs, self.access, target, concurrency=self.concurrency)
+        self.handed.append((primary.name, target))
+        self.report(Event("rolling", primary.name, "done", f"{target} is primary now"))
+
     async def finish(self, placed: Mapping[str, Placed]) -> None:
-        """Give each shard this update handed over back to its planned primary."""
+        """Give each shard (or the primary role) handed over back to its planned primary."""
         if not self.handed:
             return
-        members = self._members(placed)
         handed = {n for pair in self.handed for n in pair}
-        shards = {m.shard for m in members if m.name in handed}
-        await restore_planned_primaries(members, self.access, self.report,
-                                        concurrency=self.concurrency, shards=shards)
+        await restore_roles(self.desired, placed, self.access, self.report,
+                            concurrency=self.concurrency, touched=handed)
         self.handed.clear()
 
     async def _failover_to(self, member: ClusterMember) -> None:
@@ -106,6 +135,48 @@ class StackGuard:
             self.report(Event("rolling", action.node, "info", str(action)))
         self.report(Event("rolling", self.desired.stack.name, "done",
                           f"{self.desired.stack.mode} whole again"))
+
+
+async def restore_roles(
+    desired: DesiredState,
+    placed: Mapping[str, Placed],
+    access: RedisAccess,
+    report: Reporter,
+    *,
+    concurrency: int = 16,
+    touched: set[str] | None = None,
+) -> list[Action]:
+    """Hand what failovers moved back to the planned primaries (cluster: the shards of
+    ``touched`` nodes, or all; replication: the primary role). Standalone: nothing."""
+    mode = desired.stack.mode
+    if mode == "cluster":
+        members = cluster_members(desired, placed)
+        shards = None if touched is None else {m.shard for m in members if m.name in touched}
+        return await restore_planned_primaries(members, access, report,
+                                               concurrency=concurrency, shards=shards)
+    if mode == "replication":
+        return await restore_replication_primary(replication_set(desired), access, report,
+                                                 concurrency=concurrency)
+    return []
+
+
+async def restore_replication_primary(
+    rs: ReplicationSet, access: RedisAccess, report: Reporter, *, concurrency: int = 16
+) -> list[Action]:
+    """Make the planned primary primary again if it is a linked replica now (coordinated
+    through Sentinel, no acknowledged write lost); report and leave it if that fails."""
+    primary, linked = linked_replicas(await current_views(rs, access, concurrency))
+    planned = rs.planned_primary
+    if primary is None or primary.name == planned or planned not in linked:
+        return []
+    try:
+        await hand_over(rs, access, planned, concurrency=concurrency)
+    except SwarmRedisError as error:  # unreachable, refused, or too slow
+        report(Event("roles", planned, "info", f"left as a replica: {error.message}"))
+        return []
+    report(Event("roles", planned, "done", f"primary again (was {primary.name})"))
+    return [Action(planned, ("SENTINEL", "FAILOVER", rs.master_name),
+                   "planned primary takes the primary role back")]
 
 
 async def restore_planned_primaries(

@@ -1,0 +1,186 @@
+"""Replication mode: move the primary role to a chosen replica through Sentinel, losing nothing.
+
+``SENTINEL FAILOVER`` alone is a forced failover: Sentinel picks a replica by priority and
+offset and promotes it at once, and writes the old primary acknowledged meanwhile are lost
+when it is turned into a replica. Redis's own coordinated ``FAILOVER`` does not work under
+Sentinel (Sentinel sees its primary turn replica and fails over again). So the engine
+coordinates it:
+
+1. the other replicas get ``replica-priority 0``, and the engine waits until the Sentinel
+   that will run the failover has seen that (it reads replicas' INFO every 10 s): only the
+   target can be chosen;
+2. the primary pauses writes (``CLIENT PAUSE ... WRITE``) and the target catches up with
+   its replication offset, so it has every acknowledged write;
+3. ``SENTINEL FAILOVER``; the engine waits until the target is primary and Sentinel names
+   it, then points the old primary at it (``REPLICAOF`` the address Sentinel gives, as
+   Sentinel itself would some seconds later);
+4. always, even on failure: priorities restored, the old primary unpaused (a replica by
+   then, so a paused write gets ``READONLY``; a client retries on the new primary).
+
+Clients that write during the handover wait (paused) for a second or two, then are told to
+go elsewhere; none gets an acknowledgement for a write that is then lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from swarmredis.engine.bootstrap import DataView, RedisMember, linked_replicas, read_data
+from swarmredis.engine.redisinfo import parse_pairs, parse_role
+from swarmredis.engine.redisnodes import DEFAULT_CONCURRENCY, connect_all, fan_out, poll_until
+from swarmredis.errors import RedisError, RedisUnreachable, SwarmRedisError
+from swarmredis.gateway.redis import RedisAccess, RedisNode
+
+HANDOVER_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ReplicationSet:
+    """The data nodes (planned primary first) and Sentinels of one replication stack."""
+
+    data: Sequence[RedisMember]
+    sentinels: Sequence[RedisMember]
+    master_name: str
+
+    @property
+    def planned_primary(self) -> str:
+        return self.data[0].name
+
+
+def choose_target(
+    views: Sequence[DataView], avoid: Collection[str], prefer: Sequence[str]
+) -> str | None:
+    """The linked replica to promote: the first of ``prefer`` not in ``avoid`` (pure)."""
+    _, linked = linked_replicas(views)
+    return next((name for name in prefer if name in linked and name not in avoid), None)
+
+
+async def current_views(rs: ReplicationSet, access: RedisAccess,
+                        concurrency: int = DEFAULT_CONCURRENCY) -> list[DataView]:
+    """ROLE and INFO of every data node, read concurrently."""
+    limiter = anyio.CapacityLimiter(concurrency)
+    async with connect_all(rs.data, access, limiter=limiter) as nodes:
+        return await fan_out(rs.data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
+
+
+async def hand_over(
+    rs: ReplicationSet,
+    access: RedisAccess,
+    target: str,
+    *,
+    step_timeout: float = HANDOVER_TIMEOUT,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> str:
+    """Make ``target`` (a linked replica) the primary; return the old primary's name.
+
+    Raises RedisError (nothing changed) if ``target`` is not a linked replica of the one
+    primary, DeployTimeout if a step does not complete within ``step_timeout``.
+    """
+    limiter = anyio.CapacityLimiter(concurrency)
+    async with (
+        connect_all(rs.data, access, limiter=limiter) as nodes,
+        connect_all(rs.sentinels[:1], access, limiter=limiter) as sentinels,
+    ):
+        views = await fan_out(rs.data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
+        primary, linked = linked_replicas(views)
+        if primary is None or target not in linked:
+            raise RedisError(f"{target}: not a linked replica of the one primary",
+                             hint="nothing was changed; see `swarmredis status`")
+        others = [v.name for v in views if v.name not in (primary.name, target)]
+        run = _Handover(rs, nodes, sentinels[rs.sentinels[0].name], primary.name, target,
+                        others, {v.name: v.run_id for v in views}, step_timeout)
+        await run.execute()
+        return primary.name
+
+
+@dataclass
+class _Handover:
+    rs: ReplicationSet
+    nodes: dict[str, RedisNode]
+    sentinel: RedisNode
+    old: str
+    target: str
+    others: list[str]
+    run_ids: dict[str, str]
+    timeout: float
+
+    async def execute(self) -> None:
+        saved = {name: await self._priority(name) for name in self.others}
+        try:
+            for name in self.others:
+                await self.nodes[name].execute("CONFIG", "SET", "replica-priority", "0")
+            await poll_until(self._priorities_seen, within=self.timeout,
+                             what=f"sentinel sees only {self.target} as a candidate")
+            await self.nodes[self.old].execute(
+                "CLIENT", "PAUSE", str(int(self.timeout * 1000)), "WRITE")
+            offset = parse_role(await self.nodes[self.old].role()).offset
+            await poll_until(lambda: self._caught_up(offset), within=self.timeout,
+                             what=f"{self.target} catching up with {self.old}")
+            await self.sentinel.execute("SENTINEL", "FAILOVER", self.rs.master_name)
+            address = await self._promoted()
+            await self.nodes[self.old].execute("REPLICAOF", *address)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._restore(saved)
+
+    async def _priority(self, name: str) -> str:
+        reply = await self.nodes[name].execute("CONFIG", "GET", "replica-priority")
+        return parse_pairs(reply).get("replica-priority", "100")
+
+    async def _priorities_seen(self) -> list[str]:
+        reply = await self.sentinel.execute("SENTINEL", "REPLICAS", self.rs.master_name)
+        entries = reply if isinstance(reply, list) else []
+        seen = {entry.get("runid"): entry for entry in map(parse_pairs, entries)}
+        pending = []
+        for name in self.others:
+            priority = seen.get(self.run_ids[name], {}).get("slave-priority")
+            if priority != "0":
+                pending.append(f"sentinel sees {name} with priority {priority}")
+        return pending
+
+    async def _caught_up(self, offset: int) -> list[str]:
+        have = parse_role(await self.nodes[self.target].role()).offset
+        return [] if have >= offset else [f"{self.target} at offset {have} of {offset}"]
+
+    async def _promoted(self) -> tuple[str, str]:
+        """Wait until the target is primary and Sentinel names it; Sentinel's address."""
+        address: list[str] = []
+
+        async def promoted() -> list[str]:
+            role = parse_role(await self.nodes[self.target].role())
+            if role.kind != "primary":
+                return [f"{self.target} is still a {role.kind}"]
+            master = parse_pairs(await self.sentinel.execute(
+                "SENTINEL", "MASTER", self.rs.master_name))
+            if master.get("runid") != self.run_ids[self.target]:
+                return [f"sentinel does not name {self.target} yet"]
+            host, port = master["ip"], master["port"]
+            address[:] = [host, port]
+            return []
+
+        await poll_until(promoted, within=self.timeout,
+                         what=f"SENTINEL FAILOVER to {self.target}")
+        return address[0], address[1]
+
+    async def _restore(self, saved: dict[str, str]) -> None:
+        """Priorities back, old primary unpaused; best effort (a node may be gone)."""
+        with anyio.move_on_after(10):
+            for name, priority in saved.items():
+                await _best_effort(self.nodes[name], "CONFIG", "SET", "replica-priority", priority)
+            await _best_effort(self.nodes[self.old], "CLIENT", "UNPAUSE")
+
+
+async def _best_effort(node: RedisNode, *args: str, attempts: int = 3) -> None:
+    """Run a command, dialling again if Sentinel killed our connection (it does
+    ``CLIENT KILL TYPE normal`` on every node it reconfigures); give up quietly."""
+    for _ in range(attempts):
+        try:
+            await node.execute(*args)
+            return
+        except RedisUnreachable:
+            continue
+        except SwarmRedisError:
+            return

@@ -1,0 +1,97 @@
+"""The coordinated Sentinel handover on real local servers: no acknowledged write lost."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from swarmredis.engine.bootstrap import bootstrap_replication
+from swarmredis.engine.events import Event
+from swarmredis.engine.redisinfo import parse_pairs, parse_role
+from swarmredis.engine.rolling import restore_replication_primary
+from swarmredis.engine.sentinelhandover import ReplicationSet, hand_over
+from swarmredis.errors import RedisError
+from swarmredis.gateway.redis import RedisAccess
+
+from .servers import MASTER_NAME, Lab
+from .test_replication import start
+
+pytestmark = pytest.mark.anyio
+
+
+async def _role(access: RedisAccess, rs: ReplicationSet, name: str) -> str:
+    member = next(m for m in rs.data if m.name == name)
+    async with access.connect(name, member.endpoint) as node:
+        return parse_role(await node.role()).kind
+
+
+async def test_handover_and_back_lose_no_acknowledged_write(
+    lab: Lab, access: RedisAccess
+) -> None:
+    primary, replicas, sentinels = start(lab)
+    rs = ReplicationSet([primary, *replicas], sentinels, MASTER_NAME)
+    await bootstrap_replication(primary, replicas, sentinels, access,
+                                master_name=MASTER_NAME, wait_timeout=30)
+    acknowledged: dict[str, str] = {}
+    refused = 0
+    done = anyio.Event()
+
+    async def writer() -> None:
+        """Writes to whichever node is primary now (as a Sentinel-aware client would)."""
+        nonlocal refused
+        i = 0
+        while not done.is_set():
+            for member in rs.data:
+                try:
+                    async with access.connect(member.name, member.endpoint) as node:
+                        while not done.is_set():
+                            await node.execute("SET", f"w:{i}", str(i))
+                            acknowledged[f"w:{i}"] = str(i)
+                            i += 1
+                            await anyio.sleep(0.005)
+                except RedisError:  # READONLY on a replica, or the connection dropped
+                    refused += 1
+                    i += 1
+
+    events: list[Event] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer)
+        await anyio.sleep(0.5)
+        old = await hand_over(rs, access, "node-3", step_timeout=30)
+        await anyio.sleep(0.5)
+        restored = await restore_replication_primary(rs, access, events.append)
+        await anyio.sleep(0.5)
+        done.set()
+
+    assert old == "node-1"
+    assert [a.node for a in restored] == ["node-1"]
+    assert [e.detail for e in events] == ["primary again (was node-3)"]
+    report = await bootstrap_replication(primary, replicas, sentinels, access,
+                                         master_name=MASTER_NAME, wait_timeout=30)
+    assert not [n for n in report.notes if "failover" in n]
+    assert await _role(access, rs, "node-1") == "primary"
+    for name in ("node-2", "node-3"):
+        async with access.connect(name, rs.data[int(name[-1]) - 1].endpoint) as node:
+            priority = parse_pairs(await node.execute("CONFIG", "GET", "replica-priority"))
+            assert priority["replica-priority"] == "100"  # restored after each handover
+
+    async with access.connect("node-1", primary.endpoint) as node:
+        keys = list(acknowledged)
+        values = await node.execute("MGET", *keys)
+    assert isinstance(values, list)
+    lost = [k for k, v in zip(keys, values, strict=True) if v != acknowledged[k]]
+    assert len(acknowledged) > 50
+    assert not lost, f"{len(lost)} of {len(keys)} acknowledged writes lost ({refused} refused)"
+
+
+async def test_handover_to_a_node_that_is_not_a_linked_replica_changes_nothing(
+    lab: Lab, access: RedisAccess
+) -> None:
+    primary, replicas, sentinels = start(lab)
+    rs = ReplicationSet([primary, *replicas], sentinels, MASTER_NAME)
+    await bootstrap_replication(primary, replicas, sentinels, access,
+                                master_name=MASTER_NAME, wait_timeout=30)
+    with pytest.raises(RedisError, match="node-1: not a linked replica"):
+        await hand_over(rs, access, "node-1")
+    assert await _role(access, rs, "node-1") == "primary"
+    assert await restore_replication_primary(rs, access, lambda e: None) == []

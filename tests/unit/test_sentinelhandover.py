@@ -1,0 +1,46 @@
+"""Pure choices of the replication handover: who is linked, who may be promoted."""
+
+from __future__ import annotations
+
+from swarmredis.engine.bootstrap import DataView, linked_replicas, replication_pending
+from swarmredis.engine.redisinfo import Role
+from swarmredis.engine.sentinelhandover import choose_target
+
+PLANNED = ["node-1", "node-2", "node-3"]
+
+
+def primary(name: str, replid: str = "r1") -> DataView:
+    return DataView(name, Role("primary"), {"master_replid": replid}, f"run-{name}")
+
+
+def replica(name: str, link: str = "up", replid: str = "r1") -> DataView:
+    return DataView(name, Role("replica"), {"master_link_status": link, "master_replid": replid},
+                    f"run-{name}")
+
+
+def test_linked_replicas_share_the_primary_replication_id_and_have_the_link_up() -> None:
+    views = [primary("node-1"), replica("node-2"), replica("node-3", link="down"),
+             replica("node-4", replid="other")]
+    serving, linked = linked_replicas(views)
+    assert serving is not None and serving.name == "node-1"
+    assert linked == ["node-2"]
+    _, pending = replication_pending(views)
+    assert [p.split(":")[0] for p in pending] == ["node-3", "node-4"]
+
+
+def test_no_or_two_primaries_mean_nobody_is_linked() -> None:
+    assert linked_replicas([replica("node-2")]) == (None, [])
+    assert linked_replicas([primary("node-1"), primary("node-2")]) == (None, [])
+    _, pending = replication_pending([primary("node-1"), primary("node-2")])
+    assert pending == ["expected exactly one primary, found node-1, node-2"]
+
+
+def test_target_is_the_first_planned_linked_replica_outside_the_batch() -> None:
+    views = [primary("node-1"), replica("node-2"), replica("node-3")]
+    assert choose_target(views, avoid=["node-1"], prefer=PLANNED) == "node-2"
+    assert choose_target(views, avoid=["node-1", "node-2"], prefer=PLANNED) == "node-3"
+    assert choose_target(views, avoid=["node-1", "node-2", "node-3"], prefer=PLANNED) is None
+    unlinked = [primary("node-1"), replica("node-2", link="down"), replica("node-3")]
+    assert choose_target(unlinked, avoid=["node-1"], prefer=PLANNED) == "node-3"
+    after_failover = [replica("node-1"), primary("node-2"), replica("node-3")]
+    assert choose_target(after_failover, avoid=[], prefer=PLANNED) == "node-1"
