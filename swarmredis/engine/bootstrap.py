@@ -5,7 +5,10 @@ only what is missing (fresh: config epochs, MEET, ADDSLOTSRANGE, REPLICATE), re-
 between phases, then wait until every node is in, every slot is served, all nodes agree
 on the configuration and every replica's link is up. An existing cluster is never reset.
 Replication: replicas are configured by their files, so this verifies them and the
-Sentinels. Standalone: the node answers as a primary. Every wait is bounded.
+Sentinels; the one repair is a node that came back as a second primary (a planned primary
+restarted after a failover), which is pointed at the primary every Sentinel names, as
+Sentinel itself would some seconds later. Standalone: the node answers as a primary.
+Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from swarmredis.engine.redisinfo import (
     parse_role,
 )
 from swarmredis.engine.redisnodes import DEFAULT_CONCURRENCY, connect_all, fan_out, poll_until
-from swarmredis.errors import RedisError
+from swarmredis.errors import RedisError, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisEndpoint, RedisNode
 
 GOSSIP_PATIENCE = 3.0  # seconds of waiting for gossip before meeting stragglers directly
@@ -270,6 +273,50 @@ def replication_pending(views: Sequence[DataView]) -> tuple[DataView | None, lis
     ]
 
 
+def stray_primaries(
+    views: Sequence[DataView], sentinel_masters: Sequence[Mapping[str, str]]
+) -> tuple[DataView | None, list[DataView]]:
+    """The primary every Sentinel names and the other primaries (pure).
+
+    Only when all Sentinels name the same node, see it as a plain ``master`` (not down),
+    and that node is a primary: otherwise ``(None, [])`` and nothing is touched.
+    """
+    run_ids = {m.get("runid") for m in sentinel_masters}
+    if len(run_ids) != 1 or any(m.get("flags") != "master" for m in sentinel_masters):
+        return None, []
+    named = next((v for v in views if v.run_id in run_ids and v.role.kind == "primary"), None)
+    if named is None:
+        return None, []
+    return named, [v for v in views if v.role.kind == "primary" and v is not named]
+
+
+async def _demote_strays(
+    data: Sequence[RedisMember], nodes: Mapping[str, RedisNode],
+    sentinels: Sequence[RedisMember], sentinel_nodes: Mapping[str, RedisNode],
+    master_name: str, limiter: anyio.CapacityLimiter,
+) -> list[Action]:
+    """REPLICAOF the Sentinels' primary on every other node that answers as a primary."""
+    views = await fan_out(data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
+
+    async def master(sentinel: RedisMember) -> dict[str, str]:
+        try:
+            return parse_pairs(await sentinel_nodes[sentinel.name].execute(
+                "SENTINEL", "MASTER", master_name))
+        except SwarmRedisError:  # e.g. not monitoring yet: no consensus, touch nothing
+            return {}
+
+    masters = await fan_out(sentinels, master, limiter=limiter)
+    named, strays = stray_primaries(views, masters)
+    if named is None:
+        return []
+    address = (masters[0]["ip"], masters[0]["port"])
+    actions = [Action(v.name, ("REPLICAOF", *address),
+                      f"a second primary; every sentinel names {named.name}") for v in strays]
+    for action in actions:
+        await nodes[action.node].execute(*action.args)
+    return actions
+
+
 async def _sentinel_pending(
     sentinel: RedisMember, node: RedisNode, master_name: str, primary: DataView, expected: int
 ) -> list[str]:
@@ -348,10 +395,12 @@ async def bootstrap_replication(
         connect_all(sentinels, sentinel_access or access, limiter=limiter,
                     ready_timeout=ready_timeout) as sentinel_nodes,
     ):
+        repaired = await _demote_strays(data, nodes, sentinels, sentinel_nodes, master_name,
+                                        limiter)
         serving = await _wait_linked(data, nodes, limiter, wait_timeout)
         await _wait_sentinels(sentinels, sentinel_nodes, master_name, serving, limiter,
                               wait_timeout)
-    report = BootstrapReport("replication")
+    report = BootstrapReport("replication", actions=repaired)
     if serving.name != primary.name:
         report.notes.append(f"failover: {serving.name} is primary (planned {primary.name})")
     report.notes.append(f"{serving.name} primary with {len(replicas)} linked replicas,"

@@ -95,3 +95,22 @@ async def test_handover_to_a_node_that_is_not_a_linked_replica_changes_nothing(
         await hand_over(rs, access, "node-1")
     assert await _role(access, rs, "node-1") == "primary"
     assert await restore_replication_primary(rs, access, lambda e: None) == []
+
+
+async def test_a_planned_primary_restarted_after_a_handover_is_made_a_replica_again(
+    lab: Lab, access: RedisAccess
+) -> None:
+    """Its file has no `replicaof`, so it starts as a second primary: the bootstrap points
+    it at the primary every Sentinel names, without waiting for Sentinel to do it."""
+    primary, replicas, sentinels = start(lab)
+    rs = ReplicationSet([primary, *replicas], sentinels, MASTER_NAME)
+    await bootstrap_replication(primary, replicas, sentinels, access,
+                                master_name=MASTER_NAME, wait_timeout=30)
+    await hand_over(rs, access, "node-2", step_timeout=30)
+    lab.restart("node-1")
+    assert await _role(access, rs, "node-1") == "primary"  # two primaries now
+    report = await bootstrap_replication(primary, replicas, sentinels, access,
+                                         master_name=MASTER_NAME, wait_timeout=30)
+    assert [(a.node, a.args[0]) for a in report.actions] == [("node-1", "REPLICAOF")]
+    assert "failover: node-2 is primary (planned node-1)" in report.notes
+    assert await _role(access, rs, "node-1") == "replica"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from swarmredis.engine.bootstrap import DataView, linked_replicas, replication_pending
+from swarmredis.engine.bootstrap import (
+    DataView,
+    linked_replicas,
+    replication_pending,
+    stray_primaries,
+)
 from swarmredis.engine.redisinfo import Role
 from swarmredis.engine.sentinelhandover import choose_target
 
@@ -44,3 +49,22 @@ def test_target_is_the_first_planned_linked_replica_outside_the_batch() -> None:
     assert choose_target(unlinked, avoid=["node-1"], prefer=PLANNED) == "node-3"
     after_failover = [replica("node-1"), primary("node-2"), replica("node-3")]
     assert choose_target(after_failover, avoid=[], prefer=PLANNED) == "node-1"
+
+
+def _master(name: str, flags: str = "master") -> dict[str, str]:
+    return {"runid": f"run-{name}", "flags": flags, "ip": f"x-{name}", "port": "6379"}
+
+
+def test_a_second_primary_is_a_stray_only_when_every_sentinel_names_the_other() -> None:
+    views = [replica("node-1"), primary("node-2"), primary("node-3", replid="r9")]
+    named, strays = stray_primaries(views, [_master("node-2")] * 3)
+    assert named is not None and named.name == "node-2"
+    assert [v.name for v in strays] == ["node-3"]
+    # sentinels disagree, one sees it down, or names a node that is no primary: hands off
+    assert stray_primaries(views, [_master("node-2"), _master("node-3")]) == (None, [])
+    assert stray_primaries(views, [_master("node-2", "master,s_down")]) == (None, [])
+    assert stray_primaries(views, [_master("node-1")] * 3) == (None, [])
+    assert stray_primaries(views, [{}]) == (None, [])
+    single = [primary("node-1"), replica("node-2"), replica("node-3")]
+    named, strays = stray_primaries(single, [_master("node-1")] * 3)
+    assert named is not None and strays == []
