@@ -23,7 +23,7 @@ go elsewhere; none gets an acknowledgement for a write that is then lost.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -56,6 +56,26 @@ def choose_target(
     """The linked replica to promote: the first of ``prefer`` not in ``avoid`` (pure)."""
     _, linked = linked_replicas(views)
     return next((name for name in prefer if name in linked and name not in avoid), None)
+
+
+def sentinel_pending(
+    seen: Mapping[str | None, Mapping[str, str]], run_ids: Mapping[str, str],
+    target: str, others: Sequence[str],
+) -> list[str]:
+    """What keeps a Sentinel (``SENTINEL REPLICAS`` entries by run id) from choosing
+    exactly ``target``: it must see the target as a plain, linked replica and every other
+    replica at priority 0 (pure)."""
+    pending = []
+    entry = seen.get(run_ids[target], {})
+    if (entry.get("flags") != "slave" or entry.get("master-link-status") != "ok"
+            or entry.get("slave-priority") == "0"):
+        pending.append(f"sentinel sees {target} as {entry.get('flags', 'unknown')}, link"
+                       f" {entry.get('master-link-status', 'unknown')}")
+    for name in others:
+        priority = seen.get(run_ids[name], {}).get("slave-priority")
+        if priority != "0":
+            pending.append(f"sentinel sees {name} with priority {priority}")
+    return pending
 
 
 async def current_views(rs: ReplicationSet, access: RedisAccess,
@@ -112,14 +132,15 @@ class _Handover:
         try:
             for name in self.others:
                 await self.nodes[name].execute("CONFIG", "SET", "replica-priority", "0")
-            await poll_until(self._priorities_seen, within=self.timeout,
+            await poll_until(self._sentinel_ready, within=self.timeout,
                              what=f"sentinel sees only {self.target} as a candidate")
             await self.nodes[self.old].execute(
                 "CLIENT", "PAUSE", str(int(self.timeout * 1000)), "WRITE")
             offset = parse_role(await self.nodes[self.old].role()).offset
             await poll_until(lambda: self._caught_up(offset), within=self.timeout,
                              what=f"{self.target} catching up with {self.old}")
-            await self.sentinel.execute("SENTINEL", "FAILOVER", self.rs.master_name)
+            await poll_until(self._failover, within=self.timeout,
+                             what=f"sentinel accepting the failover to {self.target}")
             address = await self._promoted()
             await self.nodes[self.old].execute("REPLICAOF", *address)
         finally:
@@ -130,16 +151,23 @@ class _Handover:
         reply = await self.nodes[name].execute("CONFIG", "GET", "replica-priority")
         return parse_pairs(reply).get("replica-priority", "100")
 
-    async def _priorities_seen(self) -> list[str]:
+    async def _sentinel_ready(self) -> list[str]:
+        """The Sentinel's own (INFO-based, refreshed every 10 s) view must match: the
+        others at priority 0, the target a healthy, linked replica it may promote."""
         reply = await self.sentinel.execute("SENTINEL", "REPLICAS", self.rs.master_name)
         entries = reply if isinstance(reply, list) else []
         seen = {entry.get("runid"): entry for entry in map(parse_pairs, entries)}
-        pending = []
-        for name in self.others:
-            priority = seen.get(self.run_ids[name], {}).get("slave-priority")
-            if priority != "0":
-                pending.append(f"sentinel sees {name} with priority {priority}")
-        return pending
+        return sentinel_pending(seen, self.run_ids, self.target, self.others)
+
+    async def _failover(self) -> list[str]:
+        """SENTINEL FAILOVER; NOGOODSLAVE (its view lagging a moment) is retried."""
+        try:
+            await self.sentinel.execute("SENTINEL", "FAILOVER", self.rs.master_name)
+        except RedisError as error:
+            if "NOGOODSLAVE" not in error.message:
+                raise
+            return [error.message]
+        return []
 
     async def _caught_up(self, offset: int) -> list[str]:
         have = parse_role(await self.nodes[self.target].role()).offset

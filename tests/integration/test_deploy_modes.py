@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -12,7 +13,7 @@ import yaml
 from redis.asyncio.cluster import RedisCluster
 
 from .conftest import SwarmLab
-from .helpers import cli, password, stack_copy, status_json
+from .helpers import cli, endpoints, password, stack_copy, status_json
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,121 @@ def test_replication_redeploy_is_a_noop(
                 docker_host=swarm_lab.docker_host)
     assert again.returncode == 0, again.stderr
     assert "no changes" in again.stdout
+
+
+def _client(modes_dir: Path, endpoint: tuple[str, int], user: str) -> aioredis.Redis:
+    certs = modes_dir / "certs" / "itr"
+    return aioredis.Redis(
+        host=endpoint[0], port=endpoint[1], ssl=True, ssl_check_hostname=False,
+        socket_timeout=5, ssl_ca_certs=str(certs / "ca.crt"),
+        ssl_certfile=str(certs / "clients" / f"{user}.crt"),
+        ssl_keyfile=str(certs / "clients" / f"{user}.key"),
+        username=user, password=password(modes_dir / "certs", "itr", user),
+    )
+
+
+def _with_maxmemory_ratio(stack_file: Path, ratio: float, *, in_place: bool = False) -> Path:
+    data = yaml.safe_load(stack_file.read_text())
+    data["resources"]["maxmemory_ratio"] = ratio
+    target = stack_file if in_place else stack_file.with_name(f"{stack_file.stem}-changed.yaml")
+    target.write_text(yaml.safe_dump(data))
+    return target
+
+
+@pytest.mark.anyio
+async def test_replication_rolling_update_hands_the_primary_over_and_back(
+    swarm_lab: SwarmLab, modes_dir: Path, replication: Path
+) -> None:
+    """Every data node restarts while a Sentinel-aware client writes: the primary role
+    moves to a replica before the primary restarts and comes back at the end, and no
+    acknowledged write is lost."""
+    changed = _with_maxmemory_ratio(replication, 0.7)
+    by_alias = endpoints("itr", modes_dir / "certs", swarm_lab.docker_host)
+    sentinel = by_alias[("itr-sentinel-1", 6379)]
+    acknowledged: dict[str, str] = {}
+    refused = 0
+    done = anyio.Event()
+
+    async def writer() -> None:
+        """Asks Sentinel for the primary, writes there until refused, asks again."""
+        nonlocal refused
+        i = 0
+        ask = _client(modes_dir, sentinel, "swarmredis-admin")
+        try:
+            while not done.is_set():
+                try:
+                    alias, port = await ask.execute_command(
+                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "itr")
+                    target = by_alias[(alias.decode(), int(port))]
+                    client = _client(modes_dir, target, "web")
+                    try:
+                        while not done.is_set():
+                            await client.set(f"session:roll:{i}", str(i))
+                            acknowledged[f"session:roll:{i}"] = str(i)
+                            i += 1
+                            await anyio.sleep(0.01)
+                    finally:
+                        await client.aclose()
+                except redis.exceptions.RedisError:  # READONLY, connection closed, ...
+                    refused += 1
+                    i += 1
+                    await anyio.sleep(0.2)
+        finally:
+            await ask.aclose()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer)
+        result = await anyio.to_thread.run_sync(
+            lambda: cli("deploy", str(changed), "--certs-dir", str(modes_dir / "certs"),
+                        docker_host=swarm_lab.docker_host))
+        done.set()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert result.stdout.count("hand the primary role to node-2") == 1
+    assert "primary again (was node-2)" in result.stdout
+    code, report = status_json("itr", modes_dir / "certs", swarm_lab.docker_host)
+    assert code == 0, report["problems"]
+    assert {n["name"]: n["role"] for n in report["nodes"]}["node-1"] == "primary"
+    reader = _client(modes_dir, by_alias[("itr-node-1", 6379)], "swarmredis-admin")
+    try:
+        keys = list(acknowledged)
+        values = await reader.mget(keys)
+    finally:
+        await reader.aclose()
+    lost = [k for k, v in zip(keys, values, strict=True) if v != acknowledged[k].encode()]
+    assert len(acknowledged) > 100
+    assert not lost, f"{len(lost)} of {len(keys)} acknowledged writes lost ({refused} refused)"
+    _with_maxmemory_ratio(replication, 0.7, in_place=True)  # later tests deploy this state
+
+
+@pytest.mark.anyio
+async def test_deploy_gives_the_primary_role_back_after_a_failover(
+    swarm_lab: SwarmLab, modes_dir: Path, replication: Path
+) -> None:
+    by_alias = endpoints("itr", modes_dir / "certs", swarm_lab.docker_host)
+    ask = _client(modes_dir, by_alias[("itr-sentinel-2", 6379)], "swarmredis-admin")
+    try:
+        for _ in range(60):  # NOGOODSLAVE until the Sentinel has fresh INFO of the replicas
+            try:
+                await ask.execute_command("SENTINEL", "FAILOVER", "itr")
+                break
+            except redis.exceptions.ResponseError as error:
+                assert "NOGOODSLAVE" in str(error)
+                await anyio.sleep(1)
+    finally:
+        await ask.aclose()
+    for _ in range(60):
+        code, report = status_json("itr", modes_dir / "certs", swarm_lab.docker_host)
+        roles = {n["name"]: n["role"] for n in report["nodes"]}
+        if roles["node-1"] == "replica" and code == 1:
+            break
+        await anyio.sleep(1)
+    assert roles["node-1"] == "replica", report["problems"]
+    again = cli("deploy", str(replication), "--certs-dir", str(modes_dir / "certs"),
+                docker_host=swarm_lab.docker_host)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr
+    assert "primary again" in again.stdout
+    code, report = status_json("itr", modes_dir / "certs", swarm_lab.docker_host)
+    assert code == 0, report["problems"]
 
 
 def test_standalone_is_healthy(swarm_lab: SwarmLab, modes_dir: Path, standalone: Path) -> None:

@@ -9,7 +9,7 @@ from swarmredis.engine.bootstrap import (
     stray_primaries,
 )
 from swarmredis.engine.redisinfo import Role
-from swarmredis.engine.sentinelhandover import choose_target
+from swarmredis.engine.sentinelhandover import choose_target, sentinel_pending
 
 PLANNED = ["node-1", "node-2", "node-3"]
 
@@ -68,3 +68,19 @@ def test_a_second_primary_is_a_stray_only_when_every_sentinel_names_the_other() 
     single = [primary("node-1"), replica("node-2"), replica("node-3")]
     named, strays = stray_primaries(single, [_master("node-1")] * 3)
     assert named is not None and strays == []
+
+
+def test_sentinel_must_see_the_target_linked_and_every_other_replica_at_priority_0() -> None:
+    run_ids = {"node-2": "r2", "node-3": "r3"}
+    ready = {"r2": {"flags": "slave", "master-link-status": "ok", "slave-priority": "100"},
+             "r3": {"flags": "slave", "master-link-status": "ok", "slave-priority": "0"}}
+    assert sentinel_pending(ready, run_ids, "node-2", ["node-3"]) == []
+    stale = {**ready, "r3": {**ready["r3"], "slave-priority": "100"}}
+    assert sentinel_pending(stale, run_ids, "node-2", ["node-3"]) == [
+        "sentinel sees node-3 with priority 100"]
+    syncing = {**ready, "r2": {**ready["r2"], "master-link-status": "err"}}
+    assert sentinel_pending(syncing, run_ids, "node-2", ["node-3"]) == [
+        "sentinel sees node-2 as slave, link err"]
+    unknown = {"r3": ready["r3"]}  # restarted: a new run id the Sentinel has not seen
+    assert sentinel_pending(unknown, run_ids, "node-2", ["node-3"]) == [
+        "sentinel sees node-2 as unknown, link unknown"]
