@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from swarmredis.engine.bootstrap import bootstrap_replication
+from swarmredis.engine.bootstrap import BootstrapReport, bootstrap_replication
 from swarmredis.engine.events import Event
 from swarmredis.engine.redisinfo import parse_pairs, parse_role
 from swarmredis.engine.rolling import restore_replication_primary
@@ -19,6 +19,20 @@ from .test_replication import start
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+async def rs(lab: Lab, access: RedisAccess) -> ReplicationSet:
+    """node-1 primary, node-2 and node-3 its replicas, three Sentinels: verified."""
+    primary, replicas, sentinels = start(lab)
+    await bootstrap_replication(primary, replicas, sentinels, access,
+                                master_name=MASTER_NAME, wait_timeout=30)
+    return ReplicationSet([primary, *replicas], sentinels, MASTER_NAME)
+
+
+async def _verify(rs: ReplicationSet, access: RedisAccess) -> BootstrapReport:
+    return await bootstrap_replication(rs.data[0], rs.data[1:], rs.sentinels, access,
+                                       master_name=MASTER_NAME, wait_timeout=30)
+
+
 async def _role(access: RedisAccess, rs: ReplicationSet, name: str) -> str:
     member = next(m for m in rs.data if m.name == name)
     async with access.connect(name, member.endpoint) as node:
@@ -26,12 +40,8 @@ async def _role(access: RedisAccess, rs: ReplicationSet, name: str) -> str:
 
 
 async def test_handover_and_back_lose_no_acknowledged_write(
-    lab: Lab, access: RedisAccess
+    lab: Lab, access: RedisAccess, rs: ReplicationSet
 ) -> None:
-    primary, replicas, sentinels = start(lab)
-    rs = ReplicationSet([primary, *replicas], sentinels, MASTER_NAME)
-    await bootstrap_replication(primary, replicas, sentinels, access,
-                                master_name=MASTER_NAME, wait_timeout=30)
     acknowledged: dict[str, str] = {}
     refused = 0
     done = anyio.Event()
@@ -66,8 +76,7 @@ async def test_handover_and_back_lose_no_acknowledged_write(
     assert old == "node-1"
     assert [a.node for a in restored] == ["node-1"]
     assert [e.detail for e in events] == ["primary again (was node-3)"]
-    report = await bootstrap_replication(primary, replicas, sentinels, access,
-                                         master_name=MASTER_NAME, wait_timeout=30)
+    report = await _verify(rs, access)
     assert not [n for n in report.notes if "failover" in n]
     assert await _role(access, rs, "node-1") == "primary"
     for name in ("node-2", "node-3"):
@@ -75,7 +84,7 @@ async def test_handover_and_back_lose_no_acknowledged_write(
             priority = parse_pairs(await node.execute("CONFIG", "GET", "replica-priority"))
             assert priority["replica-priority"] == "100"  # restored after each handover
 
-    async with access.connect("node-1", primary.endpoint) as node:
+    async with access.connect("node-1", rs.data[0].endpoint) as node:
         keys = list(acknowledged)
         values = await node.execute("MGET", *keys)
     assert isinstance(values, list)
@@ -85,12 +94,8 @@ async def test_handover_and_back_lose_no_acknowledged_write(
 
 
 async def test_handover_to_a_node_that_is_not_a_linked_replica_changes_nothing(
-    lab: Lab, access: RedisAccess
+    lab: Lab, access: RedisAccess, rs: ReplicationSet
 ) -> None:
-    primary, replicas, sentinels = start(lab)
-    rs = ReplicationSet([primary, *replicas], sentinels, MASTER_NAME)
-    await bootstrap_replication(primary, replicas, sentinels, access,
-                                master_name=MASTER_NAME, wait_timeout=30)
     with pytest.raises(RedisError, match="node-1: not a linked replica"):
         await hand_over(rs, access, "node-1")
     assert await _role(access, rs, "node-1") == "primary"
@@ -98,19 +103,14 @@ async def test_handover_to_a_node_that_is_not_a_linked_replica_changes_nothing(
 
 
 async def test_a_planned_primary_restarted_after_a_handover_is_made_a_replica_again(
-    lab: Lab, access: RedisAccess
+    lab: Lab, access: RedisAccess, rs: ReplicationSet
 ) -> None:
     """Its file has no `replicaof`, so it starts as a second primary: the bootstrap points
     it at the primary every Sentinel names, without waiting for Sentinel to do it."""
-    primary, replicas, sentinels = start(lab)
-    rs = ReplicationSet([primary, *replicas], sentinels, MASTER_NAME)
-    await bootstrap_replication(primary, replicas, sentinels, access,
-                                master_name=MASTER_NAME, wait_timeout=30)
     await hand_over(rs, access, "node-2", step_timeout=30)
     lab.restart("node-1")
     assert await _role(access, rs, "node-1") == "primary"  # two primaries now
-    report = await bootstrap_replication(primary, replicas, sentinels, access,
-                                         master_name=MASTER_NAME, wait_timeout=30)
+    report = await _verify(rs, access)
     assert [(a.node, a.args[0]) for a in report.actions] == [("node-1", "REPLICAOF")]
     assert "failover: node-2 is primary (planned node-1)" in report.notes
     assert await _role(access, rs, "node-1") == "replica"
