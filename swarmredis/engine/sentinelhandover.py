@@ -23,14 +23,21 @@ go elsewhere; none gets an acknowledgement for a write that is then lost.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
 
 from swarmredis.engine.bootstrap import DataView, RedisMember, linked_replicas, read_data
 from swarmredis.engine.redisinfo import parse_pairs, parse_role
-from swarmredis.engine.redisnodes import DEFAULT_CONCURRENCY, connect_all, fan_out, poll_until
+from swarmredis.engine.redisnodes import (
+    DEFAULT_CONCURRENCY,
+    connect_all,
+    fan_out,
+    poll_until,
+    raise_collected,
+)
 from swarmredis.errors import RedisError, RedisUnreachable, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 
@@ -102,7 +109,7 @@ async def hand_over(
     limiter = anyio.CapacityLimiter(concurrency)
     async with (
         connect_all(rs.data, access, limiter=limiter) as nodes,
-        connect_all(rs.sentinels[:1], access, limiter=limiter) as sentinels,
+        _any_sentinel(rs, access) as sentinel,
     ):
         views = await fan_out(rs.data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
         primary, linked = linked_replicas(views)
@@ -110,10 +117,29 @@ async def hand_over(
             raise RedisError(f"{target}: not a linked replica of the one primary",
                              hint="nothing was changed; see `swarmredis status`")
         others = [v.name for v in views if v.name not in (primary.name, target)]
-        run = _Handover(rs, nodes, sentinels[rs.sentinels[0].name], primary.name, target,
+        run = _Handover(rs, nodes, sentinel, primary.name, target,
                         others, {v.name: v.run_id for v in views}, step_timeout)
         await run.execute()
         return primary.name
+
+
+@asynccontextmanager
+async def _any_sentinel(rs: ReplicationSet, access: RedisAccess) -> AsyncIterator[RedisNode]:
+    """The first Sentinel that answers (any one can run a forced failover)."""
+    errors: list[SwarmRedisError] = []
+    async with AsyncExitStack() as stack:
+        for member in rs.sentinels:
+            try:
+                node = await stack.enter_async_context(access.connect(
+                    member.name, member.endpoint, server_name=member.server_name))
+                await node.ping()
+            except RedisUnreachable as error:
+                errors.append(error)
+                continue
+            yield node
+            return
+        raise_collected(errors, "no sentinel answers")
+        raise RedisError(f"{rs.master_name}: the stack has no sentinels")
 
 
 @dataclass
