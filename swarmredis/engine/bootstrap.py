@@ -278,11 +278,14 @@ def stray_primaries(
 ) -> tuple[DataView | None, list[DataView]]:
     """The primary every Sentinel names and the other primaries (pure).
 
-    Only when all Sentinels name the same node, see it as a plain ``master`` (not down),
-    and that node is a primary: otherwise ``(None, [])`` and nothing is touched.
+    Only when all Sentinels name the same address, see it as a plain ``master`` (not
+    down), the ones that know its run id (a Sentinel learns it from INFO, every 10 s)
+    agree on it, and that node is a primary: otherwise ``(None, [])``, touch nothing.
     """
-    run_ids = {m.get("runid") for m in sentinel_masters}
-    if len(run_ids) != 1 or any(m.get("flags") != "master" for m in sentinel_masters):
+    addresses = {(m.get("ip"), m.get("port")) for m in sentinel_masters}
+    run_ids = {m.get("runid") for m in sentinel_masters} - {None, ""}
+    if (len(addresses) != 1 or len(run_ids) != 1
+            or any(m.get("flags") != "master" for m in sentinel_masters)):
         return None, []
     named = next((v for v in views if v.run_id in run_ids and v.role.kind == "primary"), None)
     if named is None:

@@ -13,7 +13,7 @@ from swarmredis.engine.sentinelhandover import ReplicationSet, hand_over
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import MASTER_NAME, Lab
+from .servers import MASTER_NAME, Lab, eventually
 from .test_replication import start
 
 pytestmark = pytest.mark.anyio
@@ -109,7 +109,14 @@ async def test_a_planned_primary_restarted_after_a_handover_is_made_a_replica_ag
     it at the primary every Sentinel names, without waiting for Sentinel to do it."""
     lab.processes["sentinel-1"].stop()  # any Sentinel that answers runs the failover
     await hand_over(rs, access, "node-2", step_timeout=30)
-    lab.restart("sentinel-1")
+    lab.restart("sentinel-1")  # it still names node-1 until it hears the others
+
+    async def sentinel_1_follows() -> bool:
+        async with access.connect("sentinel-1", rs.sentinels[0].endpoint) as node:
+            seen = parse_pairs(await node.execute("SENTINEL", "MASTER", MASTER_NAME))
+        return seen.get("port") == str(rs.data[1].endpoint.port) and seen["flags"] == "master"
+
+    await eventually(sentinel_1_follows)
     lab.restart("node-1")
     assert await _role(access, rs, "node-1") == "primary"  # two primaries now
     report = await _verify(rs, access)

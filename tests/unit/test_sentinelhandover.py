@@ -65,6 +65,12 @@ def test_a_second_primary_is_a_stray_only_when_every_sentinel_names_the_other() 
     assert stray_primaries(views, [_master("node-2", "master,s_down")]) == (None, [])
     assert stray_primaries(views, [_master("node-1")] * 3) == (None, [])
     assert stray_primaries(views, [{}]) == (None, [])
+    # a Sentinel that has not read the primary's INFO yet knows its address, not its id
+    fresh = {**_master("node-2"), "runid": ""}
+    named, strays = stray_primaries(views, [_master("node-2"), fresh, _master("node-2")])
+    assert named is not None and named.name == "node-2" and [v.name for v in strays] == ["node-3"]
+    elsewhere = {**fresh, "ip": "x-node-3"}
+    assert stray_primaries(views, [_master("node-2"), elsewhere]) == (None, [])
     single = [primary("node-1"), replica("node-2"), replica("node-3")]
     named, strays = stray_primaries(single, [_master("node-1")] * 3)
     assert named is not None and strays == []
