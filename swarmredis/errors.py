@@ -18,6 +18,8 @@ the gateways, never scattered through the code.
     │   ├── RedisAuthError               TLS worked, the user was refused (WRONGPASS, NOPERM)
     │   └── RedisUnreachable             no TCP connection to a node
     │       └── RedisTLSError            TCP connected, the TLS handshake failed
+    │           └── RedisHandshakeClosed the peer closed it mid-handshake: a refused
+    │                                    client certificate, or a killed connection
     ├── ConvergenceError                 a task failed / was rejected on a host
     ├── DeployTimeout                    the Swarm did not converge in time
     └── HealthError                      deploy finished but the stack is down
@@ -89,6 +91,15 @@ class RedisAuthError(RedisError):
 
 class RedisTLSError(RedisUnreachable):
     """TCP connected but the TLS handshake failed (unknown CA, bad or missing certificate)."""
+
+
+class RedisHandshakeClosed(RedisTLSError):
+    """The peer closed the connection during the TLS handshake, without a TLS alert.
+
+    A server refusing our client certificate (TLS 1.3) looks like this, and so does a
+    connection that was killed meanwhile (Sentinel's ``CLIENT KILL`` when it reconfigures
+    a node). Ambiguous, so connecting retries it a few times before giving up.
+    """
 
 
 class ConvergenceError(SwarmRedisError):

@@ -10,13 +10,20 @@ from typing import Protocol, TypeVar
 
 import anyio
 
-from swarmredis.errors import DeployTimeout, RedisTLSError, RedisUnreachable, SwarmRedisError
+from swarmredis.errors import (
+    DeployTimeout,
+    RedisHandshakeClosed,
+    RedisTLSError,
+    RedisUnreachable,
+    SwarmRedisError,
+)
 from swarmredis.gateway.redis import RedisAccess, RedisEndpoint, RedisNode
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_CONCURRENCY = 16
+HANDSHAKE_ATTEMPTS = 3
 
 
 class Reachable(Protocol):
@@ -74,16 +81,23 @@ async def _connect_when_ready(
 ) -> RedisNode:
     """Dial until the node accepts us; a node that just started may refuse for a while.
 
-    TLS and auth failures are not retried: they do not fix themselves.
+    TLS and auth failures are not retried: they do not fix themselves. A connection
+    closed mid-handshake is ambiguous (refused certificate, or killed meanwhile): it gets
+    ``HANDSHAKE_ATTEMPTS`` tries.
     """
     delay = 0.1
     last: RedisUnreachable | None = None
+    closed = 0
     with anyio.move_on_after(ready_timeout):
         while True:
             try:
                 return await stack.enter_async_context(
                     access.connect(target.name, target.endpoint, server_name=target.server_name)
                 )
+            except RedisHandshakeClosed:
+                closed += 1
+                if closed >= HANDSHAKE_ATTEMPTS:
+                    raise
             except RedisTLSError:
                 raise
             except RedisUnreachable as error:

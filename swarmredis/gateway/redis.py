@@ -9,6 +9,7 @@ layer are translated in ``_mapped`` into the swarmredis error tree:
     ├── RedisAuthError         WRONGPASS / NOAUTH / NOPERM: TLS worked, the user did not
     └── RedisUnreachable       no usable connection: TCP refused, timed out or lost
         └── RedisTLSError      TCP worked, the TLS handshake did not (CA, certificate)
+            └── RedisHandshakeClosed  closed mid-handshake: refused certificate or killed
 
 Replies are returned raw (``str``, ``int``, lists); ``swarmredis.engine.redisinfo`` parses
 them, so this module stays the only one that knows redis.asyncio.
@@ -37,6 +38,7 @@ from redis.backoff import NoBackoff
 from swarmredis.errors import (
     RedisAuthError,
     RedisError,
+    RedisHandshakeClosed,
     RedisTLSError,
     RedisUnreachable,
     SwarmRedisError,
@@ -117,7 +119,8 @@ def _describe_connect_failure(exc: BaseException, timeout: float) -> tuple[type[
     if any(isinstance(e, rexc.BusyLoadingError) for e in chain):
         return RedisUnreachable, "still loading its dataset"
     if any(isinstance(e, ConnectionResetError | EOFError) for e in chain):
-        return RedisTLSError, "connection closed during TLS handshake (client certificate refused?)"
+        return RedisHandshakeClosed, (
+            "connection closed during TLS handshake (client certificate refused?)")
     os_error = next((e for e in chain if isinstance(e, OSError)), None)
     return RedisUnreachable, f"TCP: {os_error.strerror or os_error}" if os_error else str(exc)
 

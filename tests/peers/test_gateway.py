@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
+import struct
 
 import anyio
 import pytest
+from anyio.abc import SocketAttribute, SocketStream
 
+from swarmredis.engine.bootstrap import RedisMember
 from swarmredis.engine.redisinfo import parse_info, parse_role
-from swarmredis.errors import RedisError, RedisUnreachable
+from swarmredis.engine.redisnodes import HANDSHAKE_ATTEMPTS, connect_all
+from swarmredis.errors import RedisError, RedisHandshakeClosed, RedisUnreachable
 from swarmredis.gateway.redis import (
     Credentials,
     RedisAccess,
@@ -100,3 +105,32 @@ async def test_lost_connection_is_unreachable(lab: Lab, access: RedisAccess) -> 
         node.stop()
         with pytest.raises(RedisUnreachable, match=r"node-1 at .*: PING"):
             await redis.ping()
+
+
+async def test_connection_reset_mid_handshake_is_tried_a_few_times_then_reported(
+    access: RedisAccess,
+) -> None:
+    """A peer that resets the connection during the handshake (Sentinel's CLIENT KILL looks
+    like this, and so may a refused certificate): connect_all tries it HANDSHAKE_ATTEMPTS
+    times, then reports it, instead of retrying until ready_timeout."""
+    accepted = 0
+
+    async def reset(stream: SocketStream) -> None:
+        nonlocal accepted
+        accepted += 1
+        raw = stream.extra(SocketAttribute.raw_socket)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await stream.aclose()  # RST, no TLS alert
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(SocketAttribute.local_port)
+    member = RedisMember("node-1", RedisEndpoint("127.0.0.1", port))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, reset)
+        with pytest.raises(RedisHandshakeClosed, match="closed during TLS handshake") as caught:
+            async with connect_all([member], access, limiter=anyio.CapacityLimiter(1),
+                                   ready_timeout=60):
+                pass
+        tg.cancel_scope.cancel()
+    assert accepted == HANDSHAKE_ATTEMPTS
+    assert "still after" not in str(caught.value)

@@ -7,6 +7,7 @@ import pytest
 from swarmredis.engine.bootstrap import RedisMember, bootstrap_replication
 from swarmredis.engine.health import HealthTarget, Status, check_health
 from swarmredis.engine.redisinfo import parse_role
+from swarmredis.errors import RedisUnreachable
 from swarmredis.gateway.redis import RedisAccess, RedisEndpoint
 
 from .servers import MASTER_NAME, Lab, RedisProcess, eventually
@@ -61,8 +62,11 @@ async def test_replication_is_verified_and_a_failover_is_reported(
     lab.processes["node-1"].stop()  # the Sentinels promote node-2 (node-3 is down)
 
     async def promoted() -> bool:
-        async with access.connect("node-2", replicas[0].endpoint) as node:
-            return parse_role(await node.role()).kind == "primary"
+        try:
+            async with access.connect("node-2", replicas[0].endpoint) as node:
+                return parse_role(await node.role()).kind == "primary"
+        except RedisUnreachable:  # Sentinel kills client connections when it promotes
+            return False
 
     await eventually(promoted)
     lab.restart("node-1")  # comes back; Sentinel turns it into a replica of node-2
