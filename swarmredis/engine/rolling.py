@@ -77,9 +77,6 @@ class StackGuard:
     concurrency: int = 16
     handed: list[tuple[str, str]] = field(default_factory=list)  # (planned primary, replica)
 
-    def _members(self, placed: Mapping[str, Placed]) -> list[ClusterMember]:
-        return cluster_members(self.desired, placed)
-
     async def before(self, restarting: Sequence[str], placed: Mapping[str, Placed]) -> None:
         """Move slots (or the primary role) off the nodes about to restart."""
         if self.desired.stack.mode == "cluster":
@@ -89,13 +86,13 @@ class StackGuard:
 
     async def _cluster_before(self, restarting: Sequence[str],
                               placed: Mapping[str, Placed]) -> None:
-        members = self._members(placed)
+        members = cluster_members(self.desired, placed)
         state = await read_cluster_state(members, self.access, concurrency=self.concurrency)
         by_name = {m.name: m for m in members}
         for primary, replica in handover_pairs(restarting, state.views):
             self.report(Event("rolling", primary, "start",
                               f"hand its slots to {replica} before the restart"))
-            await self._failover_to(by_name[replica])
+            await _failover_to(by_name[replica], self.access)
             self.handed.append((primary, replica))
             self.report(Event("rolling", primary, "done", f"{replica} serves its slots now"))
 
@@ -124,9 +121,6 @@ class StackGuard:
         await restore_roles(self.desired, placed, self.access, self.report,
                             concurrency=self.concurrency, touched=handed)
         self.handed.clear()
-
-    async def _failover_to(self, member: ClusterMember) -> None:
-        await _failover_to(member, self.access)
 
     async def after(self, placed: Mapping[str, Placed]) -> None:
         """Bring restarted or moved nodes back and wait until the stack is whole again."""
