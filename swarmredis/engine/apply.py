@@ -33,9 +33,6 @@ class Guard(Protocol):
     async def after(self, placed: Mapping[str, Placed]) -> None:
         """Runs once the batch converged; ``placed`` is every service's current task."""
 
-    async def finish(self, placed: Mapping[str, Placed]) -> None:
-        """Runs once after the last batch."""
-
 
 @dataclass
 class ApplyResult:
@@ -176,8 +173,6 @@ async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]
         if start + batch < len(updates) and stack.update.delay:
             await anyio.sleep(stack.update.delay)
     run.result.placed.update(await _converge(run, waiting, known, announce=not updates))
-    if run.guard and updates:
-        await run.guard.finish(run.result.placed)
 
 
 def _update_order(change: Change) -> int:

@@ -169,8 +169,12 @@ async def deploy(
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with anyio.move_on_after(options.timeout) as scope:
         boot = await bootstrap_stack(plan.desired, applied.placed, access, options.concurrency)
-        if options.restore_roles:
-            boot = await _restore_roles(plan, applied, access, options, report, boot)
+        # what the rolling update handed over always goes back; what failovers moved,
+        # unless --keep-roles
+        touched = guard.touched if guard else set()
+        if options.restore_roles or touched:
+            boot = await _restore_roles(plan, applied, access, options, report, boot,
+                                        None if options.restore_roles else touched)
     if scope.cancelled_caught:
         raise DeployTimeout(
             f"{stack.name}: bootstrap did not finish within --timeout {options.timeout:g}s",
@@ -190,13 +194,14 @@ async def _restore_roles(
     options: DeployOptions,
     report: Reporter,
     boot: BootstrapReport,
+    touched: set[str] | None,
 ) -> BootstrapReport:
     """After a failover, hand each cluster shard (or the replication primary role) back to
     its planned primary (coordinated, no write lost), then wait until every node agrees
     again. The plan, not chance, decides which host carries a primary: that keeps
-    primaries spread over the hosts."""
+    primaries spread over the hosts. ``touched``: only those nodes' shards (None: all)."""
     restored = await restore_roles(plan.desired, applied.placed, access, report,
-                                   concurrency=options.concurrency)
+                                   concurrency=options.concurrency, touched=touched)
     if not restored:
         return boot
     settled = await bootstrap_stack(plan.desired, applied.placed, access, options.concurrency)

@@ -12,8 +12,9 @@ of ``update.parallelism``. For a stack that is healthy, this guard wraps each ba
   cluster node comes back empty and is MEET and REPLICATEd; replicas must be linked and
   Sentinels agree again) and waits until the stack is whole, before the next batch may
   restart anything;
-- finish: the shards (or the primary role) it handed over go back to their planned
-  primaries.
+- the guard records what it handed over (``touched``); after the bootstrap, deploy hands
+  it back to the planned primaries (``restore_roles``), with everything else a failover
+  moved unless ``--keep-roles``.
 
 Without it, restarting primaries one after another can outrun Redis's own failover and
 leave shards without a primary.
@@ -113,14 +114,10 @@ class StackGuard:
         self.handed.append((primary.name, target))
         self.report(Event("rolling", primary.name, "done", f"{target} is primary now"))
 
-    async def finish(self, placed: Mapping[str, Placed]) -> None:
-        """Give each shard (or the primary role) handed over back to its planned primary."""
-        if not self.handed:
-            return
-        handed = {n for pair in self.handed for n in pair}
-        await restore_roles(self.desired, placed, self.access, self.report,
-                            concurrency=self.concurrency, touched=handed)
-        self.handed.clear()
+    @property
+    def touched(self) -> set[str]:
+        """Nodes whose shard (or primary role) this update handed over."""
+        return {name for pair in self.handed for name in pair}
 
     async def after(self, placed: Mapping[str, Placed]) -> None:
         """Bring restarted or moved nodes back and wait until the stack is whole again."""
