@@ -3,7 +3,8 @@
 Polls the tasks with backoff under one deadline. A task that is rejected or fails
 after the apply started (image missing on that host, no resources, port clash, a
 Redis that exits at start) ends the wait at once with the task's own error, its host
-and the last lines it logged: never a bare timeout.
+and the last lines it logged: never a bare timeout. Only a known transient engine
+error is left to Swarm's restart a few times first (``failure_of``).
 """
 
 from __future__ import annotations
@@ -52,15 +53,28 @@ def overlay_ip(task: Mapping[str, Any], network_id: str | None) -> str | None:
     return None
 
 
+# Engine hiccups that the next attempt fixes, seen on Docker 20.10: the engine races on a
+# new container's secret mounts ("unable to remount dir as readonly: ... device or
+# resource busy"). Swarm restarts the task; only a service that fails like this
+# TRANSIENT_LIMIT times ends the wait.
+_TRANSIENT = ("device or resource busy",)
+TRANSIENT_LIMIT = 3
+
+
+def _transient(task: Mapping[str, Any]) -> bool:
+    error = str((task.get("Status") or {}).get("Err") or "")
+    return any(pattern in error for pattern in _TRANSIENT)
+
+
 def failure_of(
     tasks: Sequence[Mapping[str, Any]], known: frozenset[str]
 ) -> Mapping[str, Any] | None:
-    """The first task that failed or was rejected and is new since the apply began."""
-    for task in tasks:
-        status = task.get("Status") or {}
-        if task.get("ID") not in known and status.get("State") in _FAILED:
-            return task
-    return None
+    """The first task that failed or was rejected and is new since the apply began
+    (a transient engine error only once it happened ``TRANSIENT_LIMIT`` times)."""
+    failed = [t for t in tasks if t.get("ID") not in known
+              and (t.get("Status") or {}).get("State") in _FAILED]
+    retried = sum(1 for t in failed if _transient(t))
+    return next((t for t in failed if not _transient(t) or retried >= TRANSIENT_LIMIT), None)
 
 
 def running_task(

@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from swarmredis.engine.converge import Target, failure_of, overlay_ip, running_task
+from swarmredis.engine.converge import (
+    TRANSIENT_LIMIT,
+    Target,
+    failure_of,
+    overlay_ip,
+    running_task,
+)
 from swarmredis.engine.remove import VolumeSet, volumes_of, wipe_job
 from swarmredis.engine.status import health_targets, stack_mode
 from swarmredis.gateway.docker import demux_log_stream
@@ -70,6 +76,25 @@ def test_failure_of_reports_only_new_failed_or_rejected_tasks() -> None:
     tasks[0]["Status"]["Err"] = "No such image: redis:9.9"
     assert failure_of(tasks, frozenset()) is tasks[0]
     assert failure_of(tasks, frozenset({tasks[0]["ID"]})) is None
+
+
+def test_a_transient_engine_error_is_left_to_swarms_restart_a_few_times() -> None:
+    service = _service("acme_node-2")
+    busy = ("starting container failed: unable to remount dir as readonly: mount tmpfs:"
+            "/var/lib/docker/containers/x/mounts/secrets: device or resource busy")
+    template = copy.deepcopy(_tasks(service)[0])
+    tasks = []
+    for attempt in range(TRANSIENT_LIMIT):
+        task = copy.deepcopy(template)
+        task["ID"] = f"attempt-{attempt}"
+        task["Status"].update(State="failed", Err=busy)
+        tasks.append(task)
+        if attempt < TRANSIENT_LIMIT - 1:
+            assert failure_of(tasks, frozenset()) is None  # Swarm starts it again
+    assert failure_of(tasks, frozenset()) is tasks[0]  # keeps failing: report it
+    other = copy.deepcopy(template)
+    other["Status"].update(State="failed", Err="task: non-zero exit (1)")
+    assert failure_of([tasks[0], other], frozenset()) is other  # any other error: at once
 
 
 def test_overlay_ip_is_the_address_on_the_stack_network() -> None:
