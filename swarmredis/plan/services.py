@@ -31,6 +31,14 @@ SECRET_MODE = 0o400
 CONFIG_MODE = 0o444
 SECOND = 1_000_000_000  # the API counts durations in nanoseconds
 SYSCTLS = {"net.core.somaxconn": "1024"}  # matches Redis' tcp-backlog 511 with headroom
+# Redis resolves names on its main thread (a replica its primary, a sentinel its
+# peers and replicas). A task's alias is missing from the overlay DNS for a while
+# after it starts or moves, and Docker's embedded DNS then forwards the query
+# upstream; an upstream that does not answer (air-gapped hosts) stalled each lookup
+# for 10 s with glibc's defaults (5 s x 2 attempts), long enough for the health
+# check to kill the node and start a cascade. One second, one attempt: the
+# embedded DNS answers a known alias in well under a millisecond.
+DNS_OPTIONS = ["timeout:1", "attempts:1"]
 
 # Sentinel rewrites its config, so it runs from a copy in /data. The copy is
 # refreshed only when its inputs change, so a restart keeps what the sentinel
@@ -115,6 +123,7 @@ def _container(
         "Secrets": secrets,
         "Configs": [{"File": _file(target, CONFIG_MODE), "ConfigName": config_name}],
         "Healthcheck": healthcheck(stack, node),
+        "DNSConfig": {"Options": list(DNS_OPTIONS)},
         "StopGracePeriod": 30 * SECOND,  # time to finish an RDB/AOF write on shutdown
     }
     if node.kind == "redis":

@@ -159,6 +159,15 @@ def test_healthcheck_pings_over_tls_without_a_password() -> None:
     assert health["Retries"] == 3
 
 
+def test_every_node_and_sentinel_bounds_a_dns_lookup_to_one_second() -> None:
+    # Redis resolves on its main thread: an alias missing from the overlay DNS must
+    # not stall a sentinel long enough for its health check to kill it.
+    state = plan(stack(mode="replication", replicas=2))
+    for name in ("node-1", "node-3", "sentinel-2"):
+        container = service(state, name)["TaskTemplate"]["ContainerSpec"]
+        assert container["DNSConfig"] == {"Options": ["timeout:1", "attempts:1"]}
+
+
 def test_no_material_bytes_ever_reach_a_service_body() -> None:
     s = stack(mode="replication", replicas=2)
     state = plan(s)
