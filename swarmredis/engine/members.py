@@ -94,4 +94,5 @@ def replication_set(desired: DesiredState) -> ReplicationSet:
         data=[redis_member(desired, n) for n in ordered],
         sentinels=[redis_member(desired, n) for n in desired.nodes if n.kind == "sentinel"],
         master_name=desired.stack.name,
+        failover_timeout=desired.stack.sentinel.failover_timeout,
     )

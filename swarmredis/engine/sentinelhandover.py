@@ -13,7 +13,9 @@ coordinates it:
    its replication offset, so it has every acknowledged write;
 3. ``SENTINEL FAILOVER``; the engine waits until the target is primary and Sentinel names
    it, then points the old primary at it (``REPLICAOF`` the address Sentinel gives, as
-   Sentinel itself would some seconds later);
+   Sentinel itself would some seconds later). Sentinel may abandon a forced failover
+   (``-failover-abort-*``: the promoted replica did not report itself primary within the
+   failover timeout); the engine then repeats steps 2 and 3, up to three times;
 4. always, even on failure: priorities restored, the old primary unpaused (a replica by
    then, so a paused write gets ``READONLY``; a client retries on the new primary).
 
@@ -42,6 +44,10 @@ from swarmredis.errors import RedisError, RedisUnreachable, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 
 HANDOVER_TIMEOUT = 60.0
+FAILOVER_ATTEMPTS = 3
+# beyond Sentinel's failover timeout: it notices a promotion from INFO, read every second
+# during a failover, and abandons a failover only once that timeout has passed
+PROMOTION_MARGIN = 15.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class ReplicationSet:
     data: Sequence[RedisMember]
     sentinels: Sequence[RedisMember]
     master_name: str
+    failover_timeout: float = 60.0  # sentinel failover-timeout, seconds
 
     @property
     def planned_primary(self) -> str:
@@ -83,6 +90,15 @@ def sentinel_pending(
         if priority != "0":
             pending.append(f"sentinel sees {name} with priority {priority}")
     return pending
+
+
+def failover_abandoned(master: Mapping[str, str], target_run_id: str) -> bool:
+    """Sentinel's ``SENTINEL MASTER`` entry shows a failover that ended without the target
+    (``-failover-abort-*``: e.g. the promoted replica did not report itself primary
+    within the failover timeout, or other Sentinels turned it back): still the old
+    primary, and no failover in progress (pure)."""
+    flags = set(master.get("flags", "").split(","))
+    return master.get("runid") != target_run_id and "failover_in_progress" not in flags
 
 
 async def current_views(rs: ReplicationSet, access: RedisAccess,
@@ -160,18 +176,31 @@ class _Handover:
                 await self.nodes[name].execute("CONFIG", "SET", "replica-priority", "0")
             await poll_until(self._sentinel_ready, within=self.timeout,
                              what=f"sentinel sees only {self.target} as a candidate")
-            await self.nodes[self.old].execute(
-                "CLIENT", "PAUSE", str(int(self.timeout * 1000)), "WRITE")
-            offset = parse_role(await self.nodes[self.old].role()).offset
-            await poll_until(lambda: self._caught_up(offset), within=self.timeout,
-                             what=f"{self.target} catching up with {self.old}")
-            await poll_until(self._failover, within=self.timeout,
-                             what=f"sentinel accepting the failover to {self.target}")
-            address = await self._promoted()
-            await self.nodes[self.old].execute("REPLICAOF", *address)
+            for _ in range(FAILOVER_ATTEMPTS):
+                await self._pause_and_catch_up()
+                await poll_until(self._failover, within=self.timeout,
+                                 what=f"sentinel accepting the failover to {self.target}")
+                address = await self._outcome()
+                if address is not None:
+                    await self.nodes[self.old].execute("REPLICAOF", *address)
+                    return
+            raise RedisError(
+                f"{self.rs.master_name}: Sentinel abandoned the failover to {self.target}"
+                f" {FAILOVER_ATTEMPTS} times",
+                hint=f"{self.old} is still the primary; the Sentinels' logs say why"
+                     " (-failover-abort-*)")
         finally:
             with anyio.CancelScope(shield=True):
                 await self._restore(saved)
+
+    async def _pause_and_catch_up(self) -> None:
+        """Writes on the old primary wait (paused, for as long as a failover may take),
+        and the target catches up with every write it acknowledged."""
+        pause = self.timeout + self.rs.failover_timeout + PROMOTION_MARGIN
+        await self.nodes[self.old].execute("CLIENT", "PAUSE", str(int(pause * 1000)), "WRITE")
+        offset = parse_role(await self.nodes[self.old].role()).offset
+        await poll_until(lambda: self._caught_up(offset), within=self.timeout,
+                         what=f"{self.target} catching up with {self.old}")
 
     async def _priority(self, name: str) -> str:
         reply = await self.nodes[name].execute("CONFIG", "GET", "replica-priority")
@@ -199,25 +228,33 @@ class _Handover:
         have = parse_role(await self.nodes[self.target].role()).offset
         return [] if have >= offset else [f"{self.target} at offset {have} of {offset}"]
 
-    async def _promoted(self) -> tuple[str, str]:
-        """Wait until the target is primary and Sentinel names it; Sentinel's address."""
-        address: list[str] = []
+    async def _outcome(self) -> tuple[str, str] | None:
+        """Wait until the target is primary and Sentinel names it (return Sentinel's
+        address for it), or until Sentinel abandons the failover (return None).
 
-        async def promoted() -> list[str]:
+        Sentinel abandons a failover whose promoted replica does not report itself
+        primary within the failover timeout, or that other Sentinels undo; a failover
+        it still runs is waited for, so the wait outlasts that timeout."""
+        address: list[str] = []
+        abandoned: list[bool] = []
+
+        async def decided() -> list[str]:
             role = parse_role(await self.nodes[self.target].role())
-            if role.kind != "primary":
-                return [f"{self.target} is still a {role.kind}"]
             master = parse_pairs(await self.sentinel.execute(
                 "SENTINEL", "MASTER", self.rs.master_name))
+            if role.kind != "primary":
+                if failover_abandoned(master, self.run_ids[self.target]):
+                    abandoned.append(True)
+                    return []
+                return [f"{self.target} is still a {role.kind}"]
             if master.get("runid") != self.run_ids[self.target]:
                 return [f"sentinel does not name {self.target} yet"]
-            host, port = master["ip"], master["port"]
-            address[:] = [host, port]
+            address[:] = [master["ip"], master["port"]]
             return []
 
-        await poll_until(promoted, within=self.timeout,
+        await poll_until(decided, within=self.rs.failover_timeout + PROMOTION_MARGIN,
                          what=f"SENTINEL FAILOVER to {self.target}")
-        return address[0], address[1]
+        return None if abandoned else (address[0], address[1])
 
     async def _restore(self, saved: dict[str, str]) -> None:
         """Priorities back, old primary unpaused; best effort (a node may be gone)."""

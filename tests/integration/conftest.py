@@ -34,6 +34,16 @@ class SwarmLab:
         """The docker CLI against lab host k."""
         return self.run("docker", str(k), *args)
 
+    def logs(self, *services: str, tail: int = 30) -> str:
+        """The last lines each service logged, for an assertion's message."""
+        out = []
+        for service in services:
+            try:
+                out.append(self.docker(1, "service", "logs", "-t", "--tail", str(tail), service))
+            except subprocess.CalledProcessError as error:
+                out.append(f"{service}: {error.output}")
+        return "\n".join(out)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

@@ -15,6 +15,7 @@ from swarmredis.gateway.redis import RedisAccess
 
 from .servers import MASTER_NAME, Lab, eventually
 from .test_replication import start
+from .tlsmaterial import SENTINEL_USER
 
 pytestmark = pytest.mark.anyio
 
@@ -123,3 +124,35 @@ async def test_a_planned_primary_restarted_after_a_handover_is_made_a_replica_ag
     assert [(a.node, a.args[0]) for a in report.actions] == [("node-1", "REPLICAOF")]
     assert "failover: node-2 is primary (planned node-1)" in report.notes
     assert await _role(access, rs, "node-1") == "replica"
+
+
+async def test_a_failover_sentinel_abandons_is_asked_for_again(
+    lab: Lab, access: RedisAccess, rs: ReplicationSet
+) -> None:
+    """The target refuses Sentinel's `REPLICAOF NO ONE` while the first failover runs (its
+    ACL), so Sentinel abandons that failover at its timeout (-failover-abort-slave-timeout);
+    the handover pauses writes again, waits for the catch-up and asks again."""
+    target = rs.data[1]
+    async with access.connect("node-2", target.endpoint) as node:
+        await node.execute("ACL", "SETUSER", SENTINEL_USER, "-slaveof", "-replicaof")
+
+    async def allow_once_the_failover_runs() -> None:
+        async with access.connect("sentinel-1", rs.sentinels[0].endpoint) as sentinel:
+            while True:
+                master = parse_pairs(await sentinel.execute("SENTINEL", "MASTER", MASTER_NAME))
+                if "failover_in_progress" in master["flags"]:
+                    break
+                await anyio.sleep(0.05)
+        await anyio.sleep(1)  # Sentinel has sent its (refused) REPLICAOF NO ONE by now
+        async with access.connect("node-2", target.endpoint) as node:
+            await node.execute("ACL", "SETUSER", SENTINEL_USER, "+slaveof", "+replicaof")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(allow_once_the_failover_runs)
+        old = await hand_over(rs, access, "node-2", step_timeout=30)
+
+    assert old == "node-1"
+    assert await _role(access, rs, "node-2") == "primary"
+    log = (lab.processes["sentinel-1"].directory / "redis.log").read_text()
+    assert "-failover-abort-slave-timeout" in log
+    assert log.count("Executing user requested FAILOVER") == 2

@@ -9,7 +9,11 @@ from swarmredis.engine.bootstrap import (
     stray_primaries,
 )
 from swarmredis.engine.redisinfo import Role
-from swarmredis.engine.sentinelhandover import choose_target, sentinel_pending
+from swarmredis.engine.sentinelhandover import (
+    choose_target,
+    failover_abandoned,
+    sentinel_pending,
+)
 
 PLANNED = ["node-1", "node-2", "node-3"]
 
@@ -90,3 +94,11 @@ def test_sentinel_must_see_the_target_linked_and_every_other_replica_at_priority
     unknown = {"r3": ready["r3"]}  # restarted: a new run id the Sentinel has not seen
     assert sentinel_pending(unknown, run_ids, "node-2", ["node-3"]) == [
         "sentinel sees node-2 as unknown, link unknown"]
+
+
+def test_a_failover_is_abandoned_only_when_none_runs_and_the_target_is_not_named() -> None:
+    running = {"runid": "r1", "flags": "master,failover_in_progress"}
+    assert not failover_abandoned(running, "r3")  # still promoting: wait
+    assert failover_abandoned({"runid": "r1", "flags": "master"}, "r3")  # -failover-abort-*
+    assert not failover_abandoned({"runid": "r3", "flags": "master"}, "r3")  # done
+    assert not failover_abandoned({"runid": "r3", "flags": "master,failover_in_progress"}, "r3")
