@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +34,29 @@ class SwarmLab:
         """The docker CLI against lab host k."""
         return self.run("docker", str(k), *args)
 
-    def logs(self, *services: str, tail: int = 30) -> str:
-        """The last lines each service logged, for an assertion's message."""
-        out = []
-        for service in services:
-            try:
-                out.append(self.docker(1, "service", "logs", "-t", "--tail", str(tail), service))
-            except subprocess.CalledProcessError as error:
-                out.append(f"{service}: {error.output}")
-        return "\n".join(out)
+
+def service_logs(*services: str, tail: int = 30) -> str:
+    """The last lines each lab service logged (through the manager, host 1)."""
+    out = []
+    for service in services:
+        result = subprocess.run(
+            [str(LAB), "docker", "1", "service", "logs", "-t", "--tail", str(tail), service],
+            capture_output=True, text=True, timeout=60)
+        out.append(f"--- {service}\n{result.stdout}{result.stderr}")
+    return "\n".join(out)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    """A failing test marked ``logs_on_failure(*services)`` reports what they logged."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    marker = item.get_closest_marker("logs_on_failure")
+    if marker is None or report.when != "call" or not report.failed:
+        return
+    report.sections.append(("lab service logs", service_logs(*marker.args)))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
