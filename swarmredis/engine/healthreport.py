@@ -385,6 +385,10 @@ def _sentinel_problems(probes: Sequence[Probe], primary: Probe) -> list[Problem]
         if flags & {"s_down", "o_down", "disconnected"}:
             problems.append(Problem(Status.DEGRADED, p.target.name,
                                     f"sees the primary as {p.sentinel.get('flags')}"))
+        if "failover_in_progress" in flags:
+            state = p.sentinel.get("failover-state", "unknown state")
+            problems.append(Problem(Status.DEGRADED, p.target.name,
+                                    f"runs a failover ({state})"))
         if p.quorum_error:
             problems.append(Problem(Status.DEGRADED, p.target.name, p.quorum_error))
     return problems

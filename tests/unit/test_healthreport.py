@@ -25,9 +25,11 @@ def replica(name: str, link: str = "up", offset: int = 5000000) -> Probe:
     return Probe(target(name, "replica", "node-1"), info=info, role="replica")
 
 
-def sentinel(name: str, runid: str = "run-1", quorum_error: str | None = None) -> Probe:
+def sentinel(
+    name: str, runid: str = "run-1", quorum_error: str | None = None, **more: str
+) -> Probe:
     fields = {"runid": runid, "flags": "master", "num-other-sentinels": "2", "quorum": "2",
-              "ip": "10.0.1.1", "port": "7000", "num-slaves": "2"}
+              "ip": "10.0.1.1", "port": "7000", "num-slaves": "2", **more}
     return Probe(target(name, "sentinel"), role="sentinel", sentinel=fields,
                  quorum_error=quorum_error)
 
@@ -55,6 +57,10 @@ def test_replication_healthy_then_each_kind_of_trouble() -> None:
         "sentinel-1: does not see node-1 as primary"]
     status, _ = replication(*good, sentinel("sentinel-1", quorum_error="NOQUORUM"))
     assert status is Status.DEGRADED
+    running = sentinel("sentinel-2", flags="master,failover_in_progress",
+                       **{"failover-state": "wait_promotion"})
+    assert replication(*good, sentinels[0], running, sentinels[2]) == (
+        Status.DEGRADED, ["sentinel-2: runs a failover (wait_promotion)"])
 
 
 def test_replication_without_a_reachable_primary_is_down() -> None:
