@@ -194,9 +194,10 @@ class _Handover:
                 await self._restore(saved)
 
     async def _pause_and_catch_up(self) -> None:
-        """Writes on the old primary wait (paused, for as long as a failover may take),
+        """Writes on the old primary wait (paused for as long as this attempt may take:
+        catch-up, Sentinel accepting, the failover; unpaused at the end in any case),
         and the target catches up with every write it acknowledged."""
-        pause = self.timeout + self.rs.failover_timeout + PROMOTION_MARGIN
+        pause = 2 * self.timeout + self.rs.failover_timeout + PROMOTION_MARGIN
         await self.nodes[self.old].execute("CLIENT", "PAUSE", str(int(pause * 1000)), "WRITE")
         offset = parse_role(await self.nodes[self.old].role()).offset
         await poll_until(lambda: self._caught_up(offset), within=self.timeout,
