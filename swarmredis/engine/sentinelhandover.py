@@ -236,8 +236,7 @@ class _Handover:
         Sentinel abandons a failover whose promoted replica does not report itself
         primary within the failover timeout, or that other Sentinels undo; a failover
         it still runs is waited for, so the wait outlasts that timeout."""
-        address: list[str] = []
-        abandoned: list[bool] = []
+        address: list[str] = []  # stays empty when Sentinel abandons the failover
 
         async def decided() -> list[str]:
             role = parse_role(await self.nodes[self.target].role())
@@ -245,7 +244,6 @@ class _Handover:
                 "SENTINEL", "MASTER", self.rs.master_name))
             if role.kind != "primary":
                 if failover_abandoned(master, self.run_ids[self.target]):
-                    abandoned.append(True)
                     return []
                 return [f"{self.target} is still a {role.kind}"]
             if master.get("runid") != self.run_ids[self.target]:
@@ -255,7 +253,7 @@ class _Handover:
 
         await poll_until(decided, within=self.rs.failover_timeout + PROMOTION_MARGIN,
                          what=f"SENTINEL FAILOVER to {self.target}")
-        return None if abandoned else (address[0], address[1])
+        return (address[0], address[1]) if address else None
 
     async def _restore(self, saved: dict[str, str]) -> None:
         """Priorities back, old primary unpaused; best effort (a node may be gone)."""
