@@ -136,13 +136,13 @@ async def test_a_failover_sentinel_abandons_is_asked_for_again(
     async with access.connect("node-2", target.endpoint) as node:
         await node.execute("ACL", "SETUSER", SENTINEL_USER, "-slaveof", "-replicaof")
 
-    async def allow_once_the_failover_runs() -> None:
+    async def failover_runs() -> bool:
         async with access.connect("sentinel-1", rs.sentinels[0].endpoint) as sentinel:
-            while True:
-                master = parse_pairs(await sentinel.execute("SENTINEL", "MASTER", MASTER_NAME))
-                if "failover_in_progress" in master["flags"]:
-                    break
-                await anyio.sleep(0.05)
+            master = parse_pairs(await sentinel.execute("SENTINEL", "MASTER", MASTER_NAME))
+        return "failover_in_progress" in master["flags"]
+
+    async def allow_once_the_failover_runs() -> None:
+        await eventually(failover_runs)
         await anyio.sleep(1)  # Sentinel has sent its (refused) REPLICAOF NO ONE by now
         async with access.connect("node-2", target.endpoint) as node:
             await node.execute("ACL", "SETUSER", SENTINEL_USER, "+slaveof", "+replicaof")
