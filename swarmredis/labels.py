@@ -9,13 +9,13 @@ from __future__ import annotations
 
 STACK_NAMESPACE = "com.docker.stack.namespace"
 PREFIX = "io.swarmredis"
-MANAGED = f"{PREFIX}.managed"          # "true" on every object we create
-STACK = f"{PREFIX}.stack"              # stack name
-KIND = f"{PREFIX}.kind"                # network | service | secret | config
-ROLE = f"{PREFIX}.role"                # redis | sentinel
-NODE = f"{PREFIX}.node"                # logical node name, e.g. node-1
-SPEC_HASH = f"{PREFIX}.spec-hash"      # hash of the canonical desired spec
-LOGICAL = f"{PREFIX}.logical"          # logical name of a secret/config (without hash suffix)
+MANAGED = f"{PREFIX}.managed"  # "true" on every object we create
+STACK = f"{PREFIX}.stack"  # stack name
+KIND = f"{PREFIX}.kind"  # network | service | secret | config
+ROLE = f"{PREFIX}.role"  # redis | sentinel
+NODE = f"{PREFIX}.node"  # logical node name, e.g. node-1
+SPEC_HASH = f"{PREFIX}.spec-hash"  # hash of the canonical desired spec
+LOGICAL = f"{PREFIX}.logical"  # logical name of a secret/config (without hash suffix)
 
 NODE_LABEL_ZONE = "zone"
 NODE_LABEL_REDIS = "redis"
@@ -47,4 +47,4 @@ def sentinel_volume_name(stack: str, index: int) -> str:
 
 
 PLANNED_ROLE = f"{PREFIX}.planned-role"  # primary | replica | standalone | sentinel (as planned)
-SHARD = f"{PREFIX}.shard"                # cluster shard number of a Redis node
+SHARD = f"{PREFIX}.shard"  # cluster shard number of a Redis node

@@ -22,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"swarmredis {__version__}")
@@ -31,7 +32,10 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", is_eager=True, callback=_print_version,
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
         help="Print the version and exit.",
     ),
 ) -> None:

@@ -34,20 +34,24 @@ EXIT_RENEWALS = 3  # `certs rotate --plan`: like `plan`, 3 means "there is work 
 
 STACK_FILE = typer.Argument(..., help="The stack file (stacks/*.yaml).")
 HOST_ADDRESS = typer.Option(
-    [], "--host-address", metavar="NODE=ADDRESS",
+    [],
+    "--host-address",
+    metavar="NODE=ADDRESS",
     help="Extra SAN for a node's certificate (IP or DNS name); repeat for several.",
-)  # fmt: skip
+)
 KEY_TYPE = typer.Option(KeyType.ECDSA_P256, "--key-type", help="CA and leaf key algorithm.")
 CA_DAYS = typer.Option(3650, "--days", min=1, help="Lifetime of the CA in days.")
 ENCRYPT = typer.Option(
-    False, "--encrypt-key",
+    False,
+    "--encrypt-key",
     help=f"Encrypt the CA key; the passphrase comes from {manage.PASSPHRASE_ENV} or a prompt.",
-)  # fmt: skip
+)
 NAME_CONSTRAINTS = typer.Option(
-    False, "--name-constraints",
+    False,
+    "--name-constraints",
     help="Limit the CA to the stack's current aliases, localhost and --permit-ip networks "
     "(growing the stack later needs `certs rotate --ca`).",
-)  # fmt: skip
+)
 PERMIT_IP = typer.Option(
     [], "--permit-ip", metavar="CIDR", help="IP network the CA may name (with --name-constraints)."
 )
@@ -61,8 +65,11 @@ def _errors() -> Iterator[None]:
         fail(error)
 
 
-def _open(stack_file: Path, certs_dir: Path, addresses: list[str] | None = None,
-          ) -> tuple[CertStore, PKISpec]:
+def _open(
+    stack_file: Path,
+    certs_dir: Path,
+    addresses: list[str] | None = None,
+) -> tuple[CertStore, PKISpec]:
     stack = load_stack(stack_file)
     store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
     return store, pki_spec(stack, _parse_addresses(addresses or []))
@@ -113,10 +120,15 @@ def _day(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d") if moment else ""
 
 
-def init_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OPTION,
-                 key_type: KeyType = KEY_TYPE, days: int = CA_DAYS,
-                 encrypt_key: bool = ENCRYPT, name_constraints: bool = NAME_CONSTRAINTS,
-                 permit_ip: list[str] = PERMIT_IP) -> None:
+def init_command(
+    stack_file: Path = STACK_FILE,
+    certs_dir: Path = CERTS_DIR_OPTION,
+    key_type: KeyType = KEY_TYPE,
+    days: int = CA_DAYS,
+    encrypt_key: bool = ENCRYPT,
+    name_constraints: bool = NAME_CONSTRAINTS,
+    permit_ip: list[str] = PERMIT_IP,
+) -> None:
     """Create the stack's private CA (nothing changes when it exists)."""
     with _errors():
         store, spec = _open(stack_file, certs_dir)
@@ -124,24 +136,42 @@ def init_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OPTI
             console.print(f"CA exists: {store.show(store.ca_current)} (nothing changed)")
             return
         limits = _limits(spec, name_constraints, permit_ip)
-        manage.init_ca(store, now=_now(), key_type=key_type, days=days,
-                       passphrase=_new_passphrase(encrypt_key), limits=limits)
+        manage.init_ca(
+            store,
+            now=_now(),
+            key_type=key_type,
+            days=days,
+            passphrase=_new_passphrase(encrypt_key),
+            limits=limits,
+        )
         until = store.read_cert(store.ca_current).not_valid_after_utc
-        console.print(f"created CA {store.show(store.ca_current)} ({key_type.value}, "
-                      f"valid until {_day(until)})")
+        console.print(
+            f"created CA {store.show(store.ca_current)} ({key_type.value}, "
+            f"valid until {_day(until)})"
+        )
         console.print(f"next: swarmredis certs issue {stack_file}")
 
 
-def issue_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OPTION,
-                  days: int = typer.Option(90, "--days", min=1, help="Leaf lifetime in days."),
-                  renew_days: int = typer.Option(
-                      30, "--renew-days", min=0, help="Re-issue leaves with fewer days left."),
-                  host_address: list[str] = HOST_ADDRESS) -> None:
+def issue_command(
+    stack_file: Path = STACK_FILE,
+    certs_dir: Path = CERTS_DIR_OPTION,
+    days: int = typer.Option(90, "--days", min=1, help="Leaf lifetime in days."),
+    renew_days: int = typer.Option(
+        30, "--renew-days", min=0, help="Re-issue leaves with fewer days left."
+    ),
+    host_address: list[str] = HOST_ADDRESS,
+) -> None:
     """Issue node and client certificates and ACL passwords that are missing or due."""
     with _errors():
         store, spec = _open(stack_file, certs_dir, host_address)
-        report = manage.issue(store, spec, now=_now(), passphrase=_ask_passphrase, days=days,
-                              renew_within=timedelta(days=renew_days))
+        report = manage.issue(
+            store,
+            spec,
+            now=_now(),
+            passphrase=_ask_passphrase,
+            days=days,
+            renew_within=timedelta(days=renew_days),
+        )
     for check in report.issued:
         why = ", ".join(r.value for r in check.reasons)
         console.print(f"issued {check.kind} {check.name} ({why})", highlight=False)
@@ -150,43 +180,54 @@ def issue_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OPT
     console.print(f"{len(report.issued)} issued, {len(report.unchanged)} unchanged")
 
 
-def status_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OPTION,
-                   as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-                   warn_days: int = typer.Option(30, "--warn-days", min=0,
-                                                 help="Warn when fewer days are left.")) -> None:
+def status_command(
+    stack_file: Path = STACK_FILE,
+    certs_dir: Path = CERTS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    warn_days: int = typer.Option(30, "--warn-days", min=0, help="Warn when fewer days are left."),
+) -> None:
     """Subject, SANs and expiry of each certificate; exit 0 ok, 1 due soon, 2 expired/missing."""
     with _errors():
         store, spec = _open(stack_file, certs_dir)
-        infos = manage.store_status(store, spec, now=_now(),
-                                    warn_within=timedelta(days=warn_days))
+        infos = manage.store_status(store, spec, now=_now(), warn_within=timedelta(days=warn_days))
     code = exit_code(infos)
     if as_json:
-        print_json({"stack": spec.stack, "exit_code": code,
-                    "certificates": [i.as_dict() for i in infos]})
+        print_json(
+            {"stack": spec.stack, "exit_code": code, "certificates": [i.as_dict() for i in infos]}
+        )
     else:
         table = Table(title=f"certificates of {spec.stack}")
         for column in ("kind", "name", "state", "days left", "not after", "subject", "SANs"):
             table.add_column(column)
         for i in infos:
-            table.add_row(i.kind, i.name, i.state.value, "" if i.days_left is None
-                          else str(i.days_left), _day(i.not_after), i.subject or i.path,
-                          ", ".join(i.sans))
+            table.add_row(
+                i.kind,
+                i.name,
+                i.state.value,
+                "" if i.days_left is None else str(i.days_left),
+                _day(i.not_after),
+                i.subject or i.path,
+                ", ".join(i.sans),
+            )
         console.print(table)
     raise typer.Exit(code)
 
 
-def rotate_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OPTION,
-                   plan: bool = typer.Option(False, "--plan", help="Show what needs renewal."),
-                   ca: bool = typer.Option(False, "--ca", help="Step 1: start a CA rotation."),
-                   finish: bool = typer.Option(
-                       False, "--finish", help="Step 3: stop trusting the previous CA."),
-                   as_json: bool = typer.Option(False, "--json", help="--plan as JSON."),
-                   renew_days: int = typer.Option(30, "--renew-days", min=0),
-                   host_address: list[str] = HOST_ADDRESS,
-                   key_type: KeyType | None = typer.Option(None, "--key-type"),
-                   days: int = CA_DAYS, encrypt_key: bool = ENCRYPT,
-                   name_constraints: bool = NAME_CONSTRAINTS,
-                   permit_ip: list[str] = PERMIT_IP) -> None:
+def rotate_command(
+    stack_file: Path = STACK_FILE,
+    certs_dir: Path = CERTS_DIR_OPTION,
+    plan: bool = typer.Option(False, "--plan", help="Show what needs renewal."),
+    ca: bool = typer.Option(False, "--ca", help="Step 1: start a CA rotation."),
+    finish: bool = typer.Option(False, "--finish", help="Step 3: stop trusting the previous CA."),
+    as_json: bool = typer.Option(False, "--json", help="--plan as JSON."),
+    renew_days: int = typer.Option(30, "--renew-days", min=0),
+    host_address: list[str] = HOST_ADDRESS,
+    key_type: KeyType | None = typer.Option(None, "--key-type"),
+    days: int = CA_DAYS,
+    encrypt_key: bool = ENCRYPT,
+    name_constraints: bool = NAME_CONSTRAINTS,
+    permit_ip: list[str] = PERMIT_IP,
+) -> None:
     """Plan certificate renewals (--plan) or rotate the CA in steps (--ca, then --finish)."""
     if [plan, ca, finish].count(True) != 1:
         fail(PKIError("choose one of --plan, --ca or --finish"))
@@ -196,13 +237,22 @@ def rotate_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OP
             _rotate_plan(store, spec, renew_days, as_json)
         elif ca:
             limits = _limits(spec, name_constraints, permit_ip)
-            manage.rotate_ca(store, now=_now(), key_type=key_type, days=days,
-                             passphrase=_new_passphrase(encrypt_key), limits=limits)
+            manage.rotate_ca(
+                store,
+                now=_now(),
+                key_type=key_type,
+                days=days,
+                passphrase=_new_passphrase(encrypt_key),
+                limits=limits,
+            )
             console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)
         else:
             manage.finish_ca_rotation(store, spec, now=_now())
-            console.print(f"{store.show(store.ca_bundle)} now trusts only the new CA; "
-                          f"run `swarmredis deploy {stack_file}`", highlight=False)
+            console.print(
+                f"{store.show(store.ca_bundle)} now trusts only the new CA; "
+                f"run `swarmredis deploy {stack_file}`",
+                highlight=False,
+            )
 
 
 _ROTATION_STEPS = """new CA created; ca.crt now trusts the new and the previous CA.
@@ -215,12 +265,20 @@ next steps:
 
 
 def _rotate_plan(store: CertStore, spec: PKISpec, renew_days: int, as_json: bool) -> None:
-    checks = manage.check_leaves(store, spec, now=_now(),
-                                 renew_within=timedelta(days=renew_days))
+    checks = manage.check_leaves(store, spec, now=_now(), renew_within=timedelta(days=renew_days))
     due = [c for c in checks if c.reasons]
     if as_json:
-        print_json([{"kind": c.kind, "name": c.name, "path": store.show(c.cert_path),
-                     "reasons": [r.value for r in c.reasons]} for c in due])
+        print_json(
+            [
+                {
+                    "kind": c.kind,
+                    "name": c.name,
+                    "path": store.show(c.cert_path),
+                    "reasons": [r.value for r in c.reasons],
+                }
+                for c in due
+            ]
+        )
     elif due:
         table = Table(title=f"{len(due)} certificate(s) of {spec.stack} need renewal")
         for column in ("kind", "name", "why"):
@@ -233,19 +291,26 @@ def _rotate_plan(store: CertStore, spec: PKISpec, renew_days: int, as_json: bool
     raise typer.Exit(EXIT_RENEWALS if due else 0)
 
 
-def users_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OPTION,
-                  as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-                  show_password: str | None = typer.Option(
-                      None, "--show-password", metavar="USER",
-                      help="Print only this user's password (for scripts).")) -> None:
+def users_command(
+    stack_file: Path = STACK_FILE,
+    certs_dir: Path = CERTS_DIR_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    show_password: str | None = typer.Option(
+        None,
+        "--show-password",
+        metavar="USER",
+        help="Print only this user's password (for scripts).",
+    ),
+) -> None:
     """List the ACL users and their rules (never their passwords)."""
     with _errors():
         store, spec = _open(stack_file, certs_dir)
         if show_password is not None:
             known = spec.password_users()
             if show_password not in known:
-                raise PKIError(f"no user {show_password!r} with a password",
-                               hint="users: " + ", ".join(known))
+                raise PKIError(
+                    f"no user {show_password!r} with a password", hint="users: " + ", ".join(known)
+                )
             sys.stdout.write(store.read_password(show_password) + "\n")
             return
     rows = _user_rows(store, spec)
@@ -256,20 +321,32 @@ def users_command(stack_file: Path = STACK_FILE, certs_dir: Path = CERTS_DIR_OPT
     for column in ("user", "on", "purpose", "client cert", "password", "rules"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["user"], row["on"], row["purpose"], _yes(row["client_cert"]),
-                      _yes(row["password_stored"]), row["rules"])
+        table.add_row(
+            row["user"],
+            row["on"],
+            row["purpose"],
+            _yes(row["client_cert"]),
+            _yes(row["password_stored"]),
+            row["rules"],
+        )
     console.print(table)
 
 
 def _user_rows(store: CertStore, spec: PKISpec) -> list[dict[str, Any]]:
     def row(user: AclUser, where: str) -> dict[str, Any]:
         stored = user.enabled and store.exists(store.password_file(user.name))
-        return {"user": user.name, "on": where, "purpose": user.purpose,
-                "client_cert": user.client_cert, "password_stored": stored,
-                "rules": user.rules()}
+        return {
+            "user": user.name,
+            "on": where,
+            "purpose": user.purpose,
+            "client_cert": user.client_cert,
+            "password_stored": stored,
+            "rules": user.rules(),
+        }
 
     return [row(u, "redis") for u in spec.redis_users()] + [
-        row(u, "sentinels") for u in spec.sentinel_users()]
+        row(u, "sentinels") for u in spec.sentinel_users()
+    ]
 
 
 def _yes(flag: bool) -> str:
@@ -278,10 +355,13 @@ def _yes(flag: bool) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add the `certs` group and `users` to the app."""
-    certs = typer.Typer(help="The stack's private CA, TLS certificates and passwords.",
-                        no_args_is_help=True)
+    certs = typer.Typer(
+        help="The stack's private CA, TLS certificates and passwords.", no_args_is_help=True
+    )
     commands: dict[str, Callable[..., None]] = {
-        "init": init_command, "issue": issue_command, "status": status_command,
+        "init": init_command,
+        "issue": issue_command,
+        "status": status_command,
         "rotate": rotate_command,
     }
     for name, fn in commands.items():

@@ -27,27 +27,42 @@ def register(app: typer.Typer) -> None:
         stack_file: Path = typer.Argument(..., help="The stack file (stacks/*.yaml)."),
         docker_host: str | None = DOCKER_HOST_OPTION,
         certs_dir: Path = CERTS_DIR_OPTION,
-        concurrency: int = typer.Option(16, "--concurrency", min=1, max=256,
-                                        help="At most this many engine/Redis calls at once."),
-        timeout: float = typer.Option(300.0, "--timeout", min=1.0,
-                                      help="Seconds to wait for services and the cluster."),
-        prune: bool = typer.Option(False, "--prune",
-                                   help="Remove stack objects the file no longer has."),
+        concurrency: int = typer.Option(
+            16,
+            "--concurrency",
+            min=1,
+            max=256,
+            help="At most this many engine/Redis calls at once.",
+        ),
+        timeout: float = typer.Option(
+            300.0, "--timeout", min=1.0, help="Seconds to wait for services and the cluster."
+        ),
+        prune: bool = typer.Option(
+            False, "--prune", help="Remove stack objects the file no longer has."
+        ),
         allow_colocation: bool = typer.Option(
-            False, "--allow-colocation",
-            help="Place a primary and its replica in one domain when there are too few."),
+            False,
+            "--allow-colocation",
+            help="Place a primary and its replica in one domain when there are too few.",
+        ),
         keep_roles: bool = typer.Option(
-            False, "--keep-roles",
+            False,
+            "--keep-roles",
             help="Leave a failover's roles as they are (default: hand each cluster shard"
-                 " back to its planned primary with a coordinated CLUSTER FAILOVER)."),
+            " back to its planned primary with a coordinated CLUSTER FAILOVER).",
+        ),
         as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
     ) -> None:
         """Create or converge a stack, bootstrap Redis, and prove it healthy (exit 0)."""
         mode: Mode = "json" if as_json else "quiet" if quiet else "human"
         options = DeployOptions(
-            certs_dir=certs_dir, concurrency=concurrency, timeout=timeout, prune=prune,
-            allow_colocation=allow_colocation, restore_roles=not keep_roles,
+            certs_dir=certs_dir,
+            concurrency=concurrency,
+            timeout=timeout,
+            prune=prune,
+            allow_colocation=allow_colocation,
+            restore_roles=not keep_roles,
         )
 
         async def body() -> DeployResult:

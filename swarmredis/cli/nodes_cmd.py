@@ -29,8 +29,14 @@ def render_nodes(nodes: list[SwarmNode]) -> Table:
     for node in nodes:
         node_labels = ", ".join(f"{k}={v}" for k, v in sorted(node.labels.items()))
         table.add_row(
-            node.hostname, node.id[:12], node.role, node.availability, node.state,
-            node.addr, node_labels, node.engine_version,
+            node.hostname,
+            node.id[:12],
+            node.role,
+            node.availability,
+            node.state,
+            node.addr,
+            node_labels,
+            node.engine_version,
         )
     return table
 

@@ -9,8 +9,14 @@ from swarmredis.engine.events import Event, Reporter, silent
 
 Mode = Literal["human", "json", "quiet"]
 
-_STYLE = {"start": "dim", "done": "green", "noop": "dim", "skip": "yellow",
-          "fail": "bold red", "info": "cyan"}
+_STYLE = {
+    "start": "dim",
+    "done": "green",
+    "noop": "dim",
+    "skip": "yellow",
+    "fail": "bold red",
+    "info": "cyan",
+}
 _MARK = {"start": "…", "done": "✓", "noop": "=", "skip": "-", "fail": "✗", "info": "·"}
 
 
@@ -34,5 +40,6 @@ def _human_line(event: Event) -> None:
     mark = _MARK.get(event.status, " ")
     console.print(
         f"[{style}]{mark}[/] [bold]{event.step:<9}[/] {event.subject:<28} {event.detail}",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )

@@ -28,10 +28,12 @@ def register(app: typer.Typer) -> None:
     @app.command("rm")
     def rm_command(
         stack: str = typer.Argument(
-            ..., help="Stack name, or its stack file (then --volumes works without services)."),
+            ..., help="Stack name, or its stack file (then --volumes works without services)."
+        ),
         docker_host: str | None = DOCKER_HOST_OPTION,
-        volumes: bool = typer.Option(False, "--volumes",
-                                     help="Also empty every node's data volume (data is lost)."),
+        volumes: bool = typer.Option(
+            False, "--volumes", help="Also empty every node's data volume (data is lost)."
+        ),
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before deleting data."),
         as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
@@ -39,16 +41,21 @@ def register(app: typer.Typer) -> None:
         """Remove the stack's services, network, secrets and configs; keep volumes by default."""
         if volumes and not yes:
             if not sys.stdin.isatty():
-                fail(SwarmRedisError(f"--volumes deletes the data of stack {stack}",
-                                     hint="pass --yes to confirm in scripts"))
+                fail(
+                    SwarmRedisError(
+                        f"--volumes deletes the data of stack {stack}",
+                        hint="pass --yes to confirm in scripts",
+                    )
+                )
             typer.confirm(f"Delete all data of stack {stack!r}?", abort=True)
         mode: Mode = "json" if as_json else "quiet" if quiet else "human"
 
         async def body() -> RemoveResult:
             name, known = _stack_and_volumes(stack)
             async with DockerGateway.connect(docker_host) as gateway:
-                return await remove_stack(gateway, name, volumes=volumes, known_volumes=known,
-                                          report=reporter(mode))
+                return await remove_stack(
+                    gateway, name, volumes=volumes, known_volumes=known, report=reporter(mode)
+                )
 
         result = run(body)
         if as_json:
@@ -57,8 +64,12 @@ def register(app: typer.Typer) -> None:
             kept = "" if volumes else " (volumes kept)"
             console.print(f"[bold]removed[/] {stack}: {len(result.removed)} objects{kept}")
         for host, why in result.not_wiped.items():
-            say_error(SwarmRedisError(f"volumes on {host} were not emptied: {why}",
-                                      hint="empty or remove them on that host"))
+            say_error(
+                SwarmRedisError(
+                    f"volumes on {host} were not emptied: {why}",
+                    hint="empty or remove them on that host",
+                )
+            )
         if result.not_wiped:
             raise typer.Exit(1)
 

@@ -58,8 +58,18 @@ def render(report: HealthReport) -> Group:
     """A table of nodes, the cluster line and the problems."""
     color = _COLOR[report.status.value]
     table = Table(title=f"{report.stack} ({report.mode}): [{color}]{report.status.value}[/]")
-    for column in ("node", "role", "host", "task", "endpoint", "conn", "link/lag",
-                   "slots", "memory", "uptime"):
+    for column in (
+        "node",
+        "role",
+        "host",
+        "task",
+        "endpoint",
+        "conn",
+        "link/lag",
+        "slots",
+        "memory",
+        "uptime",
+    ):
         table.add_column(column)
     for n in report.nodes:
         conn = "ok" if n.auth_ok else ("auth?" if n.tls_ok else "tls?" if n.reachable else "down")
@@ -72,19 +82,35 @@ def render(report: HealthReport) -> Group:
         slots = sum(b - a + 1 for a, b in n.slots)
         memory = f"{_mb(n.used_memory)} / {_mb(n.maxmemory)}"
         uptime = "-" if n.uptime_seconds is None else f"{n.uptime_seconds}s"
-        table.add_row(n.name, role, n.host or "-", n.task_state or "-", n.endpoint, conn, link,
-                      str(slots) if slots else "-", memory, uptime)
+        table.add_row(
+            n.name,
+            role,
+            n.host or "-",
+            n.task_state or "-",
+            n.endpoint,
+            conn,
+            link,
+            str(slots) if slots else "-",
+            memory,
+            uptime,
+        )
     parts: list[Table | Text] = [table]
     if report.cluster:
         c = report.cluster
-        parts.append(Text(
-            f"cluster_state:{c.state}  slots ok {c.slots_ok}/16384 (pfail {c.slots_pfail},"
-            f" fail {c.slots_fail})  nodes {c.known_nodes}"
-            f"  agree {'yes' if c.nodes_agree else 'NO'}"
-        ))
+        parts.append(
+            Text(
+                f"cluster_state:{c.state}  slots ok {c.slots_ok}/16384 (pfail {c.slots_pfail},"
+                f" fail {c.slots_fail})  nodes {c.known_nodes}"
+                f"  agree {'yes' if c.nodes_agree else 'NO'}"
+            )
+        )
     for p in report.problems:
-        parts.append(Text(f"{p.severity.value}: {p.node + ': ' if p.node else ''}{p.message}",
-                          style=_COLOR[p.severity.value]))
+        parts.append(
+            Text(
+                f"{p.severity.value}: {p.node + ': ' if p.node else ''}{p.message}",
+                style=_COLOR[p.severity.value],
+            )
+        )
     return Group(*parts)
 
 
@@ -99,8 +125,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the JSON report."),
         watch: bool = typer.Option(False, "--watch", help="Refresh until interrupted."),
         interval: float = typer.Option(2.0, "--interval", min=0.5, help="Seconds between checks."),
-        node_timeout: float = typer.Option(5.0, "--node-timeout", min=0.5,
-                                           help="Seconds each node has to answer."),
+        node_timeout: float = typer.Option(
+            5.0, "--node-timeout", min=0.5, help="Seconds each node has to answer."
+        ),
     ) -> None:
         """Health of every node: exit 0 healthy, 1 degraded (still serving), 2 down or error."""
         name = run(lambda: _name(stack))

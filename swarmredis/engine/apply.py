@@ -81,8 +81,15 @@ async def apply_plan(
 
     ``guard`` wraps each batch of service updates (``engine.rolling``).
     """
-    run = _Run(gateway, plan, report, anyio.CapacityLimiter(concurrency), deadline, ApplyResult(),
-               guard=guard)
+    run = _Run(
+        gateway,
+        plan,
+        report,
+        anyio.CapacityLimiter(concurrency),
+        deadline,
+        ApplyResult(),
+        guard=guard,
+    )
     for change in plan.items:
         if change.id:
             run.ids[change.name] = change.id
@@ -200,13 +207,18 @@ async def _converge(
 
     def running(target: Target) -> None:
         if announce:
-            run.report(Event("converge", target.service_name, "done",
-                             f"running on {target.hostname}"))
+            run.report(
+                Event("converge", target.service_name, "done", f"running on {target.hostname}")
+            )
 
     try:
         return await wait_converged(
-            run.gateway, targets, network_id=run.result.network_id, known=known,
-            deadline=run.deadline, on_running=running,
+            run.gateway,
+            targets,
+            network_id=run.result.network_id,
+            known=known,
+            deadline=run.deadline,
+            on_running=running,
         )
     except SwarmRedisError as error:
         run.report(Event("converge", "services", "fail", str(error)))

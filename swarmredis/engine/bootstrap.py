@@ -70,8 +70,9 @@ class BootstrapReport:
         """JSON-serialisable form."""
         return {
             "mode": self.mode,
-            "actions": [{"node": a.node, "command": a.command, "reason": a.reason}
-                        for a in self.actions],
+            "actions": [
+                {"node": a.node, "command": a.command, "reason": a.reason} for a in self.actions
+            ],
             "notes": list(self.notes),
         }
 
@@ -117,8 +118,10 @@ async def read_cluster_state(
 def _config_epochs(members: Sequence[ClusterMember]) -> list[Action]:
     """Distinct config epochs for the primaries of a fresh cluster (no epoch collisions)."""
     primaries = [m for m in members if m.role == "primary"]
-    return [Action(m.name, ("CLUSTER", "SET-CONFIG-EPOCH", str(i)), "fresh cluster")
-            for i, m in enumerate(primaries, start=1)]
+    return [
+        Action(m.name, ("CLUSTER", "SET-CONFIG-EPOCH", str(i)), "fresh cluster")
+        for i, m in enumerate(primaries, start=1)
+    ]
 
 
 @dataclass
@@ -145,15 +148,18 @@ class _ClusterRun:
                 await self.nodes[action.node].execute(*action.args)
                 self.report.actions.append(action)
 
-        await fan_out(list(by_node.values()), run, limiter=self.limiter,
-                      what="bootstrap commands failed")
+        await fan_out(
+            list(by_node.values()), run, limiter=self.limiter, what="bootstrap commands failed"
+        )
 
     async def meet(self) -> None:
         """Refuse a foreign cluster; then (fresh: epochs and) MEETs, and wait for gossip."""
         state = classify(self.members, await self.read())
         if state.condition is Condition.CONFLICTING:
-            raise RedisError("refusing to bootstrap: " + "; ".join(state.problems),
-                             hint="these nodes belong to another cluster; nothing was changed")
+            raise RedisError(
+                "refusing to bootstrap: " + "; ".join(state.problems),
+                hint="these nodes belong to another cluster; nothing was changed",
+            )
         if state.condition is Condition.FRESH:
             await self.act(_config_epochs(self.members))
         await self.act(plan_meets(self.members, state.views))
@@ -179,11 +185,13 @@ class _ClusterRun:
         self.report.notes.extend(notes)
         if lost:
             done = "; ".join(str(a) for a in self.report.actions) or "nothing"
-            raise RedisError("cluster cannot be completed: " + "; ".join(lost),
-                             hint=f"done so far: {done}")
+            raise RedisError(
+                "cluster cannot be completed: " + "; ".join(lost), hint=f"done so far: {done}"
+            )
 
     async def settle(self) -> None:
         """Wait for state ok, full coverage, agreement and replica links."""
+
         async def whole() -> list[str]:
             return final_pending(self.members, await self.read())
 
@@ -247,9 +255,12 @@ async def read_data(member: RedisMember, node: RedisNode) -> DataView:
 
 
 def _is_linked(view: DataView, primary: DataView) -> bool:
-    return (view is not primary and view.role.kind == "replica"
-            and view.replication.get("master_link_status") == "up"
-            and view.replication.get("master_replid") == primary.replication.get("master_replid"))
+    return (
+        view is not primary
+        and view.role.kind == "replica"
+        and view.replication.get("master_link_status") == "up"
+        and view.replication.get("master_replid") == primary.replication.get("master_replid")
+    )
 
 
 def linked_replicas(views: Sequence[DataView]) -> tuple[DataView | None, list[str]]:
@@ -269,7 +280,8 @@ def replication_pending(views: Sequence[DataView]) -> tuple[DataView | None, lis
     return primary, [
         f"{v.name}: not yet a linked replica of {primary.name}"
         f" (role {v.role.kind}, link {v.replication.get('master_link_status', 'down')})"
-        for v in views if v is not primary and v.name not in linked
+        for v in views
+        if v is not primary and v.name not in linked
     ]
 
 
@@ -284,8 +296,11 @@ def stray_primaries(
     """
     addresses = {(m.get("ip"), m.get("port")) for m in sentinel_masters}
     run_ids = {m.get("runid") for m in sentinel_masters} - {None, ""}
-    if (len(addresses) != 1 or len(run_ids) != 1
-            or any(m.get("flags") != "master" for m in sentinel_masters)):
+    if (
+        len(addresses) != 1
+        or len(run_ids) != 1
+        or any(m.get("flags") != "master" for m in sentinel_masters)
+    ):
         return None, []
     named = next((v for v in views if v.run_id in run_ids and v.role.kind == "primary"), None)
     if named is None:
@@ -294,17 +309,21 @@ def stray_primaries(
 
 
 async def _demote_strays(
-    data: Sequence[RedisMember], nodes: Mapping[str, RedisNode],
-    sentinels: Sequence[RedisMember], sentinel_nodes: Mapping[str, RedisNode],
-    master_name: str, limiter: anyio.CapacityLimiter,
+    data: Sequence[RedisMember],
+    nodes: Mapping[str, RedisNode],
+    sentinels: Sequence[RedisMember],
+    sentinel_nodes: Mapping[str, RedisNode],
+    master_name: str,
+    limiter: anyio.CapacityLimiter,
 ) -> list[Action]:
     """REPLICAOF the Sentinels' primary on every other node that answers as a primary."""
     views = await fan_out(data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
 
     async def master(sentinel: RedisMember) -> dict[str, str]:
         try:
-            return parse_pairs(await sentinel_nodes[sentinel.name].execute(
-                "SENTINEL", "MASTER", master_name))
+            return parse_pairs(
+                await sentinel_nodes[sentinel.name].execute("SENTINEL", "MASTER", master_name)
+            )
         except SwarmRedisError:  # e.g. not monitoring yet: no consensus, touch nothing
             return {}
 
@@ -313,8 +332,12 @@ async def _demote_strays(
     if named is None:
         return []
     address = (masters[0]["ip"], masters[0]["port"])
-    actions = [Action(v.name, ("REPLICAOF", *address),
-                      f"a second primary; every sentinel names {named.name}") for v in strays]
+    actions = [
+        Action(
+            v.name, ("REPLICAOF", *address), f"a second primary; every sentinel names {named.name}"
+        )
+        for v in strays
+    ]
     for action in actions:
         await nodes[action.node].execute(*action.args)
     return actions
@@ -332,8 +355,10 @@ async def _sentinel_pending(
     if flags & {"s_down", "o_down", "disconnected"}:
         pending.append(f"{sentinel.name}: sees {master_name} as {fields.get('flags')}")
     if int(fields.get("num-other-sentinels", "0")) < expected - 1:
-        pending.append(f"{sentinel.name}: knows {fields.get('num-other-sentinels')} of"
-                       f" {expected - 1} other sentinels")
+        pending.append(
+            f"{sentinel.name}: knows {fields.get('num-other-sentinels')} of"
+            f" {expected - 1} other sentinels"
+        )
     try:
         await node.execute("SENTINEL", "CKQUORUM", master_name)
     except RedisError as error:
@@ -342,8 +367,10 @@ async def _sentinel_pending(
 
 
 async def _wait_linked(
-    data: Sequence[RedisMember], nodes: Mapping[str, RedisNode],
-    limiter: anyio.CapacityLimiter, wait_timeout: float,
+    data: Sequence[RedisMember],
+    nodes: Mapping[str, RedisNode],
+    limiter: anyio.CapacityLimiter,
+    wait_timeout: float,
 ) -> DataView:
     """Wait for one primary with every other data node its linked replica; return it."""
     current: list[DataView] = []
@@ -359,13 +386,19 @@ async def _wait_linked(
 
 
 async def _wait_sentinels(
-    sentinels: Sequence[RedisMember], nodes: Mapping[str, RedisNode], master_name: str,
-    primary: DataView, limiter: anyio.CapacityLimiter, wait_timeout: float,
+    sentinels: Sequence[RedisMember],
+    nodes: Mapping[str, RedisNode],
+    master_name: str,
+    primary: DataView,
+    limiter: anyio.CapacityLimiter,
+    wait_timeout: float,
 ) -> None:
     """Wait until every Sentinel sees the primary, the other Sentinels and a quorum."""
+
     async def one(sentinel: RedisMember) -> list[str]:
-        return await _sentinel_pending(sentinel, nodes[sentinel.name], master_name, primary,
-                                       len(sentinels))
+        return await _sentinel_pending(
+            sentinel, nodes[sentinel.name], master_name, primary, len(sentinels)
+        )
 
     async def watched() -> list[str]:
         return [p for ps in await fan_out(sentinels, one, limiter=limiter) for p in ps]
@@ -395,19 +428,24 @@ async def bootstrap_replication(
     data = [primary, *replicas]
     async with (
         connect_all(data, access, limiter=limiter, ready_timeout=ready_timeout) as nodes,
-        connect_all(sentinels, sentinel_access or access, limiter=limiter,
-                    ready_timeout=ready_timeout) as sentinel_nodes,
+        connect_all(
+            sentinels, sentinel_access or access, limiter=limiter, ready_timeout=ready_timeout
+        ) as sentinel_nodes,
     ):
-        repaired = await _demote_strays(data, nodes, sentinels, sentinel_nodes, master_name,
-                                        limiter)
+        repaired = await _demote_strays(
+            data, nodes, sentinels, sentinel_nodes, master_name, limiter
+        )
         serving = await _wait_linked(data, nodes, limiter, wait_timeout)
-        await _wait_sentinels(sentinels, sentinel_nodes, master_name, serving, limiter,
-                              wait_timeout)
+        await _wait_sentinels(
+            sentinels, sentinel_nodes, master_name, serving, limiter, wait_timeout
+        )
     report = BootstrapReport("replication", actions=repaired)
     if serving.name != primary.name:
         report.notes.append(f"failover: {serving.name} is primary (planned {primary.name})")
-    report.notes.append(f"{serving.name} primary with {len(replicas)} linked replicas,"
-                        f" {len(sentinels)} sentinels see it with a quorum")
+    report.notes.append(
+        f"{serving.name} primary with {len(replicas)} linked replicas,"
+        f" {len(sentinels)} sentinels see it with a quorum"
+    )
     return report
 
 

@@ -131,34 +131,42 @@ def _components(members: Sequence[ClusterMember], views: Views) -> list[set[str]
 def _foreign_owners(members: Sequence[ClusterMember], views: Views) -> list[str]:
     """Live nodes outside the plan that serve slots: this is someone else's cluster."""
     ids = {views[m.name].myid for m in members}
-    return sorted({
-        f"{name} knows {n.node_id[:8]} at {n.ip}:{n.port} serving {format_ranges(n.slots)}"
-        for name, view in views.items() for n in view.nodes
-        if n.node_id not in ids and n.slots and not n.unsettled
-    })
+    return sorted(
+        {
+            f"{name} knows {n.node_id[:8]} at {n.ip}:{n.port} serving {format_ranges(n.slots)}"
+            for name, view in views.items()
+            for n in view.nodes
+            if n.node_id not in ids and n.slots and not n.unsettled
+        }
+    )
 
 
 def _lost_owners(members: Sequence[ClusterMember], views: Views) -> list[str]:
     """Failed nodes outside the plan still owning slots: their data is gone."""
     ids = {views[m.name].myid for m in members}
-    return sorted({
-        f"slots {format_ranges(n.slots)} belong to lost node {n.node_id[:8]} (fail);"
-        " restore it or reassign the slots by hand"
-        for view in views.values() for n in view.nodes
-        if n.node_id not in ids and n.slots and n.unsettled
-    })
+    return sorted(
+        {
+            f"slots {format_ranges(n.slots)} belong to lost node {n.node_id[:8]} (fail);"
+            " restore it or reassign the slots by hand"
+            for view in views.values()
+            for n in view.nodes
+            if n.node_id not in ids and n.slots and n.unsettled
+        }
+    )
 
 
 def classify(members: Sequence[ClusterMember], views: Views) -> ClusterState:
     """fresh / healthy / needs-repair / conflicting, from the members' views alone."""
     if all(views[m.name].alone for m in members):
         return ClusterState(Condition.FRESH, views)
-    groups = [g for g in _components(members, views)
-              if len(g) > 1 or any(views[n].me.slots for n in g)]
+    groups = [
+        g for g in _components(members, views) if len(g) > 1 or any(views[n].me.slots for n in g)
+    ]
     conflicts = _foreign_owners(members, views)
     if len(groups) > 1:
-        conflicts.append("members form separate clusters: "
-                         + " | ".join(",".join(sorted(g)) for g in groups))
+        conflicts.append(
+            "members form separate clusters: " + " | ".join(",".join(sorted(g)) for g in groups)
+        )
     if conflicts:
         return ClusterState(Condition.CONFLICTING, views, tuple(conflicts))
     problems = [str(a) for a in plan_meets(members, views)]
@@ -173,6 +181,7 @@ def classify(members: Sequence[ClusterMember], views: Views) -> ClusterState:
 def _seed(members: Sequence[ClusterMember], views: Views) -> ClusterMember:
     """The member best anchored in the cluster: known by most others, then knowing most,
     then serving slots, then first in plan order."""
+
     def score(m: ClusterMember) -> tuple[int, int, int]:
         myid, view = views[m.name].myid, views[m.name]
         others = [o for o in members if o is not m]
@@ -185,8 +194,11 @@ def _seed(members: Sequence[ClusterMember], views: Views) -> ClusterMember:
 
 
 def _address_ok(entry: ClusterNode, target: ClusterMember) -> bool:
-    return (entry.ip, entry.port, entry.bus_port) == (target.meet_ip, target.meet_port,
-                                                      target.bus_port)
+    return (entry.ip, entry.port, entry.bus_port) == (
+        target.meet_ip,
+        target.meet_port,
+        target.bus_port,
+    )
 
 
 def _meet(viewer: ClusterMember, target: ClusterMember, reason: str) -> Action:
@@ -228,8 +240,11 @@ def plan_meets(
 def current_primary(shard: str, members: Sequence[ClusterMember], views: Views) -> str | None:
     """Name of the shard member that serves slots now (the planned primary, or after a
     failover one of its replicas), or None if no member of the shard owns slots."""
-    candidates = [m for m in members if m.shard == shard
-                  and views[m.name].me.is_primary and views[m.name].me.slots]
+    candidates = [
+        m
+        for m in members
+        if m.shard == shard and views[m.name].me.is_primary and views[m.name].me.slots
+    ]
     candidates.sort(key=lambda m: (-views[m.name].me.slot_count, m.role != "primary"))
     return candidates[0].name if candidates else None
 
@@ -247,17 +262,17 @@ def plan_slots(members: Sequence[ClusterMember], views: Views) -> tuple[list[Act
         target = views[target_name].me
         ranges = ranges_of(missing)
         if not target.is_primary:
-            problems.append(f"slots {format_ranges(ranges)} of shard {primary.shard} are not"
-                            f" served and {target_name} is not a primary")
+            problems.append(
+                f"slots {format_ranges(ranges)} of shard {primary.shard} are not"
+                f" served and {target_name} is not a primary"
+            )
             continue
         args = ("CLUSTER", "ADDSLOTSRANGE", *(str(x) for r in ranges for x in r))
         actions.append(Action(target_name, args, f"slots of shard {primary.shard} not served"))
     return actions, problems
 
 
-def plan_replicas(
-    members: Sequence[ClusterMember], views: Views
-) -> tuple[list[Action], list[str]]:
+def plan_replicas(members: Sequence[ClusterMember], views: Views) -> tuple[list[Action], list[str]]:
     """REPLICATE for members without slots that do not replicate their shard's primary.
 
     Returns the actions and notes about failovers (left as they are).
@@ -272,18 +287,24 @@ def plan_replicas(
         shard_ids = {views[m.name].myid for m in members if m.shard == member.shard}
         if serving == member.name:
             if member.role == "replica":
-                notes.append(f"failover: {member.name} serves shard {member.shard}"
-                             f" (planned primary {member.primary})")
+                notes.append(
+                    f"failover: {member.name} serves shard {member.shard}"
+                    f" (planned primary {member.primary})"
+                )
             continue
         if me.is_primary and not me.slots:
-            reason = "planned replica has no primary" if member.role == "replica" else (
-                f"rejoins shard {member.shard} as a replica of {serving} after a failover")
+            reason = (
+                "planned replica has no primary"
+                if member.role == "replica"
+                else (f"rejoins shard {member.shard} as a replica of {serving} after a failover")
+            )
         elif me.is_replica and me.primary_id not in shard_ids:
             reason = f"replicates {(me.primary_id or '-')[:8]}, not shard {member.shard}"
         else:
             continue
-        actions.append(Action(member.name, ("CLUSTER", "REPLICATE", primary_id),
-                              f"{reason}: follow {serving}"))
+        actions.append(
+            Action(member.name, ("CLUSTER", "REPLICATE", primary_id), f"{reason}: follow {serving}")
+        )
     return actions, notes
 
 
@@ -305,8 +326,7 @@ def config_signature(nodes: Sequence[ClusterNode], ids: Iterable[str]) -> tuple[
     config epoch, its primary and its slots."""
     by_id = {n.node_id: n for n in nodes}
     entries = [by_id.get(i) for i in sorted(ids)]
-    return tuple((e.node_id, e.config_epoch, e.primary_id, e.slots) if e else None
-                 for e in entries)
+    return tuple((e.node_id, e.config_epoch, e.primary_id, e.slots) if e else None for e in entries)
 
 
 def final_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
@@ -319,8 +339,10 @@ def final_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
     for member in members:
         view = views[member.name]
         if view.info.state != "ok" or view.info.slots_ok != CLUSTER_SLOTS:
-            pending.append(f"{member.name}: cluster_state {view.info.state},"
-                           f" {view.info.slots_ok}/{CLUSTER_SLOTS} slots ok")
+            pending.append(
+                f"{member.name}: cluster_state {view.info.state},"
+                f" {view.info.slots_ok}/{CLUSTER_SLOTS} slots ok"
+            )
         if view.me.is_replica and view.replication.get("master_link_status") != "up":
             pending.append(f"{member.name}: replica link to its primary is not up")
     return pending
@@ -336,12 +358,16 @@ def plan_forget(members: Sequence[ClusterMember], views: Views) -> list[Action]:
     current = {views[m.name].myid for m in members}
     ghosts: set[str] | None = None
     for member in members:
-        failed = {n.node_id for n in views[member.name].nodes
-                  if "fail" in n.flags and n.node_id not in current and not n.slots}
+        failed = {
+            n.node_id
+            for n in views[member.name].nodes
+            if "fail" in n.flags and n.node_id not in current and not n.slots
+        }
         ghosts = failed if ghosts is None else ghosts & failed
     return [
         Action(m.name, ("CLUSTER", "FORGET", ghost), "old identity of a replaced node")
-        for ghost in sorted(ghosts or ()) for m in members
+        for ghost in sorted(ghosts or ())
+        for m in members
     ]
 
 
@@ -360,7 +386,9 @@ def validate_members(members: Sequence[ClusterMember]) -> None:
 
 
 def restore_candidates(
-    members: Sequence[ClusterMember], views: Views, shards: set[str] | None = None,
+    members: Sequence[ClusterMember],
+    views: Views,
+    shards: set[str] | None = None,
 ) -> list[ClusterMember]:
     """Planned primaries that are now linked replicas of their own shard's serving node
     (after a failover): a coordinated CLUSTER FAILOVER to them loses nothing. Pure."""
@@ -370,8 +398,13 @@ def restore_candidates(
             continue
         view = views.get(m.name)
         serving = current_primary(m.shard, members, views) if view else None
-        if (view is not None and serving is not None and serving != m.name
-                and view.me.is_replica and view.me.primary_id == views[serving].myid
-                and view.replication.get("master_link_status") == "up"):
+        if (
+            view is not None
+            and serving is not None
+            and serving != m.name
+            and view.me.is_replica
+            and view.me.primary_id == views[serving].myid
+            and view.replication.get("master_link_status") == "up"
+        ):
             found.append(m)
     return found

@@ -71,8 +71,11 @@ def failure_of(
 ) -> Mapping[str, Any] | None:
     """The first task that failed or was rejected and is new since the apply began
     (a transient engine error only once it happened ``TRANSIENT_LIMIT`` times)."""
-    failed = [t for t in tasks if t.get("ID") not in known
-              and (t.get("Status") or {}).get("State") in _FAILED]
+    failed = [
+        t
+        for t in tasks
+        if t.get("ID") not in known and (t.get("Status") or {}).get("State") in _FAILED
+    ]
     retried = sum(1 for t in failed if _transient(t))
     return next((t for t in failed if not _transient(t) or retried >= TRANSIENT_LIMIT), None)
 
@@ -157,7 +160,10 @@ async def wait_converged(
                 running = running_task(own, target, service)
                 if running is not None:
                     placed[target.logical] = Placed(
-                        target.logical, service_id, str(running["ID"]), target.node_id,
+                        target.logical,
+                        service_id,
+                        str(running["ID"]),
+                        target.node_id,
                         overlay_ip(running, network_id),
                     )
                     del pending[service_id]

@@ -117,7 +117,8 @@ async def plan_stack(
     assignment = place(stack, nodes, previous, options.allow_colocation)
     hosts = (
         {name: (addr,) for name, addr in assignment.addresses.items()}
-        if stack.announce == "host" else None
+        if stack.announce == "host"
+        else None
     )
     spec = pki_spec(stack, hosts)
     issued: list[str] = []
@@ -163,7 +164,11 @@ async def deploy(
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
     guard = await rolling_guard(gateway, plan, access, options, report)
     applied = await apply_plan(
-        gateway, plan, report=report, concurrency=options.concurrency, deadline=options.timeout,
+        gateway,
+        plan,
+        report=report,
+        concurrency=options.concurrency,
+        deadline=options.timeout,
         guard=guard,
     )
     report(Event("bootstrap", stack.name, "start", stack.mode))
@@ -173,8 +178,15 @@ async def deploy(
         # unless --keep-roles
         touched = guard.touched if guard else set()
         if options.restore_roles or touched:
-            boot = await _restore_roles(plan, applied, access, options, report, boot,
-                                        None if options.restore_roles else touched)
+            boot = await _restore_roles(
+                plan,
+                applied,
+                access,
+                options,
+                report,
+                boot,
+                None if options.restore_roles else touched,
+            )
     if scope.cancelled_caught:
         raise DeployTimeout(
             f"{stack.name}: bootstrap did not finish within --timeout {options.timeout:g}s",
@@ -200,13 +212,20 @@ async def _restore_roles(
     its planned primary (coordinated, no write lost), then wait until every node agrees
     again. The plan, not chance, decides which host carries a primary: that keeps
     primaries spread over the hosts. ``touched``: only those nodes' shards (None: all)."""
-    restored = await restore_roles(plan.desired, applied.placed, access, report,
-                                   concurrency=options.concurrency, touched=touched)
+    restored = await restore_roles(
+        plan.desired,
+        applied.placed,
+        access,
+        report,
+        concurrency=options.concurrency,
+        touched=touched,
+    )
     if not restored:
         return boot
     settled = await bootstrap_stack(plan.desired, applied.placed, access, options.concurrency)
-    return BootstrapReport(boot.mode, actions=[*boot.actions, *restored, *settled.actions],
-                           notes=settled.notes)
+    return BootstrapReport(
+        boot.mode, actions=[*boot.actions, *restored, *settled.actions], notes=settled.notes
+    )
 
 
 async def prove_healthy(
@@ -222,7 +241,10 @@ async def prove_healthy(
     with anyio.move_on_after(min(options.timeout, HEALTH_GRACE)):
         while True:
             latest = await stack_status(
-                gateway, stack, access, node_timeout=options.node_timeout,
+                gateway,
+                stack,
+                access,
+                node_timeout=options.node_timeout,
                 concurrency=options.concurrency,
             )
             if latest.status is Status.HEALTHY or _failover_only(latest):
@@ -231,13 +253,12 @@ async def prove_healthy(
             delay = min(delay * 1.5, 3.0)
     if latest is None:
         raise HealthError(f"{stack}: no health check finished within {HEALTH_GRACE:.0f}s")
-    problems = "; ".join(
-        f"{p.node + ': ' if p.node else ''}{p.message}" for p in latest.problems
-    )
+    problems = "; ".join(f"{p.node + ': ' if p.node else ''}{p.message}" for p in latest.problems)
     if latest.status is Status.DOWN:
         report(Event("health", stack, "fail", problems))
-        raise HealthError(f"{stack} is down after deploy: {problems}",
-                          hint=f"see `swarmredis status {stack}`")
+        raise HealthError(
+            f"{stack} is down after deploy: {problems}", hint=f"see `swarmredis status {stack}`"
+        )
     if _failover_only(latest):
         # Roles swapped by a failover, every shard still replicated: serving as designed.
         # status keeps reporting it (degraded) so monitoring sees that a failover happened.
@@ -245,8 +266,9 @@ async def prove_healthy(
         return latest
     if latest.status is Status.DEGRADED:
         report(Event("health", stack, "fail", problems))
-        raise DegradedError(f"{stack} is serving but degraded: {problems}",
-                            hint=f"see `swarmredis status {stack}`")
+        raise DegradedError(
+            f"{stack} is serving but degraded: {problems}", hint=f"see `swarmredis status {stack}`"
+        )
     report(Event("health", stack, "done", f"healthy: {len(latest.nodes)} nodes answer as planned"))
     return latest
 
@@ -262,14 +284,24 @@ async def rolling_guard(
     stack = plan.desired.stack
     if not any(c.kind == "service" and c.action == "update" for c in plan.items):
         return None
-    current = await stack_status(gateway, stack.name, access,
-                                 node_timeout=options.node_timeout,
-                                 concurrency=options.concurrency)
+    current = await stack_status(
+        gateway,
+        stack.name,
+        access,
+        node_timeout=options.node_timeout,
+        concurrency=options.concurrency,
+    )
     if not (current.status is Status.HEALTHY or _failover_only(current)):
         # e.g. a host is lost: nodes to move cannot hand over or be waited for; the
         # bootstrap after the apply repairs the cluster
-        report(Event("rolling", stack.name, "info",
-                     f"{current.status.value} before the update: plain rolling restart"))
+        report(
+            Event(
+                "rolling",
+                stack.name,
+                "info",
+                f"{current.status.value} before the update: plain rolling restart",
+            )
+        )
         return None
     return StackGuard(plan.desired, access, report, options.concurrency)
 

@@ -23,7 +23,9 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (one line of ``--json`` output)."""
         out: dict[str, Any] = {
-            "step": self.step, "subject": self.subject, "status": self.status,
+            "step": self.step,
+            "subject": self.subject,
+            "status": self.status,
         }
         if self.detail:
             out["detail"] = self.detail

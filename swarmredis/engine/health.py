@@ -47,8 +47,7 @@ __all__ = [
 
 async def _read_node(probe: Probe, access: RedisAccess, mode: Mode, master_name: str) -> None:
     target = probe.target
-    async with access.connect(target.name, target.endpoint,
-                              server_name=target.server_name) as node:
+    async with access.connect(target.name, target.endpoint, server_name=target.server_name) as node:
         probe.info = parse_info(await node.info())
         probe.role = parse_role(await node.role()).kind
         if probe.role == "sentinel":
@@ -110,5 +109,3 @@ async def check_health(
     report = assess(mode, probes)
     report.stack = stack
     return report
-
-

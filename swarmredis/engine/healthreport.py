@@ -160,7 +160,8 @@ class HealthReport:
     cluster: ClusterHealth | None = None
     stack: str | None = None
     checked_at: str = field(
-        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
 
     @property
     def exit_code(self) -> int:
@@ -184,10 +185,17 @@ class HealthReport:
 def _node_line(p: Probe) -> NodeHealth:
     t = p.target
     line = NodeHealth(
-        name=t.name, planned_role=t.role, endpoint=str(t.endpoint), host=t.host,
-        task_state=t.task_state, reachable=p.stage != "tcp",
-        tls_ok=p.stage not in ("tcp", "tls"), auth_ok=p.stage in ("ok", "command"),
-        error=p.error, role=p.role, node_id=p.node_id,
+        name=t.name,
+        planned_role=t.role,
+        endpoint=str(t.endpoint),
+        host=t.host,
+        task_state=t.task_state,
+        reachable=p.stage != "tcp",
+        tls_ok=p.stage not in ("tcp", "tls"),
+        auth_ok=p.stage in ("ok", "command"),
+        error=p.error,
+        role=p.role,
+        node_id=p.node_id,
     )
     if not p.reachable:
         return line
@@ -224,8 +232,9 @@ def _common_problems(probes: Sequence[Probe]) -> list[Problem]:
             continue
         used, limit = info_int(p.info, "used_memory"), info_int(p.info, "maxmemory")
         if limit and used >= MEMORY_WARN * limit:
-            problems.append(Problem(Status.DEGRADED, t.name,
-                                    f"memory {used * 100 // limit}% of maxmemory"))
+            problems.append(
+                Problem(Status.DEGRADED, t.name, f"memory {used * 100 // limit}% of maxmemory")
+            )
     return problems
 
 
@@ -242,8 +251,11 @@ def _replica_problems(line: NodeHealth, primary: str | None) -> list[Problem]:
     if line.link_up is False:
         problems.append(Problem(Status.DEGRADED, line.name, "replica link to its primary is down"))
     if line.lag_bytes is not None and line.lag_bytes > LAG_WARN_BYTES:
-        problems.append(Problem(Status.DEGRADED, line.name,
-                                f"replica lags {line.lag_bytes} bytes behind {primary}"))
+        problems.append(
+            Problem(
+                Status.DEGRADED, line.name, f"replica lags {line.lag_bytes} bytes behind {primary}"
+            )
+        )
     return problems
 
 
@@ -264,17 +276,26 @@ def assess(mode: Mode, probes: Sequence[Probe]) -> HealthReport:
 
 
 def _cluster_summary(reachable: Sequence[Probe], ids: Sequence[str]) -> ClusterHealth:
-    ref = max(reachable, key=lambda p: (p.cluster_info.current_epoch if p.cluster_info else -1,
-                                        -reachable.index(p)))
+    ref = max(
+        reachable,
+        key=lambda p: (p.cluster_info.current_epoch if p.cluster_info else -1, -reachable.index(p)),
+    )
     info = ref.cluster_info or parse_cluster_info("")
     signatures = {config_signature(p.cluster_nodes, ids) for p in reachable}
     return ClusterHealth(
-        state="ok" if all(p.cluster_info and p.cluster_info.state == "ok" for p in reachable)
-        else info.state if info.state != "ok" else "partial",
-        slots_assigned=info.slots_assigned, slots_ok=info.slots_ok,
-        slots_pfail=info.slots_pfail, slots_fail=info.slots_fail,
-        known_nodes=info.known_nodes, current_epoch=info.current_epoch,
-        nodes_agree=len(signatures) == 1, seen_by=ref.target.name,
+        state="ok"
+        if all(p.cluster_info and p.cluster_info.state == "ok" for p in reachable)
+        else info.state
+        if info.state != "ok"
+        else "partial",
+        slots_assigned=info.slots_assigned,
+        slots_ok=info.slots_ok,
+        slots_pfail=info.slots_pfail,
+        slots_fail=info.slots_fail,
+        known_nodes=info.known_nodes,
+        current_epoch=info.current_epoch,
+        nodes_agree=len(signatures) == 1,
+        seen_by=ref.target.name,
     )
 
 
@@ -302,27 +323,33 @@ def _coverage_problems(summary: ClusterHealth) -> list[Problem]:
     if summary.state != "ok":
         problems.append(Problem(Status.DOWN, None, f"cluster_state is {summary.state}"))
     if summary.slots_ok + summary.slots_pfail < CLUSTER_SLOTS:
-        problems.append(Problem(Status.DOWN, None,
-                                f"only {summary.slots_ok}/{CLUSTER_SLOTS} slots are served"))
+        problems.append(
+            Problem(Status.DOWN, None, f"only {summary.slots_ok}/{CLUSTER_SLOTS} slots are served")
+        )
     elif summary.slots_pfail:
-        problems.append(Problem(Status.DEGRADED, None,
-                                f"{summary.slots_pfail} slots on nodes suspected failing"))
+        problems.append(
+            Problem(
+                Status.DEGRADED, None, f"{summary.slots_pfail} slots on nodes suspected failing"
+            )
+        )
     return problems
 
 
 def _unserved_slots(ref: Probe, by_id: Mapping[str, Probe]) -> list[Problem]:
     """Slots whose owner (as the reference node sees it) does not answer us."""
     return [
-        Problem(Status.DOWN, None, f"slots {format_ranges(n.slots)} are served by"
-                f" {n.node_id[:8]} at {n.ip}:{n.port}, which does not answer")
+        Problem(
+            Status.DOWN,
+            None,
+            f"slots {format_ranges(n.slots)} are served by"
+            f" {n.node_id[:8]} at {n.ip}:{n.port}, which does not answer",
+        )
         for n in ref.cluster_nodes
         if n.slots and n.is_primary and n.node_id not in by_id
     ]
 
 
-def _cluster_node_problems(
-    p: Probe, line: NodeHealth, by_id: Mapping[str, Probe]
-) -> list[Problem]:
+def _cluster_node_problems(p: Probe, line: NodeHealth, by_id: Mapping[str, Probe]) -> list[Problem]:
     me, t = p.me, p.target
     problems: list[Problem] = []
     if me is None:
@@ -333,14 +360,23 @@ def _cluster_node_problems(
         line.lag_bytes = _lag(p, primary) if primary else None
         problems += _replica_problems(line, line.replicates)
     if t.role == "replica" and me.is_primary and me.slots:
-        problems.append(Problem(Status.DEGRADED, t.name,
-                                f"failover: serves shard {t.primary} (planned replica)"))
+        problems.append(
+            Problem(
+                Status.DEGRADED, t.name, f"failover: serves shard {t.primary} (planned replica)"
+            )
+        )
     if t.role == "primary" and me.is_replica:
-        problems.append(Problem(Status.DEGRADED, t.name,
-                                f"failover: now a replica of {line.replicates}"))
+        problems.append(
+            Problem(Status.DEGRADED, t.name, f"failover: now a replica of {line.replicates}")
+        )
     if t.role == "primary" and me.is_primary and t.slots and me.slots != t.slots:
-        problems.append(Problem(Status.DEGRADED, t.name, f"serves slots {format_ranges(me.slots)}"
-                                f", planned {format_ranges(t.slots)}"))
+        problems.append(
+            Problem(
+                Status.DEGRADED,
+                t.name,
+                f"serves slots {format_ranges(me.slots)}, planned {format_ranges(t.slots)}",
+            )
+        )
     return problems
 
 
@@ -355,8 +391,9 @@ def _judge_replication(probes: Sequence[Probe], lines: dict[str, NodeHealth]) ->
         problems.append(Problem(Status.DEGRADED, None, f"several primaries: {names}"))
     primary = primaries[0]
     if primary.target.role != "primary":
-        problems.append(Problem(Status.DEGRADED, primary.target.name,
-                                "failover: primary now (planned replica)"))
+        problems.append(
+            Problem(Status.DEGRADED, primary.target.name, "failover: primary now (planned replica)")
+        )
     for p in data:
         if p is primary or not p.reachable:
             continue
@@ -366,8 +403,9 @@ def _judge_replication(probes: Sequence[Probe], lines: dict[str, NodeHealth]) ->
             line.lag_bytes = _lag(p, primary)
         else:
             line.replicates = f"{p.info.get('master_host')}:{p.info.get('master_port')}"
-            problems.append(Problem(Status.DEGRADED, p.target.name,
-                                    f"does not replicate {primary.target.name}"))
+            problems.append(
+                Problem(Status.DEGRADED, p.target.name, f"does not replicate {primary.target.name}")
+            )
         problems += _replica_problems(line, primary.target.name)
     problems += _sentinel_problems(probes, primary)
     return problems
@@ -380,15 +418,20 @@ def _sentinel_problems(probes: Sequence[Probe], primary: Probe) -> list[Problem]
             continue
         flags = set(p.sentinel.get("flags", "").split(","))
         if p.sentinel.get("runid") != primary.info.get("run_id"):
-            problems.append(Problem(Status.DEGRADED, p.target.name,
-                                    f"does not see {primary.target.name} as primary"))
+            problems.append(
+                Problem(
+                    Status.DEGRADED, p.target.name, f"does not see {primary.target.name} as primary"
+                )
+            )
         if flags & {"s_down", "o_down", "disconnected"}:
-            problems.append(Problem(Status.DEGRADED, p.target.name,
-                                    f"sees the primary as {p.sentinel.get('flags')}"))
+            problems.append(
+                Problem(
+                    Status.DEGRADED, p.target.name, f"sees the primary as {p.sentinel.get('flags')}"
+                )
+            )
         if "failover_in_progress" in flags:
             state = p.sentinel.get("failover-state", "unknown state")
-            problems.append(Problem(Status.DEGRADED, p.target.name,
-                                    f"runs a failover ({state})"))
+            problems.append(Problem(Status.DEGRADED, p.target.name, f"runs a failover ({state})"))
         if p.quorum_error:
             problems.append(Problem(Status.DEGRADED, p.target.name, p.quorum_error))
     return problems

@@ -42,27 +42,29 @@ def cluster_members(desired: DesiredState, placed: Mapping[str, Placed]) -> list
         )
         if meet_ip is None:
             raise ConvergenceError(
-                f"{node.service}: its task has no address on {stack.network.name}")
-        members.append(ClusterMember(
-            name=node.name,
-            endpoint=endpoint_of(desired, node),
-            meet_ip=meet_ip,
-            meet_port=node.published_port if by_host and node.published_port else stack.port,
-            bus_port=node.bus_published_port if by_host and node.bus_published_port
-            else stack.port + 10000,
-            role="primary" if node.role == "primary" else "replica",
-            primary=node.primary,
-            slots=(desired.slots[node.name],) if node.name in desired.slots else (),
-            server_name=node.alias,
-        ))
+                f"{node.service}: its task has no address on {stack.network.name}"
+            )
+        members.append(
+            ClusterMember(
+                name=node.name,
+                endpoint=endpoint_of(desired, node),
+                meet_ip=meet_ip,
+                meet_port=node.published_port if by_host and node.published_port else stack.port,
+                bus_port=node.bus_published_port
+                if by_host and node.bus_published_port
+                else stack.port + 10000,
+                role="primary" if node.role == "primary" else "replica",
+                primary=node.primary,
+                slots=(desired.slots[node.name],) if node.name in desired.slots else (),
+                server_name=node.alias,
+            )
+        )
     return members
 
 
 def redis_member(desired: DesiredState, node: LogicalNode) -> RedisMember:
     """A data node or Sentinel outside cluster mode, as the bootstrap dials it."""
     return RedisMember(node.name, endpoint_of(desired, node), server_name=node.alias)
-
-
 
 
 async def bootstrap_stack(
@@ -74,15 +76,20 @@ async def bootstrap_stack(
     """Run the mode's bootstrap against the converged services."""
     stack = desired.stack
     if stack.mode == "cluster":
-        return await bootstrap_cluster(cluster_members(desired, placed), access,
-                                       concurrency=concurrency)
+        return await bootstrap_cluster(
+            cluster_members(desired, placed), access, concurrency=concurrency
+        )
     if stack.mode == "standalone":
         data = next(n for n in desired.nodes if n.kind == "redis")
         return await bootstrap_standalone(redis_member(desired, data), access)
     rs = replication_set(desired)
     return await bootstrap_replication(
-        rs.data[0], rs.data[1:], rs.sentinels, access,
-        master_name=rs.master_name, concurrency=concurrency,
+        rs.data[0],
+        rs.data[1:],
+        rs.sentinels,
+        access,
+        master_name=rs.master_name,
+        concurrency=concurrency,
     )
 
 

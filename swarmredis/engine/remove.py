@@ -22,8 +22,9 @@ from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.errors import DeployTimeout, DockerError, ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway, Kind
 
-_ALIVE = frozenset({"new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
-                    "running"})
+_ALIVE = frozenset(
+    {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"}
+)
 _WIPE = 'for v in /v/*; do rm -rf "$v"/* "$v"/.[!.]* "$v"/..?*; done; ls -A /v/*'
 
 
@@ -46,8 +47,11 @@ class RemoveResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"removed": self.removed, "wiped_volumes": self.wiped,
-                "volumes_not_emptied": self.not_wiped}
+        return {
+            "removed": self.removed,
+            "wiped_volumes": self.wiped,
+            "volumes_not_emptied": self.not_wiped,
+        }
 
 
 def volumes_of(services: Sequence[Mapping[str, Any]]) -> VolumeSet | None:
@@ -59,10 +63,12 @@ def volumes_of(services: Sequence[Mapping[str, Any]]) -> VolumeSet | None:
         task = (service.get("Spec") or {}).get("TaskTemplate") or {}
         container = task.get("ContainerSpec") or {}
         image = image or str(container.get("Image", ""))
-        names.update(str(m["Source"]) for m in container.get("Mounts") or []
-                     if m.get("Type") == "volume")
+        names.update(
+            str(m["Source"]) for m in container.get("Mounts") or [] if m.get("Type") == "volume"
+        )
         constraints = constraints or tuple(
-            c for c in (task.get("Placement") or {}).get("Constraints") or []
+            c
+            for c in (task.get("Placement") or {}).get("Constraints") or []
             if not str(c).replace(" ", "").startswith("node.id==")
         )
     if not names:
@@ -110,8 +116,9 @@ async def remove_stack(
 def _merge(a: VolumeSet | None, b: VolumeSet | None) -> VolumeSet | None:
     if a is None or b is None:
         return a or b
-    return VolumeSet(tuple(sorted({*a.names, *b.names})), a.image or b.image,
-                     a.constraints or b.constraints)
+    return VolumeSet(
+        tuple(sorted({*a.names, *b.names})), a.image or b.image, a.constraints or b.constraints
+    )
 
 
 async def stop_services(
@@ -132,8 +139,7 @@ async def stop_services(
             return
         spec["Mode"] = {"Replicated": {"Replicas": 0}}
         async with limiter:
-            await gateway.update_service(str(service["ID"]), int(service["Version"]["Index"]),
-                                         spec)
+            await gateway.update_service(str(service["ID"]), int(service["Version"]["Index"]), spec)
         report(Event("rm", str(spec.get("Name")), "start", "scaled to 0"))
 
     async with anyio.create_task_group() as tg:
@@ -206,8 +212,10 @@ def wipe_job(stack: str, volumes: VolumeSet) -> dict[str, Any]:
                 "Image": volumes.image,
                 "Command": ["sh", "-c", _WIPE],
                 "User": "0:0",  # files in the volumes may belong to any uid
-                "Mounts": [{"Type": "volume", "Source": name, "Target": f"/v/{name}"}
-                           for name in volumes.names],
+                "Mounts": [
+                    {"Type": "volume", "Source": name, "Target": f"/v/{name}"}
+                    for name in volumes.names
+                ],
             },
             "Placement": {"Constraints": list(volumes.constraints)},
             "RestartPolicy": {"Condition": "none"},
@@ -225,8 +233,10 @@ async def wipe_volumes(
     deadline: float,
 ) -> None:
     """Run the wipe job, record each host's outcome, remove the job."""
-    hostnames = {str(n["ID"]): str((n.get("Description") or {}).get("Hostname", n["ID"]))
-                 for n in await gateway.nodes()}
+    hostnames = {
+        str(n["ID"]): str((n.get("Description") or {}).get("Hostname", n["ID"]))
+        for n in await gateway.nodes()
+    }
     job = await gateway.create("service", wipe_job(stack, volumes))
     try:
         tasks = await _wait_job(gateway, job, deadline)
@@ -266,10 +276,9 @@ def _settled(tasks: Sequence[Mapping[str, Any]]) -> bool:
     states: dict[str, set[str]] = {}
     for task in tasks:
         states.setdefault(str(task.get("NodeID")), set()).add(
-            str((task.get("Status") or {}).get("State")))
-    return bool(states) and all(
-        s & {"complete", "failed", "rejected"} for s in states.values()
-    )
+            str((task.get("Status") or {}).get("State"))
+        )
+    return bool(states) and all(s & {"complete", "failed", "rejected"} for s in states.values())
 
 
 async def _wait_job(gateway: DockerGateway, job: str, deadline: float) -> list[dict[str, Any]]:
@@ -280,5 +289,7 @@ async def _wait_job(gateway: DockerGateway, job: str, deadline: float) -> list[d
             if _settled(tasks):
                 return tasks
             await anyio.sleep(0.5)
-    raise DeployTimeout(f"emptying the volumes did not finish within {deadline:.0f}s",
-                        hint="see `docker service ps` of the wipe job; re-run rm --volumes")
+    raise DeployTimeout(
+        f"emptying the volumes did not finish within {deadline:.0f}s",
+        hint="see `docker service ps` of the wipe job; re-run rm --volumes",
+    )

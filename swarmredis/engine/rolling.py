@@ -59,8 +59,10 @@ def handover_pairs(
         if view is None or not view.me.is_primary or not view.me.slots:
             continue
         candidates = [
-            other for other, v in sorted(views.items())
-            if other not in restarting and v.me.primary_id == view.myid
+            other
+            for other, v in sorted(views.items())
+            if other not in restarting
+            and v.me.primary_id == view.myid
             and v.replication.get("master_link_status") == "up"
         ]
         if candidates:
@@ -85,14 +87,18 @@ class StackGuard:
         elif self.desired.stack.mode == "replication":
             await self._replication_before(restarting)
 
-    async def _cluster_before(self, restarting: Sequence[str],
-                              placed: Mapping[str, Placed]) -> None:
+    async def _cluster_before(
+        self, restarting: Sequence[str], placed: Mapping[str, Placed]
+    ) -> None:
         members = cluster_members(self.desired, placed)
         state = await read_cluster_state(members, self.access, concurrency=self.concurrency)
         by_name = {m.name: m for m in members}
         for primary, replica in handover_pairs(restarting, state.views):
-            self.report(Event("rolling", primary, "start",
-                              f"hand its slots to {replica} before the restart"))
+            self.report(
+                Event(
+                    "rolling", primary, "start", f"hand its slots to {replica} before the restart"
+                )
+            )
             await _failover_to(by_name[replica], self.access)
             self.handed.append((primary, replica))
             self.report(Event("rolling", primary, "done", f"{replica} serves its slots now"))
@@ -105,11 +111,23 @@ class StackGuard:
             return
         target = choose_target(views, avoid=restarting, prefer=[m.name for m in rs.data])
         if target is None:
-            self.report(Event("rolling", primary.name, "info",
-                              "no linked replica outside this batch: restarted as primary"))
+            self.report(
+                Event(
+                    "rolling",
+                    primary.name,
+                    "info",
+                    "no linked replica outside this batch: restarted as primary",
+                )
+            )
             return
-        self.report(Event("rolling", primary.name, "start",
-                          f"hand the primary role to {target} before the restart"))
+        self.report(
+            Event(
+                "rolling",
+                primary.name,
+                "start",
+                f"hand the primary role to {target} before the restart",
+            )
+        )
         await hand_over(rs, self.access, target, concurrency=self.concurrency)
         self.handed.append((primary.name, target))
         self.report(Event("rolling", primary.name, "done", f"{target} is primary now"))
@@ -124,8 +142,11 @@ class StackGuard:
         boot = await bootstrap_stack(self.desired, placed, self.access, self.concurrency)
         for action in boot.actions:
             self.report(Event("rolling", action.node, "info", str(action)))
-        self.report(Event("rolling", self.desired.stack.name, "done",
-                          f"{self.desired.stack.mode} whole again"))
+        self.report(
+            Event(
+                "rolling", self.desired.stack.name, "done", f"{self.desired.stack.mode} whole again"
+            )
+        )
 
 
 async def restore_roles(
@@ -143,11 +164,13 @@ async def restore_roles(
     if mode == "cluster":
         members = cluster_members(desired, placed)
         shards = None if touched is None else {m.shard for m in members if m.name in touched}
-        return await restore_planned_primaries(members, access, report,
-                                               concurrency=concurrency, shards=shards)
+        return await restore_planned_primaries(
+            members, access, report, concurrency=concurrency, shards=shards
+        )
     if mode == "replication":
-        return await restore_replication_primary(replication_set(desired), access, report,
-                                                 concurrency=concurrency)
+        return await restore_replication_primary(
+            replication_set(desired), access, report, concurrency=concurrency
+        )
     return []
 
 
@@ -166,8 +189,13 @@ async def restore_replication_primary(
         report(Event("roles", planned, "info", f"left as a replica: {error.message}"))
         return []
     report(Event("roles", planned, "done", f"primary again (was {primary.name})"))
-    return [Action(planned, ("SENTINEL", "FAILOVER", rs.master_name),
-                   "planned primary takes the primary role back")]
+    return [
+        Action(
+            planned,
+            ("SENTINEL", "FAILOVER", rs.master_name),
+            "planned primary takes the primary role back",
+        )
+    ]
 
 
 async def restore_planned_primaries(
@@ -191,19 +219,18 @@ async def restore_planned_primaries(
         try:
             await _failover_to(member, access)
         except SwarmRedisError as error:  # unreachable, refused, or too slow
-            report(Event("roles", member.name, "info",
-                         f"left as a replica: {error.message}"))
+            report(Event("roles", member.name, "info", f"left as a replica: {error.message}"))
             continue
-        restored.append(Action(member.name, ("CLUSTER", "FAILOVER"),
-                               "planned primary takes its shard back"))
+        restored.append(
+            Action(member.name, ("CLUSTER", "FAILOVER"), "planned primary takes its shard back")
+        )
         report(Event("roles", member.name, "done", "serves its slots again"))
     return restored
 
 
 async def _failover_to(member: ClusterMember, access: RedisAccess) -> None:
     """Coordinated failover to ``member`` (a linked replica); wait until it is primary."""
-    async with access.connect(member.name, member.endpoint,
-                              server_name=member.server_name) as node:
+    async with access.connect(member.name, member.endpoint, server_name=member.server_name) as node:
         await node.execute("CLUSTER", "FAILOVER")
         await _wait_primary(node, member.name)
 
@@ -219,4 +246,3 @@ async def _wait_primary(node: RedisNode, name: str) -> None:
         f"{name}: CLUSTER FAILOVER did not complete within {HANDOVER_TIMEOUT:.0f}s",
         hint="nothing was restarted; see `swarmredis status`, then re-run deploy",
     )
-

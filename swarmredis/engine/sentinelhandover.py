@@ -73,18 +73,25 @@ def choose_target(
 
 
 def sentinel_pending(
-    seen: Mapping[str | None, Mapping[str, str]], run_ids: Mapping[str, str],
-    target: str, others: Sequence[str],
+    seen: Mapping[str | None, Mapping[str, str]],
+    run_ids: Mapping[str, str],
+    target: str,
+    others: Sequence[str],
 ) -> list[str]:
     """What keeps a Sentinel (``SENTINEL REPLICAS`` entries by run id) from choosing
     exactly ``target``: it must see the target as a plain, linked replica and every other
     replica at priority 0 (pure)."""
     pending = []
     entry = seen.get(run_ids[target], {})
-    if (entry.get("flags") != "slave" or entry.get("master-link-status") != "ok"
-            or entry.get("slave-priority") == "0"):
-        pending.append(f"sentinel sees {target} as {entry.get('flags', 'unknown')}, link"
-                       f" {entry.get('master-link-status', 'unknown')}")
+    if (
+        entry.get("flags") != "slave"
+        or entry.get("master-link-status") != "ok"
+        or entry.get("slave-priority") == "0"
+    ):
+        pending.append(
+            f"sentinel sees {target} as {entry.get('flags', 'unknown')}, link"
+            f" {entry.get('master-link-status', 'unknown')}"
+        )
     for name in others:
         priority = seen.get(run_ids[name], {}).get("slave-priority")
         if priority != "0":
@@ -101,8 +108,9 @@ def failover_abandoned(master: Mapping[str, str], target_run_id: str) -> bool:
     return master.get("runid") != target_run_id and "failover_in_progress" not in flags
 
 
-async def current_views(rs: ReplicationSet, access: RedisAccess,
-                        concurrency: int = DEFAULT_CONCURRENCY) -> list[DataView]:
+async def current_views(
+    rs: ReplicationSet, access: RedisAccess, concurrency: int = DEFAULT_CONCURRENCY
+) -> list[DataView]:
     """ROLE and INFO of every data node, read concurrently."""
     limiter = anyio.CapacityLimiter(concurrency)
     async with connect_all(rs.data, access, limiter=limiter) as nodes:
@@ -130,11 +138,21 @@ async def hand_over(
         views = await fan_out(rs.data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
         primary, linked = linked_replicas(views)
         if primary is None or target not in linked:
-            raise RedisError(f"{target}: not a linked replica of the one primary",
-                             hint="nothing was changed; see `swarmredis status`")
+            raise RedisError(
+                f"{target}: not a linked replica of the one primary",
+                hint="nothing was changed; see `swarmredis status`",
+            )
         others = [v.name for v in views if v.name not in (primary.name, target)]
-        run = _Handover(rs, nodes, sentinel, primary.name, target,
-                        others, {v.name: v.run_id for v in views}, step_timeout)
+        run = _Handover(
+            rs,
+            nodes,
+            sentinel,
+            primary.name,
+            target,
+            others,
+            {v.name: v.run_id for v in views},
+            step_timeout,
+        )
         await run.execute()
         return primary.name
 
@@ -146,8 +164,9 @@ async def _any_sentinel(rs: ReplicationSet, access: RedisAccess) -> AsyncIterato
     async with AsyncExitStack() as stack:
         for member in rs.sentinels:
             try:
-                node = await stack.enter_async_context(access.connect(
-                    member.name, member.endpoint, server_name=member.server_name))
+                node = await stack.enter_async_context(
+                    access.connect(member.name, member.endpoint, server_name=member.server_name)
+                )
                 await node.ping()
             except RedisUnreachable as error:
                 errors.append(error)
@@ -174,12 +193,18 @@ class _Handover:
         try:
             for name in self.others:
                 await self.nodes[name].execute("CONFIG", "SET", "replica-priority", "0")
-            await poll_until(self._sentinel_ready, within=self.timeout,
-                             what=f"sentinel sees only {self.target} as a candidate")
+            await poll_until(
+                self._sentinel_ready,
+                within=self.timeout,
+                what=f"sentinel sees only {self.target} as a candidate",
+            )
             for _ in range(FAILOVER_ATTEMPTS):
                 await self._pause_and_catch_up()
-                await poll_until(self._failover, within=self.timeout,
-                                 what=f"sentinel accepting the failover to {self.target}")
+                await poll_until(
+                    self._failover,
+                    within=self.timeout,
+                    what=f"sentinel accepting the failover to {self.target}",
+                )
                 address = await self._outcome()
                 if address is not None:
                     await self.nodes[self.old].execute("REPLICAOF", *address)
@@ -188,7 +213,8 @@ class _Handover:
                 f"{self.rs.master_name}: Sentinel abandoned the failover to {self.target}"
                 f" {FAILOVER_ATTEMPTS} times",
                 hint=f"{self.old} is still the primary; the Sentinels' logs say why"
-                     " (-failover-abort-*)")
+                " (-failover-abort-*)",
+            )
         finally:
             with anyio.CancelScope(shield=True):
                 await self._restore(saved)
@@ -200,8 +226,11 @@ class _Handover:
         pause = 2 * self.timeout + self.rs.failover_timeout + PROMOTION_MARGIN
         await self.nodes[self.old].execute("CLIENT", "PAUSE", str(int(pause * 1000)), "WRITE")
         offset = parse_role(await self.nodes[self.old].role()).offset
-        await poll_until(lambda: self._caught_up(offset), within=self.timeout,
-                         what=f"{self.target} catching up with {self.old}")
+        await poll_until(
+            lambda: self._caught_up(offset),
+            within=self.timeout,
+            what=f"{self.target} catching up with {self.old}",
+        )
 
     async def _priority(self, name: str) -> str:
         reply = await self.nodes[name].execute("CONFIG", "GET", "replica-priority")
@@ -240,8 +269,9 @@ class _Handover:
 
         async def decided() -> list[str]:
             role = parse_role(await self.nodes[self.target].role())
-            master = parse_pairs(await self.sentinel.execute(
-                "SENTINEL", "MASTER", self.rs.master_name))
+            master = parse_pairs(
+                await self.sentinel.execute("SENTINEL", "MASTER", self.rs.master_name)
+            )
             if role.kind != "primary":
                 if failover_abandoned(master, self.run_ids[self.target]):
                     return []
@@ -251,8 +281,11 @@ class _Handover:
             address[:] = [master["ip"], master["port"]]
             return []
 
-        await poll_until(decided, within=self.rs.failover_timeout + PROMOTION_MARGIN,
-                         what=f"SENTINEL FAILOVER to {self.target}")
+        await poll_until(
+            decided,
+            within=self.rs.failover_timeout + PROMOTION_MARGIN,
+            what=f"SENTINEL FAILOVER to {self.target}",
+        )
         return (address[0], address[1]) if address else None
 
     async def _restore(self, saved: dict[str, str]) -> None:

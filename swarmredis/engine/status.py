@@ -67,12 +67,24 @@ def health_targets(
     )
     shard_primary = {_label(s, labels.SHARD): _label(s, labels.NODE) for s in primaries}
     mode = stack_mode(services)
-    slots = dict(zip(shard_primary, slot_ranges(len(primaries)), strict=True)) if (
-        mode == "cluster" and primaries) else {}
+    slots = (
+        dict(zip(shard_primary, slot_ranges(len(primaries)), strict=True))
+        if (mode == "cluster" and primaries)
+        else {}
+    )
     targets = []
     for service in sorted(services, key=lambda s: _node_sort_key(_label(s, labels.NODE) or "")):
-        targets.append(_target(stack, service, by_service.get(str(service["ID"]), []), nodes,
-                               shard_primary, slots, primaries))
+        targets.append(
+            _target(
+                stack,
+                service,
+                by_service.get(str(service["ID"]), []),
+                nodes,
+                shard_primary,
+                slots,
+                primaries,
+            )
+        )
     return targets
 
 
@@ -100,8 +112,11 @@ def _target(
     role: Role = (
         "sentinel" if planned == "sentinel" else "replica" if planned == "replica" else "primary"
     )
-    primary = shard_primary.get(shard) if shard else (
-        _label(primaries[0], labels.NODE) if role == "replica" and primaries else None)
+    primary = (
+        shard_primary.get(shard)
+        if shard
+        else (_label(primaries[0], labels.NODE) if role == "replica" and primaries else None)
+    )
     return HealthTarget(
         name=name,
         endpoint=RedisEndpoint(where.addr if where else "", port or 0),
@@ -140,6 +155,10 @@ async def stack_status(
     tasks = await gateway.tasks([str(s["ID"]) for s in services])
     targets = health_targets(stack, services, tasks, nodes)
     return await check_health(
-        stack_mode(services), targets, access, stack=stack,
-        node_timeout=node_timeout, concurrency=concurrency,
+        stack_mode(services),
+        targets,
+        access,
+        stack=stack,
+        node_timeout=node_timeout,
+        concurrency=concurrency,
     )

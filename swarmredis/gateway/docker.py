@@ -91,9 +91,7 @@ class DockerGateway:
     ) -> Any:
         with self._mapped(f"{method} /{path}"):
             with anyio.fail_after(seconds or self._timeout):
-                return await self._client._query_json(
-                    path, method, params=params, data=body
-                )
+                return await self._client._query_json(path, method, params=params, data=body)
 
     @contextmanager
     def _mapped(self, what: str) -> Iterator[None]:

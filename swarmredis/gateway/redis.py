@@ -120,7 +120,8 @@ def _describe_connect_failure(exc: BaseException, timeout: float) -> tuple[type[
         return RedisUnreachable, "still loading its dataset"
     if any(isinstance(e, ConnectionResetError | EOFError) for e in chain):
         return RedisHandshakeClosed, (
-            "connection closed during TLS handshake (client certificate refused?)")
+            "connection closed during TLS handshake (client certificate refused?)"
+        )
     os_error = next((e for e in chain if isinstance(e, OSError)), None)
     return RedisUnreachable, f"TCP: {os_error.strerror or os_error}" if os_error else str(exc)
 
@@ -194,8 +195,10 @@ class RedisNode:
         """Run a command whose reply is a bulk string (INFO, CLUSTER NODES, ...)."""
         reply = await self.execute(*args)
         if not isinstance(reply, str):
-            raise RedisError(f"{self.name} at {self.endpoint}: {_command_label(args)}: "
-                             f"expected text, got {type(reply).__name__}")
+            raise RedisError(
+                f"{self.name} at {self.endpoint}: {_command_label(args)}: "
+                f"expected text, got {type(reply).__name__}"
+            )
         return reply
 
     async def ping(self) -> None:

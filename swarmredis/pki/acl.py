@@ -66,7 +66,11 @@ class AclUser:
 
 # The engine: everything, on every key and channel.
 ADMIN_USER = AclUser(
-    ADMIN, keys=("*",), channels=("*",), commands=("+@all",), client_cert=True,
+    ADMIN,
+    keys=("*",),
+    channels=("*",),
+    commands=("+@all",),
+    client_cert=True,
     purpose="the swarmredis engine",
 )
 # `resetpass` also drops `nopass`: even switched on by mistake, nobody can log in.
@@ -82,8 +86,14 @@ REPLICATION_USER = AclUser(
 MONITOR_USER = AclUser(
     MONITOR,
     commands=(
-        "+ping", "+info", "+client|list", "+client|setname", "+cluster|info",
-        "+cluster|nodes", "+latency|latest", "+slowlog|len",
+        "+ping",
+        "+info",
+        "+client|list",
+        "+client|setname",
+        "+cluster|info",
+        "+cluster|nodes",
+        "+latency|latest",
+        "+slowlog|len",
     ),
     client_cert=True,
     purpose="metrics exporter (read-only, no keys)",
@@ -94,8 +104,18 @@ SENTINEL_USER = AclUser(
     SENTINEL,
     channels=(SENTINEL_HELLO,),
     commands=(
-        "+multi", "+slaveof", "+ping", "+exec", "+subscribe", "+config|rewrite", "+role",
-        "+publish", "+info", "+client|setname", "+client|kill", "+script|kill",
+        "+multi",
+        "+slaveof",
+        "+ping",
+        "+exec",
+        "+subscribe",
+        "+config|rewrite",
+        "+role",
+        "+publish",
+        "+info",
+        "+client|setname",
+        "+client|kill",
+        "+script|kill",
     ),
     purpose="sentinels watching the nodes",
 )
@@ -110,21 +130,41 @@ SENTINEL_PEER_USER = AclUser(
 )
 # What an application needs from sentinels: find the primary, follow failovers.
 _DISCOVERY = (
-    "+ping", "+role", "+subscribe", "+sentinel|get-master-addr-by-name", "+sentinel|master",
-    "+sentinel|masters", "+sentinel|replicas", "+sentinel|slaves", "+sentinel|sentinels",
+    "+ping",
+    "+role",
+    "+subscribe",
+    "+sentinel|get-master-addr-by-name",
+    "+sentinel|master",
+    "+sentinel|masters",
+    "+sentinel|replicas",
+    "+sentinel|slaves",
+    "+sentinel|sentinels",
 )
 
 
 # What a cluster-aware client needs to find the slots and follow redirects; granted
 # last, so a stack user's "-@slow"/"-@dangerous" cannot break cluster discovery.
 CLUSTER_CLIENT = (
-    "+cluster|slots", "+cluster|shards", "+cluster|nodes", "+cluster|info",
-    "+cluster|keyslot", "+cluster|myid", "+readonly", "+readwrite", "+asking",
+    "+cluster|slots",
+    "+cluster|shards",
+    "+cluster|nodes",
+    "+cluster|info",
+    "+cluster|keyslot",
+    "+cluster|myid",
+    "+readonly",
+    "+readwrite",
+    "+asking",
 )
 
 
-def stack_user(name: str, keys: Iterable[str], channels: Iterable[str],
-               commands: Iterable[str], *, cluster: bool = False) -> AclUser:
+def stack_user(
+    name: str,
+    keys: Iterable[str],
+    channels: Iterable[str],
+    commands: Iterable[str],
+    *,
+    cluster: bool = False,
+) -> AclUser:
     """A user from the stack file; refuses the names of built-in users.
 
     In cluster mode the user also gets ``CLUSTER_CLIENT``.
@@ -132,8 +172,9 @@ def stack_user(name: str, keys: Iterable[str], channels: Iterable[str],
     if name.lower() in BUILTIN:
         raise PKIError(f"{name!r} is a built-in ACL user; choose another name")
     rules = (*commands, *CLUSTER_CLIENT) if cluster else tuple(commands)
-    return AclUser(name, tuple(keys), tuple(channels), rules, client_cert=True,
-                   purpose="stack user")
+    return AclUser(
+        name, tuple(keys), tuple(channels), rules, client_cert=True, purpose="stack user"
+    )
 
 
 def redis_users(stack_users: Sequence[AclUser], *, sentinels: bool) -> tuple[AclUser, ...]:
@@ -204,6 +245,5 @@ def sentinel_auth(master: str, sentinel_password: str, sentinel_users: str) -> s
         f"sentinel auth-user {master} {SENTINEL}\n"
         f"sentinel auth-pass {master} {sentinel_password}\n"
         f"sentinel sentinel-user {SENTINEL}\n"
-        f"sentinel sentinel-pass {sentinel_password}\n"
-        + sentinel_users
+        f"sentinel sentinel-pass {sentinel_password}\n" + sentinel_users
     )

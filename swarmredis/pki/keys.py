@@ -93,8 +93,9 @@ def load_key(data: bytes, *, source: str, passphrase: bytes | None = None) -> Pr
     except (ValueError, TypeError) as error:
         hint = "wrong passphrase?" if is_encrypted_pem(data) else "restore it or re-create it"
         raise PKIError(f"{source}: not a readable private key ({error})", hint=hint) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-                      | ed25519.Ed25519PrivateKey):
+    if not isinstance(
+        key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    ):
         raise PKIError(f"{source}: unsupported key algorithm {type(key).__name__}")
     return key
 
@@ -103,8 +104,9 @@ def public_der(key: PrivateKey | CertificatePublicKeyTypes) -> bytes:
     """DER SubjectPublicKeyInfo of a key, to compare keys for equality."""
     public: CertificatePublicKeyTypes = (
         key.public_key()
-        if isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-                      | ed25519.Ed25519PrivateKey)
+        if isinstance(
+            key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+        )
         else key
     )
     return public.public_bytes(

@@ -115,8 +115,10 @@ def _issue(
         )
     key = generate_key(key_type_of(ca.key))
     subject = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
-         x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
     )
     # A leaf never outlives its CA: clients would reject it anyway.
     not_after = min(now + timedelta(days=days), ca.cert.not_valid_after_utc)

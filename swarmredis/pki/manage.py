@@ -98,8 +98,9 @@ def has_ca(store: CertStore) -> bool:
     """Whether the store holds a CA (certificate and key)."""
     cert, key = store.exists(store.ca_current), store.exists(store.ca_key)
     if cert != key:
-        present, absent = (store.ca_current, store.ca_key) if cert else (
-            store.ca_key, store.ca_current)
+        present, absent = (
+            (store.ca_current, store.ca_key) if cert else (store.ca_key, store.ca_current)
+        )
         raise PKIError(
             f"{store.show(absent)}: missing while {store.show(present)} exists",
             hint="restore it from a backup, or move the store away and run "
@@ -176,8 +177,13 @@ def check_leaves(
         cert_path, key_path = _leaf_paths(store, kind, name)
         cert, key = _read_leaf(store, cert_path, key_path)
         reasons = _reasons(
-            cert, key, current_ca=trust.current, trusted=trust.bundle(), names=names,
-            now=now, renew_within=renew_within,
+            cert,
+            key,
+            current_ca=trust.current,
+            trusted=trust.bundle(),
+            names=names,
+            now=now,
+            renew_within=renew_within,
         )
         checks.append(LeafCheck(kind, name, cert_path, key_path, names, reasons))
     return tuple(checks)
@@ -234,8 +240,7 @@ def _issue_one(
         common_name = next(
             (n.value for n in check.names if isinstance(n, x509.DNSName)), check.name
         )
-        leaf = issue_server(signer, common_name=common_name, names=check.names, now=now,
-                            days=days)
+        leaf = issue_server(signer, common_name=common_name, names=check.names, now=now, days=days)
     # Key first: a crash in between leaves a key/cert mismatch, re-issued next time.
     store.write(check.key_path, key_to_pem(leaf.key), secret=True)
     store.write(check.cert_path, cert_pem([leaf.cert]), secret=False)
@@ -299,8 +304,9 @@ def rotate_ca(
 def finish_ca_rotation(store: CertStore, spec: PKISpec, *, now: datetime) -> None:
     """Step 3 of a CA rotation: stop trusting the previous CA (all leaves re-issued)."""
     if not store.exists(store.ca_previous):
-        raise PKIError("no CA rotation in progress", hint=f"{store.show(store.ca_previous)} "
-                       "does not exist")
+        raise PKIError(
+            "no CA rotation in progress", hint=f"{store.show(store.ca_previous)} does not exist"
+        )
     blocking = {Reason.MISSING, Reason.PREVIOUS_CA, Reason.UNTRUSTED}
     stale = [c.name for c in check_leaves(store, spec, now=now) if blocking & set(c.reasons)]
     if stale:
@@ -333,7 +339,8 @@ def store_status(
         except PKIError:
             cert = None
         infos.append(
-            inspect(cert, kind=kind, name=name, path=store.show(path), now=now,
-                    warn_within=warn_within)
+            inspect(
+                cert, kind=kind, name=name, path=store.show(path), now=now, warn_within=warn_within
+            )
         )
     return tuple(infos)

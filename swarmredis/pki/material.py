@@ -46,8 +46,7 @@ def pki_spec(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None = 
             ServerNode(n.name, n.alias, n.kind, tuple(addresses.get(n.name, ()))) for n in nodes
         ),
         users=tuple(
-            acl.stack_user(u.name, u.keys, u.channels, u.commands,
-                           cluster=stack.mode == "cluster")
+            acl.stack_user(u.name, u.keys, u.channels, u.commands, cluster=stack.mode == "cluster")
             for u in stack.acl.users
         ),
         sentinels=stack.sentinel_count > 0,

@@ -114,9 +114,7 @@ def assignment_rows(state: DesiredState) -> list[dict[str, Any]]:
     ]
 
 
-def diff(
-    desired: DesiredState, observed: Sequence[ObservedObject], prune: bool = False
-) -> Plan:
+def diff(desired: DesiredState, observed: Sequence[ObservedObject], prune: bool = False) -> Plan:
     """Compare ``desired`` with the stack's ``observed`` objects (see the module doc)."""
     by_kind: dict[ObjectKind, list[ObservedObject]] = {k: [] for k in KINDS}
     for obj in observed:
@@ -139,9 +137,17 @@ def _network(want: DesiredObject, have: Sequence[ObservedObject]) -> Change:
     assert want.spec is not None  # networks never wait for material
     fields = changed_paths(want.spec, _network_view(match.spec)) or ("Labels",)
     return Change(
-        "network", want.name, want.logical, "update", fields, match.id, None,
-        recreate=True, reason="networks are immutable: recreate", desired=want,
-    )  # fmt: skip
+        "network",
+        want.name,
+        want.logical,
+        "update",
+        fields,
+        match.id,
+        None,
+        recreate=True,
+        reason="networks are immutable: recreate",
+        desired=want,
+    )
 
 
 def _network_view(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,8 +184,15 @@ def _service(
     match = next((o for o in have if o.logical == want.logical), None)
     if want.pending:
         reason = f"needs {', '.join(want.missing)} ({CERTS_HINT})"
-        return Change("service", want.name, want.logical, "pending",
-                      id=match.id if match else None, reason=reason, desired=want)  # fmt: skip
+        return Change(
+            "service",
+            want.name,
+            want.logical,
+            "pending",
+            id=match.id if match else None,
+            reason=reason,
+            desired=want,
+        )
     if match is None:
         return Change("service", want.name, want.logical, "create", desired=want)
     if match.spec_hash == want.spec_hash:
@@ -187,8 +200,9 @@ def _service(
     assert want.spec is not None
     observed = _with_network_names(match.spec, network_ids)
     fields = changed_paths(want.spec, observed) or (f"Labels.{labels.SPEC_HASH}",)
-    return Change("service", want.name, want.logical, "update", fields, match.id, match.version,
-                  desired=want)  # fmt: skip
+    return Change(
+        "service", want.name, want.logical, "update", fields, match.id, match.version, desired=want
+    )
 
 
 def _with_network_names(spec: Mapping[str, Any], network_ids: Mapping[str, str]) -> dict[str, Any]:
@@ -229,19 +243,39 @@ def _leftover(
         return None  # cannot tell whether it is still current
     logical = obj.logical or obj.name
     if superseded:
-        return Change(kind, obj.name, logical, "remove", id=obj.id, after_update=True,
-                      reason="older version, replaced")  # fmt: skip
+        return Change(
+            kind,
+            obj.name,
+            logical,
+            "remove",
+            id=obj.id,
+            after_update=True,
+            reason="older version, replaced",
+        )
     if prune:
-        return Change(kind, obj.name, logical, "remove", id=obj.id,
-                      after_update=kind in ("secret", "config", "network"),
-                      reason="no longer in the stack file")  # fmt: skip
-    return Change(kind, obj.name, logical, "orphan", id=obj.id,
-                  reason="no longer in the stack file; kept (use --prune to remove)")  # fmt: skip
+        return Change(
+            kind,
+            obj.name,
+            logical,
+            "remove",
+            id=obj.id,
+            after_update=kind in ("secret", "config", "network"),
+            reason="no longer in the stack file",
+        )
+    return Change(
+        kind,
+        obj.name,
+        logical,
+        "orphan",
+        id=obj.id,
+        reason="no longer in the stack file; kept (use --prune to remove)",
+    )
 
 
 def _noop(want: DesiredObject, match: ObservedObject) -> Change:
-    return Change(want.kind, want.name, want.logical, "noop", id=match.id, version=match.version,
-                  desired=want)  # fmt: skip
+    return Change(
+        want.kind, want.name, want.logical, "noop", id=match.id, version=match.version, desired=want
+    )
 
 
 def changed_paths(want: Any, have: Any, path: str = "") -> tuple[str, ...]:

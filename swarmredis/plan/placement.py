@@ -225,23 +225,35 @@ def _keep_previous(
     return kept
 
 
-def _best(
-    node: LogicalNode, eligible: Sequence[SwarmNode], state: _State, colocate: bool
-) -> str:
+def _best(node: LogicalNode, eligible: Sequence[SwarmNode], state: _State, colocate: bool) -> str:
     def cost(candidate: SwarmNode) -> tuple[int | str, ...]:
         sid, zone = candidate.id, state.domain[candidate.id]
         rank = state.order.index(zone)
         if node.kind == "sentinel":
-            return (state.sentinel_zone[zone], state.sentinel_host[sid],
-                    state.zone[zone], state.host[sid], rank, candidate.hostname, sid)
+            return (
+                state.sentinel_zone[zone],
+                state.sentinel_host[sid],
+                state.zone[zone],
+                state.host[sid],
+                rank,
+                candidate.hostname,
+                sid,
+            )
         primary = node.role == "primary"
         if node.primary is not None and node.primary in state.placed:
             home = state.order.index(state.domain[state.placed[node.primary]])
             rank = (rank - home) % len(state.order)
-        return (state.conflicts(node, sid), state.shared_host(node, sid),
-                state.primary_zone[zone] if primary else 0,
-                state.primary_host[sid] if primary else 0,
-                state.zone[zone], state.host[sid], rank, candidate.hostname, sid)  # fmt: skip
+        return (
+            state.conflicts(node, sid),
+            state.shared_host(node, sid),
+            state.primary_zone[zone] if primary else 0,
+            state.primary_host[sid] if primary else 0,
+            state.zone[zone],
+            state.host[sid],
+            rank,
+            candidate.hostname,
+            sid,
+        )
 
     candidates = [c for c in eligible if colocate or not state.conflicts(node, c.id)]
     return min(candidates, key=cost).id
@@ -253,9 +265,10 @@ def _colocation_notes(logical: Sequence[LogicalNode], state: _State) -> list[str
         shared = sorted(zone for zone, count in zones.items() if count > 1)
         for zone in shared:
             members = [
-                n.name for n in logical
+                n.name
+                for n in logical
                 if group_of(n) == group and state.domain[state.placed[n.name]] == zone
-            ]  # fmt: skip
+            ]
             notes.append(f"{', '.join(members)} of one shard share spread domain {zone}")
     return notes
 

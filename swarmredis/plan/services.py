@@ -99,8 +99,12 @@ def _ports(node: LogicalNode) -> list[dict[str, Any]]:
 
 
 def _port(target: int, published: int) -> dict[str, Any]:
-    return {"Protocol": "tcp", "TargetPort": target, "PublishedPort": published,
-            "PublishMode": "host"}  # fmt: skip
+    return {
+        "Protocol": "tcp",
+        "TargetPort": target,
+        "PublishedPort": published,
+        "PublishMode": "host",
+    }
 
 
 def _container(

@@ -163,8 +163,7 @@ def check_user_name(name: str) -> str:
     """An ACL user name that does not clash with the users swarmredis creates."""
     if not USER_NAME.match(name):
         raise ValueError(
-            "must be 1-64 letters, digits, '_', '.' or '-', starting with a letter, "
-            f"got {name!r}"
+            f"must be 1-64 letters, digits, '_', '.' or '-', starting with a letter, got {name!r}"
         )
     if name.lower() in BUILTIN_USERS:
         raise ValueError(

@@ -41,7 +41,10 @@ def service_logs(*services: str, tail: int = 30) -> str:
     for service in services:
         result = subprocess.run(
             [str(LAB), "docker", "1", "service", "logs", "-t", "--tail", str(tail), service],
-            capture_output=True, text=True, timeout=60)
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         out.append(f"--- {service}\n{result.stdout}{result.stderr}")
     return "\n".join(out)
 

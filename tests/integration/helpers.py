@@ -18,13 +18,14 @@ def cli(*args: str, docker_host: str, timeout: float = 600) -> subprocess.Comple
     """Run `swarmredis ARGS --docker-host H` as a user would; never raises on exit codes."""
     return subprocess.run(
         [sys.executable, "-m", "swarmredis", *args, "--docker-host", docker_host],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
-def stack_copy(
-    tmp_path: Path, source: str, name: str, base_port: int, **overrides: Any
-) -> Path:
+def stack_copy(tmp_path: Path, source: str, name: str, base_port: int, **overrides: Any) -> Path:
     """stacks/SOURCE.yaml renamed (objects, network, ports apart from other tests)."""
     data = yaml.safe_load((ROOT / "stacks" / f"{source}.yaml").read_text())
     data["name"] = name
@@ -66,12 +67,15 @@ async def cluster_client(stack: str, certs: Path, docker_host: str, user: str) -
     remap = endpoints(stack, certs, docker_host)
     start_host, start_port = remap[(f"{stack}-node-1", 6379)]
     client = RedisCluster(
-        host=start_host, port=start_port, ssl=True,
+        host=start_host,
+        port=start_port,
+        ssl=True,
         ssl_ca_certs=str(certs / stack / "ca.crt"),
         ssl_certfile=str(certs / stack / "clients" / f"{user}.crt"),
         ssl_keyfile=str(certs / stack / "clients" / f"{user}.key"),
         ssl_check_hostname=False,
-        username=user, password=password(certs, stack, user),
+        username=user,
+        password=password(certs, stack, user),
         address_remap=lambda addr: remap.get(addr, addr),
     )
     await client.initialize()

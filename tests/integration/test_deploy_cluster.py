@@ -37,8 +37,14 @@ class Deployed:
     first: Any  # CompletedProcess of the first deploy
 
     def deploy(self, *extra: str) -> Any:
-        return cli("deploy", str(self.stack_file), "--certs-dir", str(self.certs), *extra,
-                   docker_host=self.lab.docker_host)
+        return cli(
+            "deploy",
+            str(self.stack_file),
+            "--certs-dir",
+            str(self.certs),
+            *extra,
+            docker_host=self.lab.docker_host,
+        )
 
     def status(self) -> tuple[int, dict[str, Any]]:
         return status_json(STACK, self.certs, self.lab.docker_host)
@@ -50,11 +56,29 @@ class Deployed:
         """redis-cli in a throwaway container on the stack's overlay, with the stack's certs."""
         client = "swarmredis-admin" if user == "swarmredis-admin" else user
         return self.lab.docker(
-            1, "run", "--rm", "--user", "0", "--network", f"{STACK}_net",
-            "-v", f"{self.certs / STACK}:/certs:ro", "redis:7.0",
-            "redis-cli", "--tls", "--cacert", "/certs/ca.crt",
-            "--cert", f"/certs/clients/{client}.crt", "--key", f"/certs/clients/{client}.key",
-            "--user", user, "--pass", password(self.certs, STACK, user), "--no-auth-warning",
+            1,
+            "run",
+            "--rm",
+            "--user",
+            "0",
+            "--network",
+            f"{STACK}_net",
+            "-v",
+            f"{self.certs / STACK}:/certs:ro",
+            "redis:7.0",
+            "redis-cli",
+            "--tls",
+            "--cacert",
+            "/certs/ca.crt",
+            "--cert",
+            f"/certs/clients/{client}.crt",
+            "--key",
+            f"/certs/clients/{client}.key",
+            "--user",
+            user,
+            "--pass",
+            password(self.certs, STACK, user),
+            "--no-auth-warning",
             *redis_cli_args,
         )
 
@@ -65,8 +89,14 @@ def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> It
     certs = tmp / "certs"
     stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT)
     cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
-    first = cli("deploy", str(stack_file), "--certs-dir", str(certs), "--json",
-                docker_host=swarm_lab.docker_host)
+    first = cli(
+        "deploy",
+        str(stack_file),
+        "--certs-dir",
+        str(certs),
+        "--json",
+        docker_host=swarm_lab.docker_host,
+    )
     try:
         yield Deployed(swarm_lab, stack_file, certs, first)
     finally:
@@ -82,11 +112,16 @@ def node_client(d: Deployed, node: str, user: str | None) -> aioredis.Redis:
     host, port = d.endpoints()[(f"{STACK}-{node}", 6379)]
     client_cert = user or "app"
     return aioredis.Redis(
-        host=host, port=port, ssl=True, ssl_check_hostname=False, socket_timeout=5,
+        host=host,
+        port=port,
+        ssl=True,
+        ssl_check_hostname=False,
+        socket_timeout=5,
         ssl_ca_certs=str(d.certs / STACK / "ca.crt"),
         ssl_certfile=str(d.certs / STACK / "clients" / f"{client_cert}.crt"),
         ssl_keyfile=str(d.certs / STACK / "clients" / f"{client_cert}.key"),
-        username=user, password=password(d.certs, STACK, user) if user else None,
+        username=user,
+        password=password(d.certs, STACK, user) if user else None,
     )
 
 
@@ -157,16 +192,33 @@ async def test_plain_port_and_default_user_are_refused(cluster: Deployed) -> Non
         await anonymous.get("app:1")
     await anonymous.aclose()
     # no plain-text port inside the overlay either (port 0)
-    out = cluster.lab.docker(1, "run", "--rm", "--network", f"{STACK}_net", "redis:7.0",
-                             "sh", "-c", f"redis-cli -h {STACK}-node-1 -p 6379 ping 2>&1; true")
+    out = cluster.lab.docker(
+        1,
+        "run",
+        "--rm",
+        "--network",
+        f"{STACK}_net",
+        "redis:7.0",
+        "sh",
+        "-c",
+        f"redis-cli -h {STACK}-node-1 -p 6379 ping 2>&1; true",
+    )
     assert "PONG" not in out
 
 
 def test_docker_stack_commands_see_the_stack(cluster: Deployed) -> None:
     stacks = cluster.lab.docker(1, "stack", "ls", "--format", "{{.Name}} {{.Services}}")
     assert f"{STACK} 6" in stacks
-    tasks = cluster.lab.docker(1, "stack", "ps", STACK, "--filter", "desired-state=running",
-                               "--format", "{{.Name}} {{.CurrentState}}")
+    tasks = cluster.lab.docker(
+        1,
+        "stack",
+        "ps",
+        STACK,
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Name}} {{.CurrentState}}",
+    )
     assert len([line for line in tasks.splitlines() if "Running" in line]) == 6
 
 
@@ -183,8 +235,13 @@ def test_second_deploy_changes_nothing(cluster: Deployed) -> None:
     assert result["result"]["changes"] == 0
     assert result["result"]["bootstrap"]["actions"] == []
     assert _task_ids(cluster) == before
-    plan = cli("plan", str(cluster.stack_file), "--certs-dir", str(cluster.certs),
-               docker_host=cluster.lab.docker_host)
+    plan = cli(
+        "plan",
+        str(cluster.stack_file),
+        "--certs-dir",
+        str(cluster.certs),
+        docker_host=cluster.lab.docker_host,
+    )
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
 
@@ -196,8 +253,9 @@ async def test_forced_restart_of_a_primary_keeps_every_key(
     for key, value in keys.items():
         await admin.set(key, value)
     _, report = cluster.status()
-    primary = next(n for n in report["nodes"]
-                   if n["role"] == "primary" and n["planned_role"] == "primary")
+    primary = next(
+        n for n in report["nodes"] if n["role"] == "primary" and n["planned_role"] == "primary"
+    )
     cluster.lab.docker(1, "service", "update", "--force", "--detach", f"{STACK}_{primary['name']}")
     deadline = time.monotonic() + 180
     missing: list[str] = list(keys)
@@ -207,8 +265,7 @@ async def test_forced_restart_of_a_primary_keeps_every_key(
             client = await cluster_client(cluster, "swarmredis-admin")
             try:
                 values = await client.mget_nonatomic(list(keys))
-                missing = [k for k, v in zip(keys, values, strict=True)
-                           if v != keys[k].encode()]
+                missing = [k for k, v in zip(keys, values, strict=True) if v != keys[k].encode()]
             except redis.exceptions.RedisError:
                 missing = list(keys)
             finally:
@@ -293,8 +350,14 @@ async def test_rolling_update_hands_slots_over_and_keeps_every_acknowledged_writ
     async with anyio.create_task_group() as tg:
         tg.start_soon(writer)
         result = await anyio.to_thread.run_sync(
-            lambda: cli("deploy", str(changed), "--certs-dir", str(cluster.certs),
-                        docker_host=cluster.lab.docker_host))
+            lambda: cli(
+                "deploy",
+                str(changed),
+                "--certs-dir",
+                str(cluster.certs),
+                docker_host=cluster.lab.docker_host,
+            )
+        )
         done.set()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert result.stdout.count("hand its slots to") == 3  # each primary, before its restart
@@ -321,8 +384,12 @@ async def test_rm_keeps_volumes_and_deploy_brings_the_same_cluster_back(
     ids = {n["name"]: n["node_id"] for n in before["nodes"]}
     removed = cli("rm", STACK, "-q", docker_host=cluster.lab.docker_host)
     assert removed.returncode == 0, removed.stderr
-    assert cluster.lab.docker(1, "service", "ls", "-q", "--filter",
-                              f"label=com.docker.stack.namespace={STACK}").strip() == ""
+    assert (
+        cluster.lab.docker(
+            1, "service", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}"
+        ).strip()
+        == ""
+    )
     back = cluster.deploy()
     assert back.returncode in (0, 1), back.stdout + back.stderr
     assert "SET-CONFIG-EPOCH" not in back.stdout  # not bootstrapped as a fresh cluster

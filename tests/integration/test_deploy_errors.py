@@ -21,14 +21,16 @@ def test_more_domains_than_the_swarm_has_fails_before_any_change(
 ) -> None:
     stack_file = stack_copy(tmp_path, "cluster", "itbad1", 7500, replicas=3)
     certs = tmp_path / "certs"
-    result = cli("deploy", str(stack_file), "--certs-dir", str(certs),
-                 docker_host=swarm_lab.docker_host)
+    result = cli(
+        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "4" in result.stderr and "node.labels.zone" in result.stderr, result.stderr
     assert "--allow-colocation" in result.stderr
-    assert _objects(swarm_lab, "itbad1") == {k: [] for k in ("service", "secret", "config",
-                                                             "network")}
+    assert _objects(swarm_lab, "itbad1") == {
+        k: [] for k in ("service", "secret", "config", "network")
+    }
     assert not (certs / "itbad1").exists()
 
 
@@ -37,8 +39,15 @@ def test_missing_image_fails_fast_with_the_host_and_the_engine_error(
 ) -> None:
     stack_file = stack_copy(tmp_path, "standalone", "itbad2", 7520, image="redis:9.9-absent")
     try:
-        result = cli("deploy", str(stack_file), "--certs-dir", str(tmp_path / "certs"),
-                     "--timeout", "240", docker_host=swarm_lab.docker_host)
+        result = cli(
+            "deploy",
+            str(stack_file),
+            "--certs-dir",
+            str(tmp_path / "certs"),
+            "--timeout",
+            "240",
+            docker_host=swarm_lab.docker_host,
+        )
         assert result.returncode == 2
         assert "itbad2_node-1 on lab-h" in result.stderr, result.stderr
         assert "not running after" not in result.stderr  # the task's error, not a timeout
@@ -50,8 +59,9 @@ def test_missing_image_fails_fast_with_the_host_and_the_engine_error(
 def test_a_worker_engine_is_refused_before_any_change(swarm_lab: SwarmLab, tmp_path: Path) -> None:
     stack_file = stack_copy(tmp_path, "standalone", "itbad3", 7540)
     worker = swarm_lab.docker_host.replace("/h1/", "/h2/")
-    result = cli("deploy", str(stack_file), "--certs-dir", str(tmp_path / "certs"),
-                 docker_host=worker)
+    result = cli(
+        "deploy", str(stack_file), "--certs-dir", str(tmp_path / "certs"), docker_host=worker
+    )
     assert result.returncode == 2
     assert "is a Swarm worker, not a manager" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -60,8 +70,13 @@ def test_a_worker_engine_is_refused_before_any_change(swarm_lab: SwarmLab, tmp_p
 
 def test_an_unreachable_engine_is_one_line(tmp_path: Path) -> None:
     stack_file = stack_copy(tmp_path, "standalone", "itbad4", 7560)
-    result = cli("deploy", str(stack_file), "--certs-dir", str(tmp_path / "certs"),
-                 docker_host="unix:///nonexistent.sock")
+    result = cli(
+        "deploy",
+        str(stack_file),
+        "--certs-dir",
+        str(tmp_path / "certs"),
+        docker_host="unix:///nonexistent.sock",
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: no Docker engine reachable at unix:///nonexistent.sock (is dockerd running? "

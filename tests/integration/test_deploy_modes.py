@@ -23,8 +23,9 @@ def modes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _deploy(lab: SwarmLab, tmp: Path, stack_file: Path, name: str) -> Iterator[Path]:
     cli("rm", name, "--volumes", "--yes", "-q", docker_host=lab.docker_host)
-    result = cli("deploy", str(stack_file), "--certs-dir", str(tmp / "certs"),
-                 docker_host=lab.docker_host)
+    result = cli(
+        "deploy", str(stack_file), "--certs-dir", str(tmp / "certs"), docker_host=lab.docker_host
+    )
     try:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr
         yield stack_file
@@ -34,14 +35,16 @@ def _deploy(lab: SwarmLab, tmp: Path, stack_file: Path, name: str) -> Iterator[P
 
 @pytest.fixture(scope="module")
 def replication(swarm_lab: SwarmLab, modes_dir: Path) -> Iterator[Path]:
-    yield from _deploy(swarm_lab, modes_dir, stack_copy(modes_dir, "replication", "itr", 7400),
-                       "itr")
+    yield from _deploy(
+        swarm_lab, modes_dir, stack_copy(modes_dir, "replication", "itr", 7400), "itr"
+    )
 
 
 @pytest.fixture(scope="module")
 def standalone(swarm_lab: SwarmLab, modes_dir: Path) -> Iterator[Path]:
-    yield from _deploy(swarm_lab, modes_dir, stack_copy(modes_dir, "standalone", "its", 7450),
-                       "its")
+    yield from _deploy(
+        swarm_lab, modes_dir, stack_copy(modes_dir, "standalone", "its", 7450), "its"
+    )
 
 
 def test_replication_is_healthy_and_spread(
@@ -68,10 +71,16 @@ async def test_replication_user_writes_through_the_primary(
     host, port = next(n for n in report["nodes"] if n["name"] == "node-1")["endpoint"].split(":")
     certs = modes_dir / "certs" / "itr"
     client = aioredis.Redis(
-        host=host, port=int(port), ssl=True, ssl_check_hostname=False, socket_timeout=5,
-        ssl_ca_certs=str(certs / "ca.crt"), ssl_certfile=str(certs / "clients" / "web.crt"),
+        host=host,
+        port=int(port),
+        ssl=True,
+        ssl_check_hostname=False,
+        socket_timeout=5,
+        ssl_ca_certs=str(certs / "ca.crt"),
+        ssl_certfile=str(certs / "clients" / "web.crt"),
         ssl_keyfile=str(certs / "clients" / "web.key"),
-        username="web", password=password(modes_dir / "certs", "itr", "web"),
+        username="web",
+        password=password(modes_dir / "certs", "itr", "web"),
     )
     try:
         await client.set("session:1", "alice")
@@ -85,8 +94,13 @@ async def test_replication_user_writes_through_the_primary(
 def test_replication_redeploy_is_a_noop(
     swarm_lab: SwarmLab, modes_dir: Path, replication: Path
 ) -> None:
-    again = cli("deploy", str(replication), "--certs-dir", str(modes_dir / "certs"),
-                docker_host=swarm_lab.docker_host)
+    again = cli(
+        "deploy",
+        str(replication),
+        "--certs-dir",
+        str(modes_dir / "certs"),
+        docker_host=swarm_lab.docker_host,
+    )
     assert again.returncode == 0, again.stderr
     assert "no changes" in again.stdout
 
@@ -94,11 +108,16 @@ def test_replication_redeploy_is_a_noop(
 def _client(modes_dir: Path, endpoint: tuple[str, int], user: str) -> aioredis.Redis:
     certs = modes_dir / "certs" / "itr"
     return aioredis.Redis(
-        host=endpoint[0], port=endpoint[1], ssl=True, ssl_check_hostname=False,
-        socket_timeout=5, ssl_ca_certs=str(certs / "ca.crt"),
+        host=endpoint[0],
+        port=endpoint[1],
+        ssl=True,
+        ssl_check_hostname=False,
+        socket_timeout=5,
+        ssl_ca_certs=str(certs / "ca.crt"),
         ssl_certfile=str(certs / "clients" / f"{user}.crt"),
         ssl_keyfile=str(certs / "clients" / f"{user}.key"),
-        username=user, password=password(modes_dir / "certs", "itr", user),
+        username=user,
+        password=password(modes_dir / "certs", "itr", user),
     )
 
 
@@ -134,7 +153,8 @@ async def test_replication_rolling_update_hands_the_primary_over_and_back(
             while not done.is_set():
                 try:
                     alias, port = await ask.execute_command(
-                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "itr")
+                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "itr"
+                    )
                     target = by_alias[(alias.decode(), int(port))]
                     client = _client(modes_dir, target, "web")
                     try:
@@ -155,8 +175,14 @@ async def test_replication_rolling_update_hands_the_primary_over_and_back(
     async with anyio.create_task_group() as tg:
         tg.start_soon(writer)
         result = await anyio.to_thread.run_sync(
-            lambda: cli("deploy", str(changed), "--certs-dir", str(modes_dir / "certs"),
-                        docker_host=swarm_lab.docker_host))
+            lambda: cli(
+                "deploy",
+                str(changed),
+                "--certs-dir",
+                str(modes_dir / "certs"),
+                docker_host=swarm_lab.docker_host,
+            )
+        )
         done.set()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert result.stdout.count("hand the primary role to node-2") == 1
@@ -201,8 +227,10 @@ async def test_deploy_gives_the_primary_role_back_after_a_failover(
             roles = {n["name"]: n["role"] for n in report["nodes"]}
             if roles["node-1"] == "replica" and code == 1:
                 break
-            seen = {k: v.decode() if isinstance(v, bytes) else v
-                    for k, v in (await ask.sentinel_master("itr")).items()}
+            seen = {
+                k: v.decode() if isinstance(v, bytes) else v
+                for k, v in (await ask.sentinel_master("itr")).items()
+            }
             if seen["ip"] == "itr-node-1" and "failover_in_progress" not in seen["flags"]:
                 # Sentinel abandoned it (-failover-abort-*): an operator asks again
                 requests += 1
@@ -211,8 +239,13 @@ async def test_deploy_gives_the_primary_role_back_after_a_failover(
     finally:
         await ask.aclose()
     assert roles["node-1"] == "replica", (report["problems"], f"{requests} requests")
-    again = cli("deploy", str(replication), "--certs-dir", str(modes_dir / "certs"),
-                docker_host=swarm_lab.docker_host)
+    again = cli(
+        "deploy",
+        str(replication),
+        "--certs-dir",
+        str(modes_dir / "certs"),
+        docker_host=swarm_lab.docker_host,
+    )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     assert "primary again" in again.stdout
     code, report = status_json("itr", modes_dir / "certs", swarm_lab.docker_host)
@@ -246,10 +279,15 @@ async def test_announce_host_serves_clients_outside_the_swarm(
     # No address remapping and full hostname checks: the nodes announce host addresses
     # and published ports, and their certificates carry those addresses.
     client = RedisCluster(
-        host=host, port=int(port), ssl=True, ssl_check_hostname=True,
-        ssl_ca_certs=str(certs / "ca.crt"), ssl_certfile=str(certs / "clients" / "app.crt"),
+        host=host,
+        port=int(port),
+        ssl=True,
+        ssl_check_hostname=True,
+        ssl_ca_certs=str(certs / "ca.crt"),
+        ssl_certfile=str(certs / "clients" / "app.crt"),
         ssl_keyfile=str(certs / "clients" / "app.key"),
-        username="app", password=password(modes_dir / "certs", "ita", "app"),
+        username="app",
+        password=password(modes_dir / "certs", "ita", "app"),
     )
     try:
         for i in range(30):
@@ -257,8 +295,12 @@ async def test_announce_host_serves_clients_outside_the_swarm(
         assert await client.get("app:29") == b"29"
         announced = {(n.host, n.port) for n in client.get_nodes()}
         published = {(h, int(p)) for h, p in (n["endpoint"].split(":") for n in report["nodes"])}
-        primaries = {(h, int(p)) for h, p in (n["endpoint"].split(":") for n in report["nodes"]
-                                              if n["role"] == "primary")}
+        primaries = {
+            (h, int(p))
+            for h, p in (
+                n["endpoint"].split(":") for n in report["nodes"] if n["role"] == "primary"
+            )
+        }
         assert primaries <= announced <= published  # what the cluster told the client
     finally:
         await client.aclose()

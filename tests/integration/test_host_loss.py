@@ -25,13 +25,18 @@ LOST = 3
 
 @pytest.fixture
 def deployed(swarm_lab: SwarmLab, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    stack_file = stack_copy(tmp_path, "cluster", STACK, 7650,
-                            placement={"constraints": ["node.labels.redis == true"],
-                                       "spread": "node.id"})
+    stack_file = stack_copy(
+        tmp_path,
+        "cluster",
+        STACK,
+        7650,
+        placement={"constraints": ["node.labels.redis == true"], "spread": "node.id"},
+    )
     certs = tmp_path / "certs"
     cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
-    first = cli("deploy", str(stack_file), "--certs-dir", str(certs),
-                docker_host=swarm_lab.docker_host)
+    first = cli(
+        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
+    )
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr
     try:
         yield stack_file, certs
@@ -84,8 +89,15 @@ async def test_losing_a_host_then_redeploying_keeps_every_key(
     swarm_lab.run("kill-host", str(LOST))
     _wait_nodes_ready(swarm_lab, swarm_lab.size - 1)
 
-    again = cli("deploy", str(stack_file), "--certs-dir", str(certs), "--timeout", "240",
-                docker_host=swarm_lab.docker_host)
+    again = cli(
+        "deploy",
+        str(stack_file),
+        "--certs-dir",
+        str(certs),
+        "--timeout",
+        "240",
+        docker_host=swarm_lab.docker_host,
+    )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     code, report = status_json(STACK, certs, swarm_lab.docker_host)
     # the lost primary's replica took over; deploy handed the shard back to the moved,

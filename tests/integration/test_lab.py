@@ -17,8 +17,9 @@ def test_up_again_changes_nothing(swarm_lab: SwarmLab) -> None:
     nodes = swarm_lab.docker(1, "node", "ls", "-q")
     pids = _engine_pids(swarm_lab)
     image = swarm_lab.docker(2, "image", "inspect", "-f", "{{.Id}}", "redis:7.0")
-    again = subprocess.run([str(LAB), "up", str(swarm_lab.size)], capture_output=True,
-                           text=True, timeout=120)
+    again = subprocess.run(
+        [str(LAB), "up", str(swarm_lab.size)], capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0, again.stderr
     assert "starting engine" not in again.stderr and "forming" not in again.stderr
     assert swarm_lab.docker(1, "node", "ls", "-q") == nodes
@@ -35,8 +36,15 @@ def test_status_reports_every_host_up(swarm_lab: SwarmLab) -> None:
 
 
 def test_image_runs_as_redis_with_the_tools(swarm_lab: SwarmLab) -> None:
-    out = swarm_lab.docker(3, "run", "--rm", "redis:7.0", "sh", "-c",
-                           "id -u; ls -nd /data; redis-server --version; redis-cli --version")
+    out = swarm_lab.docker(
+        3,
+        "run",
+        "--rm",
+        "redis:7.0",
+        "sh",
+        "-c",
+        "id -u; ls -nd /data; redis-server --version; redis-cli --version",
+    )
     lines = out.splitlines()
     assert lines[0] == "999"
     assert " 999 999 " in lines[1]

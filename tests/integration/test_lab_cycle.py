@@ -26,16 +26,21 @@ LAB_DIR = Path("/var/lib/swarmredis-labtest")
 
 @pytest.fixture
 def second_lab(swarm_lab: SwarmLab) -> Iterator[dict[str, str]]:
-    env = dict(os.environ, LAB_DIR=str(LAB_DIR), LAB_NET="192.168.78",
-               LAB_BRIDGE=BRIDGE, LAB_NS_PREFIX=NS_PREFIX, LAB_VETH_PREFIX=VETH_PREFIX)
+    env = dict(
+        os.environ,
+        LAB_DIR=str(LAB_DIR),
+        LAB_NET="192.168.78",
+        LAB_BRIDGE=BRIDGE,
+        LAB_NS_PREFIX=NS_PREFIX,
+        LAB_VETH_PREFIX=VETH_PREFIX,
+    )
     yield env
     subprocess.run([str(LAB), "down"], env=env, capture_output=True, timeout=120)
     shutil.rmtree(LAB_DIR, ignore_errors=True)
 
 
 def _lab(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LAB), *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([str(LAB), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 def _leftovers(lab_dir: Path) -> list[str]:
@@ -57,7 +62,8 @@ def _leftovers(lab_dir: Path) -> list[str]:
 
 
 def test_down_on_nothing_then_up_fresh_then_down_leaves_nothing(
-        second_lab: dict[str, str], swarm_lab: SwarmLab) -> None:
+    second_lab: dict[str, str], swarm_lab: SwarmLab
+) -> None:
     lab_dir = Path(second_lab["LAB_DIR"])
     shared_nodes = swarm_lab.docker(1, "node", "ls", "-q")
 

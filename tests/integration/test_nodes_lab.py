@@ -17,7 +17,9 @@ from .conftest import SwarmLab
 def swarmredis(*args: str, docker_host: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "swarmredis", *args, "--docker-host", docker_host],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -20,13 +20,18 @@ from .helpers import cli, stack_copy
 
 def issue_certs(stack_file: Path, certs: Path) -> None:
     stack = load_stack(stack_file)
-    ensure_certs(CertStore(certs, stack.name), pki_spec(stack), now=datetime.now(UTC),
-                 passphrase=lambda: None)  # fmt: skip
+    ensure_certs(
+        CertStore(certs, stack.name),
+        pki_spec(stack),
+        now=datetime.now(UTC),
+        passphrase=lambda: None,
+    )
 
 
 def plan_json(stack_file: Path, certs: Path, lab: SwarmLab) -> tuple[int, dict[str, Any]]:
-    result = cli("plan", str(stack_file), "--json", "--certs-dir", str(certs),
-                        docker_host=lab.docker_host)  # fmt: skip
+    result = cli(
+        "plan", str(stack_file), "--json", "--certs-dir", str(certs), docker_host=lab.docker_host
+    )
     assert result.returncode in (0, 3), result.stderr
     return result.returncode, json.loads(result.stdout)
 
@@ -60,8 +65,13 @@ def test_plan_without_certificates_reports_them_as_pending(
     swarm_lab: SwarmLab, tmp_path: Path
 ) -> None:
     stack_file = stack_copy(tmp_path, "cluster", "plannocerts", 7600)
-    result = cli("plan", str(stack_file), "--certs-dir", str(tmp_path / "none"),
-                        docker_host=swarm_lab.docker_host)  # fmt: skip
+    result = cli(
+        "plan",
+        str(stack_file),
+        "--certs-dir",
+        str(tmp_path / "none"),
+        docker_host=swarm_lab.docker_host,
+    )
     assert result.returncode == 3, result.stderr
     assert "swarmredis certs issue" in result.stdout
     for k in (1, 2, 3):
@@ -75,8 +85,9 @@ def test_impossible_anti_affinity_exits_2_before_any_change(
     data = yaml.safe_load(stack_file.read_text())
     data["replicas"] = 3  # 4 members per shard, 3 zones
     stack_file.write_text(yaml.safe_dump(data))
-    result = cli("plan", str(stack_file), "--certs-dir", str(tmp_path),
-                        docker_host=swarm_lab.docker_host)  # fmt: skip
+    result = cli(
+        "plan", str(stack_file), "--certs-dir", str(tmp_path), docker_host=swarm_lab.docker_host
+    )
     assert result.returncode == 2
     assert "needs 4 spread domains (node.labels.zone)" in result.stderr
     assert "only 3 are available: z1, z2, z3" in result.stderr
@@ -86,8 +97,15 @@ def test_plan_right_after_deploy_has_nothing_to_do(swarm_lab: SwarmLab, tmp_path
     stack_file = stack_copy(tmp_path, "cluster", "planafter", 7600)
     certs = tmp_path / "certs"
     try:
-        deployed = cli("deploy", str(stack_file), "--certs-dir", str(certs), "--quiet",
-                              docker_host=swarm_lab.docker_host, timeout=600)  # fmt: skip
+        deployed = cli(
+            "deploy",
+            str(stack_file),
+            "--certs-dir",
+            str(certs),
+            "--quiet",
+            docker_host=swarm_lab.docker_host,
+            timeout=600,
+        )
         assert deployed.returncode == 0, deployed.stderr
         code, plan = plan_json(stack_file, certs, swarm_lab)
         assert (code, plan["changes"]) == (0, 0)

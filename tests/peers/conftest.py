@@ -40,4 +40,3 @@ def lab(tls: TLSMaterial, tmp_path: Path) -> Iterator[Lab]:
         yield lab
     finally:
         lab.stop_all()
-

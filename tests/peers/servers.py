@@ -147,8 +147,9 @@ class RedisProcess:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
             ):
                 return
             time.sleep(0.05)
@@ -242,16 +243,18 @@ def cluster_members(
             role, primary, planned = "primary", None, (slots[index - 1],)
         else:
             role, primary, planned = "replica", f"node-{(index - shards - 1) // replicas + 1}", ()
-        members.append(ClusterMember(
-            name=process.name,
-            endpoint=RedisEndpoint("127.0.0.1", process.port),
-            meet_ip="127.0.0.1",
-            meet_port=process.port,
-            bus_port=process.port + 10000,
-            role=role,  # type: ignore[arg-type]
-            primary=primary,
-            slots=planned,
-        ))
+        members.append(
+            ClusterMember(
+                name=process.name,
+                endpoint=RedisEndpoint("127.0.0.1", process.port),
+                meet_ip="127.0.0.1",
+                meet_port=process.port,
+                bus_port=process.port + 10000,
+                role=role,  # type: ignore[arg-type]
+                primary=primary,
+                slots=planned,
+            )
+        )
     return members
 
 

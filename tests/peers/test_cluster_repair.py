@@ -78,7 +78,8 @@ async def test_wiped_replica_is_met_and_replicates_its_primary(
     after = await ids_of(members, access)
     assert after["node-6"] != before["node-6"]
     assert {k: v for k, v in after.items() if k != "node-6"} == {
-        k: v for k, v in before.items() if k != "node-6"}
+        k: v for k, v in before.items() if k != "node-6"
+    }
     done = [(a.node, a.args[:2]) for a in report.actions]
     assert ("node-6", ("CLUSTER", "REPLICATE")) in done
     assert any(args == ("CLUSTER", "MEET") for _, args in done)
@@ -94,8 +95,10 @@ async def test_forgotten_node_is_met_again(lab: Lab, access: RedisAccess) -> Non
             async with access.connect(member.name, member.endpoint) as node:
                 await node.execute("CLUSTER", "FORGET", ids["node-5"])
     report = await bootstrap_cluster(members, access, wait_timeout=30)
-    assert any(a.args[:2] == ("CLUSTER", "MEET") and a.args[3] == str(by_name(
-        members, "node-5").meet_port) for a in report.actions)
+    assert any(
+        a.args[:2] == ("CLUSTER", "MEET") and a.args[3] == str(by_name(members, "node-5").meet_port)
+        for a in report.actions
+    )
     state = await read_cluster_state(members, access)
     assert state.condition is Condition.HEALTHY, state.problems
 
@@ -116,15 +119,14 @@ async def test_failover_is_reported_and_a_wiped_primary_rejoins_as_replica(
     report = await bootstrap_cluster(members, access, wait_timeout=30)
 
     assert ("node-1", ("CLUSTER", "REPLICATE", ids["node-4"])) in [
-        (a.node, a.args) for a in report.actions]
+        (a.node, a.args) for a in report.actions
+    ]
     assert any("failover: node-4 serves shard node-1" in n for n in report.notes)
     me = next(n for n in await view_of(by_name(members, "node-4"), access) if n.myself)
     assert me.is_primary  # not "fixed" back
 
 
-async def test_two_different_clusters_are_refused_untouched(
-    lab: Lab, access: RedisAccess
-) -> None:
+async def test_two_different_clusters_are_refused_untouched(lab: Lab, access: RedisAccess) -> None:
     processes = lab.cluster(shards=6, replicas=0)
     first = cluster_members(processes[:3], shards=3, replicas=0)
     second = cluster_members(processes[3:], shards=3, replicas=0)

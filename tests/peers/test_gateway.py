@@ -63,8 +63,9 @@ async def test_certificate_from_another_ca_fails_the_handshake(
     node = lab.add_node("node-1", cluster=False)
     rogue = TLSClientFiles(ca=tls.ca, cert=tls.rogue_client_cert, key=tls.rogue_client_key)
     with pytest.raises(RedisTLSError, match=r"node-1 at .*TLS"):
-        async with connect_node("node-1", RedisEndpoint("127.0.0.1", node.port), rogue,
-                                access.credentials, timeout=3):
+        async with connect_node(
+            "node-1", RedisEndpoint("127.0.0.1", node.port), rogue, access.credentials, timeout=3
+        ):
             pass
 
 
@@ -128,8 +129,9 @@ async def test_connection_reset_mid_handshake_is_tried_a_few_times_then_reported
     async with anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, reset)
         with pytest.raises(RedisHandshakeClosed, match="closed during TLS handshake") as caught:
-            async with connect_all([member], access, limiter=anyio.CapacityLimiter(1),
-                                   ready_timeout=60):
+            async with connect_all(
+                [member], access, limiter=anyio.CapacityLimiter(1), ready_timeout=60
+            ):
                 pass
         tg.cancel_scope.cancel()
     assert accepted == HANDSHAKE_ATTEMPTS

@@ -20,8 +20,15 @@ pytestmark = pytest.mark.anyio
 
 def targets_of(members: list[ClusterMember]) -> list[HealthTarget]:
     return [
-        HealthTarget(m.name, m.endpoint, m.role, primary=m.primary, slots=m.slots,
-                     host="lab-host", task_state="running")
+        HealthTarget(
+            m.name,
+            m.endpoint,
+            m.role,
+            primary=m.primary,
+            slots=m.slots,
+            host="lab-host",
+            task_state="running",
+        )
         for m in members
     ]
 
@@ -75,12 +82,11 @@ async def test_killed_primary_without_replica_is_down(lab: Lab, access: RedisAcc
     assert report.exit_code == 2
     slots = "5461-10922"
     assert any(p.severity is Status.DOWN and slots in p.message for p in report.problems), (
-        report.problems)
+        report.problems
+    )
 
 
-async def test_wrong_password_shows_tls_ok_but_auth_failed(
-    lab: Lab, access: RedisAccess
-) -> None:
+async def test_wrong_password_shows_tls_ok_but_auth_failed(lab: Lab, access: RedisAccess) -> None:
     node = lab.add_node("node-1", cluster=False)
     member = RedisMember("node-1", RedisEndpoint("127.0.0.1", node.port))
     assert (await bootstrap_standalone(member, access)).nothing_to_do

@@ -26,8 +26,9 @@ def start(lab: Lab) -> tuple[RedisMember, list[RedisMember], list[RedisMember]]:
     return member(primary), [member(r) for r in replicas], [member(s) for s in sentinels]
 
 
-def targets(primary: RedisMember, replicas: list[RedisMember],
-            sentinels: list[RedisMember]) -> list[HealthTarget]:
+def targets(
+    primary: RedisMember, replicas: list[RedisMember], sentinels: list[RedisMember]
+) -> list[HealthTarget]:
     return [
         HealthTarget(primary.name, primary.endpoint, "primary"),
         *(HealthTarget(r.name, r.endpoint, "replica", primary=primary.name) for r in replicas),
@@ -39,13 +40,15 @@ async def test_replication_is_verified_and_a_failover_is_reported(
     lab: Lab, access: RedisAccess
 ) -> None:
     primary, replicas, sentinels = start(lab)
-    report = await bootstrap_replication(primary, replicas, sentinels, access,
-                                         master_name=MASTER_NAME, wait_timeout=30)
+    report = await bootstrap_replication(
+        primary, replicas, sentinels, access, master_name=MASTER_NAME, wait_timeout=30
+    )
     assert report.nothing_to_do
     assert not [n for n in report.notes if "failover" in n]
 
-    health = await check_health("replication", targets(primary, replicas, sentinels), access,
-                                master_name=MASTER_NAME)
+    health = await check_health(
+        "replication", targets(primary, replicas, sentinels), access, master_name=MASTER_NAME
+    )
     assert health.status is Status.HEALTHY, health.problems
     lines = {n.name: n for n in health.nodes}
     assert lines["node-2"].replicates == "node-1" and lines["node-2"].link_up
@@ -54,8 +57,13 @@ async def test_replication_is_verified_and_a_failover_is_reported(
     assert lines["sentinel-1"].sentinel["quorum_ok"]
 
     lab.processes["node-3"].stop()
-    degraded = await check_health("replication", targets(primary, replicas, sentinels), access,
-                                  master_name=MASTER_NAME, node_timeout=2)
+    degraded = await check_health(
+        "replication",
+        targets(primary, replicas, sentinels),
+        access,
+        master_name=MASTER_NAME,
+        node_timeout=2,
+    )
     assert degraded.status is Status.DEGRADED
     assert {p.node for p in degraded.problems} == {"node-3"}
 
@@ -71,10 +79,12 @@ async def test_replication_is_verified_and_a_failover_is_reported(
     await eventually(promoted)
     lab.restart("node-1")  # comes back; Sentinel turns it into a replica of node-2
     lab.restart("node-3")
-    after = await bootstrap_replication(primary, replicas, sentinels, access,
-                                        master_name=MASTER_NAME, wait_timeout=30)
+    after = await bootstrap_replication(
+        primary, replicas, sentinels, access, master_name=MASTER_NAME, wait_timeout=30
+    )
     assert any("failover: node-2 is primary (planned node-1)" in n for n in after.notes)
-    health = await check_health("replication", targets(primary, replicas, sentinels), access,
-                                master_name=MASTER_NAME)
+    health = await check_health(
+        "replication", targets(primary, replicas, sentinels), access, master_name=MASTER_NAME
+    )
     assert health.status is Status.DEGRADED
     assert [p.message for p in health.problems] == ["failover: primary now (planned replica)"]

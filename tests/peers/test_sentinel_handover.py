@@ -24,14 +24,16 @@ pytestmark = pytest.mark.anyio
 async def rs(lab: Lab, access: RedisAccess) -> ReplicationSet:
     """node-1 primary, node-2 and node-3 its replicas, three Sentinels: verified."""
     primary, replicas, sentinels = start(lab)
-    await bootstrap_replication(primary, replicas, sentinels, access,
-                                master_name=MASTER_NAME, wait_timeout=30)
+    await bootstrap_replication(
+        primary, replicas, sentinels, access, master_name=MASTER_NAME, wait_timeout=30
+    )
     return ReplicationSet([primary, *replicas], sentinels, MASTER_NAME)
 
 
 async def _verify(rs: ReplicationSet, access: RedisAccess) -> BootstrapReport:
-    return await bootstrap_replication(rs.data[0], rs.data[1:], rs.sentinels, access,
-                                       master_name=MASTER_NAME, wait_timeout=30)
+    return await bootstrap_replication(
+        rs.data[0], rs.data[1:], rs.sentinels, access, master_name=MASTER_NAME, wait_timeout=30
+    )
 
 
 async def _role(access: RedisAccess, rs: ReplicationSet, name: str) -> str:

@@ -23,7 +23,12 @@ def test_redis_acl_file_lines() -> None:
     app = acl.stack_user("app", ["app:*"], ["news"], ["+@read", "+@write", "-flushall"])
     users = acl.redis_users([app], sentinels=True)
     assert [u.name for u in users] == [
-        "default", "swarmredis-admin", "replication", "monitor", "sentinel", "app",
+        "default",
+        "swarmredis-admin",
+        "replication",
+        "monitor",
+        "sentinel",
+        "app",
     ]
     lines = acl.render_users(users, passwords_for(users)).splitlines()
     assert lines[0] == "user default off resetpass resetkeys resetchannels -@all"
@@ -35,8 +40,10 @@ def test_redis_acl_file_lines() -> None:
         f"user replication on #{sha('pw-replication')} resetkeys resetchannels "
         "-@all +psync +replconf +ping"
     )
-    assert lines[4].startswith(f"user sentinel on #{sha('pw-sentinel')} resetkeys resetchannels "
-                               "&__sentinel__:hello -@all +multi +slaveof ")
+    assert lines[4].startswith(
+        f"user sentinel on #{sha('pw-sentinel')} resetkeys resetchannels "
+        "&__sentinel__:hello -@all +multi +slaveof "
+    )
     assert lines[5] == (
         f"user app on #{sha('pw-app')} resetkeys ~app:* resetchannels &news "
         "-@all +@read +@write -flushall"
@@ -62,7 +69,11 @@ def test_client_certificates_for_engine_monitor_and_stack_users() -> None:
     users = acl.redis_users([app], sentinels=True)
     assert [u.name for u in users if u.client_cert] == ["swarmredis-admin", "monitor", "app"]
     assert acl.password_users(users) == (
-        "swarmredis-admin", "replication", "monitor", "sentinel", "app",
+        "swarmredis-admin",
+        "replication",
+        "monitor",
+        "sentinel",
+        "app",
     )
 
 

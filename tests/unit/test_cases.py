@@ -131,9 +131,12 @@ def test_case(name: str) -> None:
     stack, nodes, objects, options, expected = load_case(name)
     material = {} if options.get("material") == "none" else fake_material(stack)
     run = lambda: desired_state(  # noqa: E731
-        stack, nodes, material, previous_assignment(objects),
+        stack,
+        nodes,
+        material,
+        previous_assignment(objects),
         allow_colocation=options.get("allow_colocation", False),
-    )  # fmt: skip
+    )
     if "error" in expected:
         with pytest.raises(PlacementError) as caught:
             run()

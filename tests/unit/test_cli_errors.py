@@ -29,7 +29,9 @@ runner = CliRunner()
 def test_unreachable_engine_is_one_line_exit_2() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "swarmredis", "nodes"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"DOCKER_HOST": "unix:///nonexistent.sock", "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
@@ -48,11 +50,19 @@ def test_host_without_scheme_is_refused() -> None:
     ("status", "message", "expected"),
     [
         (900, "Cannot connect to Docker Engine", DockerUnreachable),
-        (503, "This node is not a swarm manager. Use \"docker swarm init\" or "
-              "\"docker swarm join\" to connect this node to swarm and try again.", NotInSwarm),
-        (503, "This node is not a swarm manager. Worker nodes can't be used to view or "
-              "modify cluster state. Please run this command on a manager node or promote "
-              "the current node to a manager.", NotAManager),
+        (
+            503,
+            'This node is not a swarm manager. Use "docker swarm init" or '
+            '"docker swarm join" to connect this node to swarm and try again.',
+            NotInSwarm,
+        ),
+        (
+            503,
+            "This node is not a swarm manager. Worker nodes can't be used to view or "
+            "modify cluster state. Please run this command on a manager node or promote "
+            "the current node to a manager.",
+            NotAManager,
+        ),
         (404, "service acme_node-1 not found", ObjectNotFound),
         (409, "name conflicts with an existing object", DockerError),
     ],

@@ -30,8 +30,11 @@ OK_INFO = parse_cluster_info("cluster_state:ok\r\ncluster_slots_ok:16384\r\n")
 def member(i: int) -> ClusterMember:
     primary = i <= 3
     return ClusterMember(
-        name=f"node-{i}", endpoint=RedisEndpoint("192.168.77.11", 7000 + i),
-        meet_ip=f"10.0.1.{i}", meet_port=7000, bus_port=17000,
+        name=f"node-{i}",
+        endpoint=RedisEndpoint("192.168.77.11", 7000 + i),
+        meet_ip=f"10.0.1.{i}",
+        meet_port=7000,
+        bus_port=17000,
         role="primary" if primary else "replica",
         primary=None if primary else f"node-{i - 3}",
         slots=(SLOTS[i - 1],) if primary else (),
@@ -45,16 +48,27 @@ def node_id(name: str) -> str:
     return name.replace("-", "").ljust(40, "0")
 
 
-def entry(m: ClusterMember, *, myself: bool = False, flags: tuple[str, ...] = (),
-          primary: str | None = None, slots: tuple[SlotRange, ...] | None = None,
-          ip: str | None = None) -> ClusterNode:
+def entry(
+    m: ClusterMember,
+    *,
+    myself: bool = False,
+    flags: tuple[str, ...] = (),
+    primary: str | None = None,
+    slots: tuple[SlotRange, ...] | None = None,
+    ip: str | None = None,
+) -> ClusterNode:
     role = "slave" if primary else "master"
     return ClusterNode(
-        node_id=node_id(m.name), ip=m.meet_ip if ip is None else ip, port=m.meet_port,
-        bus_port=m.bus_port, hostname="",
+        node_id=node_id(m.name),
+        ip=m.meet_ip if ip is None else ip,
+        port=m.meet_port,
+        bus_port=m.bus_port,
+        hostname="",
         flags=frozenset({role, *flags, *(["myself"] if myself else [])}),
-        primary_id=node_id(primary) if primary else None, config_epoch=1,
-        link_state="connected", slots=m.slots if slots is None else slots,
+        primary_id=node_id(primary) if primary else None,
+        config_epoch=1,
+        link_state="connected",
+        slots=m.slots if slots is None else slots,
     )
 
 
@@ -65,8 +79,10 @@ def healthy_table() -> dict[str, ClusterNode]:
 def views(tables: dict[str, dict[str, ClusterNode]], link: str = "up") -> dict[str, NodeView]:
     result = {}
     for m in MEMBERS:
-        nodes = tuple(dataclasses.replace(n, flags=n.flags | {"myself"}) if name == m.name
-                      else n for name, n in tables[m.name].items())
+        nodes = tuple(
+            dataclasses.replace(n, flags=n.flags | {"myself"}) if name == m.name else n
+            for name, n in tables[m.name].items()
+        )
         replication = {"master_link_status": link} if m.role == "replica" else {}
         result[m.name] = NodeView(m, node_id(m.name), nodes, OK_INFO, replication)
     return result
@@ -84,7 +100,10 @@ def test_fresh_cluster_is_met_from_the_first_node() -> None:
     assert [a.args[2:] for a in meets] == [(f"10.0.1.{i}", "7000", "17000") for i in range(2, 7)]
     actions, lost = plan_slots(MEMBERS, fresh)
     assert [(a.node, a.args[2:]) for a in actions] == [
-        ("node-1", ("0", "5460")), ("node-2", ("5461", "10922")), ("node-3", ("10923", "16383"))]
+        ("node-1", ("0", "5460")),
+        ("node-2", ("5461", "10922")),
+        ("node-3", ("10923", "16383")),
+    ]
     assert lost == []
 
 
@@ -117,18 +136,21 @@ def test_failing_entry_is_met_again() -> None:
 
 def test_two_clusters_conflict() -> None:
     first = {n: e for n, e in healthy_table().items() if n in ("node-1", "node-2", "node-3")}
-    second = {m.name: entry(m, slots=((0, 16383),) if m.name == "node-4" else ())
-              for m in MEMBERS[3:]}
-    state = classify(MEMBERS, views({m.name: first if m.role == "primary" else second
-                                     for m in MEMBERS}))
+    second = {
+        m.name: entry(m, slots=((0, 16383),) if m.name == "node-4" else ()) for m in MEMBERS[3:]
+    }
+    state = classify(
+        MEMBERS, views({m.name: first if m.role == "primary" else second for m in MEMBERS})
+    )
     assert state.condition is Condition.CONFLICTING
     assert "separate clusters" in state.problems[0]
 
 
 def test_live_foreign_owner_of_slots_conflicts() -> None:
     table = healthy_table()
-    foreign = dataclasses.replace(entry(MEMBERS[0]), node_id="f" * 40, ip="10.9.9.9",
-                                  slots=((0, 5460),))
+    foreign = dataclasses.replace(
+        entry(MEMBERS[0]), node_id="f" * 40, ip="10.9.9.9", slots=((0, 5460),)
+    )
     tables = {m.name: {**table, "foreign": foreign} for m in MEMBERS}
     state = classify(MEMBERS, views(tables))
     assert state.condition is Condition.CONFLICTING
@@ -138,13 +160,18 @@ def test_live_foreign_owner_of_slots_conflicts() -> None:
 def test_unowned_slots_go_to_their_primary_and_lost_ones_are_only_reported() -> None:
     table = healthy_table()
     table["node-2"] = entry(MEMBERS[1], slots=())
-    ghost = dataclasses.replace(entry(MEMBERS[2]), node_id="9" * 40, flags=frozenset(
-        {"master", "fail"}), slots=((10923, 16383),))
+    ghost = dataclasses.replace(
+        entry(MEMBERS[2]),
+        node_id="9" * 40,
+        flags=frozenset({"master", "fail"}),
+        slots=((10923, 16383),),
+    )
     table["node-3"] = entry(MEMBERS[2], slots=())
     tables = {m.name: {**table, "ghost": ghost} for m in MEMBERS}
     actions, lost = plan_slots(MEMBERS, views(tables))
     assert [(a.node, a.args) for a in actions] == [
-        ("node-2", ("CLUSTER", "ADDSLOTSRANGE", "5461", "10922"))]
+        ("node-2", ("CLUSTER", "ADDSLOTSRANGE", "5461", "10922"))
+    ]
     assert len(lost) == 1 and "10923-16383 belong to lost node 99999999" in lost[0]
 
 
@@ -154,7 +181,8 @@ def test_failover_is_a_note_and_a_blank_planned_primary_follows_the_new_one() ->
     table["node-1"] = entry(MEMBERS[0], slots=())  # came back empty
     actions, notes = plan_replicas(MEMBERS, views({m.name: table for m in MEMBERS}))
     assert [(a.node, a.args) for a in actions] == [
-        ("node-1", ("CLUSTER", "REPLICATE", node_id("node-4")))]
+        ("node-1", ("CLUSTER", "REPLICATE", node_id("node-4")))
+    ]
     assert notes == ["failover: node-4 serves shard node-1 (planned primary node-1)"]
 
 
@@ -165,7 +193,8 @@ def _after_failover(link: str = "up", node_1_follows: str = "node-4") -> dict[st
     table["node-1"] = entry(MEMBERS[0], slots=(), primary=node_1_follows)
     current = views({m.name: table for m in MEMBERS})
     current["node-1"] = dataclasses.replace(
-        current["node-1"], replication={"master_link_status": link})
+        current["node-1"], replication={"master_link_status": link}
+    )
     current["node-4"] = dataclasses.replace(current["node-4"], replication={})
     return current
 
@@ -174,8 +203,9 @@ def test_a_failover_is_handed_back_only_to_a_linked_planned_primary() -> None:
     assert [m.name for m in restore_candidates(MEMBERS, _after_failover())] == ["node-1"]
     assert restore_candidates(MEMBERS, _after_failover(link="down")) == []
     assert restore_candidates(MEMBERS, _after_failover(), shards={"node-2"}) == []
-    assert [m.name for m in restore_candidates(MEMBERS, _after_failover(),
-                                               shards={"node-1"})] == ["node-1"]
+    assert [m.name for m in restore_candidates(MEMBERS, _after_failover(), shards={"node-1"})] == [
+        "node-1"
+    ]
     table = healthy_table()
     assert restore_candidates(MEMBERS, views({m.name: table for m in MEMBERS})) == []
 
@@ -211,8 +241,9 @@ def test_invalid_plans_are_refused() -> None:
 
 def _ghost(flags: tuple[str, ...]) -> ClusterNode:
     old = dataclasses.replace(MEMBERS[3], name="node-4-old")
-    return dataclasses.replace(entry(old, primary="node-1", flags=flags),
-                               node_id="ghost".ljust(40, "0"))
+    return dataclasses.replace(
+        entry(old, primary="node-1", flags=flags), node_id="ghost".ljust(40, "0")
+    )
 
 
 def test_forget_an_id_every_member_sees_failed_on_every_member() -> None:

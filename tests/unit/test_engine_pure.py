@@ -80,8 +80,10 @@ def test_failure_of_reports_only_new_failed_or_rejected_tasks() -> None:
 
 def test_a_transient_engine_error_is_left_to_swarms_restart_a_few_times() -> None:
     service = _service("acme_node-2")
-    busy = ("starting container failed: unable to remount dir as readonly: mount tmpfs:"
-            "/var/lib/docker/containers/x/mounts/secrets: device or resource busy")
+    busy = (
+        "starting container failed: unable to remount dir as readonly: mount tmpfs:"
+        "/var/lib/docker/containers/x/mounts/secrets: device or resource busy"
+    )
     template = copy.deepcopy(_tasks(service)[0])
     tasks = []
     for attempt in range(TRANSIENT_LIMIT):
@@ -119,18 +121,28 @@ def test_health_targets_come_from_labels_ports_and_tasks() -> None:
     assert targets["node-2"].server_name == "acme-node-2"
     assert all(t.task_state == "running" and t.host for t in targets.values())
     assert targets["node-1"].endpoint.host == next(
-        n.addr for n in nodes.values() if n.hostname == targets["node-1"].host)
+        n.addr for n in nodes.values() if n.hostname == targets["node-1"].host
+    )
 
 
-@pytest.mark.parametrize(("roles", "mode"), [
-    ({"standalone": None}, "standalone"),
-    ({"primary": None, "replica": None, "sentinel": None}, "replication"),
-    ({"primary": "1", "replica": "1"}, "cluster"),
-])
+@pytest.mark.parametrize(
+    ("roles", "mode"),
+    [
+        ({"standalone": None}, "standalone"),
+        ({"primary": None, "replica": None, "sentinel": None}, "replication"),
+        ({"primary": "1", "replica": "1"}, "cluster"),
+    ],
+)
 def test_stack_mode_from_planned_roles(roles: dict[str, str | None], mode: str) -> None:
     services = [
-        {"Spec": {"Labels": {"io.swarmredis.planned-role": role,
-                             **({"io.swarmredis.shard": shard} if shard else {})}}}
+        {
+            "Spec": {
+                "Labels": {
+                    "io.swarmredis.planned-role": role,
+                    **({"io.swarmredis.shard": shard} if shard else {}),
+                }
+            }
+        }
         for role, shard in roles.items()
     ]
     assert stack_mode(services) == mode
@@ -146,8 +158,10 @@ def test_volumes_of_lists_every_named_volume_with_image_and_stack_constraints() 
 
 
 def test_wipe_job_runs_once_per_eligible_host_with_every_volume() -> None:
-    body = wipe_job("acme", VolumeSet(("acme_data-1", "acme_data-2"), "redis:7.0",
-                                      ("node.labels.redis == true",)))
+    body = wipe_job(
+        "acme",
+        VolumeSet(("acme_data-1", "acme_data-2"), "redis:7.0", ("node.labels.redis == true",)),
+    )
     assert body["Mode"] == {"GlobalJob": {}}
     mounts = body["TaskTemplate"]["ContainerSpec"]["Mounts"]
     assert [m["Target"] for m in mounts] == ["/v/acme_data-1", "/v/acme_data-2"]
@@ -173,4 +187,6 @@ def test_wipe_outcomes_are_one_per_host_however_often_swarm_retried() -> None:
     assert not _settled([*tasks, _job_task("n3", "pending", "1")])
     assert _settled(tasks)
     assert _outcomes(tasks, {"n1": "h1", "n2": "h2"}) == [
-        ("h1", "complete", "complete"), ("h2", "rejected", "No such image: x")]
+        ("h1", "complete", "complete"),
+        ("h2", "rejected", "No such image: x"),
+    ]

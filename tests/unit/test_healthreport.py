@@ -9,29 +9,56 @@ from swarmredis.gateway.redis import RedisEndpoint
 
 
 def target(name: str, role: str, primary: str | None = None) -> HealthTarget:
-    return HealthTarget(name, RedisEndpoint("192.168.77.11", 7000), role,  # type: ignore[arg-type]
-                        primary=primary, host="lab-1", task_state="running")
+    return HealthTarget(
+        name,
+        RedisEndpoint("192.168.77.11", 7000),
+        role,  # type: ignore[arg-type]
+        primary=primary,
+        host="lab-1",
+        task_state="running",
+    )
 
 
 def primary(name: str = "node-1", planned: str = "primary") -> Probe:
-    info = {"role": "master", "master_replid": "r1", "master_repl_offset": "5000000",
-            "run_id": "run-1", "used_memory": "1000", "maxmemory": "0"}
+    info = {
+        "role": "master",
+        "master_replid": "r1",
+        "master_repl_offset": "5000000",
+        "run_id": "run-1",
+        "used_memory": "1000",
+        "maxmemory": "0",
+    }
     return Probe(target(name, planned), info=info, role="primary")
 
 
 def replica(name: str, link: str = "up", offset: int = 5000000) -> Probe:
-    info = {"role": "slave", "master_replid": "r1", "master_link_status": link,
-            "slave_repl_offset": str(offset), "master_host": "10.0.1.1", "master_port": "7000"}
+    info = {
+        "role": "slave",
+        "master_replid": "r1",
+        "master_link_status": link,
+        "slave_repl_offset": str(offset),
+        "master_host": "10.0.1.1",
+        "master_port": "7000",
+    }
     return Probe(target(name, "replica", "node-1"), info=info, role="replica")
 
 
 def sentinel(
     name: str, runid: str = "run-1", quorum_error: str | None = None, **more: str
 ) -> Probe:
-    fields = {"runid": runid, "flags": "master", "num-other-sentinels": "2", "quorum": "2",
-              "ip": "10.0.1.1", "port": "7000", "num-slaves": "2", **more}
-    return Probe(target(name, "sentinel"), role="sentinel", sentinel=fields,
-                 quorum_error=quorum_error)
+    fields = {
+        "runid": runid,
+        "flags": "master",
+        "num-other-sentinels": "2",
+        "quorum": "2",
+        "ip": "10.0.1.1",
+        "port": "7000",
+        "num-slaves": "2",
+        **more,
+    }
+    return Probe(
+        target(name, "sentinel"), role="sentinel", sentinel=fields, quorum_error=quorum_error
+    )
 
 
 def unreachable(probe: Probe, stage: str = "tcp") -> Probe:
@@ -49,18 +76,22 @@ def test_replication_healthy_then_each_kind_of_trouble() -> None:
     good = [primary(), replica("node-2"), replica("node-3")]
     assert replication(*good, *sentinels) == (Status.HEALTHY, [])
     assert replication(good[0], replica("node-2", link="down"), good[2], *sentinels) == (
-        Status.DEGRADED, ["node-2: replica link to its primary is down"])
+        Status.DEGRADED,
+        ["node-2: replica link to its primary is down"],
+    )
     status, problems = replication(good[0], replica("node-2", offset=1000), good[2], *sentinels)
     assert status is Status.DEGRADED and "lags 4999000 bytes" in problems[0]
     status, problems = replication(*good, sentinel("sentinel-1", runid="other"), *sentinels[1:])
-    assert status is Status.DEGRADED and problems == [
-        "sentinel-1: does not see node-1 as primary"]
+    assert status is Status.DEGRADED and problems == ["sentinel-1: does not see node-1 as primary"]
     status, _ = replication(*good, sentinel("sentinel-1", quorum_error="NOQUORUM"))
     assert status is Status.DEGRADED
-    running = sentinel("sentinel-2", flags="master,failover_in_progress",
-                       **{"failover-state": "wait_promotion"})
+    running = sentinel(
+        "sentinel-2", flags="master,failover_in_progress", **{"failover-state": "wait_promotion"}
+    )
     assert replication(*good, sentinels[0], running, sentinels[2]) == (
-        Status.DEGRADED, ["sentinel-2: runs a failover (wait_promotion)"])
+        Status.DEGRADED,
+        ["sentinel-2: runs a failover (wait_promotion)"],
+    )
 
 
 def test_replication_without_a_reachable_primary_is_down() -> None:

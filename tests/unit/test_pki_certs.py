@@ -64,9 +64,7 @@ def test_ca_has_the_extensions_of_a_leaf_only_ca() -> None:
         (KeyType.ED25519, ed25519.Ed25519PrivateKey),
     ],
 )
-def test_key_types_carry_through_to_leaves(
-    key_type: KeyType, key_class: type[object]
-) -> None:
+def test_key_types_carry_through_to_leaves(key_type: KeyType, key_class: type[object]) -> None:
     ca = build_ca("acme", now=NOW, key_type=key_type)
     leaf = issue_server(ca, common_name="acme-node-1", names=server_names("acme-node-1"), now=NOW)
     assert isinstance(ca.key, key_class) and isinstance(leaf.key, key_class)
@@ -83,7 +81,11 @@ def test_server_leaf_fields() -> None:
     leaf = issue_server(ca, common_name="acme-node-1", names=names, now=NOW)
     cert = leaf.cert
     assert [render_name(n) for n in names_of(cert)] == [
-        "DNS:acme-node-1", "DNS:localhost", "IP:127.0.0.1", "IP:10.0.0.5", "DNS:host-a.example",
+        "DNS:acme-node-1",
+        "DNS:localhost",
+        "IP:127.0.0.1",
+        "IP:10.0.0.5",
+        "DNS:host-a.example",
     ]
     bc = ext(cert, x509.BasicConstraints)
     assert bc.critical and bc.value.ca is False
@@ -121,9 +123,7 @@ def test_chain_verifies_with_the_cryptography_policy_verifier() -> None:
     # certificates do not need (Redis does not map them to users); check the
     # signature here and the full path with `openssl verify` in test_pki_peers.
     client.cert.verify_directly_issued_by(ca.cert)
-    wrong_host = (
-        PolicyBuilder().store(store).time(NOW).build_server_verifier(x509.DNSName("evil"))
-    )
+    wrong_host = PolicyBuilder().store(store).time(NOW).build_server_verifier(x509.DNSName("evil"))
     with pytest.raises(VerificationError):
         wrong_host.verify(leaf.cert, [])
     other = build_ca("other", now=NOW)
@@ -188,7 +188,9 @@ class TestRenewalReasons:
 
     def reasons(self, **kw: object) -> tuple[Reason, ...]:
         args: dict[str, object] = {
-            "current_ca": self.ca.cert, "trusted": [self.ca.cert], "names": self.names,
+            "current_ca": self.ca.cert,
+            "trusted": [self.ca.cert],
+            "names": self.names,
             "now": NOW,
         }
         args.update(kw)

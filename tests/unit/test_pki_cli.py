@@ -29,13 +29,18 @@ def cli(*args: str) -> tuple[int, str]:
 
 def secrets_of(store: Path) -> list[str]:
     return [p.read_text().strip() for p in (store / "users").iterdir()] + [
-        p.read_text() for p in store.rglob("*.key")]
+        p.read_text() for p in store.rglob("*.key")
+    ]
 
 
 def test_init_issue_status_and_nothing_leaks(certs: Path) -> None:
     outputs = []
-    for args in (("certs", "init", STACK), ("certs", "init", STACK),
-                 ("certs", "issue", STACK), ("certs", "issue", STACK)):
+    for args in (
+        ("certs", "init", STACK),
+        ("certs", "init", STACK),
+        ("certs", "issue", STACK),
+        ("certs", "issue", STACK),
+    ):
         code, out = cli(*args)
         assert code == 0, out
         outputs.append(out)
@@ -80,11 +85,18 @@ def test_rotate_plan_and_ca_rotation(certs: Path) -> None:
     cli("certs", "init", STACK)
     cli("certs", "issue", STACK)
     assert cli("certs", "rotate", STACK, "--plan")[0] == 0
-    code, out = cli("certs", "rotate", STACK, "--plan", "--json",
-                    "--host-address", "node-2=10.0.0.7")
+    code, out = cli(
+        "certs", "rotate", STACK, "--plan", "--json", "--host-address", "node-2=10.0.0.7"
+    )
     assert code == 3
-    assert json.loads(out) == [{"kind": "node", "name": "node-2", "reasons": ["san-mismatch"],
-                                "path": str(certs / "nodes" / "node-2.crt")}]
+    assert json.loads(out) == [
+        {
+            "kind": "node",
+            "name": "node-2",
+            "reasons": ["san-mismatch"],
+            "path": str(certs / "nodes" / "node-2.crt"),
+        }
+    ]
     code, out = cli("certs", "rotate", STACK, "--ca")
     assert code == 0 and "--finish" in out
     assert (certs / "ca.crt").read_text().count("BEGIN CERTIFICATE") == 2
@@ -130,9 +142,7 @@ def test_name_constraints_from_the_command_line(certs: Path) -> None:
         (("certs", "status", "nope.yaml"), "nope.yaml"),
     ],
 )
-def test_errors_are_one_line_with_exit_2(
-    certs: Path, args: tuple[str, ...], message: str
-) -> None:
+def test_errors_are_one_line_with_exit_2(certs: Path, args: tuple[str, ...], message: str) -> None:
     code, out = cli(*args)
     assert code == 2
     assert message in out and "Traceback" not in out

@@ -24,8 +24,10 @@ DAY = timedelta(days=1)
 
 
 def make_spec(*, sentinels: bool = True, addresses: tuple[str, ...] = ()) -> PKISpec:
-    nodes = [ServerNode("node-1", "acme-node-1", "redis", addresses),
-             ServerNode("node-2", "acme-node-2")]
+    nodes = [
+        ServerNode("node-1", "acme-node-1", "redis", addresses),
+        ServerNode("node-2", "acme-node-2"),
+    ]
     if sentinels:
         nodes.append(ServerNode("sentinel-1", "acme-sentinel-1", "sentinel"))
     app = acl.stack_user("app", ["app:*"], [], ["+@read"])
@@ -38,8 +40,11 @@ def store(tmp_path: Path) -> CertStore:
 
 
 def snapshot(store: CertStore) -> dict[str, bytes]:
-    return {str(p.relative_to(store.root)): p.read_bytes()
-            for p in sorted(store.root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(store.root)): p.read_bytes()
+        for p in sorted(store.root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_init_then_issue_creates_the_documented_layout(store: CertStore) -> None:
@@ -47,19 +52,43 @@ def test_init_then_issue_creates_the_documented_layout(store: CertStore) -> None
     assert manage.init_ca(store, now=NOW) is True
     report = manage.issue(store, spec, now=NOW)
     assert sorted(snapshot(store)) == [
-        "ca-current.crt", "ca.crt", "ca.key",
-        "clients/app.crt", "clients/app.key", "clients/monitor.crt", "clients/monitor.key",
-        "clients/swarmredis-admin.crt", "clients/swarmredis-admin.key",
-        "nodes/node-1.crt", "nodes/node-1.key", "nodes/node-2.crt", "nodes/node-2.key",
-        "nodes/sentinel-1.crt", "nodes/sentinel-1.key",
-        "users/app.password", "users/monitor.password", "users/replication.password",
-        "users/sentinel.password", "users/swarmredis-admin.password",
+        "ca-current.crt",
+        "ca.crt",
+        "ca.key",
+        "clients/app.crt",
+        "clients/app.key",
+        "clients/monitor.crt",
+        "clients/monitor.key",
+        "clients/swarmredis-admin.crt",
+        "clients/swarmredis-admin.key",
+        "nodes/node-1.crt",
+        "nodes/node-1.key",
+        "nodes/node-2.crt",
+        "nodes/node-2.key",
+        "nodes/sentinel-1.crt",
+        "nodes/sentinel-1.key",
+        "users/app.password",
+        "users/monitor.password",
+        "users/replication.password",
+        "users/sentinel.password",
+        "users/swarmredis-admin.password",
     ]
     assert {c.name for c in report.issued} == {
-        "node-1", "node-2", "sentinel-1", "app", "monitor", "swarmredis-admin"}
+        "node-1",
+        "node-2",
+        "sentinel-1",
+        "app",
+        "monitor",
+        "swarmredis-admin",
+    }
     assert all(c.reasons == (Reason.MISSING,) for c in report.issued)
     assert set(report.new_passwords) == {
-        "app", "monitor", "replication", "sentinel", "swarmredis-admin"}
+        "app",
+        "monitor",
+        "replication",
+        "sentinel",
+        "swarmredis-admin",
+    }
     ca = store.read_cert(store.ca_current)
     for check in report.issued:
         assert issued_by(store.read_cert(check.cert_path), ca)
@@ -85,10 +114,16 @@ def test_only_leaves_inside_the_window_or_changed_are_reissued(store: CertStore)
     store.remove(store.client_cert("app"))
     report = manage.issue(store, make_spec(addresses=("10.0.0.5",)), now=NOW + 5 * DAY)
     assert {(c.name, c.reasons) for c in report.issued} == {
-        ("node-1", (Reason.SAN_MISMATCH,)), ("app", (Reason.MISSING,))}
+        ("node-1", (Reason.SAN_MISMATCH,)),
+        ("app", (Reason.MISSING,)),
+    }
     report = manage.issue(store, make_spec(addresses=("10.0.0.5",)), now=later)
-    assert {c.name for c in report.issued} == {"node-2", "sentinel-1", "monitor",
-                                               "swarmredis-admin"}
+    assert {c.name for c in report.issued} == {
+        "node-2",
+        "sentinel-1",
+        "monitor",
+        "swarmredis-admin",
+    }
     assert all(c.reasons == (Reason.EXPIRING,) for c in report.issued)
 
 
@@ -127,8 +162,13 @@ def test_status_and_exit_codes_follow_the_clock(store: CertStore) -> None:
     manage.issue(store, spec, now=NOW)
     infos = manage.store_status(store, spec, now=NOW + DAY)
     assert [(i.kind, i.name) for i in infos] == [
-        ("ca", "ca"), ("node", "node-1"), ("node", "node-2"),
-        ("client", "swarmredis-admin"), ("client", "monitor"), ("client", "app")]
+        ("ca", "ca"),
+        ("node", "node-1"),
+        ("node", "node-2"),
+        ("client", "swarmredis-admin"),
+        ("client", "monitor"),
+        ("client", "app"),
+    ]
     node = infos[1]
     assert node.sans == ("DNS:acme-node-1", "DNS:localhost", "IP:127.0.0.1")
     assert node.subject == "CN=acme-node-1,O=swarmredis"
@@ -185,13 +225,21 @@ def test_material_has_the_contracted_logical_names(store: CertStore) -> None:
     manage.ensure_certs(store, spec, now=NOW)
     material = build_material(store, spec)
     assert sorted(material) == [
-        "ca.crt", "node-1.crt", "node-1.key", "node-2.crt", "node-2.key",
-        "replication-auth.conf", "sentinel-1.crt", "sentinel-1.key", "sentinel-auth.conf",
+        "ca.crt",
+        "node-1.crt",
+        "node-1.key",
+        "node-2.crt",
+        "node-2.key",
+        "replication-auth.conf",
+        "sentinel-1.crt",
+        "sentinel-1.key",
+        "sentinel-auth.conf",
         "users.acl",
     ]
     replication_pw = store.read_password("replication")
     assert material["replication-auth.conf"] == (
-        f"masteruser replication\nmasterauth {replication_pw}\n".encode())
+        f"masteruser replication\nmasterauth {replication_pw}\n".encode()
+    )
     admin_pw = store.read_password("swarmredis-admin")
     assert admin_pw.encode() not in material["users.acl"]
     assert acl.password_hash(admin_pw).encode() in material["users.acl"]
@@ -220,7 +268,9 @@ def test_pki_spec_from_a_stack_file() -> None:
     )
     spec = pki_spec(stack, {"node-2": ["10.0.0.9"]})
     assert [(n.name, n.alias, n.kind) for n in spec.nodes][:2] == [
-        ("node-1", "shop-node-1", "redis"), ("node-2", "shop-node-2", "redis")]
+        ("node-1", "shop-node-1", "redis"),
+        ("node-2", "shop-node-2", "redis"),
+    ]
     assert spec.nodes[-1].kind == "sentinel"
     assert spec.sentinels and spec.tls
     assert x509.IPAddress(ipaddress.ip_address("10.0.0.9")) in spec.nodes[1].names()

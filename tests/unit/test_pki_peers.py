@@ -105,8 +105,9 @@ class Server:
         conf = self.workdir / f"{self.node}.conf"
         conf.write_text(self.tls_lines() + config.format(dir=self.workdir))
         log = (self.workdir / f"{self.node}.log").open("wb")
-        self.process = subprocess.Popen([binary("redis-server"), str(conf), *args],
-                                        stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [binary("redis-server"), str(conf), *args], stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log()
@@ -133,8 +134,9 @@ class Server:
 def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
-    def start(node: str, material: dict[str, bytes], config: str = NODE_CONFIG,
-              *args: str) -> Server:
+    def start(
+        node: str, material: dict[str, bytes], config: str = NODE_CONFIG, *args: str
+    ) -> Server:
         server = Server(tmp_path / node, node, material)
         started.append(server)
         return server.start(config, *args)
@@ -144,27 +146,42 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         server.stop()
 
 
-def client(store: CertStore, server: Server, user: str | None = None,
-           *, cert: bool = True, password: str | None = None) -> aioredis.Redis:
+def client(
+    store: CertStore,
+    server: Server,
+    user: str | None = None,
+    *,
+    cert: bool = True,
+    password: str | None = None,
+) -> aioredis.Redis:
     """A TLS client; its certificate is the user's own, else the admin's."""
     tls_user = user if user and store.exists(store.client_cert(user)) else acl.ADMIN
     if password is None and user:
         password = store.read_password(user)
     return aioredis.Redis(
-        host="127.0.0.1", port=server.port, ssl=True, ssl_ca_certs=str(store.ca_bundle),
+        host="127.0.0.1",
+        port=server.port,
+        ssl=True,
+        ssl_ca_certs=str(store.ca_bundle),
         ssl_certfile=str(store.client_cert(tls_user)) if cert else None,
         ssl_keyfile=str(store.client_key(tls_user)) if cert else None,
-        username=user, password=password, socket_timeout=5, decode_responses=True,
+        username=user,
+        password=password,
+        socket_timeout=5,
+        decode_responses=True,
         retry=Retry(NoBackoff(), 0),
     )
 
 
 # -- openssl ------------------------------------------------------------------
 
+
 def openssl_verify(ca: Path, cert: Path, purpose: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [binary("openssl"), "verify", "-CAfile", str(ca), "-purpose", purpose, str(cert)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -186,16 +203,19 @@ def test_openssl_enforces_the_name_constraints(
     limits = NameLimits.for_stack(["acme-node-1"], ["10.0.0.0/24"])
     ca = build_ca("acme", now=NOW, limits=limits)
     files = {
-        "good.crt": issue_server(ca, common_name="acme-node-1", now=NOW,
-                                 names=server_names("acme-node-1", ["10.0.0.5"])).cert,
+        "good.crt": issue_server(
+            ca, common_name="acme-node-1", now=NOW, names=server_names("acme-node-1", ["10.0.0.5"])
+        ).cert,
         "client.crt": issue_client(ca, user="swarmredis-admin", now=NOW).cert,
     }
     # Bypass our own check to prove that TLS peers enforce the constraint too.
     monkeypatch.setattr(leaf_module, "check_names_permitted", lambda ca, names: None)
-    files["evil.crt"] = issue_server(ca, common_name="evil", now=NOW,
-                                     names=server_names("evil.example")).cert
-    files["evil-ip.crt"] = issue_server(ca, common_name="acme-node-1", now=NOW,
-                                        names=server_names("acme-node-1", ["192.0.2.1"])).cert
+    files["evil.crt"] = issue_server(
+        ca, common_name="evil", now=NOW, names=server_names("evil.example")
+    ).cert
+    files["evil-ip.crt"] = issue_server(
+        ca, common_name="acme-node-1", now=NOW, names=server_names("acme-node-1", ["192.0.2.1"])
+    ).cert
     (tmp_path / "ca.crt").write_bytes(manage.cert_pem([ca.cert]))
     for name, cert in files.items():
         (tmp_path / name).write_bytes(manage.cert_pem([cert]))
@@ -209,6 +229,7 @@ def test_openssl_enforces_the_name_constraints(
 
 
 # -- redis-server ---------------------------------------------------------------
+
 
 @pytest.fixture
 def material(store: CertStore) -> dict[str, bytes]:
@@ -226,7 +247,8 @@ async def test_admin_with_cert_and_password_connects(store: CertStore, primary: 
         assert await admin.ping()
         assert await admin.acl_whoami() == acl.ADMIN
         assert sorted(await admin.acl_users()) == sorted(
-            ["default", "swarmredis-admin", "replication", "monitor", "sentinel", "app"])
+            ["default", "swarmredis-admin", "replication", "monitor", "sentinel", "app"]
+        )
         default = await admin.acl_getuser("default")
         assert "off" in default["flags"] and default["passwords"] == []
         assert await admin.set("any:key", "1") and await admin.config_get("maxmemory")
@@ -263,22 +285,30 @@ async def test_stack_user_is_limited_to_its_keys_and_commands(
     async with client(store, primary, "app") as app:
         assert await app.set("app:1", "v")
         assert await app.get("app:1") == "v"
-        for denied in (app.config_get("maxmemory"), app.flushall(), app.set("other:1", "v"),
-                       app.get("other:1"), app.acl_list()):
+        for denied in (
+            app.config_get("maxmemory"),
+            app.flushall(),
+            app.set("other:1", "v"),
+            app.get("other:1"),
+            app.acl_list(),
+        ):
             with pytest.raises(rexc.NoPermissionError):
                 await denied
 
 
 @pytest.mark.anyio
-async def test_monitor_reads_stats_but_no_keys_or_config(
-    store: CertStore, primary: Server
-) -> None:
+async def test_monitor_reads_stats_but_no_keys_or_config(store: CertStore, primary: Server) -> None:
     async with client(store, primary, acl.MONITOR) as monitor:
         assert "redis_version" in await monitor.info("server")
         assert await monitor.client_list()
         assert await monitor.slowlog_len() >= 0
-        for denied in (monitor.get("app:1"), monitor.config_get("masterauth"),
-                       monitor.slowlog_get(), monitor.keys("*"), monitor.set("x", "1")):
+        for denied in (
+            monitor.get("app:1"),
+            monitor.config_get("masterauth"),
+            monitor.slowlog_get(),
+            monitor.keys("*"),
+            monitor.set("x", "1"),
+        ):
             with pytest.raises(rexc.NoPermissionError):
                 await denied
 
@@ -290,8 +320,10 @@ def tls_handshake(port: int, version: ssl.TLSVersion, store: CertStore) -> str:
     if version < ssl.TLSVersion.TLSv1_2:
         context.set_ciphers("DEFAULT:@SECLEVEL=0")  # let *this* client offer old protocols
     context.minimum_version = context.maximum_version = version
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
         return tls.version() or ""
 
 
@@ -314,7 +346,8 @@ def test_rsa_and_ed25519_certificates_work_with_redis(
 
 def replica_config(primary: Server) -> str:
     return NODE_CONFIG + (
-        f"include {{dir}}/replication-auth.conf\nreplicaof 127.0.0.1 {primary.port}\n")
+        f"include {{dir}}/replication-auth.conf\nreplicaof 127.0.0.1 {primary.port}\n"
+    )
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -328,7 +361,9 @@ async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 @pytest.mark.anyio
 async def test_replica_syncs_over_tls_with_the_replication_user(
-    store: CertStore, material: dict[str, bytes], primary: Server,
+    store: CertStore,
+    material: dict[str, bytes],
+    primary: Server,
     servers: Callable[..., Server],
 ) -> None:
     replica = servers("node-2", material, replica_config(primary))

@@ -56,9 +56,11 @@ def peers(tmp_path: Path) -> Iterator[tuple[CertStore, dict[str, bytes], Start, 
 def sentinel_config(material: dict[str, bytes], primary: Server) -> str:
     """sentinel.conf as the plan builds it: monitor line, then sentinel-auth.conf."""
     auth = material["sentinel-auth.conf"].decode().replace("{", "{{").replace("}", "}}")
-    return (f"sentinel monitor acme 127.0.0.1 {primary.port} 2\n"
-            "sentinel down-after-milliseconds acme 1000\n"
-            "sentinel failover-timeout acme 10000\n" + auth)
+    return (
+        f"sentinel monitor acme 127.0.0.1 {primary.port} 2\n"
+        "sentinel down-after-milliseconds acme 1000\n"
+        "sentinel failover-timeout acme 10000\n" + auth
+    )
 
 
 @pytest.mark.anyio
@@ -68,13 +70,19 @@ async def test_sentinels_watch_the_primary_and_each_other_with_least_privilege(
     store, material, start, primary = peers
     config = sentinel_config(material, primary)
     sentinels = [start(f"sentinel-{i}", config, "--sentinel") for i in (1, 2)]
-    async with client(store, primary, acl.ADMIN) as p, \
-            client(store, sentinels[0], acl.ADMIN) as s1, client(store, sentinels[1], "app") as app:
+    async with (
+        client(store, primary, acl.ADMIN) as p,
+        client(store, sentinels[0], acl.ADMIN) as s1,
+        client(store, sentinels[1], "app") as app,
+    ):
 
         async def peers_healthy() -> bool:
             found = await s1.sentinel_sentinels("acme")
-            return len(found) == 1 and not found[0]["is_sdown"] \
+            return (
+                len(found) == 1
+                and not found[0]["is_sdown"]
                 and found[0]["last-ok-ping-reply"] < 1000
+            )
 
         await wait_for(peers_healthy, "the sentinels to see each other up")
         # Longer than down-after and than the 2 s hello period: refused pings would
@@ -88,7 +96,9 @@ async def test_sentinels_watch_the_primary_and_each_other_with_least_privilege(
         async with client(store, sentinels[1], acl.ADMIN) as s2:
             assert await s2.acl_log() == []
         assert await app.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "acme") == [
-            "127.0.0.1", str(primary.port)]
+            "127.0.0.1",
+            str(primary.port),
+        ]
         with pytest.raises(rexc.NoPermissionError):
             await app.execute_command("SENTINEL", "FAILOVER", "acme")
 
@@ -101,8 +111,7 @@ async def test_sentinels_fail_over_with_the_sentinel_user(
     replica = start("node-2", replica_config(primary))
     config = sentinel_config(material, primary)
     sentinels = [start(f"sentinel-{i}", config, "--sentinel") for i in (1, 2)]
-    async with client(store, sentinels[0], acl.ADMIN) as s1, \
-            client(store, replica, acl.ADMIN) as r:
+    async with client(store, sentinels[0], acl.ADMIN) as s1, client(store, replica, acl.ADMIN) as r:
 
         async def ready() -> bool:
             master = await s1.sentinel_master("acme")

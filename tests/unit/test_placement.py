@@ -21,9 +21,14 @@ from swarmredis.spec.rules import parse_constraint
 
 def host(i: int, **kw: Any) -> SwarmNode:
     defaults: dict[str, Any] = {
-        "id": f"id{i}", "hostname": f"h{i}", "role": "worker", "availability": "active",
-        "state": "ready", "addr": f"10.0.0.{i}", "labels": {},
-    }  # fmt: skip
+        "id": f"id{i}",
+        "hostname": f"h{i}",
+        "role": "worker",
+        "availability": "active",
+        "state": "ready",
+        "addr": f"10.0.0.{i}",
+        "labels": {},
+    }
     return SwarmNode(**{**defaults, **kw})
 
 
@@ -69,9 +74,13 @@ def test_eligible_nodes_skip_drained_down_and_unlabelled() -> None:
 def test_three_hosts_get_one_primary_and_one_foreign_replica_each() -> None:
     a = place(stack(), [host(3), host(1), host(2)])
     assert dict(a.nodes) == {
-        "node-1": "id1", "node-2": "id2", "node-3": "id3",
-        "node-4": "id2", "node-5": "id3", "node-6": "id1",
-    }  # fmt: skip
+        "node-1": "id1",
+        "node-2": "id2",
+        "node-3": "id3",
+        "node-4": "id2",
+        "node-5": "id3",
+        "node-6": "id1",
+    }
     assert a.hostnames["node-4"] == "h2"
     assert a.addresses["node-4"] == "10.0.0.2"
     assert a.kept == ()

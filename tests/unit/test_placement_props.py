@@ -23,12 +23,17 @@ def swarm(draw: st.DrawFn) -> list[SwarmNode]:
     nodes = []
     for i in range(1, count + 1):
         zone = draw(st.sampled_from(ZONES))
-        nodes.append(SwarmNode(
-            id=f"id{i:02d}", hostname=f"h{i}", role=draw(st.sampled_from(["manager", "worker"])),
-            availability=draw(st.sampled_from(["active", "active", "active", "drain"])),
-            state=draw(st.sampled_from(["ready", "ready", "ready", "down"])),
-            addr=f"10.0.0.{i}", labels={} if zone is None else {"zone": zone},
-        ))  # fmt: skip
+        nodes.append(
+            SwarmNode(
+                id=f"id{i:02d}",
+                hostname=f"h{i}",
+                role=draw(st.sampled_from(["manager", "worker"])),
+                availability=draw(st.sampled_from(["active", "active", "active", "drain"])),
+                state=draw(st.sampled_from(["ready", "ready", "ready", "down"])),
+                addr=f"10.0.0.{i}",
+                labels={} if zone is None else {"zone": zone},
+            )
+        )
     return nodes
 
 
@@ -118,9 +123,14 @@ def test_replanning_and_adding_a_host_move_nothing(
         return
     assert place(stack, nodes, previous=first.nodes).nodes == first.nodes
     extra = SwarmNode(
-        id="id99", hostname="h99", role="worker", availability="active", state="ready",
-        addr="10.0.0.99", labels={} if zone is None else {"zone": zone},
-    )  # fmt: skip
+        id="id99",
+        hostname="h99",
+        role="worker",
+        availability="active",
+        state="ready",
+        addr="10.0.0.99",
+        labels={} if zone is None else {"zone": zone},
+    )
     grown = place(stack, [*nodes, extra], previous=first.nodes)
     assert grown.nodes == first.nodes
     assert set(grown.kept) == set(first.nodes)

@@ -28,11 +28,14 @@ runner = CliRunner()
 def raw_node(i: int) -> dict[str, Any]:
     return {
         "ID": f"node{i}",
-        "Spec": {"Role": "manager" if i == 1 else "worker", "Availability": "active",
-                 "Labels": {"zone": f"z{i}", "redis": "true"}},
+        "Spec": {
+            "Role": "manager" if i == 1 else "worker",
+            "Availability": "active",
+            "Labels": {"zone": f"z{i}", "redis": "true"},
+        },
         "Description": {"Hostname": f"lab-h{i}"},
         "Status": {"State": "ready", "Addr": f"10.20.0.{i}"},
-    }  # fmt: skip
+    }
 
 
 class FakeGateway:
@@ -91,13 +94,21 @@ def test_fresh_swarm_without_certificates_lists_creates_and_exits_3(
     plan = json.loads(result.stdout)
     assert plan["stack"] == "acme"
     assert [row["hostname"] for row in plan["assignment"]] == [
-        "lab-h1", "lab-h2", "lab-h3", "lab-h2", "lab-h3", "lab-h1",
-    ]  # fmt: skip
+        "lab-h1",
+        "lab-h2",
+        "lab-h3",
+        "lab-h2",
+        "lab-h3",
+        "lab-h1",
+    ]
     assert plan["slots"] == {"node-1": [0, 5461], "node-2": [5462, 10922], "node-3": [10923, 16383]}
     actions = {(a["kind"], a["action"]) for a in plan["actions"]}
     assert actions == {
-        ("network", "create"), ("config", "create"), ("secret", "pending"), ("service", "pending"),
-    }  # fmt: skip
+        ("network", "create"),
+        ("config", "create"),
+        ("secret", "pending"),
+        ("service", "pending"),
+    }
     assert "ca.crt" in plan["missing_material"]
     assert ("service", "acme") in gateway.listed
 

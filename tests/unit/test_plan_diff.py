@@ -22,10 +22,16 @@ from swarmredis.spec.model import Stack
 
 PACKAGE = Path(__file__).resolve().parents[2] / "swarmredis"
 NODES = [
-    SwarmNode(id=f"id{i}", hostname=f"h{i}", role="worker", availability="active",
-              state="ready", addr=f"10.0.0.{i}")
+    SwarmNode(
+        id=f"id{i}",
+        hostname=f"h{i}",
+        role="worker",
+        availability="active",
+        state="ready",
+        addr=f"10.0.0.{i}",
+    )
     for i in (1, 2, 3)
-]  # fmt: skip
+]
 
 
 def stack(**fields: Any) -> Stack:
@@ -39,31 +45,50 @@ def test_exports_are_sorted_and_present() -> None:
 
 def test_swarm_node_reads_a_manager_with_an_unspecified_status_address() -> None:
     raw = {
-        "ID": "abc", "Version": {"Index": 9},
+        "ID": "abc",
+        "Version": {"Index": 9},
         "Spec": {"Labels": {"zone": "z1"}, "Role": "manager", "Availability": "active"},
         "Description": {"Hostname": "lab-h1", "Engine": {"EngineVersion": "24.0.7"}},
         "Status": {"State": "ready", "Addr": "0.0.0.0"},
         "ManagerStatus": {"Leader": True, "Addr": "10.1.0.1:2377"},
-    }  # fmt: skip
+    }
     assert swarm_node(raw) == SwarmNode(
-        id="abc", hostname="lab-h1", role="manager", availability="active", state="ready",
-        addr="10.1.0.1", labels={"zone": "z1"}, engine_version="24.0.7",
-    )  # fmt: skip
+        id="abc",
+        hostname="lab-h1",
+        role="manager",
+        availability="active",
+        state="ready",
+        addr="10.1.0.1",
+        labels={"zone": "z1"},
+        engine_version="24.0.7",
+    )
 
 
 def test_swarm_node_tolerates_missing_fields() -> None:
     node = swarm_node({"ID": "x"})
-    assert (node.role, node.availability, node.state, node.addr) == ("worker", "active",
-                                                                    "unknown", "")  # fmt: skip
+    assert (node.role, node.availability, node.state, node.addr) == (
+        "worker",
+        "active",
+        "unknown",
+        "",
+    )
 
 
 def test_observed_objects_for_each_kind() -> None:
-    service = observed_object("service", {
-        "ID": "s1", "Version": {"Index": 77},
-        "Spec": {"Name": "acme_node-1", "Labels": {labels.NODE: "node-1", labels.SPEC_HASH: "h"},
-                 "TaskTemplate": {"Placement": {"Constraints": ["node.labels.a==b",
-                                                                "node.id == id2"]}}},
-    })  # fmt: skip
+    service = observed_object(
+        "service",
+        {
+            "ID": "s1",
+            "Version": {"Index": 77},
+            "Spec": {
+                "Name": "acme_node-1",
+                "Labels": {labels.NODE: "node-1", labels.SPEC_HASH: "h"},
+                "TaskTemplate": {
+                    "Placement": {"Constraints": ["node.labels.a==b", "node.id == id2"]}
+                },
+            },
+        },
+    )
     assert (service.id, service.name, service.version) == ("s1", "acme_node-1", 77)
     assert (service.logical, service.spec_hash) == ("node-1", "h")
     assert previous_assignment([service]) == {"node-1": "id2"}
@@ -73,8 +98,9 @@ def test_observed_objects_for_each_kind() -> None:
         "secret", {"ID": "x", "Spec": {"Name": "acme_ca.crt.1", "Labels": {labels.LOGICAL: "ca"}}}
     )
     assert secret.logical == "ca"
-    ordered = observed_objects({"service": [{"ID": "b", "Spec": {"Name": "b"}}],
-                                "network": [{"Name": "a", "Id": "a"}]})  # fmt: skip
+    ordered = observed_objects(
+        {"service": [{"ID": "b", "Spec": {"Name": "b"}}], "network": [{"Name": "a", "Id": "a"}]}
+    )
     assert [o.kind for o in ordered] == ["network", "service"]
 
 
@@ -97,8 +123,11 @@ def test_network_with_another_hash_is_recreated_listing_fields() -> None:
     observed = observed_objects({"network": [_raw_network(dict(old.network.spec))]})
     change = diff(new, observed).items[0]
     assert (change.kind, change.action, change.recreate, change.id) == (
-        "network", "update", True, "net1",
-    )  # fmt: skip
+        "network",
+        "update",
+        True,
+        "net1",
+    )
     assert change.fields == ("Options",)
 
 
@@ -106,14 +135,19 @@ def test_pending_secret_that_exists_is_not_removed_and_says_why() -> None:
     s = stack(mode="standalone")
     material = {k: b"x" for k in required_material(s) if k != "users.acl"}
     state = desired_state(s, NODES, material)
-    existing = {"ID": "sec1", "Spec": {"Name": "acme_users.acl.0123abcd",
-                                       "Labels": {labels.LOGICAL: "users.acl"}}}  # fmt: skip
+    existing = {
+        "ID": "sec1",
+        "Spec": {"Name": "acme_users.acl.0123abcd", "Labels": {labels.LOGICAL: "users.acl"}},
+    }
     result = diff(state, observed_objects({"secret": [existing]}))
     users = [c for c in result.items if c.logical == "users.acl"]
     assert [(c.action, c.reason) for c in users] == [
-        ("pending", "material missing locally, cannot compare (to be generated by "
-                    "`swarmredis certs issue`)"),
-    ]  # fmt: skip
+        (
+            "pending",
+            "material missing locally, cannot compare (to be generated by "
+            "`swarmredis certs issue`)",
+        ),
+    ]
     assert result.changes == len([c for c in result.items if c.action != "noop"])
 
 
@@ -135,14 +169,31 @@ def test_plan_to_dict_is_json() -> None:
     data = diff(state, ()).to_dict()
     assert json.loads(json.dumps(data))["changes"] == data["changes"] == 28
     assert data["assignment"][0] == {
-        "node": "node-1", "role": "primary", "shard": 1, "primary": None, "swarm_node": "id1",
-        "hostname": "h1", "domain": "id1", "address": "10.0.0.1", "published_port": 7000,
+        "node": "node-1",
+        "role": "primary",
+        "shard": 1,
+        "primary": None,
+        "swarm_node": "id1",
+        "hostname": "h1",
+        "domain": "id1",
+        "address": "10.0.0.1",
+        "published_port": 7000,
         "kept": False,
-    }  # fmt: skip
+    }
 
 
-FORBIDDEN = ("anyio", "aiodocker", "aiohttp", "redis", "typer", "rich", "swarmredis.cli",
-             "swarmredis.gateway", "swarmredis.engine", "swarmredis.pki")  # fmt: skip
+FORBIDDEN = (
+    "anyio",
+    "aiodocker",
+    "aiohttp",
+    "redis",
+    "typer",
+    "rich",
+    "swarmredis.cli",
+    "swarmredis.gateway",
+    "swarmredis.engine",
+    "swarmredis.pki",
+)
 
 
 def test_spec_and_plan_import_nothing_effectful() -> None:

@@ -21,10 +21,17 @@ SECOND = 1_000_000_000
 
 def hosts(count: int = 3) -> list[SwarmNode]:
     return [
-        SwarmNode(id=f"id{i}", hostname=f"h{i}", role="worker", availability="active",
-                  state="ready", addr=f"10.0.0.{i}", labels={"zone": f"z{i}", "redis": "true"})
+        SwarmNode(
+            id=f"id{i}",
+            hostname=f"h{i}",
+            role="worker",
+            availability="active",
+            state="ready",
+            addr=f"10.0.0.{i}",
+            labels={"zone": f"z{i}", "redis": "true"},
+        )
         for i in range(1, count + 1)
-    ]  # fmt: skip
+    ]
 
 
 def stack(**fields: Any) -> Stack:
@@ -43,14 +50,20 @@ def test_network_body_with_encryption_and_subnet() -> None:
     state = plan(stack(network={"encrypted": True, "subnet": "10.42.0.0/24"}))
     spec = dict(state.network.spec or {})
     assert spec.pop("Labels") == {
-        labels.STACK_NAMESPACE: "acme", labels.MANAGED: "true", labels.STACK: "acme",
-        labels.KIND: "network", labels.SPEC_HASH: state.network.spec_hash,
-    }  # fmt: skip
+        labels.STACK_NAMESPACE: "acme",
+        labels.MANAGED: "true",
+        labels.STACK: "acme",
+        labels.KIND: "network",
+        labels.SPEC_HASH: state.network.spec_hash,
+    }
     assert spec == {
-        "Name": "acme_net", "Driver": "overlay", "Attachable": True, "CheckDuplicate": True,
+        "Name": "acme_net",
+        "Driver": "overlay",
+        "Attachable": True,
+        "CheckDuplicate": True,
         "Options": {"encrypted": ""},
         "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.42.0.0/24"}]},
-    }  # fmt: skip
+    }
 
 
 def test_plain_network_has_no_options_or_ipam() -> None:
@@ -114,22 +127,35 @@ def test_redis_service_body_is_hardened_pinned_and_labelled() -> None:
     assert container["CapabilityDrop"] == ["ALL"]
     assert container["Sysctls"] == {"net.core.somaxconn": "1024"}
     assert container["Args"] == ["redis-server", "/etc/redis/redis.conf"]
-    assert container["Mounts"] == [{
-        "Type": "volume", "Source": "acme_data-4", "Target": "/data",
-        "VolumeOptions": {"Labels": {labels.STACK_NAMESPACE: "acme", labels.NODE: "node-4"}},
-    }]  # fmt: skip
+    assert container["Mounts"] == [
+        {
+            "Type": "volume",
+            "Source": "acme_data-4",
+            "Target": "/data",
+            "VolumeOptions": {"Labels": {labels.STACK_NAMESPACE: "acme", labels.NODE: "node-4"}},
+        }
+    ]
     secrets = {ref["File"]["Name"]: ref for ref in container["Secrets"]}
-    assert sorted(secrets) == ["ca.crt", "node-4.crt", "node-4.key", "replication-auth.conf",
-                               "users.acl"]  # fmt: skip
+    assert sorted(secrets) == [
+        "ca.crt",
+        "node-4.crt",
+        "node-4.key",
+        "replication-auth.conf",
+        "users.acl",
+    ]
     names = {x.logical: x.name for x in state.secrets}
     for logical, ref in secrets.items():
-        assert ref == {"File": {"Name": logical, "UID": "999", "GID": "999", "Mode": 0o400},
-                       "SecretName": names[logical]}  # fmt: skip
+        assert ref == {
+            "File": {"Name": logical, "UID": "999", "GID": "999", "Mode": 0o400},
+            "SecretName": names[logical],
+        }
     config_name = next(c.name for c in state.configs if c.logical == "redis-node-4.conf")
-    assert container["Configs"] == [{
-        "File": {"Name": "/etc/redis/redis.conf", "UID": "999", "GID": "999", "Mode": 0o444},
-        "ConfigName": config_name,
-    }]  # fmt: skip
+    assert container["Configs"] == [
+        {
+            "File": {"Name": "/etc/redis/redis.conf", "UID": "999", "GID": "999", "Mode": 0o444},
+            "ConfigName": config_name,
+        }
+    ]
     assert task["Placement"] == {
         "Constraints": [f"node.id=={state.assignment.nodes['node-4']}", "node.labels.redis==true"]
     }
@@ -138,12 +164,18 @@ def test_redis_service_body_is_hardened_pinned_and_labelled() -> None:
     assert task["RestartPolicy"] == {"Condition": "any", "Delay": 5 * SECOND, "MaxAttempts": 0}
     assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
     assert spec["UpdateConfig"] == {
-        "Parallelism": 1, "Delay": 7 * SECOND, "FailureAction": "pause",
-        "Monitor": 15 * SECOND, "Order": "stop-first",
-    }  # fmt: skip
-    assert spec["EndpointSpec"] == {"Mode": "dnsrr", "Ports": [
-        {"Protocol": "tcp", "TargetPort": 6379, "PublishedPort": 7003, "PublishMode": "host"},
-    ]}  # fmt: skip
+        "Parallelism": 1,
+        "Delay": 7 * SECOND,
+        "FailureAction": "pause",
+        "Monitor": 15 * SECOND,
+        "Order": "stop-first",
+    }
+    assert spec["EndpointSpec"] == {
+        "Mode": "dnsrr",
+        "Ports": [
+            {"Protocol": "tcp", "TargetPort": 6379, "PublishedPort": 7003, "PublishMode": "host"},
+        ],
+    }
 
 
 def test_healthcheck_pings_over_tls_without_a_password() -> None:
@@ -201,8 +233,11 @@ def test_sentinel_service_runs_from_a_copy_and_mounts_its_own_secrets() -> None:
     assert "exec redis-server /data/sentinel.conf --sentinel" in script
     assert "Args" not in container
     assert [r["File"]["Name"] for r in container["Secrets"]] == [
-        "ca.crt", "sentinel-2.crt", "sentinel-2.key", "sentinel-auth.conf",
-    ]  # fmt: skip
+        "ca.crt",
+        "sentinel-2.crt",
+        "sentinel-2.key",
+        "sentinel-auth.conf",
+    ]
     assert container["Configs"][0]["File"]["Name"] == "/etc/redis/sentinel.conf"
     assert container["Mounts"][0]["Source"] == "acme_sentinel-data-2"
     assert "-p 26379 ping" in container["Healthcheck"]["Test"][1]
@@ -242,8 +277,10 @@ def test_resolve_references_fills_ids_by_name() -> None:
 
 def test_cluster_slots_are_in_the_desired_state_only_for_cluster_mode() -> None:
     assert plan(stack()).slots == {
-        "node-1": (0, 5461), "node-2": (5462, 10922), "node-3": (10923, 16383),
-    }  # fmt: skip
+        "node-1": (0, 5461),
+        "node-2": (5462, 10922),
+        "node-3": (10923, 16383),
+    }
     assert plan(stack(mode="replication")).slots == {}
 
 

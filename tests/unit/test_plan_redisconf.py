@@ -86,8 +86,9 @@ def test_replication_replica_follows_its_primary_by_alias() -> None:
 
 
 def test_standalone_without_tls_and_without_persistence() -> None:
-    s = stack(mode="standalone", tls={"enabled": False},
-              persistence={"appendonly": False, "save": ""})  # fmt: skip
+    s = stack(
+        mode="standalone", tls={"enabled": False}, persistence={"appendonly": False, "save": ""}
+    )
     conf = lines(redis_conf(s, node(s, "node-1")))
     assert conf[:1] == ["port 6379"]
     assert not any(line.startswith("tls-") for line in conf)
@@ -101,9 +102,12 @@ def test_protected_mode_is_left_at_its_default() -> None:
 
 
 def test_sentinel_monitors_the_primary_by_alias() -> None:
-    s = stack(mode="replication", replicas=2,
-              sentinel={"count": 3, "quorum": 2, "down_after": "3s", "failover_timeout": "1m"})
-    conf = lines(sentinel_conf(s, node(s, "sentinel-2"), node(s, "node-1")))  # fmt: skip
+    s = stack(
+        mode="replication",
+        replicas=2,
+        sentinel={"count": 3, "quorum": 2, "down_after": "3s", "failover_timeout": "1m"},
+    )
+    conf = lines(sentinel_conf(s, node(s, "sentinel-2"), node(s, "node-1")))
     assert conf[:2] == ["port 0", "tls-port 26379"]
     assert "tls-cert-file /run/secrets/sentinel-2.crt" in conf
     assert "tls-replication yes" in conf

@@ -16,7 +16,8 @@ def test_all_is_sorted_and_importable() -> None:
 
 def test_every_error_class_is_exported_with_an_exit_code() -> None:
     classes = {
-        name for name, obj in vars(errors).items()
+        name
+        for name, obj in vars(errors).items()
         if inspect.isclass(obj) and issubclass(obj, errors.SwarmRedisError)
     }
     assert classes <= set(swarmredis.__all__)

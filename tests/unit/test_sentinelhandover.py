@@ -23,13 +23,18 @@ def primary(name: str, replid: str = "r1") -> DataView:
 
 
 def replica(name: str, link: str = "up", replid: str = "r1") -> DataView:
-    return DataView(name, Role("replica"), {"master_link_status": link, "master_replid": replid},
-                    f"run-{name}")
+    return DataView(
+        name, Role("replica"), {"master_link_status": link, "master_replid": replid}, f"run-{name}"
+    )
 
 
 def test_linked_replicas_share_the_primary_replication_id_and_have_the_link_up() -> None:
-    views = [primary("node-1"), replica("node-2"), replica("node-3", link="down"),
-             replica("node-4", replid="other")]
+    views = [
+        primary("node-1"),
+        replica("node-2"),
+        replica("node-3", link="down"),
+        replica("node-4", replid="other"),
+    ]
     serving, linked = linked_replicas(views)
     assert serving is not None and serving.name == "node-1"
     assert linked == ["node-2"]
@@ -82,18 +87,23 @@ def test_a_second_primary_is_a_stray_only_when_every_sentinel_names_the_other() 
 
 def test_sentinel_must_see_the_target_linked_and_every_other_replica_at_priority_0() -> None:
     run_ids = {"node-2": "r2", "node-3": "r3"}
-    ready = {"r2": {"flags": "slave", "master-link-status": "ok", "slave-priority": "100"},
-             "r3": {"flags": "slave", "master-link-status": "ok", "slave-priority": "0"}}
+    ready = {
+        "r2": {"flags": "slave", "master-link-status": "ok", "slave-priority": "100"},
+        "r3": {"flags": "slave", "master-link-status": "ok", "slave-priority": "0"},
+    }
     assert sentinel_pending(ready, run_ids, "node-2", ["node-3"]) == []
     stale = {**ready, "r3": {**ready["r3"], "slave-priority": "100"}}
     assert sentinel_pending(stale, run_ids, "node-2", ["node-3"]) == [
-        "sentinel sees node-3 with priority 100"]
+        "sentinel sees node-3 with priority 100"
+    ]
     syncing = {**ready, "r2": {**ready["r2"], "master-link-status": "err"}}
     assert sentinel_pending(syncing, run_ids, "node-2", ["node-3"]) == [
-        "sentinel sees node-2 as slave, link err"]
+        "sentinel sees node-2 as slave, link err"
+    ]
     unknown = {"r3": ready["r3"]}  # restarted: a new run id the Sentinel has not seen
     assert sentinel_pending(unknown, run_ids, "node-2", ["node-3"]) == [
-        "sentinel sees node-2 as unknown, link unknown"]
+        "sentinel sees node-2 as unknown, link unknown"
+    ]
 
 
 def test_a_failover_is_abandoned_only_when_none_runs_and_the_target_is_not_named() -> None:
