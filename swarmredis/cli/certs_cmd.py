@@ -24,11 +24,11 @@ from swarmredis.pki import manage
 from swarmredis.pki.acl import AclUser
 from swarmredis.pki.ca import NameLimits
 from swarmredis.pki.keys import KeyType
-from swarmredis.pki.material import pki_spec
-from swarmredis.pki.model import PKISpec
+from swarmredis.pki.material import stack_pki
+from swarmredis.pki.model import StackPKI
 from swarmredis.pki.status import exit_code
 from swarmredis.pki.store import CertStore
-from swarmredis.spec import load_stack
+from swarmredis.stackfile import load_stack
 
 EXIT_RENEWALS = 3  # `certs rotate --plan`: like `plan`, 3 means "there is work to do"
 
@@ -69,10 +69,10 @@ def _open(
     stack_file: Path,
     certs_dir: Path,
     addresses: list[str] | None = None,
-) -> tuple[CertStore, PKISpec]:
+) -> tuple[CertStore, StackPKI]:
     stack = load_stack(stack_file)
     store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
-    return store, pki_spec(stack, _parse_addresses(addresses or []))
+    return store, stack_pki(stack, _parse_addresses(addresses or []))
 
 
 def _parse_addresses(items: list[str]) -> dict[str, list[str]]:
@@ -108,7 +108,7 @@ def _new_passphrase(encrypt: bool) -> bytes | None:
     return text.encode("utf-8")
 
 
-def _limits(spec: PKISpec, enabled: bool, permit_ip: list[str]) -> NameLimits | None:
+def _limits(spec: StackPKI, enabled: bool, permit_ip: list[str]) -> NameLimits | None:
     if not enabled:
         if permit_ip:
             raise PKIError("--permit-ip only makes sense with --name-constraints")
@@ -264,7 +264,7 @@ next steps:
      swarmredis deploy {file}          (the previous CA is no longer trusted)"""
 
 
-def _rotate_plan(store: CertStore, spec: PKISpec, renew_days: int, as_json: bool) -> None:
+def _rotate_plan(store: CertStore, spec: StackPKI, renew_days: int, as_json: bool) -> None:
     checks = manage.check_leaves(store, spec, now=_now(), renew_within=timedelta(days=renew_days))
     due = [c for c in checks if c.reasons]
     if as_json:
@@ -332,7 +332,7 @@ def users_command(
     console.print(table)
 
 
-def _user_rows(store: CertStore, spec: PKISpec) -> list[dict[str, Any]]:
+def _user_rows(store: CertStore, spec: StackPKI) -> list[dict[str, Any]]:
     def row(user: AclUser, where: str) -> dict[str, Any]:
         stored = user.enabled and store.exists(store.password_file(user.name))
         return {

@@ -16,7 +16,7 @@ from swarmredis.cli.common import (
 from swarmredis.cli.progress import Mode, reporter
 from swarmredis.engine.deploy import DeployOptions, DeployResult, deploy
 from swarmredis.gateway.docker import DockerGateway
-from swarmredis.spec import load_stack
+from swarmredis.stackfile import load_stack
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from swarmredis.engine.deploy import DeployOptions, plan_stack
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.diff import Change, Plan, assignment_rows
-from swarmredis.spec import load_stack
+from swarmredis.stackfile import load_stack
 
 EXIT_CHANGES = 3
 _STYLES = {

@@ -19,7 +19,7 @@ from swarmredis.cli.progress import Mode, reporter
 from swarmredis.engine.remove import RemoveResult, VolumeSet, remove_stack
 from swarmredis.errors import SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
-from swarmredis.spec import load_stack, topology
+from swarmredis.stackfile import load_stack, topology
 
 
 def register(app: typer.Typer) -> None:

@@ -27,7 +27,7 @@ from swarmredis.engine.health import HealthReport
 from swarmredis.engine.status import require_stack, stack_status
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.store import CertStore
-from swarmredis.spec import load_stack
+from swarmredis.stackfile import load_stack
 
 _COLOR = {"healthy": "green", "degraded": "yellow", "down": "red"}
 

@@ -26,7 +26,7 @@ from swarmredis.errors import DegradedError, DeployTimeout, HealthError, PKIErro
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles
 from swarmredis.pki.manage import ensure_certs
-from swarmredis.pki.material import build_material, load_admin_credentials, pki_spec
+from swarmredis.pki.material import build_material, load_admin_credentials, stack_pki
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.diff import Plan, diff
 from swarmredis.plan.observe import (
@@ -39,7 +39,7 @@ from swarmredis.plan.observe import (
 )
 from swarmredis.plan.placement import place
 from swarmredis.plan.state import desired_state
-from swarmredis.spec import Stack
+from swarmredis.stackfile import Stack
 
 HEALTH_GRACE = 60.0  # seconds a fresh deployment gets to settle into "healthy"
 
@@ -120,7 +120,7 @@ async def plan_stack(
         if stack.announce == "host"
         else None
     )
-    spec = pki_spec(stack, hosts)
+    spec = stack_pki(stack, hosts)
     issued: list[str] = []
     if issue:
         report = await anyio.to_thread.run_sync(

@@ -21,7 +21,7 @@ from swarmredis.engine.sentinelhandover import ReplicationSet
 from swarmredis.errors import ConvergenceError, SpecError
 from swarmredis.gateway.redis import RedisAccess, RedisEndpoint
 from swarmredis.plan.state import DesiredState
-from swarmredis.spec.topology import LogicalNode
+from swarmredis.stackfile.topology import LogicalNode
 
 
 def endpoint_of(desired: DesiredState, node: LogicalNode) -> RedisEndpoint:

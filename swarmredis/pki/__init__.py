@@ -26,9 +26,9 @@ from swarmredis.pki.material import (
     AdminCredentials,
     build_material,
     load_admin_credentials,
-    pki_spec,
+    stack_pki,
 )
-from swarmredis.pki.model import PKISpec, ServerNode
+from swarmredis.pki.model import ServerNode, StackPKI
 from swarmredis.pki.status import CertInfo, State, exit_code
 from swarmredis.pki.store import CertStore, resolve_base
 
@@ -42,9 +42,9 @@ __all__ = [
     "KeyType",
     "LeafCheck",
     "NameLimits",
-    "PKISpec",
     "Reason",
     "ServerNode",
+    "StackPKI",
     "State",
     "Trust",
     "build_material",
@@ -56,8 +56,8 @@ __all__ = [
     "init_ca",
     "issue",
     "load_admin_credentials",
-    "pki_spec",
     "resolve_base",
     "rotate_ca",
+    "stack_pki",
     "store_status",
 ]

@@ -41,7 +41,7 @@ from swarmredis.pki.keys import (
 )
 from swarmredis.pki.leaf import LEAF_DAYS, RENEW_DAYS, Reason, issue_client, issue_server
 from swarmredis.pki.leaf import renewal_reasons as _reasons
-from swarmredis.pki.model import PKISpec
+from swarmredis.pki.model import StackPKI
 from swarmredis.pki.status import WARN_DAYS, CertInfo, CertKind, inspect
 from swarmredis.pki.store import CertStore
 
@@ -161,7 +161,7 @@ def load_signer(store: CertStore, passphrase: PassphraseSource) -> CertKey:
 
 def check_leaves(
     store: CertStore,
-    spec: PKISpec,
+    spec: StackPKI,
     *,
     now: datetime,
     renew_within: timedelta = timedelta(days=RENEW_DAYS),
@@ -207,7 +207,7 @@ def _read_leaf(
 
 def issue(
     store: CertStore,
-    spec: PKISpec,
+    spec: StackPKI,
     *,
     now: datetime,
     passphrase: PassphraseSource = env_passphrase,
@@ -259,7 +259,7 @@ def ensure_passwords(store: CertStore, users: Iterable[str]) -> tuple[str, ...]:
 
 def ensure_certs(
     store: CertStore,
-    spec: PKISpec,
+    spec: StackPKI,
     *,
     now: datetime,
     passphrase: PassphraseSource = env_passphrase,
@@ -301,7 +301,7 @@ def rotate_ca(
     return new
 
 
-def finish_ca_rotation(store: CertStore, spec: PKISpec, *, now: datetime) -> None:
+def finish_ca_rotation(store: CertStore, spec: StackPKI, *, now: datetime) -> None:
     """Step 3 of a CA rotation: stop trusting the previous CA (all leaves re-issued)."""
     if not store.exists(store.ca_previous):
         raise PKIError(
@@ -321,7 +321,7 @@ def finish_ca_rotation(store: CertStore, spec: PKISpec, *, now: datetime) -> Non
 
 def store_status(
     store: CertStore,
-    spec: PKISpec,
+    spec: StackPKI,
     *,
     now: datetime,
     warn_within: timedelta = timedelta(days=WARN_DAYS),

@@ -2,8 +2,8 @@
 
 ``build_material`` returns the logical name -> bytes mapping of
 docs/architecture.md ("Material"); the plan turns each entry into a Docker
-secret mounted at ``/run/secrets/<logical>``. ``pki_spec`` adapts a validated
-``Stack`` to the PKI's plain ``PKISpec``.
+secret mounted at ``/run/secrets/<logical>``. ``stack_pki`` adapts a validated
+``Stack`` to the PKI's plain ``StackPKI``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 from swarmredis.errors import PKIError
 from swarmredis.pki import acl
 from swarmredis.pki.manage import cert_pem, load_trust
-from swarmredis.pki.model import PKISpec, ServerNode
+from swarmredis.pki.model import ServerNode, StackPKI
 from swarmredis.pki.store import CertStore
-from swarmredis.spec import Stack, topology
+from swarmredis.stackfile import Stack, topology
 
 CA_BUNDLE = "ca.crt"
 USERS_ACL = "users.acl"
@@ -25,7 +25,7 @@ REPLICATION_AUTH = "replication-auth.conf"
 SENTINEL_AUTH = "sentinel-auth.conf"
 
 
-def pki_spec(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None = None) -> PKISpec:
+def stack_pki(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None = None) -> StackPKI:
     """The PKI view of ``stack``; ``host_addresses`` (node -> addresses) become extra SANs.
 
     Pass host addresses for nodes that clients reach by host address
@@ -40,7 +40,7 @@ def pki_spec(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None = 
             f"host addresses given for unknown nodes: {', '.join(unknown)}",
             hint="valid names: " + ", ".join(n.name for n in nodes),
         )
-    return PKISpec(
+    return StackPKI(
         stack=stack.name,
         nodes=tuple(
             ServerNode(n.name, n.alias, n.kind, tuple(addresses.get(n.name, ()))) for n in nodes
@@ -50,18 +50,16 @@ def pki_spec(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None = 
             for u in stack.acl.users
         ),
         sentinels=stack.sentinel_count > 0,
-        tls=stack.tls.enabled,
     )
 
 
-def build_material(store: CertStore, spec: PKISpec) -> dict[str, bytes]:
+def build_material(store: CertStore, spec: StackPKI) -> dict[str, bytes]:
     """Logical name -> bytes of every secret the stack's services mount."""
     material: dict[str, bytes] = {}
-    if spec.tls:
-        material[CA_BUNDLE] = cert_pem(load_trust(store).bundle())
-        for node in spec.nodes:
-            material[f"{node.name}.crt"] = store.read(store.node_cert(node.name))
-            material[f"{node.name}.key"] = store.read_secret(store.node_key(node.name))
+    material[CA_BUNDLE] = cert_pem(load_trust(store).bundle())
+    for node in spec.nodes:
+        material[f"{node.name}.crt"] = store.read(store.node_cert(node.name))
+        material[f"{node.name}.key"] = store.read_secret(store.node_key(node.name))
     passwords = {user: store.read_password(user) for user in spec.password_users()}
     material[USERS_ACL] = acl.render_users(spec.redis_users(), passwords).encode()
     material[REPLICATION_AUTH] = acl.replication_auth(passwords[acl.REPLICATION]).encode()

@@ -1,6 +1,6 @@
 """What the PKI needs to know about a stack, as plain frozen data (pure).
 
-``material.pki_spec`` builds it from a validated ``Stack``; tests and other
+``material.stack_pki`` builds it from a validated ``Stack``; tests and other
 callers can build it directly.
 """
 
@@ -33,14 +33,13 @@ class ServerNode:
 
 
 @dataclass(frozen=True)
-class PKISpec:
+class StackPKI:
     """The stack as the PKI sees it: names, nodes, users."""
 
     stack: str
     nodes: tuple[ServerNode, ...]
     users: tuple[acl.AclUser, ...] = ()  # stack users (built-in users are added here)
     sentinels: bool = False  # replication mode with sentinels
-    tls: bool = True  # whether the nodes need certificates in their material
 
     def __post_init__(self) -> None:
         names = [n.name for n in self.nodes]

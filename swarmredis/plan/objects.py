@@ -3,7 +3,7 @@
 ``DesiredObject.spec`` is the body the engine POSTs (``/networks/create``,
 ``/secrets/create``, ``/configs/create``, ``/services/create`` or
 ``/services/{id}/update``). Every body carries the labels of ``object_labels``
-and ``io.swarmredis.spec-hash``: the SHA-256 of its canonical JSON without that
+and ``io.swarmredis.stackfile-hash``: the SHA-256 of its canonical JSON without that
 label. Service bodies name their secrets and configs (``SecretName``,
 ``ConfigName``); the engine adds ``SecretID``/``ConfigID``, which Swarm requires
 and which only exist once the objects do (``resolve_references``).
@@ -21,7 +21,7 @@ from typing import Any
 
 from swarmredis import labels
 from swarmredis.plan.observe import ObjectKind
-from swarmredis.spec.model import Stack
+from swarmredis.stackfile.model import Stack
 
 
 @dataclass(frozen=True)

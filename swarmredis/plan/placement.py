@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 from swarmredis.errors import PlacementError
 from swarmredis.plan.observe import SwarmNode
-from swarmredis.spec.model import Stack
-from swarmredis.spec.rules import Constraint
-from swarmredis.spec.topology import LogicalNode, topology
+from swarmredis.stackfile.model import Stack
+from swarmredis.stackfile.rules import Constraint
+from swarmredis.stackfile.topology import LogicalNode, topology
 
 CLUSTER_SLOTS = 16384
 

@@ -4,7 +4,7 @@ Secrets are referenced by path only (``/run/secrets/<logical>``); passwords neve
 appear here. Choices worth knowing:
 
 - TLS only: ``port 0`` and ``tls-port``; replication, the cluster bus and
-  sentinel links use TLS too. ``tls.enabled: false`` gives a plain ``port``.
+  sentinel links use TLS too.
 - ``protected-mode`` is left at its default (``yes``) on purpose: it only bites
   when the ``default`` user can log in without a password, and the ACL file
   disables ``default`` with ``resetpass``. Should a broken ACL file ever leave
@@ -18,9 +18,9 @@ appear here. Choices worth knowing:
 from __future__ import annotations
 
 from swarmredis import labels
-from swarmredis.spec.defaults import BUS_OFFSET
-from swarmredis.spec.model import Stack
-from swarmredis.spec.topology import LogicalNode
+from swarmredis.stackfile.defaults import BUS_OFFSET
+from swarmredis.stackfile.model import Stack
+from swarmredis.stackfile.topology import LogicalNode
 
 SECRETS_DIR = "/run/secrets"
 REDIS_CONF_PATH = "/etc/redis/redis.conf"
@@ -45,8 +45,6 @@ def _header(stack: Stack, node: LogicalNode) -> list[str]:
 
 def _listen(stack: Stack, node: LogicalNode, *, links: tuple[str, ...]) -> list[str]:
     """Port and TLS directives; ``links`` are the extra tls-* yes switches."""
-    if not stack.tls.enabled:
-        return [f"port {node.port}"]
     return [
         "port 0",
         f"tls-port {node.port}",
@@ -99,12 +97,11 @@ def _cluster(stack: Stack, node: LogicalNode, host_addr: str | None) -> list[str
         f"cluster-announce-hostname {node.alias}",
     ]
     if stack.announce == "host":
-        port_key = "cluster-announce-tls-port" if stack.tls.enabled else "cluster-announce-port"
         bus = node.bus_published_port or (node.port + BUS_OFFSET)
         lines += [
             "cluster-preferred-endpoint-type ip",
             f"cluster-announce-ip {host_addr}",
-            f"{port_key} {node.published_port}",
+            f"cluster-announce-tls-port {node.published_port}",
             f"cluster-announce-bus-port {bus}",
         ]
     else:

@@ -21,9 +21,9 @@ from swarmredis.plan.redisconf import (
     SENTINEL_CONF_PATH,
     secret_path,
 )
-from swarmredis.spec.defaults import BUS_OFFSET
-from swarmredis.spec.model import Stack
-from swarmredis.spec.topology import LogicalNode
+from swarmredis.stackfile.defaults import BUS_OFFSET
+from swarmredis.stackfile.model import Stack
+from swarmredis.stackfile.topology import LogicalNode
 
 USER = "999:999"
 OWNER = "999"
@@ -58,7 +58,7 @@ exec redis-server {DATA_DIR}/sentinel.conf --sentinel
 
 def node_secrets(stack: Stack, node: LogicalNode) -> tuple[str, ...]:
     """Logical names of the secrets mounted into ``node``'s containers."""
-    tls = ("ca.crt", f"{node.name}.crt", f"{node.name}.key") if stack.tls.enabled else ()
+    tls = ("ca.crt", f"{node.name}.crt", f"{node.name}.key")
     if node.kind == "sentinel":
         return (*tls, "sentinel-auth.conf")
     return (*tls, "users.acl", "replication-auth.conf")
@@ -71,10 +71,8 @@ def config_logical(node: LogicalNode) -> str:
 
 def healthcheck(stack: Stack, node: LogicalNode) -> dict[str, Any]:
     """HealthConfig: PING over TLS with the node's own certificate, no password."""
-    cli = ["redis-cli"]
-    if stack.tls.enabled:
-        cli += ["--tls", "--cacert", secret_path("ca.crt")]
-        cli += ["--cert", secret_path(f"{node.name}.crt"), "--key", secret_path(f"{node.name}.key")]
+    cli = ["redis-cli", "--tls", "--cacert", secret_path("ca.crt")]
+    cli += ["--cert", secret_path(f"{node.name}.crt"), "--key", secret_path(f"{node.name}.key")]
     cli += ["-h", "127.0.0.1", "-p", str(node.port), "ping"]
     test = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) exit 0;; *) exit 1;; esac'
     # Swarm reports a task "running" only after its first passing check, so the interval

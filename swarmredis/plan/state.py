@@ -15,8 +15,8 @@ from swarmredis.plan.observe import SwarmNode
 from swarmredis.plan.placement import Assignment, place, slot_ranges
 from swarmredis.plan.redisconf import redis_conf, sentinel_conf
 from swarmredis.plan.services import config_logical, node_secrets, service_object
-from swarmredis.spec.model import Stack
-from swarmredis.spec.topology import LogicalNode, topology
+from swarmredis.stackfile.model import Stack
+from swarmredis.stackfile.topology import LogicalNode, topology
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,7 @@ def required_material(stack: Stack) -> tuple[str, ...]:
 def spec_warnings(stack: Stack) -> tuple[str, ...]:
     """Settings that are valid but weaken the stack."""
     out = []
-    if not stack.tls.enabled:
-        out.append("tls.enabled is false: passwords and data cross the network in clear text")
-    elif stack.tls.auth_clients != "required":
+    if stack.tls.auth_clients != "required":
         out.append(f"tls.auth_clients is {stack.tls.auth_clients}: clients need no certificate")
     if stack.mode != "standalone" and stack.replicas == 0:
         out.append("replicas is 0: losing a host loses data and availability")

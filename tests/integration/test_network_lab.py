@@ -10,7 +10,7 @@ import pytest
 
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.objects import network_object
-from swarmredis.spec import parse_stack
+from swarmredis.stackfile import parse_stack
 
 
 @pytest.mark.anyio

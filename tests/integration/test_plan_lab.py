@@ -10,9 +10,9 @@ from typing import Any
 import yaml
 
 from swarmredis.pki.manage import ensure_certs
-from swarmredis.pki.material import pki_spec
+from swarmredis.pki.material import stack_pki
 from swarmredis.pki.store import CertStore
-from swarmredis.spec import load_stack
+from swarmredis.stackfile import load_stack
 
 from .conftest import SwarmLab
 from .helpers import cli, stack_copy
@@ -22,7 +22,7 @@ def issue_certs(stack_file: Path, certs: Path) -> None:
     stack = load_stack(stack_file)
     ensure_certs(
         CertStore(certs, stack.name),
-        pki_spec(stack),
+        stack_pki(stack),
         now=datetime.now(UTC),
         passphrase=lambda: None,
     )

@@ -39,7 +39,7 @@ from swarmredis.plan import (
     resolve_references,
     swarm_node,
 )
-from swarmredis.spec import Stack, load_stack
+from swarmredis.stackfile import Stack, load_stack
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").is_file())

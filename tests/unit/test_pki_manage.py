@@ -13,17 +13,17 @@ from swarmredis.errors import PKIError
 from swarmredis.pki import acl, manage
 from swarmredis.pki.keys import KeyType, key_type_of
 from swarmredis.pki.leaf import Reason, issued_by
-from swarmredis.pki.material import build_material, load_admin_credentials, pki_spec
-from swarmredis.pki.model import PKISpec, ServerNode
+from swarmredis.pki.material import build_material, load_admin_credentials, stack_pki
+from swarmredis.pki.model import ServerNode, StackPKI
 from swarmredis.pki.status import State, exit_code
 from swarmredis.pki.store import CertStore
-from swarmredis.spec import parse_stack
+from swarmredis.stackfile import parse_stack
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def make_spec(*, sentinels: bool = True, addresses: tuple[str, ...] = ()) -> PKISpec:
+def make_spec(*, sentinels: bool = True, addresses: tuple[str, ...] = ()) -> StackPKI:
     nodes = [
         ServerNode("node-1", "acme-node-1", "redis", addresses),
         ServerNode("node-2", "acme-node-2"),
@@ -31,7 +31,7 @@ def make_spec(*, sentinels: bool = True, addresses: tuple[str, ...] = ()) -> PKI
     if sentinels:
         nodes.append(ServerNode("sentinel-1", "acme-sentinel-1", "sentinel"))
     app = acl.stack_user("app", ["app:*"], [], ["+@read"])
-    return PKISpec("acme", tuple(nodes), (app,), sentinels=sentinels)
+    return StackPKI("acme", tuple(nodes), (app,), sentinels=sentinels)
 
 
 @pytest.fixture
@@ -266,19 +266,19 @@ def test_pki_spec_from_a_stack_file() -> None:
         "name: shop\nmode: replication\nreplicas: 1\nannounce: host\n"
         "acl:\n  users:\n    - {name: web, keys: ['s:*'], commands: ['+@read']}\n"
     )
-    spec = pki_spec(stack, {"node-2": ["10.0.0.9"]})
+    spec = stack_pki(stack, {"node-2": ["10.0.0.9"]})
     assert [(n.name, n.alias, n.kind) for n in spec.nodes][:2] == [
         ("node-1", "shop-node-1", "redis"),
         ("node-2", "shop-node-2", "redis"),
     ]
     assert spec.nodes[-1].kind == "sentinel"
-    assert spec.sentinels and spec.tls
+    assert spec.sentinels
     assert x509.IPAddress(ipaddress.ip_address("10.0.0.9")) in spec.nodes[1].names()
     assert [u.name for u in spec.users] == ["web"]
     assert spec.users[0].keys == ("s:*",)
     with pytest.raises(PKIError, match="unknown nodes: node-9"):
-        pki_spec(stack, {"node-9": ["10.0.0.1"]})
-    cluster = pki_spec(parse_stack("name: acme\n"))
+        stack_pki(stack, {"node-9": ["10.0.0.1"]})
+    cluster = stack_pki(parse_stack("name: acme\n"))
     assert not cluster.sentinels and len(cluster.nodes) == 6
 
 

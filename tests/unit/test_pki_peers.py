@@ -29,7 +29,7 @@ from swarmredis.pki.ca import NameLimits, build_ca
 from swarmredis.pki.keys import KeyType
 from swarmredis.pki.leaf import issue_client, issue_server, server_names
 from swarmredis.pki.material import build_material
-from swarmredis.pki.model import PKISpec, ServerNode
+from swarmredis.pki.model import ServerNode, StackPKI
 from swarmredis.pki.store import CertStore
 
 NOW = datetime.now(UTC)
@@ -50,7 +50,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def make_spec() -> PKISpec:
+def make_spec() -> StackPKI:
     nodes = (
         ServerNode("node-1", "acme-node-1"),
         ServerNode("node-2", "acme-node-2"),
@@ -60,7 +60,7 @@ def make_spec() -> PKISpec:
     # as in stacks/replication.yaml: +@write alone would include FLUSHALL
     rules = ["+@read", "+@write", "+@connection", "-@dangerous"]
     app = acl.stack_user("app", ["app:*"], [], rules)
-    return PKISpec("acme", nodes, (app,), sentinels=True)
+    return StackPKI("acme", nodes, (app,), sentinels=True)
 
 
 def make_store(base: Path, key_type: KeyType = KeyType.ECDSA_P256) -> CertStore:

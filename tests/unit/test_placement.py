@@ -15,8 +15,8 @@ from swarmredis.plan.placement import (
     place,
     slot_ranges,
 )
-from swarmredis.spec.model import Stack
-from swarmredis.spec.rules import parse_constraint
+from swarmredis.stackfile.model import Stack
+from swarmredis.stackfile.rules import parse_constraint
 
 
 def host(i: int, **kw: Any) -> SwarmNode:

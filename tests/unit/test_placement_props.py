@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from swarmredis.errors import PlacementError
 from swarmredis.plan.observe import SwarmNode
 from swarmredis.plan.placement import Assignment, domain_of, eligible_nodes, group_of, place
-from swarmredis.spec.model import Stack
-from swarmredis.spec.topology import topology
+from swarmredis.stackfile.model import Stack
+from swarmredis.stackfile.topology import topology
 
 ZONES = ("z1", "z2", "z3", "z4", None)
 

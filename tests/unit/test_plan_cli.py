@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 from test_cases import as_observed
-from test_spec_errors import BAD
+from test_stackfile_errors import BAD
 from typer.testing import CliRunner
 
 from swarmredis.cli import app, plan_cmd
 from swarmredis.pki.manage import ensure_certs
-from swarmredis.pki.material import build_material, pki_spec
+from swarmredis.pki.material import build_material, stack_pki
 from swarmredis.pki.store import CertStore
 from swarmredis.plan import desired_state, swarm_node
-from swarmredis.spec import load_stack
+from swarmredis.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -130,7 +130,7 @@ def test_deployed_stack_plans_nothing_and_exits_0(
 ) -> None:
     stack = load_stack(ROOT / "stacks/cluster.yaml")
     store = CertStore(tmp_path, stack.name)
-    spec = pki_spec(stack)
+    spec = stack_pki(stack)
     ensure_certs(store, spec, now=datetime.now(UTC), passphrase=lambda: None)
     deployed = desired_state(stack, [swarm_node(n) for n in nodes], build_material(store, spec))
     use(monkeypatch, FakeGateway(nodes, as_observed(deployed)))

@@ -1,4 +1,4 @@
-"""Observed-object converters, the diff's edge cases, and the purity of spec/ and plan/."""
+"""Observed-object converters, the diff's edge cases, and the purity of stackfile/ and plan/."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from swarmredis.plan import (
 )
 from swarmredis.plan.diff import changed_paths
 from swarmredis.plan.observe import SwarmNode, observed_object
-from swarmredis.spec.model import Stack
+from swarmredis.stackfile.model import Stack
 
 PACKAGE = Path(__file__).resolve().parents[2] / "swarmredis"
 NODES = [
@@ -196,8 +196,8 @@ FORBIDDEN = (
 )
 
 
-def test_spec_and_plan_import_nothing_effectful() -> None:
-    for folder in ("spec", "plan"):
+def test_stackfile_and_plan_import_nothing_effectful() -> None:
+    for folder in ("stackfile", "plan"):
         for path in sorted((PACKAGE / folder).glob("*.py")):
             tree = ast.parse(path.read_text())
             for item in ast.walk(tree):

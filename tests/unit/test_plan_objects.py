@@ -14,7 +14,7 @@ from swarmredis.plan import desired_state, required_material, resolve_references
 from swarmredis.plan.objects import canonical_json, spec_hash
 from swarmredis.plan.observe import SwarmNode
 from swarmredis.plan.state import DesiredState
-from swarmredis.spec.model import Stack
+from swarmredis.stackfile.model import Stack
 
 SECOND = 1_000_000_000
 
@@ -241,14 +241,6 @@ def test_sentinel_service_runs_from_a_copy_and_mounts_its_own_secrets() -> None:
     assert container["Configs"][0]["File"]["Name"] == "/etc/redis/sentinel.conf"
     assert container["Mounts"][0]["Source"] == "acme_sentinel-data-2"
     assert "-p 26379 ping" in container["Healthcheck"]["Test"][1]
-
-
-def test_tls_disabled_mounts_no_certificates() -> None:
-    s = stack(tls={"enabled": False})
-    assert required_material(s) == ("replication-auth.conf", "users.acl")
-    container = service(plan(s), "node-1")["TaskTemplate"]["ContainerSpec"]
-    assert "--tls" not in container["Healthcheck"]["Test"][1]
-    assert plan(s).warnings[0].startswith("tls.enabled is false")
 
 
 def test_missing_material_makes_secrets_and_their_services_pending() -> None:

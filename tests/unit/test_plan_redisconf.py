@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from swarmredis.plan.redisconf import redis_conf, sentinel_conf
-from swarmredis.spec.model import Stack
-from swarmredis.spec.topology import LogicalNode, topology
+from swarmredis.stackfile.model import Stack
+from swarmredis.stackfile.topology import LogicalNode, topology
 
 
 def stack(**fields: Any) -> Stack:
@@ -85,13 +85,10 @@ def test_replication_replica_follows_its_primary_by_alias() -> None:
     assert not any(line.startswith("replicaof") for line in lines(redis_conf(s, node(s, "node-1"))))
 
 
-def test_standalone_without_tls_and_without_persistence() -> None:
-    s = stack(
-        mode="standalone", tls={"enabled": False}, persistence={"appendonly": False, "save": ""}
-    )
+def test_standalone_without_persistence_listens_on_tls_only() -> None:
+    s = stack(mode="standalone", persistence={"appendonly": False, "save": ""})
     conf = lines(redis_conf(s, node(s, "node-1")))
-    assert conf[:1] == ["port 6379"]
-    assert not any(line.startswith("tls-") for line in conf)
+    assert conf[:2] == ["port 0", "tls-port 6379"]
     assert 'save ""' in conf
     assert "appendonly no" in conf
 

@@ -23,9 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from swarmredis.spec import rules
-from swarmredis.spec.defaults import apply_mode_defaults, cross_check, each, spec_problem
-from swarmredis.spec.units import format_size, parse_duration, parse_size
+from swarmredis.stackfile import rules
+from swarmredis.stackfile.defaults import apply_mode_defaults, cross_check, each, spec_problem
+from swarmredis.stackfile.units import format_size, parse_duration, parse_size
 
 Mode = Literal["cluster", "replication", "standalone"]
 MIN_MEMORY = 32 * 1024**2
@@ -159,6 +159,11 @@ class TLS(_Frozen):
     auth_clients: Annotated[Literal["required", "optional", "no"], BeforeValidator(_yaml_no)] = (
         "required"
     )
+
+    @field_validator("enabled")
+    @classmethod
+    def _enabled(cls, value: bool) -> bool:
+        return rules.check_tls_enabled(value)
 
 
 class User(_Frozen):

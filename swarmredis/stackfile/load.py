@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from swarmredis.errors import SpecError
-from swarmredis.spec.model import Stack
+from swarmredis.stackfile.model import Stack
 
 _BOUNDS = {
     "greater_than_equal": (">=", "ge"),

@@ -194,3 +194,14 @@ def check_save(text: str) -> str:
             f"must be pairs of '<seconds> <changes>' (e.g. '3600 1 300 100') or '', got {text!r}"
         )
     return " ".join(parts)
+
+
+def check_tls_enabled(enabled: bool) -> bool:
+    """TLS cannot be switched off: the engine, the health checks, replication, the cluster
+    bus and Sentinel all speak TLS only, so a plain-text stack would deploy and never answer."""
+    if not enabled:
+        raise ValueError(
+            "false is not supported: swarmredis reaches, checks and links every node over"
+            " TLS only; remove the key (TLS is always on) or set it to true"
+        )
+    return enabled

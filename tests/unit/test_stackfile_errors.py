@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from swarmredis.errors import SpecError
-from swarmredis.spec import parse_stack
+from swarmredis.stackfile import parse_stack
 
 # (stack file text, exact expected message without the "stacks/x.yaml: " prefix)
 BAD = [
@@ -141,6 +141,11 @@ BAD = [
         "announce: host needs access.publish: host (nodes announce their published ports) (line 2)",
     ),
     (
+        "name: acme\ntls: {enabled: false}\n",
+        "tls.enabled: false is not supported: swarmredis reaches, checks and links every node"
+        " over TLS only; remove the key (TLS is always on) or set it to true (line 2)",
+    ),
+    (
         "name: acme\nconfig: {tls-port: 6380}\n",
         "config.tls-port: 'tls-port' is not allowed in config (swarmredis manages it) (line 2)",
     ),
@@ -203,7 +208,7 @@ def test_yaml_problems_name_line_and_column(text: str, expected: str) -> None:
 def test_missing_file_is_a_spec_error(tmp_path: object) -> None:
     from pathlib import Path
 
-    from swarmredis.spec import load_stack
+    from swarmredis.stackfile import load_stack
 
     missing = Path(str(tmp_path)) / "nope.yaml"
     with pytest.raises(SpecError, match=r"nope\.yaml: cannot read stack file"):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from swarmredis import labels
-from swarmredis.spec.defaults import BUS_OFFSET
-from swarmredis.spec.model import Stack
+from swarmredis.stackfile.defaults import BUS_OFFSET
+from swarmredis.stackfile.model import Stack
 
 Kind = Literal["redis", "sentinel"]
 Role = Literal["primary", "replica", "standalone", "sentinel"]

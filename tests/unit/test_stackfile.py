@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from swarmredis import spec
-from swarmredis.spec import load_stack, parse_stack
-from swarmredis.spec.topology import topology
+from swarmredis import stackfile
+from swarmredis.stackfile import load_stack, parse_stack
+from swarmredis.stackfile.topology import topology
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 
 
 def test_exports_are_sorted_and_complete() -> None:
-    assert spec.__all__ == sorted(spec.__all__)
-    for name in spec.__all__:
-        assert hasattr(spec, name), name
+    assert stackfile.__all__ == sorted(stackfile.__all__)
+    for name in stackfile.__all__:
+        assert hasattr(stackfile, name), name
 
 
 def test_minimal_cluster_gets_documented_defaults() -> None:

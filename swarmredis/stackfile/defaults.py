@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticCustomError
 
 if TYPE_CHECKING:
-    from swarmredis.spec.model import Stack
+    from swarmredis.stackfile.model import Stack
 
 MODES = ("cluster", "replication", "standalone")
 MIN_SHARDS = 3
