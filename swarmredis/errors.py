@@ -1,19 +1,21 @@
 """The swarmredis error tree.
 
-Every error the tool raises on purpose derives from ``SwarmRedisError`` and
-knows the process exit code the CLI should use. Errors of the libraries
-underneath (aiodocker, redis.asyncio, OSError) are translated into these at
-the gateways, never scattered through the code.
+Every error the tool raises on purpose derives from ``SwarmRedisError``, knows the
+process exit code the CLI should use, and carries the objects a caller needs as fields
+(the node, endpoint and command of a Redis failure; the service and host of a failed
+task; the stage of a timeout), so no caller parses a message. Errors of the libraries
+underneath (aiodocker, redis.asyncio, OSError) are translated into these at the
+gateways, never scattered through the code.
 
     SwarmRedisError                      exit 2
-    ├── SpecError                        bad stack file (names file + field path)
-    ├── PlacementError                   anti-affinity impossible, too few hosts
-    ├── PKIError                         CA / certificate / key store problems
+    ├── SpecError                        exit 4: bad stack file (names file + field path)
+    ├── PlacementError                   exit 4: anti-affinity impossible, too few hosts
+    ├── PKIError                         exit 4: CA / certificate / key store problems
     ├── DockerError                      anything the Docker engine refused
-    │   ├── DockerUnreachable            no engine at DOCKER_HOST
-    │   ├── NotInSwarm                   engine is not part of a Swarm
-    │   ├── NotAManager                  engine is a worker, not a manager
-    │   └── ObjectNotFound               a named Swarm object does not exist
+    │   ├── DockerUnreachable            exit 4: no engine at DOCKER_HOST
+    │   ├── NotInSwarm                   exit 4: engine is not part of a Swarm
+    │   ├── NotAManager                  exit 4: engine is a worker, not a manager
+    │   └── ObjectNotFound               exit 4: a named Swarm object does not exist
     ├── RedisError                       a Redis node refused or failed
     │   ├── RedisAuthError               TLS worked, the user was refused (WRONGPASS, NOPERM)
     │   └── RedisUnreachable             no TCP connection to a node
@@ -21,18 +23,30 @@ the gateways, never scattered through the code.
     │           └── RedisHandshakeClosed the peer closed it mid-handshake: a refused
     │                                    client certificate, or a killed connection
     ├── ConvergenceError                 a task failed / was rejected on a host
-    ├── DeployTimeout                    the Swarm did not converge in time
+    ├── DeployTimeout                    a wait ran out (converge, bootstrap, rm)
     └── HealthError                      deploy finished but the stack is down
         └── DegradedError                exit 1: serving, but not as planned
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+# The exit codes of every command (docs/operations.md, "Exit codes").
+EXIT_OK = 0  # done, healthy, nothing to do
+EXIT_DEGRADED = 1  # done but degraded; status: degraded; certs: due soon
+EXIT_FAILED = 2  # the operation failed; status: down; certs: expired or missing
+EXIT_CHANGES = 3  # plan, certs rotate --plan: there are changes to make
+EXIT_USAGE = 4  # the tool could not run: bad flag, bad stack file, no engine, no such stack
+
+Stage = Literal["tcp", "tls", "auth", "command"]
+
 
 class SwarmRedisError(Exception):
     """Base of every error swarmredis raises on purpose."""
 
-    exit_code: int = 2
+    exit_code: ClassVar[int] = EXIT_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -44,53 +58,128 @@ class SwarmRedisError(Exception):
             return f"{self.message} ({self.hint})"
         return self.message
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: kind, message, hint, exit code and the error's context."""
+        out: dict[str, Any] = {
+            "error": type(self).__name__,
+            "message": self.message,
+            "exit_code": self.exit_code,
+        }
+        if self.hint:
+            out["hint"] = self.hint
+        out.update({k: v for k, v in self.context().items() if v not in (None, (), "")})
+        return out
+
+    def context(self) -> dict[str, Any]:
+        """The structured fields of this error (empty for a plain one)."""
+        return {}
+
 
 class SpecError(SwarmRedisError):
     """The stack file is invalid; the message names the file and field path."""
+
+    exit_code = EXIT_USAGE
 
 
 class PlacementError(SwarmRedisError):
     """The nodes cannot be placed as the stack file asks."""
 
+    exit_code = EXIT_USAGE
+
 
 class PKIError(SwarmRedisError):
     """CA, certificate or key store problem."""
 
+    exit_code = EXIT_USAGE
+
 
 class DockerError(SwarmRedisError):
-    """The Docker engine refused or failed a request."""
+    """The Docker engine refused or failed a request; ``status`` is its HTTP status."""
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None):
+        super().__init__(message, hint=hint)
+        self.status = status
+
+    def context(self) -> dict[str, Any]:
+        return {"status": self.status}
 
 
 class DockerUnreachable(DockerError):
     """No Docker engine answers at the configured address."""
 
+    exit_code = EXIT_USAGE
+
 
 class NotInSwarm(DockerError):
     """The engine is not part of a Swarm."""
+
+    exit_code = EXIT_USAGE
 
 
 class NotAManager(DockerError):
     """The engine is a Swarm worker; swarmredis needs a manager."""
 
+    exit_code = EXIT_USAGE
+
 
 class ObjectNotFound(DockerError):
     """A Swarm object that should exist does not."""
 
+    exit_code = EXIT_USAGE
+
 
 class RedisError(SwarmRedisError):
-    """A Redis node refused or failed a command."""
+    """A Redis node refused or failed a command.
+
+    ``node`` and ``endpoint`` say which node, ``command`` which command (None while
+    connecting), ``code`` the first word of Redis's error reply (``NOGOODSLAVE``,
+    ``ERR``...), and ``stage`` how far the exchange got.
+    """
+
+    stage: ClassVar[Stage] = "command"  # how far the exchange got
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        node: str | None = None,
+        endpoint: str | None = None,
+        command: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.node = node
+        self.endpoint = endpoint
+        self.command = command
+        self.code = code
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "endpoint": self.endpoint,
+            "command": self.command,
+            "code": self.code,
+            "stage": self.stage,
+        }
 
 
 class RedisUnreachable(RedisError):
     """No TCP/TLS connection could be made to a Redis node."""
 
+    stage: ClassVar[Stage] = "tcp"
+
 
 class RedisAuthError(RedisError):
     """TLS worked but the server refused our user (WRONGPASS, NOAUTH, NOPERM)."""
 
+    stage: ClassVar[Stage] = "auth"
+
 
 class RedisTLSError(RedisUnreachable):
     """TCP connected but the TLS handshake failed (unknown CA, bad or missing certificate)."""
+
+    stage: ClassVar[Stage] = "tls"
 
 
 class RedisHandshakeClosed(RedisTLSError):
@@ -103,18 +192,64 @@ class RedisHandshakeClosed(RedisTLSError):
 
 
 class ConvergenceError(SwarmRedisError):
-    """A task of a service failed or was rejected; carries the host and task error."""
+    """A task of a service failed or was rejected: which service, on which host, why."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        service: str | None = None,
+        host: str | None = None,
+        task_error: str | None = None,
+        logs: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.service = service
+        self.host = host
+        self.task_error = task_error
+        self.logs = tuple(logs)
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "host": self.host,
+            "task_error": self.task_error,
+            "logs": list(self.logs),
+        }
 
 
 class DeployTimeout(SwarmRedisError):
-    """The Swarm did not converge before the deadline."""
+    """A wait ran out: ``stage`` names the wait, ``pending`` what was still unmet."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        stage: str | None = None,
+        pending: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.stage = stage
+        self.pending = tuple(pending)
+
+    def context(self) -> dict[str, Any]:
+        return {"stage": self.stage, "pending": list(self.pending)}
 
 
 class HealthError(SwarmRedisError):
-    """The deployment is not healthy."""
+    """The deployment is not healthy; ``report`` is the health report that says why."""
+
+    def __init__(self, message: str, *, hint: str | None = None, report: Any = None) -> None:
+        super().__init__(message, hint=hint)
+        self.report = report
+
+    def context(self) -> dict[str, Any]:
+        return {"status": self.report.status.value} if self.report is not None else {}
 
 
 class DegradedError(HealthError):
     """The stack serves, but not as planned (a replica down, a failover, lag)."""
 
-    exit_code = 1
+    exit_code = EXIT_DEGRADED

@@ -225,5 +225,7 @@ def _translate(exc: aiodocker.DockerError, host: str, what: str) -> DockerError:
             hint="point DOCKER_HOST (or --docker-host) at a manager node",
         )
     if exc.status == 404:
-        return ObjectNotFound(f"{what}: {message}")
-    return DockerError(f"Docker engine refused {what}: {message} (HTTP {exc.status})")
+        return ObjectNotFound(f"{what}: {message}", status=404)
+    return DockerError(
+        f"Docker engine refused {what}: {message} (HTTP {exc.status})", status=exc.status
+    )

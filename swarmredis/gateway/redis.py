@@ -126,6 +126,14 @@ def _describe_connect_failure(exc: BaseException, timeout: float) -> tuple[type[
     return RedisUnreachable, f"TCP: {os_error.strerror or os_error}" if os_error else str(exc)
 
 
+def _reply_code(exc: BaseException) -> str | None:
+    """The first word of a Redis error reply (``NOGOODSLAVE``, ``ERR``, ``MOVED``...)."""
+    if not isinstance(exc, rexc.ResponseError):
+        return None
+    word = str(exc).split(" ", 1)[0]
+    return word if word.isupper() else "ERR"
+
+
 def _describe_command_failure(exc: BaseException, timeout: float) -> tuple[type[RedisError], str]:
     """A failure after the connection was established."""
     text = str(exc)
@@ -156,7 +164,13 @@ def _mapped(
         else:
             kind, what = _describe_command_failure(exc, timeout)
             where = f"{name} at {endpoint}: {command}"
-        raise kind(f"{where}: {what}") from None
+        raise kind(
+            f"{where}: {what}",
+            node=name,
+            endpoint=str(endpoint),
+            command=command,
+            code=_reply_code(exc),
+        ) from None
 
 
 def _command_label(args: tuple[Arg, ...]) -> str:

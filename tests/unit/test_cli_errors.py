@@ -26,7 +26,7 @@ from swarmredis.gateway.docker import DockerGateway, _translate
 runner = CliRunner()
 
 
-def test_unreachable_engine_is_one_line_exit_2() -> None:
+def test_unreachable_engine_is_one_line_exit_4() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "swarmredis", "nodes"],
         capture_output=True,
@@ -34,7 +34,7 @@ def test_unreachable_engine_is_one_line_exit_2() -> None:
         timeout=60,
         env={"DOCKER_HOST": "unix:///nonexistent.sock", "PATH": "/usr/bin:/bin"},
     )
-    assert result.returncode == 2
+    assert result.returncode == 4
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "no Docker engine reachable at unix:///nonexistent.sock" in lines[0]
@@ -42,7 +42,7 @@ def test_unreachable_engine_is_one_line_exit_2() -> None:
 
 def test_host_without_scheme_is_refused() -> None:
     result = runner.invoke(app, ["nodes", "--docker-host", "somehost:2375"])
-    assert result.exit_code == 2
+    assert result.exit_code == 4
     assert "has no scheme" in result.output
 
 
@@ -70,7 +70,8 @@ def test_host_without_scheme_is_refused() -> None:
 def test_translate_maps_each_engine_error(status: int, message: str, expected: type) -> None:
     error = _translate(aiodocker.DockerError(status, message), "unix:///x.sock", "GET /info")
     assert type(error) is expected
-    assert error.exit_code == 2
+    assert error.status == status
+    assert error.exit_code == (2 if expected is DockerError else 4)
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_show_password_prints_only_the_password(certs: Path) -> None:
     assert code == 0
     assert out == (certs / "users" / "web.password").read_text().strip() + "\n"
     code, out = cli("users", STACK, "--show-password", "default")
-    assert code == 2 and "no user 'default' with a password" in out
+    assert code == 4 and "no user 'default' with a password" in out
 
 
 def test_rotate_plan_and_ca_rotation(certs: Path) -> None:
@@ -102,11 +102,11 @@ def test_rotate_plan_and_ca_rotation(certs: Path) -> None:
     assert (certs / "ca.crt").read_text().count("BEGIN CERTIFICATE") == 2
     code, out = cli("certs", "rotate", STACK, "--plan")
     assert code == 3 and out.count("previous-ca") == 9
-    assert cli("certs", "rotate", STACK, "--finish")[0] == 2
+    assert cli("certs", "rotate", STACK, "--finish")[0] == 4
     cli("certs", "issue", STACK)
     assert cli("certs", "rotate", STACK, "--finish")[0] == 0
     assert (certs / "ca.crt").read_text().count("BEGIN CERTIFICATE") == 1
-    assert cli("certs", "rotate", STACK)[0] == 2  # no mode chosen
+    assert cli("certs", "rotate", STACK)[0] == 4  # no mode chosen
 
 
 def test_encrypted_ca_key_needs_the_passphrase(
@@ -117,7 +117,7 @@ def test_encrypted_ca_key_needs_the_passphrase(
     assert "ENCRYPTED" in (certs / "ca.key").read_text()
     monkeypatch.delenv("SWARMREDIS_CA_PASSPHRASE")
     code, out = cli("certs", "issue", STACK)
-    assert code == 2 and "ca.key: the key is encrypted" in out
+    assert code == 4 and "ca.key: the key is encrypted" in out
     monkeypatch.setenv("SWARMREDIS_CA_PASSPHRASE", "wrong")
     assert "wrong passphrase" in cli("certs", "issue", STACK)[1]
     monkeypatch.setenv("SWARMREDIS_CA_PASSPHRASE", "correct horse")
@@ -129,7 +129,7 @@ def test_name_constraints_from_the_command_line(certs: Path) -> None:
     assert code == 0
     assert cli("certs", "issue", STACK, "--host-address", "node-1=10.0.0.9")[0] == 0
     code, out = cli("certs", "issue", STACK, "--host-address", "node-1=192.0.2.1")
-    assert code == 2 and "do not allow '192.0.2.1'" in out
+    assert code == 4 and "do not allow '192.0.2.1'" in out
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_name_constraints_from_the_command_line(certs: Path) -> None:
         (("certs", "status", "nope.yaml"), "nope.yaml"),
     ],
 )
-def test_errors_are_one_line_with_exit_2(certs: Path, args: tuple[str, ...], message: str) -> None:
+def test_errors_are_one_line_with_exit_4(certs: Path, args: tuple[str, ...], message: str) -> None:
     code, out = cli(*args)
-    assert code == 2
+    assert code == 4
     assert message in out and "Traceback" not in out

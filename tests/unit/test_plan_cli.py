@@ -71,14 +71,14 @@ def use(monkeypatch: pytest.MonkeyPatch, gateway: FakeGateway) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), BAD[:12], ids=[t for t, _ in BAD[:12]])
-def test_bad_stack_file_exits_2_with_its_message(
+def test_bad_stack_file_exits_4_with_its_message(
     tmp_path: Path, text: str, expected: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use(monkeypatch, FakeGateway([], {}))
     stack_file = tmp_path / "x.yaml"
     stack_file.write_text(text)
     result = runner.invoke(app, ["plan", str(stack_file)])
-    assert result.exit_code == 2
+    assert result.exit_code == 4
     assert f"{stack_file}: {expected}" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -143,13 +143,13 @@ def test_deployed_stack_plans_nothing_and_exits_0(
     assert all(row["kept"] for row in plan["assignment"])
 
 
-def test_impossible_placement_exits_2(
+def test_impossible_placement_exits_4(
     tmp_path: Path, nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     use(monkeypatch, FakeGateway(nodes[:1], {}))
     stack_file = ROOT / "stacks/cluster.yaml"
     result = runner.invoke(app, ["plan", str(stack_file), "--certs-dir", str(tmp_path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 4
     assert "needs 2 spread domains (node.labels.zone)" in result.stderr
     assert "only 1 are available: z1" in result.stderr
     allowed = runner.invoke(
