@@ -219,10 +219,12 @@ def _translate(exc: aiodocker.DockerError, host: str, what: str) -> DockerError:
             return NotInSwarm(
                 f"the Docker engine at {host} is not part of a Swarm",
                 hint="run `docker swarm init`, or point DOCKER_HOST at a Swarm manager",
+                status=503,
             )
         return NotAManager(
             f"the Docker engine at {host} is a Swarm worker, not a manager",
             hint="point DOCKER_HOST (or --docker-host) at a manager node",
+            status=503,
         )
     if exc.status == 404:
         return ObjectNotFound(f"{what}: {message}", status=404)
