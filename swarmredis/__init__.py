@@ -1,4 +1,24 @@
-"""swarmredis: deploy and operate secure, multi-host Redis on Docker Swarm."""
+"""swarmredis: deploy and operate secure, multi-host Redis on Docker Swarm.
+
+The public Python API, for scripts that drive swarmredis without its CLI::
+
+    import anyio, swarmredis
+
+    async def main() -> None:
+        stack = swarmredis.load_stack("stacks/cluster.yaml")
+        options = swarmredis.DeployOptions(certs_dir=Path("certs"))
+        async with swarmredis.DockerGateway.connect() as gateway:
+            result = await swarmredis.deploy(gateway, stack, options, report=print)
+
+Everything else (``swarmredis.engine``, ``swarmredis.plan``, ...) is internal and may
+change between releases. The names below load on first use (PEP 562), so that importing
+a pure module such as ``swarmredis.plan.placement`` loads no I/O library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from swarmredis.errors import (
     ConvergenceError,
@@ -21,26 +41,90 @@ from swarmredis.errors import (
     SwarmRedisError,
 )
 
+if TYPE_CHECKING:
+    from swarmredis.engine.events import Event, Reporter
+    from swarmredis.engine.flows.deploy import DeployResult, deploy
+    from swarmredis.engine.flows.plan import DeployOptions, plan_stack
+    from swarmredis.engine.flows.remove import RemoveResult, remove_stack
+    from swarmredis.engine.flows.status import status
+    from swarmredis.engine.redis.verdict import HealthReport, Problem, ProblemKind, Status
+    from swarmredis.gateway.docker import DockerGateway
+    from swarmredis.pki.store import CertStore
+    from swarmredis.plan.diff import Plan
+    from swarmredis.stackfile import Stack, load_stack, parse_stack
+
 __version__ = "0.1.0"
 
+_LAZY = {
+    "CertStore": "swarmredis.pki.store",
+    "DeployOptions": "swarmredis.engine.flows.plan",
+    "DeployResult": "swarmredis.engine.flows.deploy",
+    "DockerGateway": "swarmredis.gateway.docker",
+    "Event": "swarmredis.engine.events",
+    "HealthReport": "swarmredis.engine.redis.verdict",
+    "Plan": "swarmredis.plan.diff",
+    "Problem": "swarmredis.engine.redis.verdict",
+    "ProblemKind": "swarmredis.engine.redis.verdict",
+    "RemoveResult": "swarmredis.engine.flows.remove",
+    "Reporter": "swarmredis.engine.events",
+    "Stack": "swarmredis.stackfile",
+    "Status": "swarmredis.engine.redis.verdict",
+    "deploy": "swarmredis.engine.flows.deploy",
+    "load_stack": "swarmredis.stackfile",
+    "parse_stack": "swarmredis.stackfile",
+    "plan_stack": "swarmredis.engine.flows.plan",
+    "remove_stack": "swarmredis.engine.flows.remove",
+    "status": "swarmredis.engine.flows.status",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'swarmredis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
+    "CertStore",
     "ConvergenceError",
     "DegradedError",
+    "DeployOptions",
+    "DeployResult",
     "DeployTimeout",
     "DockerError",
+    "DockerGateway",
     "DockerUnreachable",
+    "Event",
     "HealthError",
+    "HealthReport",
     "NotAManager",
     "NotInSwarm",
     "ObjectNotFound",
     "PKIError",
     "PlacementError",
+    "Plan",
+    "Problem",
+    "ProblemKind",
     "RedisAuthError",
     "RedisError",
     "RedisHandshakeClosed",
     "RedisTLSError",
     "RedisUnreachable",
+    "RemoveResult",
+    "Reporter",
     "SpecError",
+    "Stack",
+    "Status",
     "SwarmRedisError",
     "__version__",
+    "deploy",
+    "load_stack",
+    "parse_stack",
+    "plan_stack",
+    "remove_stack",
+    "status",
 ]

@@ -14,7 +14,8 @@ from swarmredis.cli.common import (
     run,
 )
 from swarmredis.cli.progress import Mode, reporter
-from swarmredis.engine.deploy import DeployOptions, DeployResult, deploy
+from swarmredis.engine.flows.deploy import DeployResult, deploy
+from swarmredis.engine.flows.plan import DeployOptions
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.stackfile import load_stack
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from swarmredis.cli.common import CERTS_DIR_OPTION, DOCKER_HOST_OPTION, console, print_json, run
-from swarmredis.engine.deploy import DeployOptions, plan_stack
+from swarmredis.engine.flows.plan import DeployOptions, plan_stack
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.diff import Change, Plan, assignment_rows

@@ -16,9 +16,10 @@ from swarmredis.cli.common import (
     stack_file_arg,
 )
 from swarmredis.cli.progress import Mode, reporter
-from swarmredis.engine.remove import RemoveResult, VolumeSet, remove_stack
+from swarmredis.engine.flows.remove import RemoveResult, remove_stack
 from swarmredis.errors import SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
+from swarmredis.plan.jobs import VolumeSet
 from swarmredis.stackfile import load_stack, topology
 
 

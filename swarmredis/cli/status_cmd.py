@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import anyio
 import typer
 from rich.console import Group
 from rich.live import Live
@@ -22,9 +21,8 @@ from swarmredis.cli.common import (
     run,
     stack_file_arg,
 )
-from swarmredis.engine.deploy import admin_access
-from swarmredis.engine.health import HealthReport
-from swarmredis.engine.status import require_stack, stack_status
+from swarmredis.engine.flows.status import status
+from swarmredis.engine.redis.verdict import HealthReport
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.store import CertStore
 from swarmredis.stackfile import load_stack
@@ -42,12 +40,8 @@ async def fetch_status(
     docker_host: str | None, stack: str, certs_dir: Path, node_timeout: float
 ) -> HealthReport:
     """One health check of ``stack``."""
-    store = CertStore(certs_dir, stack)
     async with DockerGateway.connect(docker_host) as gateway:
-        # ask the Swarm first: an unknown stack is "no such stack", not "no certificates"
-        await require_stack(gateway, stack)
-        access = await anyio.to_thread.run_sync(lambda: admin_access(store, node_timeout))
-        return await stack_status(gateway, stack, access, node_timeout=node_timeout)
+        return await status(gateway, stack, CertStore(certs_dir, stack), node_timeout=node_timeout)
 
 
 def _mb(value: int | None) -> str:

@@ -18,6 +18,7 @@ import aiohttp
 import anyio
 
 from swarmredis import labels
+from swarmredis.constants import DOCKER_TIMEOUT_S
 from swarmredis.errors import (
     DockerError,
     DockerUnreachable,
@@ -33,7 +34,6 @@ _PATHS: dict[str, str] = {
     "config": "configs",
     "network": "networks",
 }
-DEFAULT_TIMEOUT = 30.0
 Raw = dict[str, Any]
 RawList = list[Raw]  # module-level: inside the class, `list` names the method
 RawLines = list[str]
@@ -61,7 +61,7 @@ class DockerGateway:
     @classmethod
     @asynccontextmanager
     async def connect(
-        cls, docker_host: str | None = None, *, request_timeout: float = DEFAULT_TIMEOUT
+        cls, docker_host: str | None = None, *, request_timeout: float = DOCKER_TIMEOUT_S
     ) -> AsyncIterator[DockerGateway]:
         """Open a client for ``docker_host`` (or ``DOCKER_HOST``); closed on exit."""
         host = resolve_host(docker_host)

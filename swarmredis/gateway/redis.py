@@ -11,7 +11,7 @@ layer are translated in ``_mapped`` into the swarmredis error tree:
         └── RedisTLSError      TCP worked, the TLS handshake did not (CA, certificate)
             └── RedisHandshakeClosed  closed mid-handshake: refused certificate or killed
 
-Replies are returned raw (``str``, ``int``, lists); ``swarmredis.engine.redisinfo`` parses
+Replies are returned raw (``str``, ``int``, lists); ``swarmredis.engine.redis.replies`` parses
 them, so this module stays the only one that knows redis.asyncio.
 """
 
@@ -35,6 +35,7 @@ from redis.asyncio.connection import SSLConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from swarmredis.constants import NODE_TIMEOUT_S
 from swarmredis.errors import (
     RedisAuthError,
     RedisError,
@@ -43,21 +44,10 @@ from swarmredis.errors import (
     RedisUnreachable,
     SwarmRedisError,
 )
+from swarmredis.gateway.endpoint import RedisEndpoint
 
 Reply: TypeAlias = "str | int | float | list[Reply] | dict[str, Reply] | None"
 Arg: TypeAlias = str | int | float | bytes
-
-
-@dataclass(frozen=True)
-class RedisEndpoint:
-    """Where the engine reaches a node (host address and published TLS port)."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -258,7 +248,7 @@ async def connect_node(
     tls: TLSClientFiles,
     credentials: Credentials,
     *,
-    timeout: float = 5.0,  # noqa: ASYNC109 - per command for the connection's life, not a deadline
+    timeout: float = NODE_TIMEOUT_S,  # noqa: ASYNC109 - per command for the connection's life, not a deadline
     server_name: str | None = None,
 ) -> AsyncIterator[RedisNode]:
     """Connect (TCP, TLS handshake, AUTH) to one node and yield it; closes on exit.
@@ -298,7 +288,7 @@ class RedisAccess:
 
     tls: TLSClientFiles
     credentials: Credentials
-    timeout: float = 5.0
+    timeout: float = NODE_TIMEOUT_S
 
     def connect(
         self, name: str, endpoint: RedisEndpoint, *, server_name: str | None = None

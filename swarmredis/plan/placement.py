@@ -21,13 +21,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from swarmredis.constants import CLUSTER_SLOTS
 from swarmredis.errors import PlacementError
 from swarmredis.plan.observe import SwarmNode
 from swarmredis.stackfile.model import Stack
 from swarmredis.stackfile.rules import Constraint
 from swarmredis.stackfile.topology import LogicalNode, topology
-
-CLUSTER_SLOTS = 16384
 
 
 @dataclass(frozen=True)
@@ -98,6 +97,11 @@ def slot_ranges(shards: int) -> tuple[tuple[int, int], ...]:
         ranges.append((first, first + size - 1))
         first += size
     return tuple(ranges)
+
+
+def planned_slots(primaries: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Each cluster primary's slot range, by shard order (the one place slots are planned)."""
+    return dict(zip(primaries, slot_ranges(len(primaries)), strict=True)) if primaries else {}
 
 
 def group_of(node: LogicalNode) -> str | None:

@@ -18,7 +18,7 @@ appear here. Choices worth knowing:
 from __future__ import annotations
 
 from swarmredis import labels
-from swarmredis.stackfile.defaults import BUS_OFFSET
+from swarmredis.constants import BUS_PORT_OFFSET
 from swarmredis.stackfile.model import Stack
 from swarmredis.stackfile.topology import LogicalNode
 
@@ -97,7 +97,7 @@ def _cluster(stack: Stack, node: LogicalNode, host_addr: str | None) -> list[str
         f"cluster-announce-hostname {node.alias}",
     ]
     if stack.announce == "host":
-        bus = node.bus_published_port or (node.port + BUS_OFFSET)
+        bus = node.bus_published_port or (node.port + BUS_PORT_OFFSET)
         lines += [
             "cluster-preferred-endpoint-type ip",
             f"cluster-announce-ip {host_addr}",

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swarmredis import labels
+from swarmredis.constants import BUS_PORT_OFFSET
 from swarmredis.plan.objects import DesiredObject, finish, object_labels
 from swarmredis.plan.redisconf import (
     DATA_DIR,
@@ -21,7 +22,6 @@ from swarmredis.plan.redisconf import (
     SENTINEL_CONF_PATH,
     secret_path,
 )
-from swarmredis.stackfile.defaults import BUS_OFFSET
 from swarmredis.stackfile.model import Stack
 from swarmredis.stackfile.topology import LogicalNode
 
@@ -92,7 +92,7 @@ def _ports(node: LogicalNode) -> list[dict[str, Any]]:
     if node.published_port is not None:
         ports.append(_port(node.port, node.published_port))
     if node.bus_published_port is not None:
-        ports.append(_port(node.port + BUS_OFFSET, node.bus_published_port))
+        ports.append(_port(node.port + BUS_PORT_OFFSET, node.bus_published_port))
     return ports
 
 

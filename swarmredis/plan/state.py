@@ -11,8 +11,7 @@ from swarmredis.plan.objects import (
     network_object,
     pending_secret,
 )
-from swarmredis.plan.observe import SwarmNode
-from swarmredis.plan.placement import Assignment, place, slot_ranges
+from swarmredis.plan.placement import Assignment, planned_slots
 from swarmredis.plan.redisconf import redis_conf, sentinel_conf
 from swarmredis.plan.services import config_logical, node_secrets, service_object
 from swarmredis.stackfile.model import Stack
@@ -58,18 +57,13 @@ def spec_warnings(stack: Stack) -> tuple[str, ...]:
 
 
 def desired_state(
-    stack: Stack,
-    swarm_nodes: Sequence[SwarmNode],
-    material: Mapping[str, bytes],
-    previous_assignment: Mapping[str, str] | None = None,
-    allow_colocation: bool = False,
+    stack: Stack, assignment: Assignment, material: Mapping[str, bytes]
 ) -> DesiredState:
-    """Plan every Swarm object of ``stack`` (raises ``PlacementError`` when unplaceable).
+    """Plan every Swarm object of ``stack`` placed as ``assignment`` (``plan.placement.place``).
 
     ``material`` maps logical secret names (docs/architecture.md) to their bytes;
     missing names make the secrets and the services using them pending.
     """
-    assignment = place(stack, swarm_nodes, previous_assignment, allow_colocation)
     nodes = topology(stack)
     host_of = assignment.addresses
     secrets = _secrets(stack, material)
@@ -79,10 +73,8 @@ def desired_state(
         _service(stack, node, assignment.nodes[node.name], secret_names, config.name)
         for node, config in zip(nodes, configs, strict=True)
     )
-    slots: dict[str, tuple[int, int]] = {}
-    if stack.mode == "cluster":
-        primaries = [n.name for n in nodes if n.role == "primary"]
-        slots = dict(zip(primaries, slot_ranges(len(primaries)), strict=True))
+    sharded = stack.mode == "cluster"
+    slots = planned_slots([n.name for n in nodes if n.role == "primary"] if sharded else [])
     return DesiredState(
         stack=stack,
         nodes=nodes,

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticCustomError
 
+from swarmredis.constants import BUS_PORT_OFFSET
+
 if TYPE_CHECKING:
     from swarmredis.stackfile.model import Stack
 
 MODES = ("cluster", "replication", "standalone")
 MIN_SHARDS = 3
-BUS_OFFSET = 10000
 MAX_PORT = 65535
 
 # Fields that only make sense in some modes; setting them elsewhere is an error.
@@ -87,11 +88,11 @@ def _counts(stack: Stack) -> tuple[str, str] | None:
 
 
 def _ports(stack: Stack) -> tuple[str, str] | None:
-    if stack.mode == "cluster" and stack.port + BUS_OFFSET > MAX_PORT:
+    if stack.mode == "cluster" and stack.port + BUS_PORT_OFFSET > MAX_PORT:
         return (
             "port",
-            f"must be <= {MAX_PORT - BUS_OFFSET} for mode cluster "
-            f"(the bus port is port + {BUS_OFFSET}), got {stack.port}",
+            f"must be <= {MAX_PORT - BUS_PORT_OFFSET} for mode cluster "
+            f"(the bus port is port + {BUS_PORT_OFFSET}), got {stack.port}",
         )
     return None
 
@@ -110,11 +111,11 @@ def _access(stack: Stack) -> tuple[str, str] | None:
             f"which must be <= {MAX_PORT}",
         )
     if stack.mode == "cluster" and stack.announce == "host":
-        bus_last = stack.access.base_port + BUS_OFFSET + stack.redis_count - 1
+        bus_last = stack.access.base_port + BUS_PORT_OFFSET + stack.redis_count - 1
         if bus_last > MAX_PORT:
             return (
                 "access.base_port",
-                f"the cluster bus ports would reach {bus_last} (base_port + {BUS_OFFSET} + "
+                f"the cluster bus ports would reach {bus_last} (base_port + {BUS_PORT_OFFSET} + "
                 f"node index - 1), which must be <= {MAX_PORT}",
             )
     return None

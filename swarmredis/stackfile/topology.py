@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from swarmredis import labels
-from swarmredis.stackfile.defaults import BUS_OFFSET
+from swarmredis.constants import BUS_PORT_OFFSET
 from swarmredis.stackfile.model import Stack
 
 Kind = Literal["redis", "sentinel"]
@@ -66,7 +66,7 @@ def _redis(
     published = _published(stack, index)
     bus = None
     if published is not None and stack.mode == "cluster" and stack.announce == "host":
-        bus = published + BUS_OFFSET
+        bus = published + BUS_PORT_OFFSET
     return LogicalNode(
         name=name,
         kind="redis",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import anyio
 
-from swarmredis.engine.clusterplan import ClusterMember
-from swarmredis.gateway.redis import RedisEndpoint
+from swarmredis.engine.modes.cluster.members import ClusterMember
+from swarmredis.gateway.endpoint import RedisEndpoint
 
 from .tlsmaterial import (
     ADMIN_PASSWORD,

@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from swarmredis.engine.bootstrap import bootstrap_cluster, read_cluster_state
-from swarmredis.engine.clusterplan import ClusterMember, Condition
-from swarmredis.engine.redisinfo import parse_cluster_info, parse_cluster_nodes, parse_info
+from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster, read_cluster_state
+from swarmredis.engine.modes.cluster.members import ClusterMember
+from swarmredis.engine.modes.cluster.plan import Condition
+from swarmredis.engine.redis.replies import parse_cluster_info, parse_cluster_nodes, parse_info
 from swarmredis.gateway.redis import RedisAccess
 
 from .servers import Lab, cluster_members

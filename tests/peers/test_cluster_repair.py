@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from swarmredis.engine.bootstrap import bootstrap_cluster, read_cluster_state
-from swarmredis.engine.clusterplan import ClusterMember, Condition
-from swarmredis.engine.redisinfo import ClusterNode, parse_cluster_nodes
+from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster, read_cluster_state
+from swarmredis.engine.modes.cluster.members import ClusterMember
+from swarmredis.engine.modes.cluster.plan import Condition
+from swarmredis.engine.redis.replies import ClusterNode, parse_cluster_nodes
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import RedisAccess
 

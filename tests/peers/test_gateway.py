@@ -10,15 +10,15 @@ import anyio
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
 
-from swarmredis.engine.bootstrap import RedisMember
-from swarmredis.engine.redisinfo import parse_info, parse_role
-from swarmredis.engine.redisnodes import HANDSHAKE_ATTEMPTS, connect_all
+from swarmredis.engine.modes.base import Member
+from swarmredis.engine.redis.nodes import HANDSHAKE_ATTEMPTS, connect_all
+from swarmredis.engine.redis.replies import parse_info, parse_role
 from swarmredis.errors import RedisError, RedisHandshakeClosed, RedisUnreachable
+from swarmredis.gateway.endpoint import RedisEndpoint
 from swarmredis.gateway.redis import (
     Credentials,
     RedisAccess,
     RedisAuthError,
-    RedisEndpoint,
     RedisTLSError,
     TLSClientFiles,
     connect_node,
@@ -125,7 +125,7 @@ async def test_connection_reset_mid_handshake_is_tried_a_few_times_then_reported
 
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     port = listener.extra(SocketAttribute.local_port)
-    member = RedisMember("node-1", RedisEndpoint("127.0.0.1", port))
+    member = Member("node-1", RedisEndpoint("127.0.0.1", port))
     async with anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, reset)
         with pytest.raises(RedisHandshakeClosed, match="closed during TLS handshake") as caught:

@@ -7,11 +7,16 @@ import json
 
 import pytest
 
-from swarmredis.engine.bootstrap import RedisMember, bootstrap_cluster, bootstrap_standalone
-from swarmredis.engine.clusterplan import ClusterMember
-from swarmredis.engine.health import HealthTarget, Status, check_health
+from swarmredis.engine.modes.base import Member
+from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
+from swarmredis.engine.modes.cluster.members import ClusterMember
+from swarmredis.engine.modes.registry import mode_for
+from swarmredis.engine.modes.standalone import bootstrap_standalone
+from swarmredis.engine.redis.health import check_health
+from swarmredis.engine.redis.verdict import HealthTarget, Status
 from swarmredis.errors import RedisError
-from swarmredis.gateway.redis import Credentials, RedisAccess, RedisEndpoint
+from swarmredis.gateway.endpoint import RedisEndpoint
+from swarmredis.gateway.redis import Credentials, RedisAccess
 
 from .servers import Lab, cluster_members
 
@@ -36,7 +41,7 @@ def targets_of(members: list[ClusterMember]) -> list[HealthTarget]:
 async def test_bootstrapped_cluster_is_healthy(lab: Lab, access: RedisAccess) -> None:
     members = cluster_members(lab.cluster(shards=3, replicas=1))
     await bootstrap_cluster(members, access, wait_timeout=30)
-    report = await check_health("cluster", targets_of(members), access, stack="acme")
+    report = await check_health(mode_for("cluster"), targets_of(members), access, stack="acme")
 
     assert report.status is Status.HEALTHY, report.problems
     assert report.exit_code == 0
@@ -62,7 +67,7 @@ async def test_killed_replica_makes_the_cluster_degraded(lab: Lab, access: Redis
     lab.processes["node-5"].stop()
     targets = targets_of(members)
     targets[4] = dataclasses.replace(targets[4], task_state="failed")
-    report = await check_health("cluster", targets, access, node_timeout=2)
+    report = await check_health(mode_for("cluster"), targets, access, node_timeout=2)
 
     assert report.status is Status.DEGRADED, report.problems
     assert report.exit_code == 1
@@ -76,7 +81,7 @@ async def test_killed_primary_without_replica_is_down(lab: Lab, access: RedisAcc
     members = cluster_members(lab.cluster(shards=3, replicas=0), shards=3, replicas=0)
     await bootstrap_cluster(members, access, wait_timeout=30)
     lab.processes["node-2"].stop()
-    report = await check_health("cluster", targets_of(members), access, node_timeout=2)
+    report = await check_health(mode_for("cluster"), targets_of(members), access, node_timeout=2)
 
     assert report.status is Status.DOWN
     assert report.exit_code == 2
@@ -88,13 +93,13 @@ async def test_killed_primary_without_replica_is_down(lab: Lab, access: RedisAcc
 
 async def test_wrong_password_shows_tls_ok_but_auth_failed(lab: Lab, access: RedisAccess) -> None:
     node = lab.add_node("node-1", cluster=False)
-    member = RedisMember("node-1", RedisEndpoint("127.0.0.1", node.port))
+    member = Member("node-1", RedisEndpoint("127.0.0.1", node.port))
     assert (await bootstrap_standalone(member, access)).nothing_to_do
     target = HealthTarget("node-1", member.endpoint, "primary")
-    assert (await check_health("standalone", [target], access)).status is Status.HEALTHY
+    assert (await check_health(mode_for("standalone"), [target], access)).status is Status.HEALTHY
 
     bad = dataclasses.replace(access, credentials=Credentials("swarmredis-admin", "wrong"))
-    report = await check_health("standalone", [target], bad)
+    report = await check_health(mode_for("standalone"), [target], bad)
     line = report.nodes[0]
     assert report.status is Status.DOWN
     assert (line.reachable, line.tls_ok, line.auth_ok) == (True, True, False)

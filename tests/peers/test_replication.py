@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import pytest
 
-from swarmredis.engine.bootstrap import RedisMember, bootstrap_replication
-from swarmredis.engine.health import HealthTarget, Status, check_health
-from swarmredis.engine.redisinfo import parse_role
+from swarmredis.engine.modes.base import Member
+from swarmredis.engine.modes.registry import mode_for
+from swarmredis.engine.modes.replication.bootstrap import bootstrap_replication
+from swarmredis.engine.redis.health import check_health
+from swarmredis.engine.redis.replies import parse_role
+from swarmredis.engine.redis.verdict import HealthTarget, Status
 from swarmredis.errors import RedisUnreachable
-from swarmredis.gateway.redis import RedisAccess, RedisEndpoint
+from swarmredis.gateway.endpoint import RedisEndpoint
+from swarmredis.gateway.redis import RedisAccess
 
 from .servers import MASTER_NAME, Lab, RedisProcess, eventually
 
 pytestmark = pytest.mark.anyio
 
 
-def start(lab: Lab) -> tuple[RedisMember, list[RedisMember], list[RedisMember]]:
+def start(lab: Lab) -> tuple[Member, list[Member], list[Member]]:
     primary = lab.add_node("node-1", cluster=False)
     replicas = [lab.add_node(f"node-{i}", cluster=False, replicaof=primary.port) for i in (2, 3)]
     sentinels = [lab.add_sentinel(f"sentinel-{i}", primary.port) for i in (1, 2, 3)]
 
-    def member(process: RedisProcess) -> RedisMember:
-        return RedisMember(process.name, RedisEndpoint("127.0.0.1", process.port))
+    def member(process: RedisProcess) -> Member:
+        return Member(process.name, RedisEndpoint("127.0.0.1", process.port))
 
     return member(primary), [member(r) for r in replicas], [member(s) for s in sentinels]
 
 
-def targets(
-    primary: RedisMember, replicas: list[RedisMember], sentinels: list[RedisMember]
-) -> list[HealthTarget]:
+def targets(primary: Member, replicas: list[Member], sentinels: list[Member]) -> list[HealthTarget]:
     return [
         HealthTarget(primary.name, primary.endpoint, "primary"),
         *(HealthTarget(r.name, r.endpoint, "replica", primary=primary.name) for r in replicas),
@@ -47,7 +49,10 @@ async def test_replication_is_verified_and_a_failover_is_reported(
     assert not [n for n in report.notes if "failover" in n]
 
     health = await check_health(
-        "replication", targets(primary, replicas, sentinels), access, master_name=MASTER_NAME
+        mode_for("replication"),
+        targets(primary, replicas, sentinels),
+        access,
+        master_name=MASTER_NAME,
     )
     assert health.status is Status.HEALTHY, health.problems
     lines = {n.name: n for n in health.nodes}
@@ -58,7 +63,7 @@ async def test_replication_is_verified_and_a_failover_is_reported(
 
     lab.processes["node-3"].stop()
     degraded = await check_health(
-        "replication",
+        mode_for("replication"),
         targets(primary, replicas, sentinels),
         access,
         master_name=MASTER_NAME,
@@ -84,7 +89,10 @@ async def test_replication_is_verified_and_a_failover_is_reported(
     )
     assert any("failover: node-2 is primary (planned node-1)" in n for n in after.notes)
     health = await check_health(
-        "replication", targets(primary, replicas, sentinels), access, master_name=MASTER_NAME
+        mode_for("replication"),
+        targets(primary, replicas, sentinels),
+        access,
+        master_name=MASTER_NAME,
     )
     assert health.status is Status.DEGRADED
     assert [p.message for p in health.problems] == ["failover: primary now (planned replica)"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from swarmredis.engine.bootstrap import BootstrapReport, bootstrap_replication
+from swarmredis.engine.context import RunContext
 from swarmredis.engine.events import Event
-from swarmredis.engine.redisinfo import parse_pairs, parse_role
-from swarmredis.engine.rolling import restore_replication_primary
-from swarmredis.engine.sentinelhandover import ReplicationSet, hand_over
+from swarmredis.engine.modes.base import BootstrapReport
+from swarmredis.engine.modes.replication.bootstrap import bootstrap_replication
+from swarmredis.engine.modes.replication.handover import hand_over, restore_primary
+from swarmredis.engine.modes.replication.plan import ReplicationSet
+from swarmredis.engine.redis.replies import parse_pairs, parse_role
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import RedisAccess
 
@@ -72,7 +74,7 @@ async def test_handover_and_back_lose_no_acknowledged_write(
         await anyio.sleep(0.5)
         old = await hand_over(rs, access, "node-3", step_timeout=30)
         await anyio.sleep(0.5)
-        restored = await restore_replication_primary(rs, access, events.append)
+        restored = await restore_primary(RunContext.create(access, report=events.append), rs)
         await anyio.sleep(0.5)
         done.set()
 
@@ -102,7 +104,7 @@ async def test_handover_to_a_node_that_is_not_a_linked_replica_changes_nothing(
     with pytest.raises(RedisError, match="node-1: not a linked replica"):
         await hand_over(rs, access, "node-1")
     assert await _role(access, rs, "node-1") == "primary"
-    assert await restore_replication_primary(rs, access, lambda e: None) == []
+    assert await restore_primary(RunContext.create(access), rs) == []
 
 
 async def test_a_planned_primary_restarted_after_a_handover_is_made_a_replica_again(

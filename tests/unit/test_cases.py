@@ -34,6 +34,7 @@ from swarmredis.plan import (
     desired_state,
     diff,
     observed_objects,
+    place,
     previous_assignment,
     required_material,
     resolve_references,
@@ -108,7 +109,7 @@ def load_case(name: str) -> tuple[Stack, list[Any], list[Any], dict[str, Any], d
         deployed = observed["deployed"]
         before = load_stack(folder / deployed["stack"])
         nodes_then = [swarm_node(n) for n in deployed.get("nodes", observed["nodes"])]
-        state = desired_state(before, nodes_then, fake_material(before))
+        state = desired_state(before, place(before, nodes_then), fake_material(before))
         for kind, items in as_observed(state).items():
             raw[kind] += items
     for kind, items in observed.get("objects", {}).items():
@@ -130,12 +131,9 @@ def summary(actions: Sequence[Any]) -> dict[str, list[str]]:
 def test_case(name: str) -> None:
     stack, nodes, objects, options, expected = load_case(name)
     material = {} if options.get("material") == "none" else fake_material(stack)
+    colocate = options.get("allow_colocation", False)
     run = lambda: desired_state(  # noqa: E731
-        stack,
-        nodes,
-        material,
-        previous_assignment(objects),
-        allow_colocation=options.get("allow_colocation", False),
+        stack, place(stack, nodes, previous_assignment(objects), colocate), material
     )
     if "error" in expected:
         with pytest.raises(PlacementError) as caught:

@@ -9,17 +9,12 @@ from typing import Any
 
 import pytest
 
-from swarmredis.engine.converge import (
-    TRANSIENT_LIMIT,
-    Target,
-    failure_of,
-    overlay_ip,
-    running_task,
-)
-from swarmredis.engine.remove import VolumeSet, volumes_of, wipe_job
-from swarmredis.engine.status import health_targets, stack_mode
+from swarmredis.engine.flows.status import health_targets, stack_mode
+from swarmredis.engine.swarm.converge import TRANSIENT_LIMIT, Target, failure_of, running_task
 from swarmredis.gateway.docker import demux_log_stream
+from swarmredis.plan.jobs import VolumeSet, job_outcomes, job_settled, volumes_of, wipe_job
 from swarmredis.plan.observe import swarm_node
+from swarmredis.plan.tasks import Task, current, summary, tasks_of
 
 DATA = json.loads((Path(__file__).parent / "data" / "acme_swarm.json").read_text())
 
@@ -28,13 +23,17 @@ def _service(name: str) -> dict[str, Any]:
     return next(s for s in DATA["services"] if s["Spec"]["Name"] == name)
 
 
-def _tasks(service: dict[str, Any]) -> list[dict[str, Any]]:
+def _raw_tasks(service: dict[str, Any]) -> list[dict[str, Any]]:
     return [t for t in DATA["tasks"] if t["ServiceID"] == service["ID"]]
 
 
+def _tasks(service: dict[str, Any]) -> list[Task]:
+    return tasks_of(_raw_tasks(service))
+
+
 def _target(service: dict[str, Any]) -> Target:
-    task = next(t for t in _tasks(service) if t["DesiredState"] == "running")
-    return Target("node-1", service["ID"], service["Spec"]["Name"], task["NodeID"], "lab-h1")
+    task = next(t for t in _tasks(service) if t.desired_state == "running")
+    return Target("node-1", service["ID"], service["Spec"]["Name"], task.node_id, "lab-h1")
 
 
 def test_running_task_accepts_the_current_task_on_the_planned_node() -> None:
@@ -63,19 +62,37 @@ def test_running_task_ignores_a_placement_only_change() -> None:
 
 def test_running_task_waits_while_a_task_is_still_starting() -> None:
     service = _service("acme_node-1")
-    tasks = copy.deepcopy(_tasks(service))
-    for task in tasks:
+    raw = copy.deepcopy(_raw_tasks(service))
+    for task in raw:
         task["Status"]["State"] = "starting"
-    assert running_task(tasks, _target(service), service) is None
+    assert running_task(tasks_of(raw), _target(service), service) is None
 
 
 def test_failure_of_reports_only_new_failed_or_rejected_tasks() -> None:
     service = _service("acme_node-2")
-    tasks = copy.deepcopy(_tasks(service))
-    tasks[0]["Status"]["State"] = "rejected"
-    tasks[0]["Status"]["Err"] = "No such image: redis:9.9"
+    raw = copy.deepcopy(_raw_tasks(service))
+    raw[0]["Status"]["State"] = "rejected"
+    raw[0]["Status"]["Err"] = "No such image: redis:9.9"
+    tasks = tasks_of(raw)
     assert failure_of(tasks, frozenset()) is tasks[0]
-    assert failure_of(tasks, frozenset({tasks[0]["ID"]})) is None
+    assert failure_of(tasks, frozenset({tasks[0].id})) is None
+
+
+def _task(ident: str, desired: str, updated: str, **status: str) -> Task:
+    raw = {"ID": ident, "DesiredState": desired, "UpdatedAt": updated, "Status": status}
+    return Task.from_api(raw)
+
+
+def test_current_task_is_the_newest_meant_to_run_and_the_summary_the_newest_words() -> None:
+    failed = _task("a", "shutdown", "3", State="failed", Err="boom")
+    pending = _task("b", "running", "2", State="pending", Message="no suitable node")
+    current_task = current([failed, pending])
+    assert current_task is not None and current_task.id == "b"
+    assert summary([failed, pending]) == "failed: boom"
+    assert summary([pending]) == "pending: no suitable node"
+    only = current([failed])
+    assert only is not None and only.id == "a"
+    assert current([]) is None and summary([]) == ""
 
 
 def test_a_transient_engine_error_is_left_to_swarms_restart_a_few_times() -> None:
@@ -84,34 +101,37 @@ def test_a_transient_engine_error_is_left_to_swarms_restart_a_few_times() -> Non
         "starting container failed: unable to remount dir as readonly: mount tmpfs:"
         "/var/lib/docker/containers/x/mounts/secrets: device or resource busy"
     )
-    template = copy.deepcopy(_tasks(service)[0])
-    tasks = []
+    template = copy.deepcopy(_raw_tasks(service)[0])
+    tasks: list[Task] = []
     for attempt in range(TRANSIENT_LIMIT):
         task = copy.deepcopy(template)
         task["ID"] = f"attempt-{attempt}"
         task["Status"].update(State="failed", Err=busy)
-        tasks.append(task)
+        tasks.append(Task.from_api(task))
         if attempt < TRANSIENT_LIMIT - 1:
             assert failure_of(tasks, frozenset()) is None  # Swarm starts it again
     assert failure_of(tasks, frozenset()) is tasks[0]  # keeps failing: report it
     other = copy.deepcopy(template)
     other["Status"].update(State="failed", Err="task: non-zero exit (1)")
-    assert failure_of([tasks[0], other], frozenset()) is other  # any other error: at once
+    failed_other = Task.from_api(other)
+    assert failure_of([tasks[0], failed_other], frozenset()) is failed_other  # others: at once
 
 
 def test_overlay_ip_is_the_address_on_the_stack_network() -> None:
     service = _service("acme_node-3")
-    task = next(t for t in _tasks(service) if t["DesiredState"] == "running")
-    network_id = task["NetworksAttachments"][0]["Network"]["ID"]
-    ip = overlay_ip(task, network_id)
+    raw = next(t for t in _raw_tasks(service) if t["DesiredState"] == "running")
+    network_id = raw["NetworksAttachments"][0]["Network"]["ID"]
+    task = Task.from_api(raw)
+    ip = task.overlay_ip(network_id)
     assert ip is not None and ip.count(".") == 3 and "/" not in ip
-    assert overlay_ip(task, "another-network") is None
+    assert task.overlay_ip("another-network") is None
 
 
 def test_health_targets_come_from_labels_ports_and_tasks() -> None:
     nodes = {n.id: n for n in (swarm_node(raw) for raw in DATA["nodes"])}
-    targets = {t.name: t for t in health_targets("acme", DATA["services"], DATA["tasks"], nodes)}
-    assert stack_mode(DATA["services"]) == "cluster"
+    tasks = tasks_of(DATA["tasks"])
+    targets = {t.name: t for t in health_targets("acme", DATA["services"], tasks, nodes)}
+    assert stack_mode(DATA["services"]).name == "cluster"
     assert sorted(targets) == [f"node-{i}" for i in range(1, 7)]
     assert targets["node-1"].role == "primary"
     assert targets["node-1"].slots == ((0, 5461),)
@@ -145,7 +165,7 @@ def test_stack_mode_from_planned_roles(roles: dict[str, str | None], mode: str) 
         }
         for role, shard in roles.items()
     ]
-    assert stack_mode(services) == mode
+    assert stack_mode(services).name == mode
 
 
 def test_volumes_of_lists_every_named_volume_with_image_and_stack_constraints() -> None:
@@ -175,18 +195,17 @@ def test_demux_log_stream_reads_frames_and_passes_plain_text() -> None:
     assert demux_log_stream(b"plain text\n") == "plain text\n"
 
 
-def _job_task(node: str, state: str, updated: str, err: str = "") -> dict[str, Any]:
-    return {"NodeID": node, "UpdatedAt": updated, "Status": {"State": state, "Err": err}}
+def _job_task(node: str, state: str, updated: str, err: str = "") -> Task:
+    raw = {"NodeID": node, "UpdatedAt": updated, "Status": {"State": state, "Err": err}}
+    return Task.from_api(raw)
 
 
 def test_wipe_outcomes_are_one_per_host_however_often_swarm_retried() -> None:
-    from swarmredis.engine.remove import _outcomes, _settled
-
     tasks = [_job_task("n1", "complete", "1")]
     tasks += [_job_task("n2", "rejected", str(i), "No such image: x") for i in range(50)]
-    assert not _settled([*tasks, _job_task("n3", "pending", "1")])
-    assert _settled(tasks)
-    assert _outcomes(tasks, {"n1": "h1", "n2": "h2"}) == [
+    assert not job_settled([*tasks, _job_task("n3", "pending", "1")])
+    assert job_settled(tasks)
+    assert job_outcomes(tasks, {"n1": "h1", "n2": "h2"}) == [
         ("h1", "complete", "complete"),
         ("h2", "rejected", "No such image: x"),
     ]

@@ -18,7 +18,7 @@ from swarmredis.cli import app, plan_cmd
 from swarmredis.pki.manage import ensure_certs
 from swarmredis.pki.material import build_material, stack_pki
 from swarmredis.pki.store import CertStore
-from swarmredis.plan import desired_state, swarm_node
+from swarmredis.plan import desired_state, place, swarm_node
 from swarmredis.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,7 +132,8 @@ def test_deployed_stack_plans_nothing_and_exits_0(
     store = CertStore(tmp_path, stack.name)
     spec = stack_pki(stack)
     ensure_certs(store, spec, now=datetime.now(UTC), passphrase=lambda: None)
-    deployed = desired_state(stack, [swarm_node(n) for n in nodes], build_material(store, spec))
+    placed = place(stack, [swarm_node(n) for n in nodes])
+    deployed = desired_state(stack, placed, build_material(store, spec))
     use(monkeypatch, FakeGateway(nodes, as_observed(deployed)))
     args = ["plan", str(ROOT / "stacks/cluster.yaml"), "--json", "--certs-dir", str(tmp_path)]
     result = runner.invoke(app, args)

@@ -12,6 +12,7 @@ from swarmredis.plan import (
     desired_state,
     diff,
     observed_objects,
+    place,
     previous_assignment,
     required_material,
     swarm_node,
@@ -117,8 +118,9 @@ def _raw_network(spec: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 
 def test_network_with_another_hash_is_recreated_listing_fields() -> None:
-    old = desired_state(stack(), NODES, {})
-    new = desired_state(stack(network={"encrypted": True}), NODES, {})
+    before, after = stack(), stack(network={"encrypted": True})
+    old = desired_state(before, place(before, NODES), {})
+    new = desired_state(after, place(after, NODES), {})
     assert old.network.spec is not None
     observed = observed_objects({"network": [_raw_network(dict(old.network.spec))]})
     change = diff(new, observed).items[0]
@@ -134,7 +136,7 @@ def test_network_with_another_hash_is_recreated_listing_fields() -> None:
 def test_pending_secret_that_exists_is_not_removed_and_says_why() -> None:
     s = stack(mode="standalone")
     material = {k: b"x" for k in required_material(s) if k != "users.acl"}
-    state = desired_state(s, NODES, material)
+    state = desired_state(s, place(s, NODES), material)
     existing = {
         "ID": "sec1",
         "Spec": {"Name": "acme_users.acl.0123abcd", "Labels": {labels.LOGICAL: "users.acl"}},
@@ -152,7 +154,7 @@ def test_pending_secret_that_exists_is_not_removed_and_says_why() -> None:
 
 
 def test_foreign_network_of_the_stack_is_orphaned_or_pruned() -> None:
-    state = desired_state(stack(), NODES, {})
+    state = desired_state(stack(), place(stack(), NODES), {})
     old = {"Name": "acme_old", "Id": "n0", "Labels": {labels.STACK_NAMESPACE: "acme"}}
     raw = {"network": [old]}
     kept = diff(state, observed_objects(raw)).by_action("orphan")
@@ -165,7 +167,7 @@ def test_foreign_network_of_the_stack_is_orphaned_or_pruned() -> None:
 
 def test_plan_to_dict_is_json() -> None:
     s = stack()
-    state = desired_state(s, NODES, {k: b"x" for k in required_material(s)})
+    state = desired_state(s, place(s, NODES), {k: b"x" for k in required_material(s)})
     data = diff(state, ()).to_dict()
     assert json.loads(json.dumps(data))["changes"] == data["changes"] == 28
     assert data["assignment"][0] == {

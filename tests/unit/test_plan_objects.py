@@ -13,6 +13,7 @@ from swarmredis import labels
 from swarmredis.plan import desired_state, required_material, resolve_references
 from swarmredis.plan.objects import canonical_json, spec_hash
 from swarmredis.plan.observe import SwarmNode
+from swarmredis.plan.placement import place
 from swarmredis.plan.state import DesiredState
 from swarmredis.stackfile.model import Stack
 
@@ -43,7 +44,7 @@ def material(s: Stack) -> dict[str, bytes]:
 
 
 def plan(s: Stack, **kw: Any) -> DesiredState:
-    return desired_state(s, hosts(), material(s), **kw)
+    return desired_state(s, place(s, hosts(), **kw), material(s))
 
 
 def test_network_body_with_encryption_and_subnet() -> None:
@@ -246,7 +247,7 @@ def test_sentinel_service_runs_from_a_copy_and_mounts_its_own_secrets() -> None:
 def test_missing_material_makes_secrets_and_their_services_pending() -> None:
     s = stack()
     partial = {k: v for k, v in material(s).items() if k != "node-2.key"}
-    state = desired_state(s, hosts(), partial)
+    state = desired_state(s, place(s, hosts()), partial)
     assert state.missing_material == ("node-2.key",)
     pending = [x.logical for x in state.objects() if x.pending]
     assert pending == ["node-2.key", "node-2"]

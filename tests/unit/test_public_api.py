@@ -7,11 +7,62 @@ import inspect
 import swarmredis
 from swarmredis import errors
 
+API = {
+    # load a stack, plan, deploy, status, remove
+    "Stack",
+    "load_stack",
+    "parse_stack",
+    "DockerGateway",
+    "CertStore",
+    "DeployOptions",
+    "Plan",
+    "plan_stack",
+    "DeployResult",
+    "deploy",
+    "HealthReport",
+    "Problem",
+    "ProblemKind",
+    "Status",
+    "status",
+    "RemoveResult",
+    "remove_stack",
+    # events
+    "Event",
+    "Reporter",
+    "__version__",
+}
+
 
 def test_all_is_sorted_and_importable() -> None:
     assert swarmredis.__all__ == sorted(swarmredis.__all__)
     for name in swarmredis.__all__:
         assert hasattr(swarmredis, name), name
+
+
+def test_the_public_api_is_exactly_the_curated_names_and_the_errors() -> None:
+    error_names = {n for n in swarmredis.__all__ if n.endswith("Error") or n in _ODD_ERRORS}
+    assert set(swarmredis.__all__) - error_names == API
+    assert all(issubclass(getattr(swarmredis, n), errors.SwarmRedisError) for n in error_names)
+
+
+_ODD_ERRORS = {
+    "DeployTimeout",
+    "DockerUnreachable",
+    "NotAManager",
+    "NotInSwarm",
+    "ObjectNotFound",
+    "RedisHandshakeClosed",
+    "RedisUnreachable",
+}
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    try:
+        swarmredis.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("swarmredis.no_such_name resolved")
 
 
 def test_every_error_class_is_exported_with_an_exit_code() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from swarmredis.engine.redisinfo import (
+from swarmredis.engine.redis.replies import (
     ClusterNode,
     format_ranges,
     info_int,

@@ -1,5 +1,5 @@
-"""Concurrency plumbing shared by bootstrap and health: fan out over nodes, connect to all,
-poll until conditions hold. Every wait is bounded; errors of several nodes come back together.
+"""Concurrency plumbing shared by every mode: fan out over nodes, connect to all, wait until
+conditions hold. Every wait is bounded; errors of several nodes come back together.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 
 import anyio
 
+from swarmredis.constants import DEFAULT_CONCURRENCY
 from swarmredis.errors import (
     DeployTimeout,
     RedisHandshakeClosed,
@@ -17,12 +18,12 @@ from swarmredis.errors import (
     RedisUnreachable,
     SwarmRedisError,
 )
-from swarmredis.gateway.redis import RedisAccess, RedisEndpoint, RedisNode
+from swarmredis.gateway.endpoint import RedisEndpoint
+from swarmredis.gateway.redis import RedisAccess, RedisNode
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-DEFAULT_CONCURRENCY = 16
 HANDSHAKE_ATTEMPTS = 3
 
 
@@ -37,6 +38,11 @@ class Reachable(Protocol):
 
     @property
     def server_name(self) -> str | None: ...
+
+
+def bounded(limiter: anyio.CapacityLimiter | None) -> anyio.CapacityLimiter:
+    """The caller's limiter, or a fresh one of the default concurrency."""
+    return limiter or anyio.CapacityLimiter(DEFAULT_CONCURRENCY)
 
 
 def raise_collected(errors: Sequence[SwarmRedisError], what: str) -> None:
@@ -145,7 +151,7 @@ def _leaves(error: BaseException) -> list[BaseException]:
     return [error]
 
 
-async def poll_until(
+async def wait_until(
     pending: Callable[[], Awaitable[list[str]]], *, within: float, what: str
 ) -> None:
     """Call ``pending`` with a short backoff until it returns no unmet conditions.
@@ -167,4 +173,6 @@ async def poll_until(
             await anyio.sleep(delay)
             delay = min(delay * 1.5, 1.0)
     shown = "; ".join(unmet[:6]) + (f"; and {len(unmet) - 6} more" if len(unmet) > 6 else "")
-    raise DeployTimeout(f"{what}: not reached within {within:g}s: {shown}")
+    raise DeployTimeout(
+        f"{what}: not reached within {within:g}s: {shown}", stage=what, pending=unmet
+    )

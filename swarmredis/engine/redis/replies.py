@@ -1,7 +1,7 @@
 """Pure parsers for Redis replies: INFO, CLUSTER NODES/INFO/SHARDS, ROLE, SENTINEL MASTER.
 
 No I/O here: the gateway returns raw replies, these functions turn them into frozen
-dataclasses. Everything is tested on captured real replies (tests/unit/test_redisinfo.py).
+dataclasses. Everything is tested on captured real replies (tests/unit/test_replies.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-CLUSTER_SLOTS = 16384
+from swarmredis.constants import CLUSTER_SLOTS
 
 SlotRange = tuple[int, int]
 

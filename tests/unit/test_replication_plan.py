@@ -1,31 +1,28 @@
-"""Pure choices of the replication handover: who is linked, who may be promoted."""
+"""Pure choices of replication mode: who is linked, who may be promoted."""
 
 from __future__ import annotations
 
-from swarmredis.engine.bootstrap import (
-    DataView,
-    linked_replicas,
-    replication_pending,
-    stray_primaries,
-)
-from swarmredis.engine.redisinfo import Role
-from swarmredis.engine.sentinelhandover import (
+from swarmredis.engine.modes.replication.plan import (
     choose_target,
     failover_abandoned,
+    linked_replicas,
+    replication_pending,
     sentinel_pending,
+    stray_primaries,
 )
+from swarmredis.engine.redis.facts import NodeFacts
+from swarmredis.engine.redis.replies import Role
 
 PLANNED = ["node-1", "node-2", "node-3"]
 
 
-def primary(name: str, replid: str = "r1") -> DataView:
-    return DataView(name, Role("primary"), {"master_replid": replid}, f"run-{name}")
+def primary(name: str, replid: str = "r1") -> NodeFacts:
+    return NodeFacts(name, {"master_replid": replid, "run_id": f"run-{name}"}, Role("primary"))
 
 
-def replica(name: str, link: str = "up", replid: str = "r1") -> DataView:
-    return DataView(
-        name, Role("replica"), {"master_link_status": link, "master_replid": replid}, f"run-{name}"
-    )
+def replica(name: str, link: str = "up", replid: str = "r1") -> NodeFacts:
+    info = {"master_link_status": link, "master_replid": replid, "run_id": f"run-{name}"}
+    return NodeFacts(name, info, Role("replica"))
 
 
 def test_linked_replicas_share_the_primary_replication_id_and_have_the_link_up() -> None:

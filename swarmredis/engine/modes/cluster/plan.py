@@ -1,14 +1,13 @@
 """Pure planning of a Redis Cluster bootstrap: members' views in, actions out.
 
-A view is what one member says about the cluster (CLUSTER MYID/NODES/INFO and INFO
-replication). From the views alone, ``classify`` tells fresh / healthy / needs-repair /
+A view is what one member says about the cluster (its ``NodeFacts``: CLUSTER
+MYID/NODES/INFO and INFO). From the views alone, ``classify`` tells fresh / healthy / needs-repair /
 conflicting, and the planners say only what is missing: MEET nodes that are unknown,
 failing or known at an old address; ADDSLOTSRANGE for slots nobody owns; REPLICATE for
 members without slots that follow no primary of their shard. Nothing is ever reset. A
-failover (a planned replica serving its shard) is a note for the bootstrap;
-``restore_candidates`` names the planned primaries that a coordinated CLUSTER FAILOVER
-can hand their shard back to (``engine.rolling`` does that after deploy and updates).
-No I/O here: ``engine.bootstrap`` reads the views and runs the actions.
+failover (a planned replica serving its shard) is a note for the bootstrap; who can take
+a shard over or back is ``cluster.roles``. No I/O here: ``cluster.bootstrap`` reads the
+views and runs the actions.
 """
 
 from __future__ import annotations
@@ -16,59 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from swarmredis.engine.redisinfo import (
-    CLUSTER_SLOTS,
-    ClusterInfo,
-    ClusterNode,
-    SlotRange,
-    format_ranges,
-    ranges_of,
-    slots_of,
-)
-from swarmredis.gateway.redis import RedisEndpoint
-
-
-@dataclass(frozen=True)
-class ClusterMember:
-    """One planned node of a cluster, as the engine reaches it and as Redis must MEET it.
-
-    ``endpoint`` is where the engine dials (host address + published port); ``meet_ip``,
-    ``meet_port`` and ``bus_port`` are what the other nodes use (overlay IP, TLS port, bus).
-    A primary lists its planned ``slots``; a replica names its planned ``primary``.
-    """
-
-    name: str
-    endpoint: RedisEndpoint
-    meet_ip: str
-    meet_port: int
-    bus_port: int
-    role: Literal["primary", "replica"]
-    primary: str | None = None
-    slots: tuple[SlotRange, ...] = ()
-    server_name: str | None = None
-
-    @property
-    def shard(self) -> str:
-        """The shard, named after its planned primary."""
-        return self.name if self.role == "primary" else (self.primary or "")
-
-
-@dataclass(frozen=True)
-class Action:
-    """One command the engine ran on a node, and why."""
-
-    node: str
-    args: tuple[str, ...]
-    reason: str
-
-    @property
-    def command(self) -> str:
-        return " ".join(self.args)
-
-    def __str__(self) -> str:
-        return f"{self.node}: {self.command} ({self.reason})"
+from swarmredis.constants import CLUSTER_SLOTS
+from swarmredis.engine.modes.base import Action
+from swarmredis.engine.modes.cluster.members import ClusterMember
+from swarmredis.engine.redis.facts import NodeFacts
+from swarmredis.engine.redis.replies import ClusterNode, format_ranges, ranges_of, slots_of
 
 
 class Condition(StrEnum):
@@ -81,47 +34,24 @@ class Condition(StrEnum):
 
 
 @dataclass(frozen=True)
-class NodeView:
-    """One member's view of the cluster."""
-
-    member: ClusterMember
-    myid: str
-    nodes: tuple[ClusterNode, ...]
-    info: ClusterInfo
-    replication: Mapping[str, str]
-
-    @property
-    def me(self) -> ClusterNode:
-        return next(n for n in self.nodes if n.myself)
-
-    def entry(self, node_id: str) -> ClusterNode | None:
-        """How this member sees the node with this id, if it knows it."""
-        return next((n for n in self.nodes if n.node_id == node_id), None)
-
-    @property
-    def alone(self) -> bool:
-        return len(self.nodes) == 1 and not self.me.slots
-
-
-@dataclass(frozen=True)
 class ClusterState:
     """Classified views of all members, with the reasons for the classification."""
 
     condition: Condition
-    views: Mapping[str, NodeView]
+    views: Mapping[str, NodeFacts]
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
 
-Views = Mapping[str, NodeView]
+Views = Mapping[str, NodeFacts]
 
 
 def _components(members: Sequence[ClusterMember], views: Views) -> list[set[str]]:
     """Groups of members that know each other (by id), directly or through others."""
-    by_id = {views[m.name].myid: m.name for m in members}
+    by_id = {views[m.name].node_id: m.name for m in members}
     groups: list[set[str]] = []
     for member in members:
-        known = {by_id[n.node_id] for n in views[member.name].nodes if n.node_id in by_id}
+        known = {by_id[n.node_id] for n in views[member.name].cluster_nodes if n.node_id in by_id}
         touching = [g for g in groups if g & known]
         merged = set().union(known, *touching)
         groups = [g for g in groups if g not in touching] + [merged]
@@ -130,12 +60,12 @@ def _components(members: Sequence[ClusterMember], views: Views) -> list[set[str]
 
 def _foreign_owners(members: Sequence[ClusterMember], views: Views) -> list[str]:
     """Live nodes outside the plan that serve slots: this is someone else's cluster."""
-    ids = {views[m.name].myid for m in members}
+    ids = {views[m.name].node_id for m in members}
     return sorted(
         {
             f"{name} knows {n.node_id[:8]} at {n.ip}:{n.port} serving {format_ranges(n.slots)}"
             for name, view in views.items()
-            for n in view.nodes
+            for n in view.cluster_nodes
             if n.node_id not in ids and n.slots and not n.unsettled
         }
     )
@@ -143,13 +73,13 @@ def _foreign_owners(members: Sequence[ClusterMember], views: Views) -> list[str]
 
 def _lost_owners(members: Sequence[ClusterMember], views: Views) -> list[str]:
     """Failed nodes outside the plan still owning slots: their data is gone."""
-    ids = {views[m.name].myid for m in members}
+    ids = {views[m.name].node_id for m in members}
     return sorted(
         {
             f"slots {format_ranges(n.slots)} belong to lost node {n.node_id[:8]} (fail);"
             " restore it or reassign the slots by hand"
             for view in views.values()
-            for n in view.nodes
+            for n in view.cluster_nodes
             if n.node_id not in ids and n.slots and n.unsettled
         }
     )
@@ -183,10 +113,10 @@ def _seed(members: Sequence[ClusterMember], views: Views) -> ClusterMember:
     then serving slots, then first in plan order."""
 
     def score(m: ClusterMember) -> tuple[int, int, int]:
-        myid, view = views[m.name].myid, views[m.name]
+        myid, view = views[m.name].node_id, views[m.name]
         others = [o for o in members if o is not m]
         known_by = sum(1 for o in others if views[o.name].entry(myid))
-        knows = sum(1 for o in others if view.entry(views[o.name].myid))
+        knows = sum(1 for o in others if view.entry(views[o.name].node_id))
         return known_by, knows, int(bool(view.me.slots))
 
     best = max(score(m) for m in members)
@@ -216,7 +146,7 @@ def plan_meets(
     With ``direct`` (when gossip alone did not get there, e.g. a node that was FORGOTten
     is banned from gossip for a minute), every viewer that lacks a member meets it itself.
     """
-    ids = {m.name: views[m.name].myid for m in members}
+    ids = {m.name: views[m.name].node_id for m in members}
     seed = _seed(members, views)
     actions: list[Action] = []
     for target in members:
@@ -251,7 +181,7 @@ def current_primary(shard: str, members: Sequence[ClusterMember], views: Views) 
 
 def plan_slots(members: Sequence[ClusterMember], views: Views) -> tuple[list[Action], list[str]]:
     """ADDSLOTSRANGE for planned slots nobody owns; problems for slots only lost nodes own."""
-    owned = {slot for v in views.values() for n in v.nodes for slot in slots_of(n.slots)}
+    owned = {slot for v in views.values() for n in v.cluster_nodes for slot in slots_of(n.slots)}
     actions: list[Action] = []
     problems = _lost_owners(members, views)
     for primary in (m for m in members if m.role == "primary"):
@@ -283,8 +213,8 @@ def plan_replicas(members: Sequence[ClusterMember], views: Views) -> tuple[list[
         serving = current_primary(member.shard, members, views)
         if serving is None:
             continue
-        me, primary_id = views[member.name].me, views[serving].myid
-        shard_ids = {views[m.name].myid for m in members if m.shard == member.shard}
+        me, primary_id = views[member.name].me, views[serving].node_id
+        shard_ids = {views[m.name].node_id for m in members if m.shard == member.shard}
         if serving == member.name:
             if member.role == "replica":
                 notes.append(
@@ -315,7 +245,7 @@ def gossip_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
         for target in members:
             if target is viewer:
                 continue
-            entry = views[viewer.name].entry(views[target.name].myid)
+            entry = views[viewer.name].entry(views[target.name].node_id)
             if entry is None or entry.unsettled or not _address_ok(entry, target):
                 pending.append(f"{viewer.name} does not see {target.name} yet")
     return pending
@@ -332,18 +262,18 @@ def config_signature(nodes: Sequence[ClusterNode], ids: Iterable[str]) -> tuple[
 def final_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:
     """What keeps the cluster from being whole: state, coverage, agreement, replica links."""
     pending = []
-    ids = [views[m.name].myid for m in members]
-    signatures = {config_signature(views[m.name].nodes, ids) for m in members}
+    ids = [views[m.name].node_id for m in members]
+    signatures = {config_signature(views[m.name].cluster_nodes, ids) for m in members}
     if len(signatures) > 1:
         pending.append("nodes do not agree on the cluster configuration yet")
     for member in members:
         view = views[member.name]
-        if view.info.state != "ok" or view.info.slots_ok != CLUSTER_SLOTS:
+        if view.cluster.state != "ok" or view.cluster.slots_ok != CLUSTER_SLOTS:
             pending.append(
-                f"{member.name}: cluster_state {view.info.state},"
-                f" {view.info.slots_ok}/{CLUSTER_SLOTS} slots ok"
+                f"{member.name}: cluster_state {view.cluster.state},"
+                f" {view.cluster.slots_ok}/{CLUSTER_SLOTS} slots ok"
             )
-        if view.me.is_replica and view.replication.get("master_link_status") != "up":
+        if view.me.is_replica and view.info.get("master_link_status") != "up":
             pending.append(f"{member.name}: replica link to its primary is not up")
     return pending
 
@@ -355,12 +285,12 @@ def plan_forget(members: Sequence[ClusterMember], views: Views) -> list[Action]:
     wiped volume): they hold no slots and will never return. Only run on a whole
     cluster (after ``final_pending`` is empty), when every member answered.
     """
-    current = {views[m.name].myid for m in members}
+    current = {views[m.name].node_id for m in members}
     ghosts: set[str] | None = None
     for member in members:
         failed = {
             n.node_id
-            for n in views[member.name].nodes
+            for n in views[member.name].cluster_nodes
             if "fail" in n.flags and n.node_id not in current and not n.slots
         }
         ghosts = failed if ghosts is None else ghosts & failed
@@ -369,42 +299,3 @@ def plan_forget(members: Sequence[ClusterMember], views: Views) -> list[Action]:
         for ghost in sorted(ghosts or ())
         for m in members
     ]
-
-
-def validate_members(members: Sequence[ClusterMember]) -> None:
-    """Refuse a plan that cannot work: duplicate names, unknown primaries, slot gaps."""
-    names = [m.name for m in members]
-    primaries = {m.name for m in members if m.role == "primary"}
-    if len(set(names)) != len(names):
-        raise ValueError(f"duplicate member names: {names}")
-    for m in members:
-        if m.role == "replica" and m.primary not in primaries:
-            raise ValueError(f"{m.name}: primary {m.primary!r} is not a planned primary")
-    planned = [s for m in members for r in m.slots for s in range(r[0], r[1] + 1)]
-    if sorted(planned) != list(range(CLUSTER_SLOTS)):
-        raise ValueError("planned slots must cover 0-16383 exactly once")
-
-
-def restore_candidates(
-    members: Sequence[ClusterMember],
-    views: Views,
-    shards: set[str] | None = None,
-) -> list[ClusterMember]:
-    """Planned primaries that are now linked replicas of their own shard's serving node
-    (after a failover): a coordinated CLUSTER FAILOVER to them loses nothing. Pure."""
-    found = []
-    for m in members:
-        if m.role != "primary" or (shards is not None and m.shard not in shards):
-            continue
-        view = views.get(m.name)
-        serving = current_primary(m.shard, members, views) if view else None
-        if (
-            view is not None
-            and serving is not None
-            and serving != m.name
-            and view.me.is_replica
-            and view.me.primary_id == views[serving].myid
-            and view.replication.get("master_link_status") == "up"
-        ):
-            found.append(m)
-    return found

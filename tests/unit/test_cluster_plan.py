@@ -6,10 +6,9 @@ import dataclasses
 
 import pytest
 
-from swarmredis.engine.clusterplan import (
-    ClusterMember,
+from swarmredis.engine.modes.cluster.members import ClusterMember, validate_members
+from swarmredis.engine.modes.cluster.plan import (
     Condition,
-    NodeView,
     classify,
     final_pending,
     gossip_pending,
@@ -17,11 +16,11 @@ from swarmredis.engine.clusterplan import (
     plan_meets,
     plan_replicas,
     plan_slots,
-    restore_candidates,
-    validate_members,
 )
-from swarmredis.engine.redisinfo import ClusterNode, SlotRange, parse_cluster_info
-from swarmredis.gateway.redis import RedisEndpoint
+from swarmredis.engine.modes.cluster.roles import handover_pairs, restore_candidates
+from swarmredis.engine.redis.facts import NodeFacts
+from swarmredis.engine.redis.replies import ClusterNode, Role, SlotRange, parse_cluster_info
+from swarmredis.gateway.endpoint import RedisEndpoint
 
 SLOTS = [(0, 5460), (5461, 10922), (10923, 16383)]
 OK_INFO = parse_cluster_info("cluster_state:ok\r\ncluster_slots_ok:16384\r\n")
@@ -76,19 +75,20 @@ def healthy_table() -> dict[str, ClusterNode]:
     return {m.name: entry(m, primary=m.primary) for m in MEMBERS}
 
 
-def views(tables: dict[str, dict[str, ClusterNode]], link: str = "up") -> dict[str, NodeView]:
+def views(tables: dict[str, dict[str, ClusterNode]], link: str = "up") -> dict[str, NodeFacts]:
     result = {}
     for m in MEMBERS:
         nodes = tuple(
             dataclasses.replace(n, flags=n.flags | {"myself"}) if name == m.name else n
             for name, n in tables[m.name].items()
         )
-        replication = {"master_link_status": link} if m.role == "replica" else {}
-        result[m.name] = NodeView(m, node_id(m.name), nodes, OK_INFO, replication)
+        info = {"master_link_status": link} if m.role == "replica" else {}
+        role = Role("replica" if m.role == "replica" else "primary")
+        result[m.name] = NodeFacts(m.name, info, role, node_id(m.name), nodes, OK_INFO)
     return result
 
 
-def alone() -> dict[str, NodeView]:
+def alone() -> dict[str, NodeFacts]:
     return views({m.name: {m.name: entry(m, slots=(), ip="")} for m in MEMBERS})
 
 
@@ -186,16 +186,16 @@ def test_failover_is_a_note_and_a_blank_planned_primary_follows_the_new_one() ->
     assert notes == ["failover: node-4 serves shard node-1 (planned primary node-1)"]
 
 
-def _after_failover(link: str = "up", node_1_follows: str = "node-4") -> dict[str, NodeView]:
+def _after_failover(link: str = "up", node_1_follows: str = "node-4") -> dict[str, NodeFacts]:
     """node-4 serves shard node-1; node-1 follows ``node_1_follows`` (link ``link``)."""
     table = healthy_table()
     table["node-4"] = entry(MEMBERS[3], slots=(SLOTS[0],))
     table["node-1"] = entry(MEMBERS[0], slots=(), primary=node_1_follows)
     current = views({m.name: table for m in MEMBERS})
     current["node-1"] = dataclasses.replace(
-        current["node-1"], replication={"master_link_status": link}
+        current["node-1"], info={"master_link_status": link}, role=Role("replica")
     )
-    current["node-4"] = dataclasses.replace(current["node-4"], replication={})
+    current["node-4"] = dataclasses.replace(current["node-4"], info={}, role=Role("primary"))
     return current
 
 
@@ -269,7 +269,6 @@ def test_never_forget_a_current_member() -> None:
 
 
 def test_handover_pairs_pick_a_linked_replica_not_restarted_in_the_same_batch() -> None:
-    from swarmredis.engine.rolling import handover_pairs
 
     healthy = views({m.name: healthy_table() for m in MEMBERS})
     assert handover_pairs(["node-1"], healthy) == [("node-1", "node-4")]

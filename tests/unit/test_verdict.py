@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
-from swarmredis.engine.healthreport import HealthTarget, Probe, Status, assess
-from swarmredis.gateway.redis import RedisEndpoint
+from swarmredis.engine.modes.registry import mode_for
+from swarmredis.engine.redis.facts import NodeFacts
+from swarmredis.engine.redis.replies import Role
+from swarmredis.engine.redis.verdict import (
+    HealthReport,
+    HealthTarget,
+    Probe,
+    ProblemKind,
+    Status,
+    assess,
+    failover_only,
+)
+from swarmredis.gateway.endpoint import RedisEndpoint
 
 
 def target(name: str, role: str, primary: str | None = None) -> HealthTarget:
@@ -28,7 +40,7 @@ def primary(name: str = "node-1", planned: str = "primary") -> Probe:
         "used_memory": "1000",
         "maxmemory": "0",
     }
-    return Probe(target(name, planned), info=info, role="primary")
+    return Probe(target(name, planned), facts=NodeFacts(name, info, Role("primary")))
 
 
 def replica(name: str, link: str = "up", offset: int = 5000000) -> Probe:
@@ -40,7 +52,7 @@ def replica(name: str, link: str = "up", offset: int = 5000000) -> Probe:
         "master_host": "10.0.1.1",
         "master_port": "7000",
     }
-    return Probe(target(name, "replica", "node-1"), info=info, role="replica")
+    return Probe(target(name, "replica", "node-1"), facts=NodeFacts(name, info, Role("replica")))
 
 
 def sentinel(
@@ -56,17 +68,20 @@ def sentinel(
         "num-slaves": "2",
         **more,
     }
-    return Probe(
-        target(name, "sentinel"), role="sentinel", sentinel=fields, quorum_error=quorum_error
-    )
+    facts = NodeFacts(name, {}, Role("sentinel"), sentinel=fields, quorum_error=quorum_error)
+    return Probe(target(name, "sentinel"), facts=facts)
 
 
 def unreachable(probe: Probe, stage: str = "tcp") -> Probe:
     return Probe(probe.target, stage=stage, error=f"{probe.target.name}: refused")  # type: ignore[arg-type]
 
 
+def judged(mode: str, *probes: Probe) -> HealthReport:
+    return assess(mode_for(mode), probes)
+
+
 def replication(*probes: Probe) -> tuple[Status, list[str]]:
-    report = assess("replication", probes)
+    report = judged("replication", *probes)
     json.dumps(report.to_dict())
     return report.status, [f"{p.node}: {p.message}" for p in report.problems]
 
@@ -106,17 +121,32 @@ def test_failover_in_replication_is_degraded() -> None:
     assert "node-2: failover: primary now (planned replica)" in problems
 
 
+def test_a_failover_alone_is_a_failover_kind_problem_and_nothing_else() -> None:
+    promoted = primary("node-2", planned="replica")
+    sentinels = [sentinel(f"sentinel-{i}", runid="run-1") for i in (1, 2, 3)]
+    demoted = replica("node-1")
+    report = judged("replication", demoted, promoted, replica("node-3"), *sentinels)
+    assert [p.kind for p in report.problems] == [ProblemKind.FAILOVER]
+    assert failover_only(report)
+    assert report.to_dict()["problems"][0]["kind"] == "failover"
+    lagging = judged("replication", demoted, promoted, replica("node-3", link="down"), *sentinels)
+    assert {p.kind for p in lagging.problems} == {ProblemKind.FAILOVER, ProblemKind.LINK}
+    assert not failover_only(lagging)
+
+
 def test_standalone_and_connection_stages() -> None:
-    assert assess("standalone", [primary()]).status is Status.HEALTHY
-    report = assess("standalone", [unreachable(primary(), stage="tls")])
+    assert judged("standalone", primary()).status is Status.HEALTHY
+    report = judged("standalone", unreachable(primary(), stage="tls"))
     line = report.nodes[0]
     assert report.status is Status.DOWN and report.exit_code == 2
     assert (line.reachable, line.tls_ok, line.auth_ok) == (True, False, False)
 
 
 def test_memory_near_maxmemory_is_degraded() -> None:
-    full = primary()
-    full.info = {**full.info, "used_memory": "95", "maxmemory": "100"}
-    report = assess("standalone", [full])
+    healthy = primary()
+    assert healthy.facts is not None
+    info = {**healthy.info, "used_memory": "95", "maxmemory": "100"}
+    full = dataclasses.replace(healthy, facts=dataclasses.replace(healthy.facts, info=info))
+    report = judged("standalone", full)
     assert report.status is Status.DEGRADED
     assert report.problems[0].message == "memory 95% of maxmemory"

@@ -15,17 +15,19 @@ from typing import Protocol
 import anyio
 
 from swarmredis import labels
-from swarmredis.engine.converge import Placed, Target, known_task_ids, wait_converged
+from swarmredis.constants import DEFAULT_CONCURRENCY
 from swarmredis.engine.events import Event, Reporter
-from swarmredis.engine.remove import remove_when_released
+from swarmredis.engine.swarm.converge import Target, known_task_ids, wait_converged
+from swarmredis.engine.swarm.remove import remove_when_released
 from swarmredis.errors import DockerError, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.diff import Change, Plan
 from swarmredis.plan.objects import resolve_references
+from swarmredis.plan.tasks import Placed
 
 
 class Guard(Protocol):
-    """Wraps each batch of a rolling update (``engine.rolling.StackGuard``)."""
+    """Wraps each batch of a rolling update (``engine.flows.rolling.StackGuard``)."""
 
     async def before(self, restarting: Sequence[str], placed: Mapping[str, Placed]) -> None:
         """Runs before the batch's services are updated."""
@@ -73,13 +75,13 @@ async def apply_plan(
     plan: Plan,
     *,
     report: Reporter,
-    concurrency: int = 16,
+    concurrency: int = DEFAULT_CONCURRENCY,
     deadline: float = 300.0,
     guard: Guard | None = None,
 ) -> ApplyResult:
     """Make the Swarm match ``plan``; returns what changed and the converged placement.
 
-    ``guard`` wraps each batch of service updates (``engine.rolling``).
+    ``guard`` wraps each batch of service updates (``engine.flows.rolling``).
     """
     run = _Run(
         gateway,

@@ -19,102 +19,90 @@ coordinates it:
 4. always, even on failure: priorities restored, the old primary unpaused (a replica by
    then, so a paused write gets ``READONLY``; a client retries on the new primary).
 
+``before_restart`` uses it when a batch of a rolling update would restart the primary,
+``restore_primary`` to give the planned primary its role back after a failover.
+
 Clients that write during the handover wait (paused) for a second or two, then are told to
 go elsewhere; none gets an acknowledgement for a write that is then lost.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import anyio
 
-from swarmredis.engine.bootstrap import DataView, RedisMember, linked_replicas, read_data
-from swarmredis.engine.redisinfo import parse_pairs, parse_role
-from swarmredis.engine.redisnodes import (
-    DEFAULT_CONCURRENCY,
-    connect_all,
-    fan_out,
-    poll_until,
-    raise_collected,
+from swarmredis.constants import HANDOVER_TIMEOUT_S
+from swarmredis.engine.context import RunContext
+from swarmredis.engine.events import Event
+from swarmredis.engine.modes.base import Action, Handover
+from swarmredis.engine.modes.replication.bootstrap import read_data
+from swarmredis.engine.modes.replication.plan import (
+    ReplicationSet,
+    choose_target,
+    failover_abandoned,
+    linked_replicas,
+    sentinel_pending,
 )
+from swarmredis.engine.redis.facts import NodeFacts
+from swarmredis.engine.redis.nodes import bounded, connect_all, raise_collected, wait_until
+from swarmredis.engine.redis.replies import parse_pairs, parse_role
 from swarmredis.errors import RedisError, RedisUnreachable, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 
-HANDOVER_TIMEOUT = 60.0
 FAILOVER_ATTEMPTS = 3
 # beyond Sentinel's failover timeout: it notices a promotion from INFO, read every second
 # during a failover, and abandons a failover only once that timeout has passed
 PROMOTION_MARGIN = 15.0
 
 
-@dataclass(frozen=True)
-class ReplicationSet:
-    """The data nodes (planned primary first) and Sentinels of one replication stack."""
-
-    data: Sequence[RedisMember]
-    sentinels: Sequence[RedisMember]
-    master_name: str
-    failover_timeout: float = 60.0  # sentinel failover-timeout, seconds
-
-    @property
-    def planned_primary(self) -> str:
-        return self.data[0].name
-
-
-def choose_target(
-    views: Sequence[DataView], avoid: Collection[str], prefer: Sequence[str]
-) -> str | None:
-    """The linked replica to promote: the first of ``prefer`` not in ``avoid`` (pure)."""
-    _, linked = linked_replicas(views)
-    return next((name for name in prefer if name in linked and name not in avoid), None)
-
-
-def sentinel_pending(
-    seen: Mapping[str | None, Mapping[str, str]],
-    run_ids: Mapping[str, str],
-    target: str,
-    others: Sequence[str],
-) -> list[str]:
-    """What keeps a Sentinel (``SENTINEL REPLICAS`` entries by run id) from choosing
-    exactly ``target``: it must see the target as a plain, linked replica and every other
-    replica at priority 0 (pure)."""
-    pending = []
-    entry = seen.get(run_ids[target], {})
-    if (
-        entry.get("flags") != "slave"
-        or entry.get("master-link-status") != "ok"
-        or entry.get("slave-priority") == "0"
-    ):
-        pending.append(
-            f"sentinel sees {target} as {entry.get('flags', 'unknown')}, link"
-            f" {entry.get('master-link-status', 'unknown')}"
-        )
-    for name in others:
-        priority = seen.get(run_ids[name], {}).get("slave-priority")
-        if priority != "0":
-            pending.append(f"sentinel sees {name} with priority {priority}")
-    return pending
+async def before_restart(
+    run: RunContext, rs: ReplicationSet, restarting: Sequence[str]
+) -> list[Handover]:
+    """If the primary is about to restart, hand its role to a linked replica outside the
+    batch first (none: it restarts as primary, and Sentinel fails over if it must)."""
+    views = await current_views(rs, run.access, limiter=run.limiter)
+    primary, _ = linked_replicas(views)
+    if primary is None or primary.name not in restarting:
+        return []
+    target = choose_target(views, avoid=restarting, prefer=[m.name for m in rs.data])
+    if target is None:
+        message = "no linked replica outside this batch: restarted as primary"
+        run.report(Event("rolling", primary.name, "info", message))
+        return []
+    message = f"hand the primary role to {target} before the restart"
+    run.report(Event("rolling", primary.name, "start", message))
+    await hand_over(rs, run.access, target, limiter=run.limiter)
+    run.report(Event("rolling", primary.name, "done", f"{target} is primary now"))
+    return [(primary.name, target)]
 
 
-def failover_abandoned(master: Mapping[str, str], target_run_id: str) -> bool:
-    """Sentinel's ``SENTINEL MASTER`` entry shows a failover that ended without the target
-    (``-failover-abort-*``: e.g. the promoted replica did not report itself primary
-    within the failover timeout, or other Sentinels turned it back): still the old
-    primary, and no failover in progress (pure)."""
-    flags = set(master.get("flags", "").split(","))
-    return master.get("runid") != target_run_id and "failover_in_progress" not in flags
+async def restore_primary(run: RunContext, rs: ReplicationSet) -> list[Action]:
+    """Make the planned primary primary again if it is a linked replica now (coordinated
+    through Sentinel, no acknowledged write lost); report and leave it if that fails."""
+    primary, linked = linked_replicas(await current_views(rs, run.access, limiter=run.limiter))
+    planned = rs.planned_primary
+    if primary is None or primary.name == planned or planned not in linked:
+        return []
+    try:
+        await hand_over(rs, run.access, planned, limiter=run.limiter)
+    except SwarmRedisError as error:  # unreachable, refused, or too slow
+        run.report(Event("roles", planned, "info", f"left as a replica: {error.message}"))
+        return []
+    run.report(Event("roles", planned, "done", f"primary again (was {primary.name})"))
+    reason = "planned primary takes the primary role back"
+    return [Action(planned, ("SENTINEL", "FAILOVER", rs.master_name), reason)]
 
 
 async def current_views(
-    rs: ReplicationSet, access: RedisAccess, concurrency: int = DEFAULT_CONCURRENCY
-) -> list[DataView]:
-    """ROLE and INFO of every data node, read concurrently."""
-    limiter = anyio.CapacityLimiter(concurrency)
+    rs: ReplicationSet, access: RedisAccess, *, limiter: anyio.CapacityLimiter | None = None
+) -> list[NodeFacts]:
+    """The facts of every data node, read concurrently."""
+    limiter = bounded(limiter)
     async with connect_all(rs.data, access, limiter=limiter) as nodes:
-        return await fan_out(rs.data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
+        return await read_data(rs.data, nodes, limiter)
 
 
 async def hand_over(
@@ -122,20 +110,20 @@ async def hand_over(
     access: RedisAccess,
     target: str,
     *,
-    step_timeout: float = HANDOVER_TIMEOUT,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    step_timeout: float = HANDOVER_TIMEOUT_S,
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> str:
     """Make ``target`` (a linked replica) the primary; return the old primary's name.
 
     Raises RedisError (nothing changed) if ``target`` is not a linked replica of the one
     primary, DeployTimeout if a step does not complete within ``step_timeout``.
     """
-    limiter = anyio.CapacityLimiter(concurrency)
+    limiter = bounded(limiter)
     async with (
         connect_all(rs.data, access, limiter=limiter) as nodes,
         _any_sentinel(rs, access) as sentinel,
     ):
-        views = await fan_out(rs.data, lambda m: read_data(m, nodes[m.name]), limiter=limiter)
+        views = await read_data(rs.data, nodes, limiter)
         primary, linked = linked_replicas(views)
         if primary is None or target not in linked:
             raise RedisError(
@@ -193,14 +181,14 @@ class _Handover:
         try:
             for name in self.others:
                 await self.nodes[name].execute("CONFIG", "SET", "replica-priority", "0")
-            await poll_until(
+            await wait_until(
                 self._sentinel_ready,
                 within=self.timeout,
                 what=f"sentinel sees only {self.target} as a candidate",
             )
             for _ in range(FAILOVER_ATTEMPTS):
                 await self._pause_and_catch_up()
-                await poll_until(
+                await wait_until(
                     self._failover,
                     within=self.timeout,
                     what=f"sentinel accepting the failover to {self.target}",
@@ -226,7 +214,7 @@ class _Handover:
         pause = 2 * self.timeout + self.rs.failover_timeout + PROMOTION_MARGIN
         await self.nodes[self.old].execute("CLIENT", "PAUSE", str(int(pause * 1000)), "WRITE")
         offset = parse_role(await self.nodes[self.old].role()).offset
-        await poll_until(
+        await wait_until(
             lambda: self._caught_up(offset),
             within=self.timeout,
             what=f"{self.target} catching up with {self.old}",
@@ -249,7 +237,7 @@ class _Handover:
         try:
             await self.sentinel.execute("SENTINEL", "FAILOVER", self.rs.master_name)
         except RedisError as error:
-            if "NOGOODSLAVE" not in error.message:
+            if error.code != "NOGOODSLAVE":
                 raise
             return [error.message]
         return []
@@ -281,7 +269,7 @@ class _Handover:
             address[:] = [master["ip"], master["port"]]
             return []
 
-        await poll_until(
+        await wait_until(
             decided,
             within=self.rs.failover_timeout + PROMOTION_MARGIN,
             what=f"SENTINEL FAILOVER to {self.target}",

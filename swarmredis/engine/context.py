@@ -1,0 +1,61 @@
+"""What one command's run carries through every step: how to reach the nodes, the fan-out
+bound, who hears the events, how long each node may take, and how long each step took."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import anyio
+
+from swarmredis.constants import DEFAULT_CONCURRENCY, NODE_TIMEOUT_S
+from swarmredis.engine.events import Reporter, silent
+from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles
+from swarmredis.pki.material import load_admin_credentials
+from swarmredis.pki.store import CertStore
+
+
+@dataclass
+class RunContext:
+    """One run's shared means. The limiter bounds every fan-out of the run: fan-outs
+    follow one another and never nest, so one limiter cannot deadlock."""
+
+    access: RedisAccess
+    limiter: anyio.CapacityLimiter
+    report: Reporter = silent
+    node_timeout: float = NODE_TIMEOUT_S
+    timings: dict[str, float] = field(default_factory=dict)  # step -> seconds, summed
+
+    @classmethod
+    def create(
+        cls,
+        access: RedisAccess,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        report: Reporter = silent,
+        node_timeout: float = NODE_TIMEOUT_S,
+    ) -> RunContext:
+        """A context with a fresh limiter of ``concurrency``."""
+        return cls(access, anyio.CapacityLimiter(concurrency), report, node_timeout)
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        """Add the wall time of the block to ``timings[step]``."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.monotonic() - start
+
+
+def admin_access(store: CertStore, timeout: float = NODE_TIMEOUT_S) -> RedisAccess:
+    """How the engine logs in to every node: the admin client certificate and password
+    (reads files: call it in a worker thread)."""
+    creds = load_admin_credentials(store)
+    return RedisAccess(
+        TLSClientFiles(ca=creds.ca_path, cert=creds.cert_path, key=creds.key_path),
+        Credentials(creds.username, creds.password),
+        timeout=timeout,
+    )

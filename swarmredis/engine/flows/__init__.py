@@ -1,0 +1,1 @@
+"""One file per command, orchestration only: plan, deploy, rolling, status, remove."""

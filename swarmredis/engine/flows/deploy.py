@@ -1,0 +1,173 @@
+"""``deploy``: plan -> certificates -> apply (guarded) -> converge -> bootstrap -> roles ->
+health.
+
+The orchestration only; each step lives in its own module (docs/architecture.md), and
+every Redis step goes through the stack's Mode (``engine.modes``). File I/O and key
+generation of the PKI run in worker threads, never on the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from swarmredis.engine.context import RunContext, admin_access
+from swarmredis.engine.events import Event, Reporter, silent
+from swarmredis.engine.flows.plan import DeployOptions, plan_stack
+from swarmredis.engine.flows.rolling import rolling_guard
+from swarmredis.engine.flows.status import stack_status
+from swarmredis.engine.modes.base import BootstrapReport, Mode
+from swarmredis.engine.modes.registry import mode_for
+from swarmredis.engine.redis.verdict import HealthReport, Status, failover_only
+from swarmredis.engine.swarm.apply import ApplyResult, apply_plan
+from swarmredis.errors import DegradedError, DeployTimeout, HealthError, SpecError
+from swarmredis.gateway.docker import DockerGateway
+from swarmredis.pki.store import CertStore
+from swarmredis.plan.diff import Plan
+from swarmredis.plan.tasks import Placed
+from swarmredis.stackfile import Stack
+
+HEALTH_GRACE = 60.0  # seconds a fresh deployment gets to settle into "healthy"
+
+
+@dataclass
+class DeployResult:
+    """What one deploy did, for the CLI to print or serialise."""
+
+    plan: Plan
+    apply: ApplyResult
+    bootstrap: BootstrapReport
+    issued: list[str] = field(default_factory=list)
+    health: HealthReport | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "stack": self.plan.desired.stack.name,
+            "changes": self.plan.changes,
+            "created": self.apply.created,
+            "updated": self.apply.updated,
+            "removed": self.apply.removed,
+            "issued": self.issued,
+            "bootstrap": self.bootstrap.to_dict(),
+            "health": self.health.to_dict() if self.health else None,
+            "timings": {step: round(s, 3) for step, s in self.timings.items()},
+        }
+
+
+async def deploy(
+    gateway: DockerGateway,
+    stack: Stack,
+    options: DeployOptions,
+    *,
+    report: Reporter = silent,
+) -> DeployResult:
+    """Take the Swarm from any state to ``stack`` deployed, bootstrapped and answering."""
+    if stack.access.publish != "host":
+        raise SpecError(
+            f"access.publish: {stack.access.publish} leaves the engine no way to reach the nodes",
+            hint="set access.publish: host (each node publishes its TLS port on its host)",
+        )
+    await gateway.require_manager()
+    store = CertStore(options.certs_dir, stack.name)
+    report(Event("plan", stack.name, "start", "reading the Swarm"))
+    plan, issued = await plan_stack(gateway, stack, store, options, issue=True)
+    for warning in plan.desired.warnings:
+        report(Event("plan", stack.name, "info", f"warning: {warning}"))
+    report(Event("plan", stack.name, "done", f"{plan.changes} change(s)"))
+    access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
+    run = RunContext.create(
+        access, concurrency=options.concurrency, report=report, node_timeout=options.node_timeout
+    )
+    mode = mode_for(stack.mode)
+    with run.timed("apply"):
+        guard = await rolling_guard(gateway, plan, mode, run)
+        applied = await apply_plan(
+            gateway,
+            plan,
+            report=report,
+            concurrency=options.concurrency,
+            deadline=options.timeout,
+            guard=guard,
+        )
+    report(Event("bootstrap", stack.name, "start", stack.mode))
+    with run.timed("bootstrap"), anyio.move_on_after(options.timeout) as scope:
+        boot = await mode.bootstrap(run, plan.desired, applied.placed)
+        # what the rolling update handed over always goes back; what failovers moved,
+        # unless --keep-roles
+        touched = guard.touched if guard else set()
+        if options.restore_roles or touched:
+            scope_of = None if options.restore_roles else touched
+            boot = await _restore_roles(mode, run, plan, applied.placed, boot, scope_of)
+    if scope.cancelled_caught:
+        raise DeployTimeout(
+            f"{stack.name}: bootstrap did not finish within --timeout {options.timeout:g}s",
+            hint="the services run; see `swarmredis status`, then re-run deploy (it resumes)",
+            stage="bootstrap",
+        )
+    for line in boot.lines():
+        report(Event("bootstrap", stack.name, "info", line))
+    report(Event("bootstrap", stack.name, "done", stack.mode))
+    with run.timed("health"):
+        health = await wait_healthy(gateway, stack.name, run, options.timeout)
+    return DeployResult(plan, applied, boot, issued, health, run.timings)
+
+
+async def _restore_roles(
+    mode: Mode,
+    run: RunContext,
+    plan: Plan,
+    placed: Mapping[str, Placed],
+    boot: BootstrapReport,
+    touched: set[str] | None,
+) -> BootstrapReport:
+    """After a failover, hand each cluster shard (or the replication primary role) back to
+    its planned primary (coordinated, no write lost), then wait until every node agrees
+    again. The plan, not chance, decides which host carries a primary: that keeps
+    primaries spread over the hosts. ``touched``: only those nodes' shards (None: all)."""
+    restored = await mode.restore_roles(run, plan.desired, placed, touched)
+    if not restored:
+        return boot
+    settled = await mode.bootstrap(run, plan.desired, placed)
+    return BootstrapReport(
+        boot.mode, actions=[*boot.actions, *restored, *settled.actions], notes=settled.notes
+    )
+
+
+async def wait_healthy(
+    gateway: DockerGateway, stack: str, run: RunContext, within: float
+) -> HealthReport:
+    """Poll the stack's health until it is healthy (or only failed over: serving as
+    designed); degraded or down at the deadline raises, carrying the report."""
+    latest: HealthReport | None = None
+    delay = 0.5
+    with anyio.move_on_after(min(within, HEALTH_GRACE)):
+        while True:
+            latest = await stack_status(gateway, stack, run)
+            if latest.status is Status.HEALTHY or failover_only(latest):
+                break
+            await anyio.sleep(delay)
+            delay = min(delay * 1.5, 3.0)
+    if latest is None:
+        raise HealthError(f"{stack}: no health check finished within {HEALTH_GRACE:.0f}s")
+    problems = "; ".join(f"{p.node + ': ' if p.node else ''}{p.message}" for p in latest.problems)
+    hint = f"see `swarmredis status {stack}`"
+    if latest.status is Status.DOWN:
+        run.report(Event("health", stack, "fail", problems))
+        raise HealthError(f"{stack} is down after deploy: {problems}", hint=hint, report=latest)
+    if failover_only(latest):
+        # Roles swapped by a failover, every shard still replicated: serving as designed.
+        # status keeps reporting it (degraded) so monitoring sees that a failover happened.
+        run.report(Event("health", stack, "done", f"healthy after a failover: {problems}"))
+        return latest
+    if latest.status is Status.DEGRADED:
+        run.report(Event("health", stack, "fail", problems))
+        message = f"{stack} is serving but degraded: {problems}"
+        raise DegradedError(message, hint=hint, report=latest)
+    message = f"healthy: {len(latest.nodes)} nodes answer as planned"
+    run.report(Event("health", stack, "done", message))
+    return latest

@@ -1,0 +1,82 @@
+"""``plan``, and the first step of ``deploy``: read the Swarm, place, (issue,) plan, diff.
+
+A dry run is simply stopping here: ``plan`` calls ``plan_stack(..., issue=False)`` and
+prints the diff; ``deploy`` calls it with ``issue=True`` and goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from swarmredis.constants import DEFAULT_CONCURRENCY, NODE_TIMEOUT_S
+from swarmredis.engine.swarm.observe import observe
+from swarmredis.errors import PKIError
+from swarmredis.gateway.docker import DockerGateway
+from swarmredis.pki.manage import ensure_certs
+from swarmredis.pki.material import build_material, stack_pki
+from swarmredis.pki.model import StackPKI
+from swarmredis.pki.store import CertStore
+from swarmredis.plan.diff import Plan, diff
+from swarmredis.plan.observe import previous_assignment
+from swarmredis.plan.placement import place
+from swarmredis.plan.state import desired_state
+from swarmredis.stackfile import Stack
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """Knobs of one plan or deploy run."""
+
+    certs_dir: Path
+    concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = 300.0
+    prune: bool = False
+    allow_colocation: bool = False
+    node_timeout: float = NODE_TIMEOUT_S
+    restore_roles: bool = True
+
+
+async def plan_stack(
+    gateway: DockerGateway,
+    stack: Stack,
+    store: CertStore,
+    options: DeployOptions,
+    *,
+    issue: bool,
+) -> tuple[Plan, list[str]]:
+    """Read the Swarm and plan ``stack``; with ``issue``, create missing certificates first.
+
+    Returns the plan and the certificates issued (``kind name``).
+    """
+    nodes, objects = await observe(gateway, stack.name)
+    # Placement first, once: it fails before anything is written, and with `announce: host`
+    # the chosen hosts' addresses belong in the certificates.
+    assignment = place(stack, nodes, previous_assignment(objects), options.allow_colocation)
+    hosts = (
+        {name: (addr,) for name, addr in assignment.addresses.items()}
+        if stack.announce == "host"
+        else None
+    )
+    pki = stack_pki(stack, hosts)
+    issued: list[str] = []
+    if issue:
+        report = await anyio.to_thread.run_sync(
+            lambda: ensure_certs(store, pki, now=datetime.now(UTC))
+        )
+        issued = [f"{leaf.kind} {leaf.name}" for leaf in report.issued]
+    material = await anyio.to_thread.run_sync(lambda: _material_or_empty(store, pki, issue))
+    return diff(desired_state(stack, assignment, material), objects, options.prune), issued
+
+
+def _material_or_empty(store: CertStore, pki: StackPKI, required: bool) -> dict[str, bytes]:
+    """The stack's secrets; for a plan without certificates yet, none (they show pending)."""
+    try:
+        return build_material(store, pki)
+    except PKIError:
+        if required:
+            raise
+        return {}

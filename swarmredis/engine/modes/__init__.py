@@ -1,0 +1,1 @@
+"""Redis modes behind one protocol (``base.Mode``), found by ``registry.mode_for``."""

@@ -1,0 +1,1 @@
+"""Redis Cluster mode (see ``mode.py`` for where each step lives)."""

@@ -1,0 +1,181 @@
+"""Cluster bootstrap by the engine itself (no ``redis-cli --cluster``).
+
+Read every member's view concurrently, classify it (``cluster.plan``), run only what is
+missing (fresh: config epochs, MEET, ADDSLOTSRANGE, REPLICATE), re-reading between
+phases, then wait until every node is in, every slot is served, all nodes agree on the
+configuration and every replica's link is up; last, forget old ids of replaced nodes. An
+existing cluster is never reset. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+
+from swarmredis.engine.modes.base import Action, BootstrapReport
+from swarmredis.engine.modes.cluster.members import ClusterMember, validate_members
+from swarmredis.engine.modes.cluster.plan import (
+    ClusterState,
+    Condition,
+    classify,
+    final_pending,
+    gossip_pending,
+    plan_forget,
+    plan_meets,
+    plan_replicas,
+    plan_slots,
+)
+from swarmredis.engine.redis.facts import NodeFacts
+from swarmredis.engine.redis.nodes import bounded, connect_all, fan_out, wait_until
+from swarmredis.engine.redis.probe import read_facts
+from swarmredis.errors import RedisError
+from swarmredis.gateway.redis import RedisAccess, RedisNode
+
+GOSSIP_PATIENCE = 3.0  # seconds of waiting for gossip before meeting stragglers directly
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def _read_views(
+    members: Sequence[ClusterMember],
+    nodes: Mapping[str, RedisNode],
+    limiter: anyio.CapacityLimiter,
+) -> dict[str, NodeFacts]:
+    async def read(member: ClusterMember) -> NodeFacts:
+        return await read_facts(nodes[member.name], member.name, cluster=True)
+
+    views = await fan_out(members, read, limiter=limiter, what="cannot read cluster state")
+    return {v.name: v for v in views}
+
+
+async def read_cluster_state(
+    members: Sequence[ClusterMember],
+    access: RedisAccess,
+    *,
+    limiter: anyio.CapacityLimiter | None = None,
+    ready_timeout: float = 30.0,
+) -> ClusterState:
+    """Connect to every member concurrently, read its view, and classify the cluster."""
+    limiter = bounded(limiter)
+    async with connect_all(members, access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
+        views = await _read_views(members, nodes, limiter)
+    return classify(members, views)
+
+
+# ---------------------------------------------------------------- acting
+
+
+def _config_epochs(members: Sequence[ClusterMember]) -> list[Action]:
+    """Distinct config epochs for the primaries of a fresh cluster (no epoch collisions)."""
+    primaries = [m for m in members if m.role == "primary"]
+    return [
+        Action(m.name, ("CLUSTER", "SET-CONFIG-EPOCH", str(i)), "fresh cluster")
+        for i, m in enumerate(primaries, start=1)
+    ]
+
+
+@dataclass
+class _ClusterRun:
+    """One bootstrap: the members, their connections, and the report being written."""
+
+    members: Sequence[ClusterMember]
+    nodes: Mapping[str, RedisNode]
+    limiter: anyio.CapacityLimiter
+    wait_timeout: float
+    report: BootstrapReport = field(default_factory=lambda: BootstrapReport("cluster"))
+
+    async def read(self) -> dict[str, NodeFacts]:
+        return await _read_views(self.members, self.nodes, self.limiter)
+
+    async def act(self, actions: Sequence[Action]) -> None:
+        """Run actions: one node's in order, different nodes concurrently."""
+        by_node: dict[str, list[Action]] = {}
+        for action in actions:
+            by_node.setdefault(action.node, []).append(action)
+
+        async def run(node_actions: list[Action]) -> None:
+            for action in node_actions:
+                await self.nodes[action.node].execute(*action.args)
+                self.report.actions.append(action)
+
+        await fan_out(
+            list(by_node.values()), run, limiter=self.limiter, what="bootstrap commands failed"
+        )
+
+    async def meet(self) -> None:
+        """Refuse a foreign cluster; then (fresh: epochs and) MEETs, and wait for gossip."""
+        state = classify(self.members, await self.read())
+        if state.condition is Condition.CONFLICTING:
+            raise RedisError(
+                "refusing to bootstrap: " + "; ".join(state.problems),
+                hint="these nodes belong to another cluster; nothing was changed",
+            )
+        if state.condition is Condition.FRESH:
+            await self.act(_config_epochs(self.members))
+        await self.act(plan_meets(self.members, state.views))
+        nudged = anyio.current_time()
+
+        async def gossip() -> list[str]:
+            nonlocal nudged
+            views = await self.read()
+            pending = gossip_pending(self.members, views)
+            if pending and anyio.current_time() - nudged > GOSSIP_PATIENCE:
+                await self.act(plan_meets(self.members, views, direct=True))
+                nudged = anyio.current_time()
+            return pending
+
+        await wait_until(gossip, within=self.wait_timeout, what="cluster nodes meeting")
+
+    async def assign(self) -> None:
+        """Slots nobody serves to their shard, then replicas to their shard's primary."""
+        slot_actions, lost = plan_slots(self.members, await self.read())
+        await self.act(slot_actions)
+        replica_actions, notes = plan_replicas(self.members, await self.read())
+        await self.act(replica_actions)
+        self.report.notes.extend(notes)
+        if lost:
+            done = "; ".join(str(a) for a in self.report.actions) or "nothing"
+            raise RedisError(
+                "cluster cannot be completed: " + "; ".join(lost), hint=f"done so far: {done}"
+            )
+
+    async def wait_whole(self) -> None:
+        """Wait for state ok, full coverage, agreement and replica links."""
+
+        async def whole() -> list[str]:
+            return final_pending(self.members, await self.read())
+
+        await wait_until(whole, within=self.wait_timeout, what="cluster state ok")
+
+    async def forget_ghosts(self) -> None:
+        """Forget old ids of replaced nodes on every member, within one run: Redis
+        re-learns a forgotten id from any node still knowing it after its 60 s ban."""
+        await self.act(plan_forget(self.members, await self.read()))
+
+
+async def bootstrap_cluster(
+    members: Sequence[ClusterMember],
+    access: RedisAccess,
+    *,
+    wait_timeout: float = 120.0,
+    ready_timeout: float = 60.0,
+    limiter: anyio.CapacityLimiter | None = None,
+) -> BootstrapReport:
+    """Bring the cluster to its plan: create it if fresh, else add only what is missing.
+
+    Raises RedisError for a conflicting cluster (touching nothing), DeployTimeout if a wait
+    runs out, RedisUnreachable/RedisError (grouped) for nodes that fail. Each wait is
+    bounded by ``wait_timeout``; connecting by ``ready_timeout``.
+    """
+    validate_members(members)
+    limiter = bounded(limiter)
+    async with connect_all(members, access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
+        run = _ClusterRun(members, nodes, limiter, wait_timeout)
+        await run.meet()
+        await run.assign()
+        await run.wait_whole()
+        await run.forget_ghosts()
+    return run.report

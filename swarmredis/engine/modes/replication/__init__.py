@@ -1,0 +1,1 @@
+"""Primary + replicas + Sentinel mode (see ``mode.py`` for where each step lives)."""

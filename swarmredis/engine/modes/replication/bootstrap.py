@@ -1,0 +1,147 @@
+"""Replication bootstrap: replicas are configured by their files, so this verifies them and
+the Sentinels, and repairs one thing.
+
+The repair: a node that came back as a second primary (a planned primary restarted after
+a failover: its file has no ``replicaof``) is pointed at the primary every Sentinel names,
+as Sentinel itself would some seconds later (``plan.stray_primaries``). Then it waits
+until exactly one data node is primary with every other one its linked replica, and every
+Sentinel sees that primary, the other Sentinels and a quorum. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import anyio
+
+from swarmredis.engine.modes.base import Action, BootstrapReport, Member
+from swarmredis.engine.modes.replication.plan import (
+    replication_pending,
+    sentinel_view_pending,
+    stray_primaries,
+)
+from swarmredis.engine.redis.facts import NodeFacts
+from swarmredis.engine.redis.nodes import bounded, connect_all, fan_out, wait_until
+from swarmredis.engine.redis.probe import read_facts
+from swarmredis.errors import SwarmRedisError
+from swarmredis.gateway.redis import RedisAccess, RedisNode
+
+
+async def read_data(
+    members: Sequence[Member], nodes: Mapping[str, RedisNode], limiter: anyio.CapacityLimiter
+) -> list[NodeFacts]:
+    """The facts of every data node, read concurrently."""
+
+    async def one(member: Member) -> NodeFacts:
+        return await read_facts(nodes[member.name], member.name)
+
+    return await fan_out(members, one, limiter=limiter)
+
+
+async def _demote_strays(
+    data: Sequence[Member],
+    nodes: Mapping[str, RedisNode],
+    sentinels: Sequence[Member],
+    sentinel_nodes: Mapping[str, RedisNode],
+    master_name: str,
+    limiter: anyio.CapacityLimiter,
+) -> list[Action]:
+    """REPLICAOF the Sentinels' primary on every other node that answers as a primary."""
+    views = await read_data(data, nodes, limiter)
+
+    async def master(sentinel: Member) -> Mapping[str, str]:
+        try:
+            node = sentinel_nodes[sentinel.name]
+            return (await read_facts(node, sentinel.name, master_name=master_name)).sentinel
+        except SwarmRedisError:  # e.g. not monitoring yet: no consensus, touch nothing
+            return {}
+
+    masters = await fan_out(sentinels, master, limiter=limiter)
+    named, strays = stray_primaries(views, masters)
+    if named is None:
+        return []
+    address = (masters[0]["ip"], masters[0]["port"])
+    reason = f"a second primary; every sentinel names {named.name}"
+    actions = [Action(v.name, ("REPLICAOF", *address), reason) for v in strays]
+    for action in actions:
+        await nodes[action.node].execute(*action.args)
+    return actions
+
+
+async def _wait_linked(
+    data: Sequence[Member],
+    nodes: Mapping[str, RedisNode],
+    limiter: anyio.CapacityLimiter,
+    wait_timeout: float,
+) -> NodeFacts:
+    """Wait for one primary with every other data node its linked replica; return it."""
+    current: list[NodeFacts] = []
+
+    async def linked() -> list[str]:
+        serving, pending = replication_pending(await read_data(data, nodes, limiter))
+        current[:] = [serving] if serving else []
+        return pending
+
+    await wait_until(linked, within=wait_timeout, what="replicas linked")
+    return current[0]
+
+
+async def _wait_sentinels(
+    sentinels: Sequence[Member],
+    nodes: Mapping[str, RedisNode],
+    master_name: str,
+    primary: NodeFacts,
+    limiter: anyio.CapacityLimiter,
+    wait_timeout: float,
+) -> None:
+    """Wait until every Sentinel sees the primary, the other Sentinels and a quorum."""
+
+    async def one(sentinel: Member) -> list[str]:
+        facts = await read_facts(nodes[sentinel.name], sentinel.name, master_name=master_name)
+        return sentinel_view_pending(facts, master_name, primary, len(sentinels))
+
+    async def watched() -> list[str]:
+        return [p for ps in await fan_out(sentinels, one, limiter=limiter) for p in ps]
+
+    await wait_until(watched, within=wait_timeout, what="sentinels agree")
+
+
+async def bootstrap_replication(
+    primary: Member,
+    replicas: Sequence[Member],
+    sentinels: Sequence[Member],
+    access: RedisAccess,
+    *,
+    master_name: str,
+    wait_timeout: float = 60.0,
+    ready_timeout: float = 60.0,
+    limiter: anyio.CapacityLimiter | None = None,
+) -> BootstrapReport:
+    """Verify a primary+replicas+Sentinel deployment (configured by its files).
+
+    A failover (another node is primary now) is reported in the notes, not undone here
+    (``restore_roles`` does that).
+    """
+    limiter = bounded(limiter)
+    data = [primary, *replicas]
+    async with (
+        connect_all(data, access, limiter=limiter, ready_timeout=ready_timeout) as nodes,
+        connect_all(
+            sentinels, access, limiter=limiter, ready_timeout=ready_timeout
+        ) as sentinel_nodes,
+    ):
+        repaired = await _demote_strays(
+            data, nodes, sentinels, sentinel_nodes, master_name, limiter
+        )
+        serving = await _wait_linked(data, nodes, limiter, wait_timeout)
+        await _wait_sentinels(
+            sentinels, sentinel_nodes, master_name, serving, limiter, wait_timeout
+        )
+    report = BootstrapReport("replication", actions=repaired)
+    if serving.name != primary.name:
+        report.notes.append(f"failover: {serving.name} is primary (planned {primary.name})")
+    report.notes.append(
+        f"{serving.name} primary with {len(replicas)} linked replicas,"
+        f" {len(sentinels)} sentinels see it with a quorum"
+    )
+    return report

@@ -1,0 +1,46 @@
+"""Health of a deployment: probe every node concurrently, each under its own timeout, then
+judge the answers with the shared rules and the mode's own (``engine.redis.verdict``).
+
+Host and task state come from Docker: the caller puts them on each ``HealthTarget``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+
+from swarmredis.constants import DEFAULT_CONCURRENCY, NODE_TIMEOUT_S
+from swarmredis.engine.redis.nodes import fan_out
+from swarmredis.engine.redis.probe import probe
+from swarmredis.engine.redis.verdict import HealthReport, HealthTarget, Judging, Probe, assess
+from swarmredis.gateway.redis import RedisAccess
+
+
+async def check_health(
+    mode: Judging,
+    targets: Sequence[HealthTarget],
+    access: RedisAccess,
+    *,
+    stack: str | None = None,
+    master_name: str | None = None,
+    node_timeout: float = NODE_TIMEOUT_S,
+    limiter: anyio.CapacityLimiter | None = None,
+) -> HealthReport:
+    """Probe every target concurrently (each within ``node_timeout``, at most ``limiter``
+    at once) and judge the result with ``mode``'s rules.
+
+    ``master_name`` is the Sentinel master name (replication mode; default: ``stack``).
+    """
+    name = master_name or stack or "mymaster"
+
+    async def one(target: HealthTarget) -> Probe:
+        return await probe(
+            target, access, cluster=mode.reads_cluster, master_name=name, node_timeout=node_timeout
+        )
+
+    bound = limiter or anyio.CapacityLimiter(DEFAULT_CONCURRENCY)
+    probes = await fan_out(targets, one, limiter=bound)
+    report = assess(mode, probes)
+    report.stack = stack
+    return report

@@ -1,0 +1,70 @@
+"""The one reader of a node's facts, and the health probe built on it."""
+
+from __future__ import annotations
+
+import anyio
+
+from swarmredis.engine.redis.facts import NodeFacts
+from swarmredis.engine.redis.replies import (
+    parse_cluster_info,
+    parse_cluster_nodes,
+    parse_info,
+    parse_pairs,
+    parse_role,
+)
+from swarmredis.engine.redis.verdict import HealthTarget, Probe
+from swarmredis.errors import RedisError
+from swarmredis.gateway.redis import RedisAccess, RedisNode
+
+
+async def read_facts(
+    node: RedisNode, name: str, *, cluster: bool = False, master_name: str | None = None
+) -> NodeFacts:
+    """INFO and ROLE of any node; in cluster mode CLUSTER MYID/NODES/INFO too; on a
+    Sentinel, ``SENTINEL MASTER master_name`` and whether ``SENTINEL CKQUORUM`` agrees."""
+    info = parse_info(await node.info())
+    role = parse_role(await node.role())
+    if role.kind == "sentinel":
+        if master_name is None:
+            return NodeFacts(name, info, role)
+        sentinel = parse_pairs(await node.execute("SENTINEL", "MASTER", master_name))
+        quorum_error = None
+        try:
+            await node.execute("SENTINEL", "CKQUORUM", master_name)
+        except RedisError as error:
+            quorum_error = error.message
+        return NodeFacts(name, info, role, sentinel=sentinel, quorum_error=quorum_error)
+    if not cluster:
+        return NodeFacts(name, info, role)
+    return NodeFacts(
+        name,
+        info,
+        role,
+        node_id=await node.cluster_myid(),
+        cluster_nodes=parse_cluster_nodes(await node.cluster_nodes()),
+        cluster_info=parse_cluster_info(await node.cluster_info()),
+    )
+
+
+async def probe(
+    target: HealthTarget,
+    access: RedisAccess,
+    *,
+    cluster: bool,
+    master_name: str,
+    node_timeout: float,
+) -> Probe:
+    """Probe one node; never raises for the node's own failures, records them instead."""
+    try:
+        with anyio.fail_after(node_timeout):
+            async with access.connect(
+                target.name, target.endpoint, server_name=target.server_name
+            ) as node:
+                facts = await read_facts(
+                    node, target.name, cluster=cluster, master_name=master_name
+                )
+    except TimeoutError:
+        return Probe(target, "tcp", f"no answer within {node_timeout:g}s")
+    except RedisError as error:
+        return Probe(target, error.stage, error.message)
+    return Probe(target, facts=facts)

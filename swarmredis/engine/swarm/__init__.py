@@ -1,0 +1,1 @@
+"""Swarm effects that know no Redis mode: observe, apply, converge, remove, jobs."""

@@ -1,0 +1,98 @@
+"""Bodies of the short Swarm jobs the engine runs, and how to read their outcome (pure).
+
+Swarm's API cannot reach a volume on another host, so work on every host (emptying the
+stack's volumes for ``rm --volumes``) runs as a ``GlobalJob`` service: one task per
+eligible host, run to completion once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from swarmredis import labels
+from swarmredis.plan.tasks import Task, by_node, newest
+
+_WIPE = 'for v in /v/*; do rm -rf "$v"/* "$v"/.[!.]* "$v"/..?*; done; ls -A /v/*'
+
+
+@dataclass(frozen=True)
+class VolumeSet:
+    """What rm must know to empty a stack's volumes without its services."""
+
+    names: tuple[str, ...]
+    image: str
+    constraints: tuple[str, ...] = ()
+
+    def merged(self, other: VolumeSet | None) -> VolumeSet:
+        """Both sets' volumes; this set's image and constraints first."""
+        if other is None:
+            return self
+        return VolumeSet(
+            tuple(sorted({*self.names, *other.names})),
+            self.image or other.image,
+            self.constraints or other.constraints,
+        )
+
+
+def volumes_of(services: Sequence[Mapping[str, Any]]) -> VolumeSet | None:
+    """The named volumes, image and stack constraints of a stack's services."""
+    names: set[str] = set()
+    image = ""
+    constraints: tuple[str, ...] = ()
+    for service in services:
+        task = (service.get("Spec") or {}).get("TaskTemplate") or {}
+        container = task.get("ContainerSpec") or {}
+        image = image or str(container.get("Image", ""))
+        names.update(
+            str(m["Source"]) for m in container.get("Mounts") or [] if m.get("Type") == "volume"
+        )
+        constraints = constraints or tuple(
+            c
+            for c in (task.get("Placement") or {}).get("Constraints") or []
+            if not str(c).replace(" ", "").startswith("node.id==")
+        )
+    if not names:
+        return None
+    return VolumeSet(tuple(sorted(names)), image, constraints)
+
+
+def wipe_job(stack: str, volumes: VolumeSet) -> dict[str, Any]:
+    """A GlobalJob that empties every volume of the stack on every eligible host."""
+    return {
+        "Name": f"{stack}_wipe-volumes",
+        "Labels": {labels.MANAGED: "true", labels.STACK: stack, labels.KIND: "wipe-job"},
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": volumes.image,
+                "Command": ["sh", "-c", _WIPE],
+                "User": "0:0",  # files in the volumes may belong to any uid
+                "Mounts": [
+                    {"Type": "volume", "Source": name, "Target": f"/v/{name}"}
+                    for name in volumes.names
+                ],
+            },
+            "Placement": {"Constraints": list(volumes.constraints)},
+            "RestartPolicy": {"Condition": "none"},
+        },
+        "Mode": {"GlobalJob": {}},
+    }
+
+
+def job_outcomes(tasks: Sequence[Task], hostnames: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """One (host, state, why) per host: ``complete`` if any of its tasks completed, else
+    its newest failure (Swarm re-creates rejected job tasks, so a host may have many)."""
+    out = []
+    for node_id, own in by_node(tasks).items():
+        done = [t for t in own if t.state == "complete"]
+        task = done[0] if done else newest(own)
+        assert task is not None
+        out.append((hostnames.get(node_id, node_id), task.state, task.words or task.state))
+    return sorted(out)
+
+
+def job_settled(tasks: Sequence[Task]) -> bool:
+    """Every host with a task has completed it or failed at least once."""
+    states = {node: {t.state for t in own} for node, own in by_node(tasks).items()}
+    return bool(states) and all(s & {"complete", "failed", "rejected"} for s in states.values())
