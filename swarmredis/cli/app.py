@@ -13,6 +13,7 @@ from swarmredis.cli import (
     rm_cmd,
     status_cmd,
 )
+from swarmredis.cli.common import Group
 
 app = typer.Typer(
     name="swarmredis",
@@ -20,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,  # errors and usage errors -> exit codes, for every command
 )
 
 
@@ -36,6 +38,7 @@ def _root(
         "--version",
         is_eager=True,
         callback=_print_version,
+        metavar="",
         help="Print the version and exit.",
     ),
 ) -> None:

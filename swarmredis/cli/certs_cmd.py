@@ -9,8 +9,7 @@ Secrets are never printed, except one password on request (``users
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,17 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from swarmredis.cli.common import CERTS_DIR_OPTION, console, fail, print_json
-from swarmredis.errors import PKIError, SwarmRedisError
+from swarmredis.cli.common import (
+    CERTS_DIR_OPTION,
+    JSON_OPTION,
+    Command,
+    Group,
+    UsageError,
+    console,
+    flag,
+    print_json,
+)
+from swarmredis.errors import EXIT_CHANGES, EXIT_OK, PKIError
 from swarmredis.pki import manage
 from swarmredis.pki.acl import AclUser
 from swarmredis.pki.ca import NameLimits
@@ -30,8 +38,6 @@ from swarmredis.pki.status import exit_code
 from swarmredis.pki.store import CertStore
 from swarmredis.stackfile import load_stack
 
-EXIT_RENEWALS = 3  # `certs rotate --plan`: like `plan`, 3 means "there is work to do"
-
 STACK_FILE = typer.Argument(..., help="The stack file (stacks/*.yaml).")
 HOST_ADDRESS = typer.Option(
     [],
@@ -41,13 +47,11 @@ HOST_ADDRESS = typer.Option(
 )
 KEY_TYPE = typer.Option(KeyType.ECDSA_P256, "--key-type", help="CA and leaf key algorithm.")
 CA_DAYS = typer.Option(3650, "--days", min=1, help="Lifetime of the CA in days.")
-ENCRYPT = typer.Option(
-    False,
+ENCRYPT = flag(
     "--encrypt-key",
     help=f"Encrypt the CA key; the passphrase comes from {manage.PASSPHRASE_ENV} or a prompt.",
 )
-NAME_CONSTRAINTS = typer.Option(
-    False,
+NAME_CONSTRAINTS = flag(
     "--name-constraints",
     help="Limit the CA to the stack's current aliases, localhost and --permit-ip networks "
     "(growing the stack later needs `certs rotate --ca`).",
@@ -55,14 +59,6 @@ NAME_CONSTRAINTS = typer.Option(
 PERMIT_IP = typer.Option(
     [], "--permit-ip", metavar="CIDR", help="IP network the CA may name (with --name-constraints)."
 )
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except SwarmRedisError as error:
-        fail(error)
 
 
 def _open(
@@ -130,26 +126,24 @@ def init_command(
     permit_ip: list[str] = PERMIT_IP,
 ) -> None:
     """Create the stack's private CA (nothing changes when it exists)."""
-    with _errors():
-        store, spec = _open(stack_file, certs_dir)
-        if manage.has_ca(store):
-            console.print(f"CA exists: {store.show(store.ca_current)} (nothing changed)")
-            return
-        limits = _limits(spec, name_constraints, permit_ip)
-        manage.init_ca(
-            store,
-            now=_now(),
-            key_type=key_type,
-            days=days,
-            passphrase=_new_passphrase(encrypt_key),
-            limits=limits,
-        )
-        until = store.read_cert(store.ca_current).not_valid_after_utc
-        console.print(
-            f"created CA {store.show(store.ca_current)} ({key_type.value}, "
-            f"valid until {_day(until)})"
-        )
-        console.print(f"next: swarmredis certs issue {stack_file}")
+    store, spec = _open(stack_file, certs_dir)
+    if manage.has_ca(store):
+        console.print(f"CA exists: {store.show(store.ca_current)} (nothing changed)")
+        return
+    limits = _limits(spec, name_constraints, permit_ip)
+    manage.init_ca(
+        store,
+        now=_now(),
+        key_type=key_type,
+        days=days,
+        passphrase=_new_passphrase(encrypt_key),
+        limits=limits,
+    )
+    until = store.read_cert(store.ca_current).not_valid_after_utc
+    console.print(
+        f"created CA {store.show(store.ca_current)} ({key_type.value}, valid until {_day(until)})"
+    )
+    console.print(f"next: swarmredis certs issue {stack_file}")
 
 
 def issue_command(
@@ -162,16 +156,15 @@ def issue_command(
     host_address: list[str] = HOST_ADDRESS,
 ) -> None:
     """Issue node and client certificates and ACL passwords that are missing or due."""
-    with _errors():
-        store, spec = _open(stack_file, certs_dir, host_address)
-        report = manage.issue(
-            store,
-            spec,
-            now=_now(),
-            passphrase=_ask_passphrase,
-            days=days,
-            renew_within=timedelta(days=renew_days),
-        )
+    store, spec = _open(stack_file, certs_dir, host_address)
+    report = manage.issue(
+        store,
+        spec,
+        now=_now(),
+        passphrase=_ask_passphrase,
+        days=days,
+        renew_within=timedelta(days=renew_days),
+    )
     for check in report.issued:
         why = ", ".join(r.value for r in check.reasons)
         console.print(f"issued {check.kind} {check.name} ({why})", highlight=False)
@@ -183,13 +176,12 @@ def issue_command(
 def status_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPTION,
     warn_days: int = typer.Option(30, "--warn-days", min=0, help="Warn when fewer days are left."),
 ) -> None:
     """Subject, SANs and expiry of each certificate; exit 0 ok, 1 due soon, 2 expired/missing."""
-    with _errors():
-        store, spec = _open(stack_file, certs_dir)
-        infos = manage.store_status(store, spec, now=_now(), warn_within=timedelta(days=warn_days))
+    store, spec = _open(stack_file, certs_dir)
+    infos = manage.store_status(store, spec, now=_now(), warn_within=timedelta(days=warn_days))
     code = exit_code(infos)
     if as_json:
         print_json(
@@ -216,10 +208,10 @@ def status_command(
 def rotate_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    plan: bool = typer.Option(False, "--plan", help="Show what needs renewal."),
-    ca: bool = typer.Option(False, "--ca", help="Step 1: start a CA rotation."),
-    finish: bool = typer.Option(False, "--finish", help="Step 3: stop trusting the previous CA."),
-    as_json: bool = typer.Option(False, "--json", help="--plan as JSON."),
+    plan: bool = flag("--plan", help="Show what needs renewal."),
+    ca: bool = flag("--ca", help="Step 1: start a CA rotation."),
+    finish: bool = flag("--finish", help="Step 3: stop trusting the previous CA."),
+    as_json: bool = JSON_OPTION,
     renew_days: int = typer.Option(30, "--renew-days", min=0),
     host_address: list[str] = HOST_ADDRESS,
     key_type: KeyType | None = typer.Option(None, "--key-type"),
@@ -230,29 +222,28 @@ def rotate_command(
 ) -> None:
     """Plan certificate renewals (--plan) or rotate the CA in steps (--ca, then --finish)."""
     if [plan, ca, finish].count(True) != 1:
-        fail(PKIError("choose one of --plan, --ca or --finish"))
-    with _errors():
-        store, spec = _open(stack_file, certs_dir, host_address)
-        if plan:
-            _rotate_plan(store, spec, renew_days, as_json)
-        elif ca:
-            limits = _limits(spec, name_constraints, permit_ip)
-            manage.rotate_ca(
-                store,
-                now=_now(),
-                key_type=key_type,
-                days=days,
-                passphrase=_new_passphrase(encrypt_key),
-                limits=limits,
-            )
-            console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)
-        else:
-            manage.finish_ca_rotation(store, spec, now=_now())
-            console.print(
-                f"{store.show(store.ca_bundle)} now trusts only the new CA; "
-                f"run `swarmredis deploy {stack_file}`",
-                highlight=False,
-            )
+        raise UsageError("choose one of --plan, --ca or --finish")
+    store, spec = _open(stack_file, certs_dir, host_address)
+    if plan:
+        _rotate_plan(store, spec, renew_days, as_json)
+    elif ca:
+        limits = _limits(spec, name_constraints, permit_ip)
+        manage.rotate_ca(
+            store,
+            now=_now(),
+            key_type=key_type,
+            days=days,
+            passphrase=_new_passphrase(encrypt_key),
+            limits=limits,
+        )
+        console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)
+    else:
+        manage.finish_ca_rotation(store, spec, now=_now())
+        console.print(
+            f"{store.show(store.ca_bundle)} now trusts only the new CA; "
+            f"run `swarmredis deploy {stack_file}`",
+            highlight=False,
+        )
 
 
 _ROTATION_STEPS = """new CA created; ca.crt now trusts the new and the previous CA.
@@ -288,13 +279,13 @@ def _rotate_plan(store: CertStore, spec: StackPKI, renew_days: int, as_json: boo
         console.print(table)
     else:
         console.print(f"all {len(checks)} certificates of {spec.stack} are current")
-    raise typer.Exit(EXIT_RENEWALS if due else 0)
+    raise typer.Exit(EXIT_CHANGES if due else EXIT_OK)
 
 
 def users_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPTION,
     show_password: str | None = typer.Option(
         None,
         "--show-password",
@@ -303,16 +294,15 @@ def users_command(
     ),
 ) -> None:
     """List the ACL users and their rules (never their passwords)."""
-    with _errors():
-        store, spec = _open(stack_file, certs_dir)
-        if show_password is not None:
-            known = spec.password_users()
-            if show_password not in known:
-                raise PKIError(
-                    f"no user {show_password!r} with a password", hint="users: " + ", ".join(known)
-                )
-            sys.stdout.write(store.read_password(show_password) + "\n")
-            return
+    store, spec = _open(stack_file, certs_dir)
+    if show_password is not None:
+        known = spec.password_users()
+        if show_password not in known:
+            raise PKIError(
+                f"no user {show_password!r} with a password", hint="users: " + ", ".join(known)
+            )
+        sys.stdout.write(store.read_password(show_password) + "\n")
+        return
     rows = _user_rows(store, spec)
     if as_json:
         print_json(rows)
@@ -356,7 +346,9 @@ def _yes(flag: bool) -> str:
 def register(app: typer.Typer) -> None:
     """Add the `certs` group and `users` to the app."""
     certs = typer.Typer(
-        help="The stack's private CA, TLS certificates and passwords.", no_args_is_help=True
+        help="The stack's private CA, TLS certificates and passwords.",
+        no_args_is_help=True,
+        cls=Group,
     )
     commands: dict[str, Callable[..., None]] = {
         "init": init_command,
@@ -365,6 +357,6 @@ def register(app: typer.Typer) -> None:
         "rotate": rotate_command,
     }
     for name, fn in commands.items():
-        certs.command(name)(fn)
+        certs.command(name, cls=Command)(fn)
     app.add_typer(certs, name="certs")
-    app.command("users")(users_command)
+    app.command("users", cls=Command)(users_command)
