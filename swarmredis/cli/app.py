@@ -12,6 +12,7 @@ from swarmredis.cli import (
     plan_cmd,
     rm_cmd,
     status_cmd,
+    users_cmd,
 )
 from swarmredis.cli.common import Group
 
@@ -45,7 +46,7 @@ def _root(
     """Deploy and operate secure, multi-host Redis on Docker Swarm."""
 
 
-for module in (nodes_cmd, plan_cmd, deploy_cmd, status_cmd, rm_cmd, certs_cmd):
+for module in (nodes_cmd, plan_cmd, deploy_cmd, status_cmd, rm_cmd, users_cmd, certs_cmd):
     module.register(app)
 
 

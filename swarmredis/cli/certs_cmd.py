@@ -1,9 +1,8 @@
-"""`swarmredis certs init|issue|status|rotate` and `swarmredis users`.
+"""`swarmredis certs init|issue|status|rotate`.
 
 A thin shell over ``swarmredis.pki``: it reads the stack file, opens the store,
 asks for the CA passphrase when a command needs the key, and renders results.
-Secrets are never printed, except one password on request (``users
---show-password``), alone on stdout for scripts.
+Secrets are never printed.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
@@ -29,7 +27,6 @@ from swarmredis.cli.common import (
 )
 from swarmredis.errors import EXIT_CHANGES, EXIT_OK, PKIError
 from swarmredis.pki import manage
-from swarmredis.pki.acl import AclUser
 from swarmredis.pki.ca import NameLimits
 from swarmredis.pki.keys import KeyType
 from swarmredis.pki.material import stack_pki
@@ -61,7 +58,7 @@ PERMIT_IP = typer.Option(
 )
 
 
-def _open(
+def open_stack(
     stack_file: Path,
     certs_dir: Path,
     addresses: list[str] | None = None,
@@ -126,7 +123,7 @@ def init_command(
     permit_ip: list[str] = PERMIT_IP,
 ) -> None:
     """Create the stack's private CA (nothing changes when it exists)."""
-    store, spec = _open(stack_file, certs_dir)
+    store, spec = open_stack(stack_file, certs_dir)
     if manage.has_ca(store):
         console.print(f"CA exists: {store.show(store.ca_current)} (nothing changed)")
         return
@@ -156,7 +153,7 @@ def issue_command(
     host_address: list[str] = HOST_ADDRESS,
 ) -> None:
     """Issue node and client certificates and ACL passwords that are missing or due."""
-    store, spec = _open(stack_file, certs_dir, host_address)
+    store, spec = open_stack(stack_file, certs_dir, host_address)
     report = manage.issue(
         store,
         spec,
@@ -180,7 +177,7 @@ def status_command(
     warn_days: int = typer.Option(30, "--warn-days", min=0, help="Warn when fewer days are left."),
 ) -> None:
     """Subject, SANs and expiry of each certificate; exit 0 ok, 1 due soon, 2 expired/missing."""
-    store, spec = _open(stack_file, certs_dir)
+    store, spec = open_stack(stack_file, certs_dir)
     infos = manage.store_status(store, spec, now=_now(), warn_within=timedelta(days=warn_days))
     code = exit_code(infos)
     if as_json:
@@ -223,7 +220,7 @@ def rotate_command(
     """Plan certificate renewals (--plan) or rotate the CA in steps (--ca, then --finish)."""
     if [plan, ca, finish].count(True) != 1:
         raise UsageError("choose one of --plan, --ca or --finish")
-    store, spec = _open(stack_file, certs_dir, host_address)
+    store, spec = open_stack(stack_file, certs_dir, host_address)
     if plan:
         _rotate_plan(store, spec, renew_days, as_json)
     elif ca:
@@ -282,69 +279,8 @@ def _rotate_plan(store: CertStore, spec: StackPKI, renew_days: int, as_json: boo
     raise typer.Exit(EXIT_CHANGES if due else EXIT_OK)
 
 
-def users_command(
-    stack_file: Path = STACK_FILE,
-    certs_dir: Path = CERTS_DIR_OPTION,
-    as_json: bool = JSON_OPTION,
-    show_password: str | None = typer.Option(
-        None,
-        "--show-password",
-        metavar="USER",
-        help="Print only this user's password (for scripts).",
-    ),
-) -> None:
-    """List the ACL users and their rules (never their passwords)."""
-    store, spec = _open(stack_file, certs_dir)
-    if show_password is not None:
-        known = spec.password_users()
-        if show_password not in known:
-            raise PKIError(
-                f"no user {show_password!r} with a password", hint="users: " + ", ".join(known)
-            )
-        sys.stdout.write(store.read_password(show_password) + "\n")
-        return
-    rows = _user_rows(store, spec)
-    if as_json:
-        print_json(rows)
-        return
-    table = Table(title=f"ACL users of {spec.stack}")
-    for column in ("user", "on", "purpose", "client cert", "password", "rules"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            row["user"],
-            row["on"],
-            row["purpose"],
-            _yes(row["client_cert"]),
-            _yes(row["password_stored"]),
-            row["rules"],
-        )
-    console.print(table)
-
-
-def _user_rows(store: CertStore, spec: StackPKI) -> list[dict[str, Any]]:
-    def row(user: AclUser, where: str) -> dict[str, Any]:
-        stored = user.enabled and store.exists(store.password_file(user.name))
-        return {
-            "user": user.name,
-            "on": where,
-            "purpose": user.purpose,
-            "client_cert": user.client_cert,
-            "password_stored": stored,
-            "rules": user.rules(),
-        }
-
-    return [row(u, "redis") for u in spec.redis_users()] + [
-        row(u, "sentinels") for u in spec.sentinel_users()
-    ]
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "-"
-
-
 def register(app: typer.Typer) -> None:
-    """Add the `certs` group and `users` to the app."""
+    """Add the `certs` group to the app."""
     certs = typer.Typer(
         help="The stack's private CA, TLS certificates and passwords.",
         no_args_is_help=True,
@@ -359,4 +295,3 @@ def register(app: typer.Typer) -> None:
     for name, fn in commands.items():
         certs.command(name, cls=Command)(fn)
     app.add_typer(certs, name="certs")
-    app.command("users", cls=Command)(users_command)
