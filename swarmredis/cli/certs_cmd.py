@@ -1,4 +1,4 @@
-"""`swarmredis certs init|issue|status|rotate`.
+"""`swarmredis certs init|issue|status|due` and `swarmredis certs ca start|finish`.
 
 A thin shell over ``swarmredis.pki``: it reads the stack file, opens the store,
 asks for the CA passphrase when a command needs the key, and renders results.
@@ -20,7 +20,6 @@ from swarmredis.cli.common import (
     JSON_OPTION,
     Command,
     Group,
-    UsageError,
     console,
     flag,
     print_json,
@@ -43,7 +42,8 @@ HOST_ADDRESS = typer.Option(
     help="Extra SAN for a node's certificate (IP or DNS name); repeat for several.",
 )
 KEY_TYPE = typer.Option(KeyType.ECDSA_P256, "--key-type", help="CA and leaf key algorithm.")
-CA_DAYS = typer.Option(3650, "--days", min=1, help="Lifetime of the CA in days.")
+CA_DAYS = typer.Option(3650, "--ca-days", min=1, help="Lifetime of the CA in days.")
+RENEW_DAYS = typer.Option(30, "--renew-days", min=0, help="Renew leaves with fewer days left.")
 ENCRYPT = flag(
     "--encrypt-key",
     help=f"Encrypt the CA key; the passphrase comes from {manage.PASSPHRASE_ENV} or a prompt.",
@@ -51,7 +51,7 @@ ENCRYPT = flag(
 NAME_CONSTRAINTS = flag(
     "--name-constraints",
     help="Limit the CA to the stack's current aliases, localhost and --permit-ip networks "
-    "(growing the stack later needs `certs rotate --ca`).",
+    "(growing the stack later needs `certs ca start`).",
 )
 PERMIT_IP = typer.Option(
     [], "--permit-ip", metavar="CIDR", help="IP network the CA may name (with --name-constraints)."
@@ -117,7 +117,7 @@ def init_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
     key_type: KeyType = KEY_TYPE,
-    days: int = CA_DAYS,
+    ca_days: int = CA_DAYS,
     encrypt_key: bool = ENCRYPT,
     name_constraints: bool = NAME_CONSTRAINTS,
     permit_ip: list[str] = PERMIT_IP,
@@ -132,7 +132,7 @@ def init_command(
         store,
         now=_now(),
         key_type=key_type,
-        days=days,
+        days=ca_days,
         passphrase=_new_passphrase(encrypt_key),
         limits=limits,
     )
@@ -146,10 +146,8 @@ def init_command(
 def issue_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    days: int = typer.Option(90, "--days", min=1, help="Leaf lifetime in days."),
-    renew_days: int = typer.Option(
-        30, "--renew-days", min=0, help="Re-issue leaves with fewer days left."
-    ),
+    leaf_days: int = typer.Option(90, "--leaf-days", min=1, help="Lifetime of leaves in days."),
+    renew_days: int = RENEW_DAYS,
     host_address: list[str] = HOST_ADDRESS,
 ) -> None:
     """Issue node and client certificates and ACL passwords that are missing or due."""
@@ -159,7 +157,7 @@ def issue_command(
         spec,
         now=_now(),
         passphrase=_ask_passphrase,
-        days=days,
+        days=leaf_days,
         renew_within=timedelta(days=renew_days),
     )
     for check in report.issued:
@@ -202,71 +200,29 @@ def status_command(
     raise typer.Exit(code)
 
 
-def rotate_command(
+def due_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    plan: bool = flag("--plan", help="Show what needs renewal."),
-    ca: bool = flag("--ca", help="Step 1: start a CA rotation."),
-    finish: bool = flag("--finish", help="Step 3: stop trusting the previous CA."),
     as_json: bool = JSON_OPTION,
-    renew_days: int = typer.Option(30, "--renew-days", min=0),
+    renew_days: int = RENEW_DAYS,
     host_address: list[str] = HOST_ADDRESS,
-    key_type: KeyType | None = typer.Option(None, "--key-type"),
-    days: int = CA_DAYS,
-    encrypt_key: bool = ENCRYPT,
-    name_constraints: bool = NAME_CONSTRAINTS,
-    permit_ip: list[str] = PERMIT_IP,
 ) -> None:
-    """Plan certificate renewals (--plan) or rotate the CA in steps (--ca, then --finish)."""
-    if [plan, ca, finish].count(True) != 1:
-        raise UsageError("choose one of --plan, --ca or --finish")
+    """The leaves that need renewal and why: exit 3 when any, 0 when none (`certs issue` renews)."""
     store, spec = open_stack(stack_file, certs_dir, host_address)
-    if plan:
-        _rotate_plan(store, spec, renew_days, as_json)
-    elif ca:
-        limits = _limits(spec, name_constraints, permit_ip)
-        manage.rotate_ca(
-            store,
-            now=_now(),
-            key_type=key_type,
-            days=days,
-            passphrase=_new_passphrase(encrypt_key),
-            limits=limits,
-        )
-        console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)
-    else:
-        manage.finish_ca_rotation(store, spec, now=_now())
-        console.print(
-            f"{store.show(store.ca_bundle)} now trusts only the new CA; "
-            f"run `swarmredis deploy {stack_file}`",
-            highlight=False,
-        )
-
-
-_ROTATION_STEPS = """new CA created; ca.crt now trusts the new and the previous CA.
-next steps:
-  1. swarmredis deploy {file}          (every node learns the new CA)
-  2. swarmredis certs issue {file}     (re-issue every leaf with the new CA)
-     swarmredis deploy {file}
-  3. swarmredis certs rotate {file} --finish
-     swarmredis deploy {file}          (the previous CA is no longer trusted)"""
-
-
-def _rotate_plan(store: CertStore, spec: StackPKI, renew_days: int, as_json: bool) -> None:
     checks = manage.check_leaves(store, spec, now=_now(), renew_within=timedelta(days=renew_days))
     due = [c for c in checks if c.reasons]
+    code = EXIT_CHANGES if due else EXIT_OK
     if as_json:
-        print_json(
-            [
-                {
-                    "kind": c.kind,
-                    "name": c.name,
-                    "path": store.show(c.cert_path),
-                    "reasons": [r.value for r in c.reasons],
-                }
-                for c in due
-            ]
-        )
+        rows = [
+            {
+                "kind": c.kind,
+                "name": c.name,
+                "path": store.show(c.cert_path),
+                "reasons": [r.value for r in c.reasons],
+            }
+            for c in due
+        ]
+        print_json({"stack": spec.stack, "exit_code": code, "due": rows})
     elif due:
         table = Table(title=f"{len(due)} certificate(s) of {spec.stack} need renewal")
         for column in ("kind", "name", "why"):
@@ -276,7 +232,55 @@ def _rotate_plan(store: CertStore, spec: StackPKI, renew_days: int, as_json: boo
         console.print(table)
     else:
         console.print(f"all {len(checks)} certificates of {spec.stack} are current")
-    raise typer.Exit(EXIT_CHANGES if due else EXIT_OK)
+    raise typer.Exit(code)
+
+
+def ca_start_command(
+    stack_file: Path = STACK_FILE,
+    certs_dir: Path = CERTS_DIR_OPTION,
+    key_type: KeyType | None = typer.Option(
+        None, "--key-type", help="Key algorithm of the new CA (default: that of the current one)."
+    ),
+    ca_days: int = CA_DAYS,
+    encrypt_key: bool = ENCRYPT,
+    name_constraints: bool = NAME_CONSTRAINTS,
+    permit_ip: list[str] = PERMIT_IP,
+) -> None:
+    """Step 1 of a CA rotation: a new CA signs from now on; ca.crt trusts it and the old one."""
+    store, spec = open_stack(stack_file, certs_dir)
+    limits = _limits(spec, name_constraints, permit_ip)
+    manage.rotate_ca(
+        store,
+        now=_now(),
+        key_type=key_type,
+        days=ca_days,
+        passphrase=_new_passphrase(encrypt_key),
+        limits=limits,
+    )
+    console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)
+
+
+def ca_finish_command(
+    stack_file: Path = STACK_FILE,
+    certs_dir: Path = CERTS_DIR_OPTION,
+) -> None:
+    """Last step of a CA rotation: ca.crt trusts only the new CA (every leaf re-issued first)."""
+    store, spec = open_stack(stack_file, certs_dir)
+    manage.finish_ca_rotation(store, spec, now=_now())
+    console.print(
+        f"{store.show(store.ca_bundle)} now trusts only the new CA; "
+        f"run `swarmredis deploy {stack_file}`",
+        highlight=False,
+    )
+
+
+_ROTATION_STEPS = """new CA created; ca.crt now trusts the new and the previous CA.
+next steps:
+  1. swarmredis deploy {file}          (every node learns the new CA)
+  2. swarmredis certs issue {file}     (re-issue every leaf with the new CA)
+     swarmredis deploy {file}
+  3. swarmredis certs ca finish {file}
+     swarmredis deploy {file}          (the previous CA is no longer trusted)"""
 
 
 def register(app: typer.Typer) -> None:
@@ -290,8 +294,16 @@ def register(app: typer.Typer) -> None:
         "init": init_command,
         "issue": issue_command,
         "status": status_command,
-        "rotate": rotate_command,
+        "due": due_command,
     }
     for name, fn in commands.items():
         certs.command(name, cls=Command)(fn)
+    ca = typer.Typer(
+        help="Rotate the stack's CA in steps: start, re-issue and deploy, finish.",
+        no_args_is_help=True,
+        cls=Group,
+    )
+    ca.command("start", cls=Command)(ca_start_command)
+    ca.command("finish", cls=Command)(ca_finish_command)
+    certs.add_typer(ca, name="ca")
     app.add_typer(certs, name="certs")

@@ -52,7 +52,9 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 
 def test_the_tree_is_walked() -> None:
-    assert {("status",), ("certs",), ("certs", "status"), ("users",)} <= set(PATHS)
+    expected = {("status",), ("certs", "status"), ("certs", "due"), ("certs", "ca", "finish")}
+    assert expected | {("users",), ("certs", "ca", "start")} <= set(PATHS)
+    assert not any("rotate" in path for path in PATHS)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "swarmredis")
