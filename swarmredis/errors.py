@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Literal
 EXIT_OK = 0  # done, healthy, nothing to do
 EXIT_DEGRADED = 1  # done but degraded; status: degraded; certs: due soon
 EXIT_FAILED = 2  # the operation failed; status: down; certs: expired or missing
-EXIT_CHANGES = 3  # plan, certs rotate --plan: there are changes to make
+EXIT_CHANGES = 3  # plan, certs due: there are changes to make
 EXIT_USAGE = 4  # the tool could not run: bad flag, bad stack file, no engine, no such stack
 
 Stage = Literal["tcp", "tls", "auth", "command"]

@@ -12,7 +12,9 @@ from swarmredis.cli import (
     plan_cmd,
     rm_cmd,
     status_cmd,
+    users_cmd,
 )
+from swarmredis.cli.common import Group
 
 app = typer.Typer(
     name="swarmredis",
@@ -20,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,  # errors and usage errors -> exit codes, for every command
 )
 
 
@@ -36,13 +39,14 @@ def _root(
         "--version",
         is_eager=True,
         callback=_print_version,
+        metavar="",
         help="Print the version and exit.",
     ),
 ) -> None:
     """Deploy and operate secure, multi-host Redis on Docker Swarm."""
 
 
-for module in (nodes_cmd, plan_cmd, deploy_cmd, status_cmd, rm_cmd, certs_cmd):
+for module in (nodes_cmd, plan_cmd, deploy_cmd, status_cmd, rm_cmd, users_cmd, certs_cmd):
     module.register(app)
 
 

@@ -1,27 +1,31 @@
-"""`swarmredis certs init|issue|status|rotate` and `swarmredis users`.
+"""`swarmredis certs init|issue|status|due` and `swarmredis certs ca start|finish`.
 
 A thin shell over ``swarmredis.pki``: it reads the stack file, opens the store,
 asks for the CA passphrase when a command needs the key, and renders results.
-Secrets are never printed, except one password on request (``users
---show-password``), alone on stdout for scripts.
+Secrets are never printed.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
-from swarmredis.cli.common import CERTS_DIR_OPTION, console, fail, print_json
-from swarmredis.errors import PKIError, SwarmRedisError
+from swarmredis.cli.common import (
+    CERTS_DIR_OPTION,
+    JSON_OPTION,
+    Command,
+    Group,
+    console,
+    flag,
+    print_json,
+)
+from swarmredis.errors import EXIT_CHANGES, EXIT_OK, PKIError
 from swarmredis.pki import manage
-from swarmredis.pki.acl import AclUser
 from swarmredis.pki.ca import NameLimits
 from swarmredis.pki.keys import KeyType
 from swarmredis.pki.material import stack_pki
@@ -29,8 +33,6 @@ from swarmredis.pki.model import StackPKI
 from swarmredis.pki.status import exit_code
 from swarmredis.pki.store import CertStore
 from swarmredis.stackfile import load_stack
-
-EXIT_RENEWALS = 3  # `certs rotate --plan`: like `plan`, 3 means "there is work to do"
 
 STACK_FILE = typer.Argument(..., help="The stack file (stacks/*.yaml).")
 HOST_ADDRESS = typer.Option(
@@ -40,32 +42,23 @@ HOST_ADDRESS = typer.Option(
     help="Extra SAN for a node's certificate (IP or DNS name); repeat for several.",
 )
 KEY_TYPE = typer.Option(KeyType.ECDSA_P256, "--key-type", help="CA and leaf key algorithm.")
-CA_DAYS = typer.Option(3650, "--days", min=1, help="Lifetime of the CA in days.")
-ENCRYPT = typer.Option(
-    False,
+CA_DAYS = typer.Option(3650, "--ca-days", min=1, help="Lifetime of the CA in days.")
+RENEW_DAYS = typer.Option(30, "--renew-days", min=0, help="Renew leaves with fewer days left.")
+ENCRYPT = flag(
     "--encrypt-key",
     help=f"Encrypt the CA key; the passphrase comes from {manage.PASSPHRASE_ENV} or a prompt.",
 )
-NAME_CONSTRAINTS = typer.Option(
-    False,
+NAME_CONSTRAINTS = flag(
     "--name-constraints",
     help="Limit the CA to the stack's current aliases, localhost and --permit-ip networks "
-    "(growing the stack later needs `certs rotate --ca`).",
+    "(growing the stack later needs `certs ca start`).",
 )
 PERMIT_IP = typer.Option(
     [], "--permit-ip", metavar="CIDR", help="IP network the CA may name (with --name-constraints)."
 )
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except SwarmRedisError as error:
-        fail(error)
-
-
-def _open(
+def open_stack(
     stack_file: Path,
     certs_dir: Path,
     addresses: list[str] | None = None,
@@ -124,54 +117,49 @@ def init_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
     key_type: KeyType = KEY_TYPE,
-    days: int = CA_DAYS,
+    ca_days: int = CA_DAYS,
     encrypt_key: bool = ENCRYPT,
     name_constraints: bool = NAME_CONSTRAINTS,
     permit_ip: list[str] = PERMIT_IP,
 ) -> None:
     """Create the stack's private CA (nothing changes when it exists)."""
-    with _errors():
-        store, spec = _open(stack_file, certs_dir)
-        if manage.has_ca(store):
-            console.print(f"CA exists: {store.show(store.ca_current)} (nothing changed)")
-            return
-        limits = _limits(spec, name_constraints, permit_ip)
-        manage.init_ca(
-            store,
-            now=_now(),
-            key_type=key_type,
-            days=days,
-            passphrase=_new_passphrase(encrypt_key),
-            limits=limits,
-        )
-        until = store.read_cert(store.ca_current).not_valid_after_utc
-        console.print(
-            f"created CA {store.show(store.ca_current)} ({key_type.value}, "
-            f"valid until {_day(until)})"
-        )
-        console.print(f"next: swarmredis certs issue {stack_file}")
+    store, spec = open_stack(stack_file, certs_dir)
+    if manage.has_ca(store):
+        console.print(f"CA exists: {store.show(store.ca_current)} (nothing changed)")
+        return
+    limits = _limits(spec, name_constraints, permit_ip)
+    manage.init_ca(
+        store,
+        now=_now(),
+        key_type=key_type,
+        days=ca_days,
+        passphrase=_new_passphrase(encrypt_key),
+        limits=limits,
+    )
+    until = store.read_cert(store.ca_current).not_valid_after_utc
+    console.print(
+        f"created CA {store.show(store.ca_current)} ({key_type.value}, valid until {_day(until)})"
+    )
+    console.print(f"next: swarmredis certs issue {stack_file}")
 
 
 def issue_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    days: int = typer.Option(90, "--days", min=1, help="Leaf lifetime in days."),
-    renew_days: int = typer.Option(
-        30, "--renew-days", min=0, help="Re-issue leaves with fewer days left."
-    ),
+    leaf_days: int = typer.Option(90, "--leaf-days", min=1, help="Lifetime of leaves in days."),
+    renew_days: int = RENEW_DAYS,
     host_address: list[str] = HOST_ADDRESS,
 ) -> None:
     """Issue node and client certificates and ACL passwords that are missing or due."""
-    with _errors():
-        store, spec = _open(stack_file, certs_dir, host_address)
-        report = manage.issue(
-            store,
-            spec,
-            now=_now(),
-            passphrase=_ask_passphrase,
-            days=days,
-            renew_within=timedelta(days=renew_days),
-        )
+    store, spec = open_stack(stack_file, certs_dir, host_address)
+    report = manage.issue(
+        store,
+        spec,
+        now=_now(),
+        passphrase=_ask_passphrase,
+        days=leaf_days,
+        renew_within=timedelta(days=renew_days),
+    )
     for check in report.issued:
         why = ", ".join(r.value for r in check.reasons)
         console.print(f"issued {check.kind} {check.name} ({why})", highlight=False)
@@ -183,13 +171,12 @@ def issue_command(
 def status_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JSON_OPTION,
     warn_days: int = typer.Option(30, "--warn-days", min=0, help="Warn when fewer days are left."),
 ) -> None:
     """Subject, SANs and expiry of each certificate; exit 0 ok, 1 due soon, 2 expired/missing."""
-    with _errors():
-        store, spec = _open(stack_file, certs_dir)
-        infos = manage.store_status(store, spec, now=_now(), warn_within=timedelta(days=warn_days))
+    store, spec = open_stack(stack_file, certs_dir)
+    infos = manage.store_status(store, spec, now=_now(), warn_within=timedelta(days=warn_days))
     code = exit_code(infos)
     if as_json:
         print_json(
@@ -213,72 +200,29 @@ def status_command(
     raise typer.Exit(code)
 
 
-def rotate_command(
+def due_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    plan: bool = typer.Option(False, "--plan", help="Show what needs renewal."),
-    ca: bool = typer.Option(False, "--ca", help="Step 1: start a CA rotation."),
-    finish: bool = typer.Option(False, "--finish", help="Step 3: stop trusting the previous CA."),
-    as_json: bool = typer.Option(False, "--json", help="--plan as JSON."),
-    renew_days: int = typer.Option(30, "--renew-days", min=0),
+    as_json: bool = JSON_OPTION,
+    renew_days: int = RENEW_DAYS,
     host_address: list[str] = HOST_ADDRESS,
-    key_type: KeyType | None = typer.Option(None, "--key-type"),
-    days: int = CA_DAYS,
-    encrypt_key: bool = ENCRYPT,
-    name_constraints: bool = NAME_CONSTRAINTS,
-    permit_ip: list[str] = PERMIT_IP,
 ) -> None:
-    """Plan certificate renewals (--plan) or rotate the CA in steps (--ca, then --finish)."""
-    if [plan, ca, finish].count(True) != 1:
-        fail(PKIError("choose one of --plan, --ca or --finish"))
-    with _errors():
-        store, spec = _open(stack_file, certs_dir, host_address)
-        if plan:
-            _rotate_plan(store, spec, renew_days, as_json)
-        elif ca:
-            limits = _limits(spec, name_constraints, permit_ip)
-            manage.rotate_ca(
-                store,
-                now=_now(),
-                key_type=key_type,
-                days=days,
-                passphrase=_new_passphrase(encrypt_key),
-                limits=limits,
-            )
-            console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)
-        else:
-            manage.finish_ca_rotation(store, spec, now=_now())
-            console.print(
-                f"{store.show(store.ca_bundle)} now trusts only the new CA; "
-                f"run `swarmredis deploy {stack_file}`",
-                highlight=False,
-            )
-
-
-_ROTATION_STEPS = """new CA created; ca.crt now trusts the new and the previous CA.
-next steps:
-  1. swarmredis deploy {file}          (every node learns the new CA)
-  2. swarmredis certs issue {file}     (re-issue every leaf with the new CA)
-     swarmredis deploy {file}
-  3. swarmredis certs rotate {file} --finish
-     swarmredis deploy {file}          (the previous CA is no longer trusted)"""
-
-
-def _rotate_plan(store: CertStore, spec: StackPKI, renew_days: int, as_json: bool) -> None:
+    """The leaves that need renewal and why: exit 3 when any, 0 when none (`certs issue` renews)."""
+    store, spec = open_stack(stack_file, certs_dir, host_address)
     checks = manage.check_leaves(store, spec, now=_now(), renew_within=timedelta(days=renew_days))
     due = [c for c in checks if c.reasons]
+    code = EXIT_CHANGES if due else EXIT_OK
     if as_json:
-        print_json(
-            [
-                {
-                    "kind": c.kind,
-                    "name": c.name,
-                    "path": store.show(c.cert_path),
-                    "reasons": [r.value for r in c.reasons],
-                }
-                for c in due
-            ]
-        )
+        rows = [
+            {
+                "kind": c.kind,
+                "name": c.name,
+                "path": store.show(c.cert_path),
+                "reasons": [r.value for r in c.reasons],
+            }
+            for c in due
+        ]
+        print_json({"stack": spec.stack, "exit_code": code, "due": rows})
     elif due:
         table = Table(title=f"{len(due)} certificate(s) of {spec.stack} need renewal")
         for column in ("kind", "name", "why"):
@@ -288,83 +232,78 @@ def _rotate_plan(store: CertStore, spec: StackPKI, renew_days: int, as_json: boo
         console.print(table)
     else:
         console.print(f"all {len(checks)} certificates of {spec.stack} are current")
-    raise typer.Exit(EXIT_RENEWALS if due else 0)
+    raise typer.Exit(code)
 
 
-def users_command(
+def ca_start_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    show_password: str | None = typer.Option(
-        None,
-        "--show-password",
-        metavar="USER",
-        help="Print only this user's password (for scripts).",
+    key_type: KeyType | None = typer.Option(
+        None, "--key-type", help="Key algorithm of the new CA (default: that of the current one)."
     ),
+    ca_days: int = CA_DAYS,
+    encrypt_key: bool = ENCRYPT,
+    name_constraints: bool = NAME_CONSTRAINTS,
+    permit_ip: list[str] = PERMIT_IP,
 ) -> None:
-    """List the ACL users and their rules (never their passwords)."""
-    with _errors():
-        store, spec = _open(stack_file, certs_dir)
-        if show_password is not None:
-            known = spec.password_users()
-            if show_password not in known:
-                raise PKIError(
-                    f"no user {show_password!r} with a password", hint="users: " + ", ".join(known)
-                )
-            sys.stdout.write(store.read_password(show_password) + "\n")
-            return
-    rows = _user_rows(store, spec)
-    if as_json:
-        print_json(rows)
-        return
-    table = Table(title=f"ACL users of {spec.stack}")
-    for column in ("user", "on", "purpose", "client cert", "password", "rules"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            row["user"],
-            row["on"],
-            row["purpose"],
-            _yes(row["client_cert"]),
-            _yes(row["password_stored"]),
-            row["rules"],
-        )
-    console.print(table)
+    """Step 1 of a CA rotation: a new CA signs from now on; ca.crt trusts it and the old one."""
+    store, spec = open_stack(stack_file, certs_dir)
+    limits = _limits(spec, name_constraints, permit_ip)
+    manage.rotate_ca(
+        store,
+        now=_now(),
+        key_type=key_type,
+        days=ca_days,
+        passphrase=_new_passphrase(encrypt_key),
+        limits=limits,
+    )
+    console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)
 
 
-def _user_rows(store: CertStore, spec: StackPKI) -> list[dict[str, Any]]:
-    def row(user: AclUser, where: str) -> dict[str, Any]:
-        stored = user.enabled and store.exists(store.password_file(user.name))
-        return {
-            "user": user.name,
-            "on": where,
-            "purpose": user.purpose,
-            "client_cert": user.client_cert,
-            "password_stored": stored,
-            "rules": user.rules(),
-        }
-
-    return [row(u, "redis") for u in spec.redis_users()] + [
-        row(u, "sentinels") for u in spec.sentinel_users()
-    ]
+def ca_finish_command(
+    stack_file: Path = STACK_FILE,
+    certs_dir: Path = CERTS_DIR_OPTION,
+) -> None:
+    """Last step of a CA rotation: ca.crt trusts only the new CA (every leaf re-issued first)."""
+    store, spec = open_stack(stack_file, certs_dir)
+    manage.finish_ca_rotation(store, spec, now=_now())
+    console.print(
+        f"{store.show(store.ca_bundle)} now trusts only the new CA; "
+        f"run `swarmredis deploy {stack_file}`",
+        highlight=False,
+    )
 
 
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "-"
+_ROTATION_STEPS = """new CA created; ca.crt now trusts the new and the previous CA.
+next steps:
+  1. swarmredis deploy {file}          (every node learns the new CA)
+  2. swarmredis certs issue {file}     (re-issue every leaf with the new CA)
+     swarmredis deploy {file}
+  3. swarmredis certs ca finish {file}
+     swarmredis deploy {file}          (the previous CA is no longer trusted)"""
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `certs` group and `users` to the app."""
+    """Add the `certs` group to the app."""
     certs = typer.Typer(
-        help="The stack's private CA, TLS certificates and passwords.", no_args_is_help=True
+        help="The stack's private CA, TLS certificates and passwords.",
+        no_args_is_help=True,
+        cls=Group,
     )
     commands: dict[str, Callable[..., None]] = {
         "init": init_command,
         "issue": issue_command,
         "status": status_command,
-        "rotate": rotate_command,
+        "due": due_command,
     }
     for name, fn in commands.items():
-        certs.command(name)(fn)
+        certs.command(name, cls=Command)(fn)
+    ca = typer.Typer(
+        help="Rotate the stack's CA in steps: start, re-issue and deploy, finish.",
+        no_args_is_help=True,
+        cls=Group,
+    )
+    ca.command("start", cls=Command)(ca_start_command)
+    ca.command("finish", cls=Command)(ca_finish_command)
+    certs.add_typer(ca, name="ca")
     app.add_typer(certs, name="certs")
-    app.command("users")(users_command)

@@ -9,7 +9,10 @@ import typer
 from swarmredis.cli.common import (
     CERTS_DIR_OPTION,
     DOCKER_HOST_OPTION,
+    JSON_LINES_OPTION,
+    Command,
     console,
+    flag,
     print_json_line,
     run,
 )
@@ -23,7 +26,7 @@ from swarmredis.stackfile import load_stack
 def register(app: typer.Typer) -> None:
     """Add `deploy` to the app."""
 
-    @app.command("deploy")
+    @app.command("deploy", cls=Command)
     def deploy_command(
         stack_file: Path = typer.Argument(..., help="The stack file (stacks/*.yaml)."),
         docker_host: str | None = DOCKER_HOST_OPTION,
@@ -38,22 +41,18 @@ def register(app: typer.Typer) -> None:
         timeout: float = typer.Option(
             300.0, "--timeout", min=1.0, help="Seconds to wait for services and the cluster."
         ),
-        prune: bool = typer.Option(
-            False, "--prune", help="Remove stack objects the file no longer has."
-        ),
-        allow_colocation: bool = typer.Option(
-            False,
+        prune: bool = flag("--prune", help="Remove stack objects the file no longer has."),
+        allow_colocation: bool = flag(
             "--allow-colocation",
             help="Place a primary and its replica in one domain when there are too few.",
         ),
-        keep_roles: bool = typer.Option(
-            False,
+        keep_roles: bool = flag(
             "--keep-roles",
             help="Leave a failover's roles as they are (default: hand each cluster shard"
             " back to its planned primary with a coordinated CLUSTER FAILOVER).",
         ),
-        as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+        as_json: bool = JSON_LINES_OPTION,
+        quiet: bool = flag("--quiet", "-q", help="Print only errors."),
     ) -> None:
         """Create or converge a stack, bootstrap Redis, and prove it healthy (exit 0)."""
         mode: Mode = "json" if as_json else "quiet" if quiet else "human"

@@ -7,7 +7,14 @@ from dataclasses import asdict
 import typer
 from rich.table import Table
 
-from swarmredis.cli.common import DOCKER_HOST_OPTION, console, print_json, run
+from swarmredis.cli.common import (
+    DOCKER_HOST_OPTION,
+    JSON_OPTION,
+    Command,
+    console,
+    print_json,
+    run,
+)
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.observe import SwarmNode, swarm_node
 
@@ -44,9 +51,9 @@ def render_nodes(nodes: list[SwarmNode]) -> Table:
 def register(app: typer.Typer) -> None:
     """Add `nodes` to the app."""
 
-    @app.command()
+    @app.command("nodes", cls=Command)
     def nodes(
-        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+        as_json: bool = JSON_OPTION,
         docker_host: str | None = DOCKER_HOST_OPTION,
     ) -> None:
         """List the Swarm's nodes: hostname, id, role, availability, state, address, labels."""

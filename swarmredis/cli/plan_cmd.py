@@ -1,7 +1,7 @@
 """`swarmredis plan`: what `deploy` would change, without changing anything.
 
-Exit codes like ``terraform plan -detailed-exitcode``: 0 nothing to do,
-3 changes, 2 error.
+Exit codes like ``terraform plan -detailed-exitcode``: 0 nothing to do, 3 changes,
+4 the tool could not run (docs/operations.md, "Exit codes").
 """
 
 from __future__ import annotations
@@ -13,14 +13,23 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from swarmredis.cli.common import CERTS_DIR_OPTION, DOCKER_HOST_OPTION, console, print_json, run
+from swarmredis.cli.common import (
+    CERTS_DIR_OPTION,
+    DOCKER_HOST_OPTION,
+    JSON_OPTION,
+    Command,
+    console,
+    flag,
+    print_json,
+    run,
+)
 from swarmredis.engine.flows.plan import DeployOptions, plan_stack
+from swarmredis.errors import EXIT_CHANGES, EXIT_OK
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.diff import Change, Plan, assignment_rows
 from swarmredis.stackfile import load_stack
 
-EXIT_CHANGES = 3
 _STYLES = {
     "create": "green",
     "update": "yellow",
@@ -120,22 +129,19 @@ def render_plan(plan: Plan) -> Group:
 def register(app: typer.Typer) -> None:
     """Add `plan` to the app."""
 
-    @app.command("plan")
+    @app.command("plan", cls=Command)
     def plan_command(
         stack_file: Path = typer.Argument(..., help="The stack file (stacks/*.yaml)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
-        prune: bool = typer.Option(
-            False, "--prune", help="Plan to remove stack objects the file no longer has."
-        ),
-        allow_colocation: bool = typer.Option(
-            False,
+        as_json: bool = JSON_OPTION,
+        prune: bool = flag("--prune", help="Plan to remove stack objects the file no longer has."),
+        allow_colocation: bool = flag(
             "--allow-colocation",
             help="Warn instead of failing when a primary and a replica must share a domain.",
         ),
         docker_host: str | None = DOCKER_HOST_OPTION,
         certs_dir: Path = CERTS_DIR_OPTION,
     ) -> None:
-        """Show what `deploy` would change: exit 0 nothing to do, 3 changes, 2 error."""
+        """Show what `deploy` would change: exit 0 nothing to do, 3 changes, 4 tool error."""
         plan = run(
             lambda: make_plan(
                 stack_file, docker_host, certs_dir, prune=prune, allow_colocation=allow_colocation
@@ -145,4 +151,4 @@ def register(app: typer.Typer) -> None:
             print_json(plan.to_dict())
         else:
             console.print(render_plan(plan))
-        raise typer.Exit(EXIT_CHANGES if plan.changes else 0)
+        raise typer.Exit(EXIT_CHANGES if plan.changes else EXIT_OK)

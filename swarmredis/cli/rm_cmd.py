@@ -8,16 +8,19 @@ import typer
 
 from swarmredis.cli.common import (
     DOCKER_HOST_OPTION,
+    JSON_LINES_OPTION,
+    Command,
+    UsageError,
     console,
-    fail,
+    flag,
     print_json_line,
     run,
-    say_error,
+    say_errors,
     stack_file_arg,
 )
 from swarmredis.cli.progress import Mode, reporter
 from swarmredis.engine.flows.remove import RemoveResult, remove_stack
-from swarmredis.errors import SwarmRedisError
+from swarmredis.errors import EXIT_DEGRADED, EXIT_OK, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.jobs import VolumeSet
 from swarmredis.stackfile import load_stack, topology
@@ -26,29 +29,28 @@ from swarmredis.stackfile import load_stack, topology
 def register(app: typer.Typer) -> None:
     """Add `rm` to the app."""
 
-    @app.command("rm")
+    @app.command("rm", cls=Command)
     def rm_command(
         stack: str = typer.Argument(
             ..., help="Stack name, or its stack file (then --volumes works without services)."
         ),
         docker_host: str | None = DOCKER_HOST_OPTION,
-        volumes: bool = typer.Option(
-            False, "--volumes", help="Also empty every node's data volume (data is lost)."
+        volumes: bool = flag(
+            "--volumes", help="Also empty every node's data volume (data is lost)."
         ),
-        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before deleting data."),
-        as_json: bool = typer.Option(False, "--json", help="JSON lines for scripts."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
+        yes: bool = flag("--yes", "-y", help="Do not ask before deleting data."),
+        as_json: bool = JSON_LINES_OPTION,
+        quiet: bool = flag("--quiet", "-q", help="Print only errors."),
     ) -> None:
         """Remove the stack's services, network, secrets and configs; keep volumes by default."""
         if volumes and not yes:
-            if not sys.stdin.isatty():
-                fail(
-                    SwarmRedisError(
-                        f"--volumes deletes the data of stack {stack}",
-                        hint="pass --yes to confirm in scripts",
-                    )
+            if not _can_ask():
+                raise UsageError(
+                    f"--volumes deletes the data of stack {stack}: pass --yes to confirm in scripts"
                 )
-            typer.confirm(f"Delete all data of stack {stack!r}?", abort=True)
+            if not typer.confirm(f"Delete all data of stack {stack!r}?"):
+                console.print(f"nothing was changed: stack {stack} and its data are as they were")
+                raise typer.Exit(EXIT_OK)
         mode: Mode = "json" if as_json else "quiet" if quiet else "human"
 
         async def body() -> RemoveResult:
@@ -64,15 +66,20 @@ def register(app: typer.Typer) -> None:
         elif not quiet:
             kept = "" if volumes else " (volumes kept)"
             console.print(f"[bold]removed[/] {stack}: {len(result.removed)} objects{kept}")
-        for host, why in result.not_wiped.items():
-            say_error(
-                SwarmRedisError(
-                    f"volumes on {host} were not emptied: {why}",
-                    hint="empty or remove them on that host",
-                )
+        not_wiped = [
+            SwarmRedisError(
+                f"volumes on {host} were not emptied: {why}",
+                hint="empty or remove them on that host",
             )
-        if result.not_wiped:
-            raise typer.Exit(1)
+            for host, why in result.not_wiped.items()
+        ]
+        say_errors(not_wiped, as_json=as_json)
+        if not_wiped:
+            raise typer.Exit(EXIT_DEGRADED)
+
+
+def _can_ask() -> bool:
+    return sys.stdin.isatty()
 
 
 def _stack_and_volumes(arg: str) -> tuple[str, VolumeSet | None]:

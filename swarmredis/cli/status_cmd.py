@@ -15,7 +15,10 @@ from rich.text import Text
 from swarmredis.cli.common import (
     CERTS_DIR_OPTION,
     DOCKER_HOST_OPTION,
+    JSON_WATCH_OPTION,
+    Command,
     console,
+    flag,
     print_json,
     print_json_line,
     run,
@@ -111,19 +114,19 @@ def render(report: HealthReport) -> Group:
 def register(app: typer.Typer) -> None:
     """Add `status` to the app."""
 
-    @app.command("status")
+    @app.command("status", cls=Command)
     def status_command(
         stack: str = typer.Argument(..., help="Stack name (or its stack file)."),
         docker_host: str | None = DOCKER_HOST_OPTION,
         certs_dir: Path = CERTS_DIR_OPTION,
-        as_json: bool = typer.Option(False, "--json", help="Print the JSON report."),
-        watch: bool = typer.Option(False, "--watch", help="Refresh until interrupted."),
+        as_json: bool = JSON_WATCH_OPTION,
+        watch: bool = flag("--watch", help="Refresh until interrupted."),
         interval: float = typer.Option(2.0, "--interval", min=0.5, help="Seconds between checks."),
         node_timeout: float = typer.Option(
             5.0, "--node-timeout", min=0.5, help="Seconds each node has to answer."
         ),
     ) -> None:
-        """Health of every node: exit 0 healthy, 1 degraded (still serving), 2 down or error."""
+        """Health of every node: exit 0 healthy, 1 degraded (serving), 2 down, 4 tool error."""
         name = run(lambda: _name(stack))
 
         def once() -> HealthReport:

@@ -161,6 +161,6 @@ def _dns_permitted(host: str, permitted: tuple[str, ...]) -> bool:
 def _refuse(name: str) -> None:
     raise PKIError(
         f"the CA's name constraints do not allow {name!r}",
-        hint="rotate to a CA that allows it: `swarmredis certs rotate <stack file> --ca "
+        hint="rotate to a CA that allows it: `swarmredis certs ca start <stack file> "
         "--name-constraints --permit-ip <network>`, or drop --name-constraints",
     )

@@ -111,7 +111,7 @@ def _issue(
     if ca.cert.not_valid_after_utc <= now:
         raise PKIError(
             "the CA has expired",
-            hint="create a new one: `swarmredis certs rotate <stack file> --ca`",
+            hint="create a new one: `swarmredis certs ca start <stack file>`",
         )
     key = generate_key(key_type_of(ca.key))
     subject = x509.Name(

@@ -289,7 +289,7 @@ def rotate_ca(
         raise PKIError(
             f"a CA rotation is already in progress ({store.show(store.ca_previous)} exists)",
             hint=f"re-issue the leaves with `swarmredis certs issue {store.stack_file}`, deploy, "
-            f"then run `swarmredis certs rotate {store.stack_file} --finish`",
+            f"then run `swarmredis certs ca finish {store.stack_file}`",
         )
     old = load_trust(store).current
     if key_type is None:

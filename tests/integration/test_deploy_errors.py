@@ -24,7 +24,7 @@ def test_more_domains_than_the_swarm_has_fails_before_any_change(
     result = cli(
         "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
     )
-    assert result.returncode == 2
+    assert result.returncode == 4  # PlacementError: the tool could not run
     assert "Traceback" not in result.stderr
     assert "4" in result.stderr and "node.labels.zone" in result.stderr, result.stderr
     assert "--allow-colocation" in result.stderr
@@ -48,7 +48,7 @@ def test_missing_image_fails_fast_with_the_host_and_the_engine_error(
             "240",
             docker_host=swarm_lab.docker_host,
         )
-        assert result.returncode == 2
+        assert result.returncode == 2  # ConvergenceError: the deploy failed
         assert "itbad2_node-1 on lab-h" in result.stderr, result.stderr
         assert "not running after" not in result.stderr  # the task's error, not a timeout
         assert "re-run deploy" in result.stderr
@@ -62,7 +62,7 @@ def test_a_worker_engine_is_refused_before_any_change(swarm_lab: SwarmLab, tmp_p
     result = cli(
         "deploy", str(stack_file), "--certs-dir", str(tmp_path / "certs"), docker_host=worker
     )
-    assert result.returncode == 2
+    assert result.returncode == 4  # NotAManager
     assert "is a Swarm worker, not a manager" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert _objects(swarm_lab, "itbad3")["service"] == []
@@ -77,7 +77,7 @@ def test_an_unreachable_engine_is_one_line(tmp_path: Path) -> None:
         str(tmp_path / "certs"),
         docker_host="unix:///nonexistent.sock",
     )
-    assert result.returncode == 2
+    assert result.returncode == 4  # DockerUnreachable
     assert result.stderr.strip().splitlines() == [
         "error: no Docker engine reachable at unix:///nonexistent.sock (is dockerd running? "
         "set DOCKER_HOST or --docker-host to a Swarm manager)"
@@ -87,5 +87,5 @@ def test_an_unreachable_engine_is_one_line(tmp_path: Path) -> None:
 def test_a_bad_stack_file_names_the_field(tmp_path: Path, swarm_lab: SwarmLab) -> None:
     stack_file = stack_copy(tmp_path, "cluster", "itbad5", 7580, shards=2)
     result = cli("deploy", str(stack_file), docker_host=swarm_lab.docker_host)
-    assert result.returncode == 2
+    assert result.returncode == 4  # SpecError
     assert "shards" in result.stderr and ">= 3" in result.stderr, result.stderr

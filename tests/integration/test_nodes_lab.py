@@ -46,10 +46,10 @@ def test_nodes_table_names_hosts(swarm_lab: SwarmLab) -> None:
         assert f"lab-h{k}" in result.stdout
 
 
-def test_worker_engine_is_refused_with_exit_2(swarm_lab: SwarmLab) -> None:
+def test_worker_engine_is_refused_with_exit_4(swarm_lab: SwarmLab) -> None:
     worker = swarm_lab.docker_host.replace("/h1/", "/h2/")
     result = swarmredis("nodes", docker_host=worker)
-    assert result.returncode == 2
+    assert result.returncode == 4  # NotAManager
     assert "not a manager" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -78,7 +78,7 @@ def test_plan_without_certificates_reports_them_as_pending(
         assert f"lab-h{k}" in result.stdout
 
 
-def test_impossible_anti_affinity_exits_2_before_any_change(
+def test_impossible_anti_affinity_exits_4_before_any_change(
     swarm_lab: SwarmLab, tmp_path: Path
 ) -> None:
     stack_file = stack_copy(tmp_path, "cluster", "planwide", 7600)
@@ -88,7 +88,7 @@ def test_impossible_anti_affinity_exits_2_before_any_change(
     result = cli(
         "plan", str(stack_file), "--certs-dir", str(tmp_path), docker_host=swarm_lab.docker_host
     )
-    assert result.returncode == 2
+    assert result.returncode == 4  # PlacementError
     assert "needs 4 spread domains (node.labels.zone)" in result.stderr
     assert "only 3 are available: z1, z2, z3" in result.stderr
 

@@ -56,6 +56,10 @@ def test_init_issue_status_and_nothing_leaks(certs: Path) -> None:
     code, users = cli("users", STACK)
     outputs += [out, users]
     assert code == 0 and "web" in users and "+psync" in users
+    code, users_json = cli("users", STACK, "--json")
+    outputs.append(users_json)
+    assert code == 0
+    assert {u["user"] for u in json.loads(users_json)} >= {"web", "swarmredis-admin"}
     for secret in secrets_of(certs):
         assert all(secret not in o for o in outputs)
 
@@ -81,32 +85,64 @@ def test_show_password_prints_only_the_password(certs: Path) -> None:
     assert code == 4 and "no user 'default' with a password" in out
 
 
-def test_rotate_plan_and_ca_rotation(certs: Path) -> None:
+def test_due_and_ca_rotation(certs: Path) -> None:
     cli("certs", "init", STACK)
     cli("certs", "issue", STACK)
-    assert cli("certs", "rotate", STACK, "--plan")[0] == 0
-    code, out = cli(
-        "certs", "rotate", STACK, "--plan", "--json", "--host-address", "node-2=10.0.0.7"
-    )
+    code, out = cli("certs", "due", STACK)
+    assert code == 0 and "are current" in out
+    code, out = cli("certs", "due", STACK, "--json")
+    assert code == 0 and json.loads(out) == {"stack": "shop", "exit_code": 0, "due": []}
+    code, out = cli("certs", "due", STACK, "--json", "--host-address", "node-2=10.0.0.7")
     assert code == 3
-    assert json.loads(out) == [
-        {
-            "kind": "node",
-            "name": "node-2",
-            "reasons": ["san-mismatch"],
-            "path": str(certs / "nodes" / "node-2.crt"),
-        }
-    ]
-    code, out = cli("certs", "rotate", STACK, "--ca")
-    assert code == 0 and "--finish" in out
+    assert json.loads(out) == {
+        "stack": "shop",
+        "exit_code": 3,
+        "due": [
+            {
+                "kind": "node",
+                "name": "node-2",
+                "reasons": ["san-mismatch"],
+                "path": str(certs / "nodes" / "node-2.crt"),
+            }
+        ],
+    }
+    code, out = cli("certs", "ca", "start", STACK, "--ca-days", "400")
+    assert code == 0
+    assert f"swarmredis certs ca finish {STACK}" in out and "rotate" not in out
     assert (certs / "ca.crt").read_text().count("BEGIN CERTIFICATE") == 2
-    code, out = cli("certs", "rotate", STACK, "--plan")
+    code, out = cli("certs", "status", STACK, "--json")
+    ca = next(c for c in json.loads(out)["certificates"] if c["name"] == "ca")
+    assert 399 <= ca["days_left"] <= 400
+    code, out = cli("certs", "ca", "start", STACK)
+    assert code == 4 and "already in progress" in out and "certs ca finish" in out
+    code, out = cli("certs", "due", STACK)
     assert code == 3 and out.count("previous-ca") == 9
-    assert cli("certs", "rotate", STACK, "--finish")[0] == 4
+    code, out = cli("certs", "ca", "finish", STACK)
+    assert code == 4 and "not every certificate is signed by the new CA yet" in out
     cli("certs", "issue", STACK)
-    assert cli("certs", "rotate", STACK, "--finish")[0] == 0
+    assert cli("certs", "ca", "finish", STACK)[0] == 0
     assert (certs / "ca.crt").read_text().count("BEGIN CERTIFICATE") == 1
-    assert cli("certs", "rotate", STACK)[0] == 4  # no mode chosen
+    code, out = cli("certs", "ca", "finish", STACK)
+    assert code == 4 and "no CA rotation in progress" in out
+
+
+def test_lifetimes_are_ca_days_and_leaf_days(certs: Path) -> None:
+    assert cli("certs", "init", STACK, "--ca-days", "500")[0] == 0
+    assert cli("certs", "issue", STACK, "--leaf-days", "20", "--renew-days", "10")[0] == 0
+    code, out = cli("certs", "status", STACK, "--json")
+    days = {c["name"]: c["days_left"] for c in json.loads(out)["certificates"]}
+    assert 499 <= days["ca"] <= 500
+    nodes = [d for name, d in days.items() if name.startswith("node-")]
+    assert len(nodes) == 3 and all(19 <= d <= 20 for d in nodes)
+    assert cli("certs", "issue", STACK, "--leaf-days", "0")[0] == 4  # below its minimum
+    for old in (
+        ("certs", "init", STACK, "--days", "5"),
+        ("certs", "issue", STACK, "--days", "5"),
+        ("certs", "rotate", STACK, "--plan"),
+        ("certs", "ca", "start", STACK, "--leaf-days", "5"),
+    ):
+        code, out = cli(*old)
+        assert code == 4, (old, out)
 
 
 def test_encrypted_ca_key_needs_the_passphrase(
