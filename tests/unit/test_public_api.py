@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import swarmredis
 from swarmredis import errors
@@ -82,3 +83,18 @@ def test_error_tree_docstring_names_every_error() -> None:
     for name, obj in vars(errors).items():
         if inspect.isclass(obj) and issubclass(obj, errors.SwarmRedisError):
             assert name in doc, f"{name} missing from the tree in errors.py"
+
+
+def error_tree() -> list[str]:
+    """The tree drawn in errors.py's docstring, without its indentation."""
+    lines = (errors.__doc__ or "").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("SwarmRedisError"))
+    end = next(i for i, line in enumerate(lines) if "DegradedError" in line)
+    return [line.removeprefix("    ") for line in lines[start : end + 1]]
+
+
+def test_the_architecture_doc_draws_the_same_error_tree_as_errors_py() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    tree = error_tree()
+    assert len(tree) > 10
+    assert "\n".join(tree) in doc, "docs/architecture.md: copy the tree from errors.py"
