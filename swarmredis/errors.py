@@ -220,7 +220,8 @@ class ConvergenceError(SwarmRedisError):
 
 
 class DeployTimeout(SwarmRedisError):
-    """A wait ran out: ``stage`` names the wait, ``pending`` what was still unmet."""
+    """A wait ran out: ``stage`` names the wait (``converge``, ``bootstrap``, ``failover``,
+    ``job``, ``rm``, or what a bootstrap poll waited for), ``pending`` what was still unmet."""
 
     def __init__(
         self,

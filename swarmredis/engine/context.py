@@ -1,5 +1,6 @@
-"""What one command's run carries through every step: how to reach the nodes, the fan-out
-bound, who hears the events, how long each node may take, and how long each step took."""
+"""What one command's run carries through every step: how to reach the nodes (and how long
+each may take to answer: ``access.timeout``), the fan-out bound, who hears the events, and
+how long each step took."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ class RunContext:
     access: RedisAccess
     limiter: anyio.CapacityLimiter
     report: Reporter = silent
-    node_timeout: float = NODE_TIMEOUT_S
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds, summed
 
     @classmethod
@@ -35,10 +35,9 @@ class RunContext:
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         report: Reporter = silent,
-        node_timeout: float = NODE_TIMEOUT_S,
     ) -> RunContext:
         """A context with a fresh limiter of ``concurrency``."""
-        return cls(access, anyio.CapacityLimiter(concurrency), report, node_timeout)
+        return cls(access, anyio.CapacityLimiter(concurrency), report)
 
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:

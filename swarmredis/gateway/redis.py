@@ -212,15 +212,15 @@ class RedisNode:
             raise RedisError(f"{self.name} at {self.endpoint}: PING: unexpected reply {reply!r}")
 
     async def info(self, section: str | None = None) -> str:
-        """INFO [section] as text (parse with ``redisinfo.parse_info``)."""
+        """INFO [section] as text (parse with ``replies.parse_info``)."""
         return await self.text("INFO", section) if section else await self.text("INFO")
 
     async def cluster_nodes(self) -> str:
-        """CLUSTER NODES as text (parse with ``redisinfo.parse_cluster_nodes``)."""
+        """CLUSTER NODES as text (parse with ``replies.parse_cluster_nodes``)."""
         return await self.text("CLUSTER", "NODES")
 
     async def cluster_info(self) -> str:
-        """CLUSTER INFO as text (parse with ``redisinfo.parse_cluster_info``)."""
+        """CLUSTER INFO as text (parse with ``replies.parse_cluster_info``)."""
         return await self.text("CLUSTER", "INFO")
 
     async def cluster_myid(self) -> str:
@@ -228,7 +228,7 @@ class RedisNode:
         return await self.text("CLUSTER", "MYID")
 
     async def role(self) -> list[Reply]:
-        """ROLE as a raw list (parse with ``redisinfo.parse_role``)."""
+        """ROLE as a raw list (parse with ``replies.parse_role``)."""
         reply = await self.execute("ROLE")
         if not isinstance(reply, list):
             raise RedisError(f"{self.name} at {self.endpoint}: ROLE: unexpected reply {reply!r}")

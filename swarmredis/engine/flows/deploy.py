@@ -80,19 +80,12 @@ async def deploy(
         report(Event("plan", stack.name, "info", f"warning: {warning}"))
     report(Event("plan", stack.name, "done", f"{plan.changes} change(s)"))
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
-    run = RunContext.create(
-        access, concurrency=options.concurrency, report=report, node_timeout=options.node_timeout
-    )
+    run = RunContext.create(access, concurrency=options.concurrency, report=report)
     mode = mode_for(stack.mode)
     with run.timed("apply"):
         guard = await rolling_guard(gateway, plan, mode, run)
         applied = await apply_plan(
-            gateway,
-            plan,
-            report=report,
-            concurrency=options.concurrency,
-            deadline=options.timeout,
-            guard=guard,
+            gateway, plan, report=report, limiter=run.limiter, deadline=options.timeout, guard=guard
         )
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with run.timed("bootstrap"), anyio.move_on_after(options.timeout) as scope:

@@ -141,7 +141,7 @@ async def stack_status(gateway: DockerGateway, stack: str, run: RunContext) -> H
         targets,
         run.access,
         stack=stack,
-        node_timeout=run.node_timeout,
+        node_timeout=run.access.timeout,
         limiter=run.limiter,
     )
 
@@ -158,5 +158,5 @@ async def status(
     # ask the Swarm first: an unknown stack is "no such stack", not "no certificates"
     await require_stack(gateway, stack)
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, node_timeout))
-    run = RunContext.create(access, concurrency=concurrency, node_timeout=node_timeout)
+    run = RunContext.create(access, concurrency=concurrency)
     return await stack_status(gateway, stack, run)

@@ -12,7 +12,7 @@ import anyio
 
 from swarmredis.engine.context import RunContext
 from swarmredis.engine.modes.base import Action, BootstrapReport, Handover, Member, member_of
-from swarmredis.engine.redis.nodes import connect_all
+from swarmredis.engine.redis.nodes import bounded, connect_all
 from swarmredis.engine.redis.replies import parse_role
 from swarmredis.engine.redis.verdict import (
     NodeHealth,
@@ -29,10 +29,14 @@ from swarmredis.plan.tasks import Placed
 
 
 async def bootstrap_standalone(
-    node: Member, access: RedisAccess, *, ready_timeout: float = 60.0
+    node: Member,
+    access: RedisAccess,
+    *,
+    ready_timeout: float = 60.0,
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> BootstrapReport:
     """Check that a standalone node answers PING and is a primary."""
-    limiter = anyio.CapacityLimiter(1)
+    limiter = bounded(limiter)
     async with connect_all([node], access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
         await nodes[node.name].ping()
         role = parse_role(await nodes[node.name].role())
@@ -73,7 +77,8 @@ class StandaloneMode:
     async def bootstrap(
         self, run: RunContext, desired: DesiredState, placed: Mapping[str, Placed]
     ) -> BootstrapReport:
-        return await bootstrap_standalone(self.members(desired, placed)[0], run.access)
+        node = self.members(desired, placed)[0]
+        return await bootstrap_standalone(node, run.access, limiter=run.limiter)
 
     def judge(self, probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verdict:
         return judge_standalone(probes, lines)

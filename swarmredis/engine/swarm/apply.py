@@ -75,23 +75,18 @@ async def apply_plan(
     plan: Plan,
     *,
     report: Reporter,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    limiter: anyio.CapacityLimiter | None = None,
     deadline: float = 300.0,
     guard: Guard | None = None,
 ) -> ApplyResult:
     """Make the Swarm match ``plan``; returns what changed and the converged placement.
 
-    ``guard`` wraps each batch of service updates (``engine.flows.rolling``).
+    Every fan-out holds ``limiter`` (the run's); the guard's steps run between fan-outs,
+    never inside one. ``guard`` wraps each batch of service updates
+    (``engine.flows.rolling``).
     """
-    run = _Run(
-        gateway,
-        plan,
-        report,
-        anyio.CapacityLimiter(concurrency),
-        deadline,
-        ApplyResult(),
-        guard=guard,
-    )
+    bound = limiter or anyio.CapacityLimiter(DEFAULT_CONCURRENCY)
+    run = _Run(gateway, plan, report, bound, deadline, ApplyResult(), guard=guard)
     for change in plan.items:
         if change.id:
             run.ids[change.name] = change.id
