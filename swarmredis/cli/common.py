@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import anyio
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -173,6 +172,8 @@ def say_errors(errors: Sequence[SwarmRedisError], *, as_json: bool = False) -> N
 
 def run(fn: Callable[[], Awaitable[T]]) -> T:
     """Run an async command body on asyncio (its errors reach ``Group.invoke``)."""
+    import anyio  # here: `--help` and `--version` never run async code
+
     return anyio.run(fn, backend="asyncio")
 
 
