@@ -77,9 +77,15 @@ CERTS_DIR_OPTION = typer.Option(
 
 
 def _plain_flag(option: TyperOption | None) -> TyperOption | None:
-    """``--help`` takes no value, but typer's help would show ``<bool>`` after it."""
+    """``--help`` takes no value, but typer's help would show ``<bool>`` after it.
+
+    Its default becomes ``False`` (typer leaves ``None``): typer passes a bool flag's bool
+    value through as is, but coerces ``None`` with pydantic, which a ``<command> --help``
+    would then load for the groups above it (docs/performance.md, "Start-up cost").
+    """
     if option is not None:
         option.metavar = ""
+        option.default = False
     return option
 
 
