@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -25,14 +27,32 @@ from swarmredis.cli.common import (
     print_json,
 )
 from swarmredis.errors import EXIT_CHANGES, EXIT_OK, PKIError
-from swarmredis.pki import manage
-from swarmredis.pki.ca import NameLimits
-from swarmredis.pki.keys import KeyType
-from swarmredis.pki.material import stack_pki
-from swarmredis.pki.model import StackPKI
-from swarmredis.pki.status import exit_code
-from swarmredis.pki.store import CertStore
-from swarmredis.stackfile import load_stack
+
+if TYPE_CHECKING:
+    from swarmredis.pki.ca import NameLimits
+    from swarmredis.pki.keys import KeyType
+    from swarmredis.pki.model import StackPKI
+    from swarmredis.pki.store import CertStore
+
+# swarmredis.pki (cryptography) and swarmredis.stackfile (pydantic, yaml) load inside the
+# commands, so that `--help` and `--version` do not pay for them (docs/performance.md).
+PASSPHRASE_ENV = "SWARMREDIS_CA_PASSPHRASE"  # = pki.manage.PASSPHRASE_ENV (a test checks)
+
+
+class KeyTypeChoice(StrEnum):
+    """The ``--key-type`` choices: the values of ``pki.keys.KeyType`` (a test keeps them
+    equal), here so that typer can read the option without loading cryptography."""
+
+    ECDSA_P256 = "ecdsa-p256"
+    RSA_3072 = "rsa-3072"
+    ED25519 = "ed25519"
+
+
+def _key_type(choice: KeyTypeChoice) -> KeyType:
+    from swarmredis.pki.keys import KeyType
+
+    return KeyType(choice.value)
+
 
 STACK_FILE = typer.Argument(..., help="The stack file (stacks/*.yaml).")
 HOST_ADDRESS = typer.Option(
@@ -41,12 +61,12 @@ HOST_ADDRESS = typer.Option(
     metavar="NODE=ADDRESS",
     help="Extra SAN for a node's certificate (IP or DNS name); repeat for several.",
 )
-KEY_TYPE = typer.Option(KeyType.ECDSA_P256, "--key-type", help="CA and leaf key algorithm.")
+KEY_TYPE = typer.Option(KeyTypeChoice.ECDSA_P256, "--key-type", help="CA and leaf key algorithm.")
 CA_DAYS = typer.Option(3650, "--ca-days", min=1, help="Lifetime of the CA in days.")
 RENEW_DAYS = typer.Option(30, "--renew-days", min=0, help="Renew leaves with fewer days left.")
 ENCRYPT = flag(
     "--encrypt-key",
-    help=f"Encrypt the CA key; the passphrase comes from {manage.PASSPHRASE_ENV} or a prompt.",
+    help=f"Encrypt the CA key; the passphrase comes from {PASSPHRASE_ENV} or a prompt.",
 )
 NAME_CONSTRAINTS = flag(
     "--name-constraints",
@@ -63,6 +83,10 @@ def open_stack(
     certs_dir: Path,
     addresses: list[str] | None = None,
 ) -> tuple[CertStore, StackPKI]:
+    from swarmredis.pki.material import stack_pki
+    from swarmredis.pki.store import CertStore
+    from swarmredis.stackfile import load_stack
+
     stack = load_stack(stack_file)
     store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
     return store, stack_pki(stack, _parse_addresses(addresses or []))
@@ -84,6 +108,8 @@ def _now() -> datetime:
 
 def _ask_passphrase() -> bytes | None:
     """The CA passphrase: the environment, else a prompt when there is a terminal."""
+    from swarmredis.pki import manage
+
     from_env = manage.env_passphrase()
     if from_env or not sys.stdin.isatty():
         return from_env
@@ -92,11 +118,13 @@ def _ask_passphrase() -> bytes | None:
 
 
 def _new_passphrase(encrypt: bool) -> bytes | None:
+    from swarmredis.pki import manage
+
     from_env = manage.env_passphrase()
     if from_env or not encrypt:
         return from_env
     if not sys.stdin.isatty():
-        raise PKIError(f"--encrypt-key needs {manage.PASSPHRASE_ENV} or a terminal to ask")
+        raise PKIError(f"--encrypt-key needs {PASSPHRASE_ENV} or a terminal to ask")
     text: str = typer.prompt("New CA key passphrase", hide_input=True, confirmation_prompt=True)
     return text.encode("utf-8")
 
@@ -106,6 +134,8 @@ def _limits(spec: StackPKI, enabled: bool, permit_ip: list[str]) -> NameLimits |
         if permit_ip:
             raise PKIError("--permit-ip only makes sense with --name-constraints")
         return None
+    from swarmredis.pki.ca import NameLimits
+
     return NameLimits.for_stack(spec.aliases(), permit_ip)
 
 
@@ -116,13 +146,15 @@ def _day(moment: datetime | None) -> str:
 def init_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    key_type: KeyType = KEY_TYPE,
+    key_type: KeyTypeChoice = KEY_TYPE,
     ca_days: int = CA_DAYS,
     encrypt_key: bool = ENCRYPT,
     name_constraints: bool = NAME_CONSTRAINTS,
     permit_ip: list[str] = PERMIT_IP,
 ) -> None:
     """Create the stack's private CA (nothing changes when it exists)."""
+    from swarmredis.pki import manage
+
     store, spec = open_stack(stack_file, certs_dir)
     if manage.has_ca(store):
         console.print(f"CA exists: {store.show(store.ca_current)} (nothing changed)")
@@ -131,7 +163,7 @@ def init_command(
     manage.init_ca(
         store,
         now=_now(),
-        key_type=key_type,
+        key_type=_key_type(key_type),
         days=ca_days,
         passphrase=_new_passphrase(encrypt_key),
         limits=limits,
@@ -151,6 +183,8 @@ def issue_command(
     host_address: list[str] = HOST_ADDRESS,
 ) -> None:
     """Issue node and client certificates and ACL passwords that are missing or due."""
+    from swarmredis.pki import manage
+
     store, spec = open_stack(stack_file, certs_dir, host_address)
     report = manage.issue(
         store,
@@ -175,6 +209,9 @@ def status_command(
     warn_days: int = typer.Option(30, "--warn-days", min=0, help="Warn when fewer days are left."),
 ) -> None:
     """Subject, SANs and expiry of each certificate; exit 0 ok, 1 due soon, 2 expired/missing."""
+    from swarmredis.pki import manage
+    from swarmredis.pki.status import exit_code
+
     store, spec = open_stack(stack_file, certs_dir)
     infos = manage.store_status(store, spec, now=_now(), warn_within=timedelta(days=warn_days))
     code = exit_code(infos)
@@ -208,6 +245,8 @@ def due_command(
     host_address: list[str] = HOST_ADDRESS,
 ) -> None:
     """The leaves that need renewal and why: exit 3 when any, 0 when none (`certs issue` renews)."""
+    from swarmredis.pki import manage
+
     store, spec = open_stack(stack_file, certs_dir, host_address)
     checks = manage.check_leaves(store, spec, now=_now(), renew_within=timedelta(days=renew_days))
     due = [c for c in checks if c.reasons]
@@ -238,7 +277,7 @@ def due_command(
 def ca_start_command(
     stack_file: Path = STACK_FILE,
     certs_dir: Path = CERTS_DIR_OPTION,
-    key_type: KeyType | None = typer.Option(
+    key_type: KeyTypeChoice | None = typer.Option(
         None, "--key-type", help="Key algorithm of the new CA (default: that of the current one)."
     ),
     ca_days: int = CA_DAYS,
@@ -247,12 +286,14 @@ def ca_start_command(
     permit_ip: list[str] = PERMIT_IP,
 ) -> None:
     """Step 1 of a CA rotation: a new CA signs from now on; ca.crt trusts it and the old one."""
+    from swarmredis.pki import manage
+
     store, spec = open_stack(stack_file, certs_dir)
     limits = _limits(spec, name_constraints, permit_ip)
     manage.rotate_ca(
         store,
         now=_now(),
-        key_type=key_type,
+        key_type=None if key_type is None else _key_type(key_type),
         days=ca_days,
         passphrase=_new_passphrase(encrypt_key),
         limits=limits,
@@ -265,6 +306,8 @@ def ca_finish_command(
     certs_dir: Path = CERTS_DIR_OPTION,
 ) -> None:
     """Last step of a CA rotation: ca.crt trusts only the new CA (every leaf re-issued first)."""
+    from swarmredis.pki import manage
+
     store, spec = open_stack(stack_file, certs_dir)
     manage.finish_ca_rotation(store, spec, now=_now())
     console.print(

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import anyio
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -78,9 +77,15 @@ CERTS_DIR_OPTION = typer.Option(
 
 
 def _plain_flag(option: TyperOption | None) -> TyperOption | None:
-    """``--help`` takes no value, but typer's help would show ``<bool>`` after it."""
+    """``--help`` takes no value, but typer's help would show ``<bool>`` after it.
+
+    Its default becomes ``False`` (typer leaves ``None``): typer passes a bool flag's bool
+    value through as is, but coerces ``None`` with pydantic, which a ``<command> --help``
+    would then load for the groups above it (docs/performance.md, "Start-up cost").
+    """
     if option is not None:
         option.metavar = ""
+        option.default = False
     return option
 
 
@@ -173,6 +178,8 @@ def say_errors(errors: Sequence[SwarmRedisError], *, as_json: bool = False) -> N
 
 def run(fn: Callable[[], Awaitable[T]]) -> T:
     """Run an async command body on asyncio (its errors reach ``Group.invoke``)."""
+    import anyio  # here: `--help` and `--version` never run async code
+
     return anyio.run(fn, backend="asyncio")
 
 

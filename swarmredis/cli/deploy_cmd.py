@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,10 +18,9 @@ from swarmredis.cli.common import (
     run,
 )
 from swarmredis.cli.progress import Mode, reporter
-from swarmredis.engine.flows.deploy import DeployResult, deploy
-from swarmredis.engine.flows.plan import DeployOptions
-from swarmredis.gateway.docker import DockerGateway
-from swarmredis.stackfile import load_stack
+
+if TYPE_CHECKING:
+    from swarmredis.engine.flows.deploy import DeployResult
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +55,11 @@ def register(app: typer.Typer) -> None:
         quiet: bool = flag("--quiet", "-q", help="Print only errors."),
     ) -> None:
         """Create or converge a stack, bootstrap Redis, and prove it healthy (exit 0)."""
+        from swarmredis.engine.flows.deploy import deploy
+        from swarmredis.engine.flows.plan import DeployOptions
+        from swarmredis.gateway.docker import DockerGateway
+        from swarmredis.stackfile import load_stack
+
         mode: Mode = "json" if as_json else "quiet" if quiet else "human"
         options = DeployOptions(
             certs_dir=certs_dir,

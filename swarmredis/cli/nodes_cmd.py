@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -15,12 +16,16 @@ from swarmredis.cli.common import (
     print_json,
     run,
 )
-from swarmredis.gateway.docker import DockerGateway
-from swarmredis.plan.observe import SwarmNode, swarm_node
+
+if TYPE_CHECKING:
+    from swarmredis.plan.observe import SwarmNode
 
 
 async def fetch_nodes(docker_host: str | None) -> list[SwarmNode]:
     """Read every Swarm node through a manager, sorted by hostname."""
+    from swarmredis.gateway.docker import DockerGateway
+    from swarmredis.plan.observe import swarm_node
+
     async with DockerGateway.connect(docker_host) as gateway:
         await gateway.require_manager()
         raw = await gateway.nodes()

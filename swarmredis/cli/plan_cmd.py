@@ -7,6 +7,7 @@ Exit codes like ``terraform plan -detailed-exitcode``: 0 nothing to do, 3 change
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Group
@@ -23,12 +24,10 @@ from swarmredis.cli.common import (
     print_json,
     run,
 )
-from swarmredis.engine.flows.plan import DeployOptions, plan_stack
 from swarmredis.errors import EXIT_CHANGES, EXIT_OK
-from swarmredis.gateway.docker import DockerGateway
-from swarmredis.pki.store import CertStore
-from swarmredis.plan.diff import Change, Plan, assignment_rows
-from swarmredis.stackfile import load_stack
+
+if TYPE_CHECKING:
+    from swarmredis.plan.diff import Change, Plan
 
 _STYLES = {
     "create": "green",
@@ -49,6 +48,11 @@ async def make_plan(
     allow_colocation: bool,
 ) -> Plan:
     """Read the stack file and the Swarm (through a manager) and plan, issuing nothing."""
+    from swarmredis.engine.flows.plan import DeployOptions, plan_stack
+    from swarmredis.gateway.docker import DockerGateway
+    from swarmredis.pki.store import CertStore
+    from swarmredis.stackfile import load_stack
+
     stack = load_stack(stack_file)
     options = DeployOptions(certs_dir=certs_dir, prune=prune, allow_colocation=allow_colocation)
     store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
@@ -60,6 +64,8 @@ async def make_plan(
 
 def render_assignment(plan: Plan) -> Table:
     """Where each logical node runs, and whether it stays where it was."""
+    from swarmredis.plan.diff import assignment_rows
+
     state = plan.desired
     table = Table(title=f"placement of {state.stack.name} ({state.stack.mode})")
     for column in ("node", "role", "shard", "host", "domain", "address", "port", "slots", ""):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from swarmredis.cli.common import console, print_json_line
-from swarmredis.engine.events import Event, Reporter, silent
+
+if TYPE_CHECKING:
+    from swarmredis.engine.events import Event, Reporter
 
 Mode = Literal["human", "json", "quiet"]
 
@@ -23,6 +25,8 @@ _MARK = {"start": "…", "done": "✓", "noop": "=", "skip": "-", "fail": "✗",
 def reporter(mode: Mode) -> Reporter:
     """The reporter for an output mode."""
     if mode == "quiet":
+        from swarmredis.engine.events import silent
+
         return silent
     if mode == "json":
         return _json_line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,11 +20,11 @@ from swarmredis.cli.common import (
     stack_file_arg,
 )
 from swarmredis.cli.progress import Mode, reporter
-from swarmredis.engine.flows.remove import RemoveResult, remove_stack
 from swarmredis.errors import EXIT_DEGRADED, EXIT_OK, SwarmRedisError
-from swarmredis.gateway.docker import DockerGateway
-from swarmredis.plan.jobs import VolumeSet
-from swarmredis.stackfile import load_stack, topology
+
+if TYPE_CHECKING:
+    from swarmredis.engine.flows.remove import RemoveResult
+    from swarmredis.plan.jobs import VolumeSet
 
 
 def register(app: typer.Typer) -> None:
@@ -54,6 +55,9 @@ def register(app: typer.Typer) -> None:
         mode: Mode = "json" if as_json else "quiet" if quiet else "human"
 
         async def body() -> RemoveResult:
+            from swarmredis.engine.flows.remove import remove_stack
+            from swarmredis.gateway.docker import DockerGateway
+
             name, known = _stack_and_volumes(stack)
             async with DockerGateway.connect(docker_host) as gateway:
                 return await remove_stack(
@@ -87,6 +91,9 @@ def _stack_and_volumes(arg: str) -> tuple[str, VolumeSet | None]:
     path = stack_file_arg(arg)
     if path is None:
         return arg, None
+    from swarmredis.plan.jobs import VolumeSet
+    from swarmredis.stackfile import load_stack, topology
+
     stack = load_stack(path)
     names = tuple(sorted(node.volume for node in topology(stack)))
     constraints = tuple(stack.placement.constraints)

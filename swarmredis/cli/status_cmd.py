@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Group
@@ -24,11 +25,9 @@ from swarmredis.cli.common import (
     run,
     stack_file_arg,
 )
-from swarmredis.engine.flows.status import status
-from swarmredis.engine.redis.verdict import HealthReport
-from swarmredis.gateway.docker import DockerGateway
-from swarmredis.pki.store import CertStore
-from swarmredis.stackfile import load_stack
+
+if TYPE_CHECKING:
+    from swarmredis.engine.redis.verdict import HealthReport
 
 _COLOR = {"healthy": "green", "degraded": "yellow", "down": "red"}
 
@@ -36,13 +35,21 @@ _COLOR = {"healthy": "green", "degraded": "yellow", "down": "red"}
 def stack_name(arg: str) -> str:
     """A stack name, or the name inside a stack file given by path."""
     path = stack_file_arg(arg)
-    return load_stack(path).name if path else arg
+    if path is None:
+        return arg
+    from swarmredis.stackfile import load_stack
+
+    return load_stack(path).name
 
 
 async def fetch_status(
     docker_host: str | None, stack: str, certs_dir: Path, node_timeout: float
 ) -> HealthReport:
     """One health check of ``stack``."""
+    from swarmredis.engine.flows.status import status
+    from swarmredis.gateway.docker import DockerGateway
+    from swarmredis.pki.store import CertStore
+
     async with DockerGateway.connect(docker_host) as gateway:
         return await status(gateway, stack, CertStore(certs_dir, stack), node_timeout=node_timeout)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -16,9 +16,11 @@ from rich.table import Table
 from swarmredis.cli.certs_cmd import STACK_FILE, open_stack
 from swarmredis.cli.common import CERTS_DIR_OPTION, JSON_OPTION, Command, console, print_json
 from swarmredis.errors import PKIError
-from swarmredis.pki.acl import AclUser
-from swarmredis.pki.model import StackPKI
-from swarmredis.pki.store import CertStore
+
+if TYPE_CHECKING:
+    from swarmredis.pki.acl import AclUser
+    from swarmredis.pki.model import StackPKI
+    from swarmredis.pki.store import CertStore
 
 
 def users_command(

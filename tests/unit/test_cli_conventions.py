@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = str(ROOT / "stacks" / "cluster.yaml")
 REPLICATION = str(ROOT / "stacks" / "replication.yaml")
 NO_ENGINE = "unix:///nonexistent.sock"
+# The commands import the engine when they run (docs/performance.md, "Start-up cost"):
+# fakes replace the names where the commands look them up then.
+GATEWAY = "swarmredis.gateway.docker.DockerGateway"
+REMOVE_STACK = "swarmredis.engine.flows.remove.remove_stack"
 runner = CliRunner()
 
 
@@ -206,9 +210,7 @@ class FakeGateway:
 
 
 def test_nodes_json_is_one_document(monkeypatch: pytest.MonkeyPatch) -> None:
-    from swarmredis.cli import nodes_cmd
-
-    monkeypatch.setattr(nodes_cmd, "DockerGateway", FakeGateway())
+    monkeypatch.setattr(GATEWAY, FakeGateway())
     result = runner.invoke(app, ["nodes", "--json"])
     assert result.exit_code == 0, result.output
     assert [n["hostname"] for n in json.loads(result.stdout)] == ["h1", "h2"]
@@ -270,8 +272,8 @@ def test_rm_json_is_json_lines_and_its_failures_json_on_stderr(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(rm_cmd, "DockerGateway", FakeGateway())
-    monkeypatch.setattr(rm_cmd, "remove_stack", fake_remove({"h2": "no image"}, calls))
+    monkeypatch.setattr(GATEWAY, FakeGateway())
+    monkeypatch.setattr(REMOVE_STACK, fake_remove({"h2": "no image"}, calls))
     result = runner.invoke(app, ["rm", "ops", "--json", "--volumes", "--yes"])
     assert result.exit_code == 1
     event, final = json_lines(result.stdout)
@@ -283,7 +285,7 @@ def test_rm_json_is_json_lines_and_its_failures_json_on_stderr(
 
 def test_rm_volumes_without_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(rm_cmd, "remove_stack", fake_remove({}, calls))
+    monkeypatch.setattr(REMOVE_STACK, fake_remove({}, calls))
     result = runner.invoke(app, ["rm", "ops", "--volumes"])
     assert result.exit_code == 4
     assert "pass --yes to confirm in scripts" in result.output
@@ -296,8 +298,8 @@ def test_declining_the_rm_prompt_changes_nothing_and_exits_0(
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(rm_cmd, "_can_ask", lambda: True)
-    monkeypatch.setattr(rm_cmd, "DockerGateway", FakeGateway())
-    monkeypatch.setattr(rm_cmd, "remove_stack", fake_remove({}, calls))
+    monkeypatch.setattr(GATEWAY, FakeGateway())
+    monkeypatch.setattr(REMOVE_STACK, fake_remove({}, calls))
     result = runner.invoke(app, ["rm", "ops", "--volumes", "-q"], input=answer)
     assert result.exit_code == code, result.output
     assert calls == removed

@@ -68,6 +68,17 @@ def test_running_task_waits_while_a_task_is_still_starting() -> None:
     assert running_task(tasks_of(raw), _target(service), service) is None
 
 
+def test_a_started_task_converges_when_the_caller_waits_for_the_node_itself() -> None:
+    service = _service("acme_node-1")
+    raw = copy.deepcopy(_raw_tasks(service))
+    for task in raw:
+        task["Status"]["State"] = "starting"  # the container runs, its health check pending
+    assert running_task(tasks_of(raw), _target(service), service, started=True) is not None
+    for task in raw:
+        task["Status"]["State"] = "preparing"  # no container yet
+    assert running_task(tasks_of(raw), _target(service), service, started=True) is None
+
+
 def test_failure_of_reports_only_new_failed_or_rejected_tasks() -> None:
     service = _service("acme_node-2")
     raw = copy.deepcopy(_raw_tasks(service))

@@ -39,6 +39,7 @@ PURE = sorted(
         "engine/modes/cluster/plan.py",
         "engine/modes/cluster/roles.py",
         "engine/modes/cluster/health.py",
+        "engine/modes/cluster/timing.py",
         "engine/modes/replication/plan.py",
         "engine/modes/replication/health.py",
     }

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from typer.testing import CliRunner
 
-from swarmredis.cli import app
+from swarmredis.cli import app, certs_cmd
+from swarmredis.pki import manage
+from swarmredis.pki.keys import KeyType, key_type_of
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = str(ROOT / "stacks" / "replication.yaml")  # stack "shop", user "web", 3 sentinels
@@ -182,3 +185,24 @@ def test_errors_are_one_line_with_exit_4(certs: Path, args: tuple[str, ...], mes
     code, out = cli(*args)
     assert code == 4
     assert message in out and "Traceback" not in out
+
+
+def test_the_cli_key_types_and_passphrase_variable_are_those_of_the_pki() -> None:
+    """The CLI spells them itself (no cryptography for `--help`): they must not drift."""
+    choices = [(c.name, c.value) for c in certs_cmd.KeyTypeChoice]
+    assert choices == [(k.name, k.value) for k in KeyType]
+    assert certs_cmd.PASSPHRASE_ENV == manage.PASSPHRASE_ENV
+
+
+def ca_key_type(path: Path) -> KeyType:
+    return key_type_of(x509.load_pem_x509_certificate(path.read_bytes()).public_key())
+
+
+@pytest.mark.parametrize("key_type", list(KeyType), ids=str)
+def test_key_type_reaches_the_ca_and_its_rotation(certs: Path, key_type: KeyType) -> None:
+    other = KeyType.ED25519 if key_type is not KeyType.ED25519 else KeyType.ECDSA_P256
+    code, out = cli("certs", "init", STACK, "--key-type", key_type.value)
+    assert code == 0 and f"({key_type.value}, valid until" in out
+    assert ca_key_type(certs / "ca-current.crt") is key_type
+    assert cli("certs", "ca", "start", STACK, "--key-type", other.value)[0] == 0
+    assert ca_key_type(certs / "ca-current.crt") is other

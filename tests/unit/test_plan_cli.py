@@ -14,7 +14,7 @@ from test_cases import as_observed
 from test_stackfile_errors import BAD
 from typer.testing import CliRunner
 
-from swarmredis.cli import app, plan_cmd
+from swarmredis.cli import app
 from swarmredis.pki.manage import ensure_certs
 from swarmredis.pki.material import build_material, stack_pki
 from swarmredis.pki.store import CertStore
@@ -67,7 +67,8 @@ def nodes() -> list[dict[str, Any]]:
 
 
 def use(monkeypatch: pytest.MonkeyPatch, gateway: FakeGateway) -> None:
-    monkeypatch.setattr(plan_cmd, "DockerGateway", gateway)
+    # plan_cmd imports the gateway when the command runs, from its module
+    monkeypatch.setattr("swarmredis.gateway.docker.DockerGateway", gateway)
 
 
 @pytest.mark.parametrize(("text", "expected"), BAD[:12], ids=[t for t, _ in BAD[:12]])

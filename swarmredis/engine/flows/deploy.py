@@ -137,14 +137,14 @@ async def wait_healthy(
     """Poll the stack's health until it is healthy (or only failed over: serving as
     designed); degraded or down at the deadline raises, carrying the report."""
     latest: HealthReport | None = None
-    delay = 0.5
+    delay = 0.2
     with anyio.move_on_after(min(within, HEALTH_GRACE)):
         while True:
             latest = await stack_status(gateway, stack, run)
             if latest.status is Status.HEALTHY or failover_only(latest):
                 break
             await anyio.sleep(delay)
-            delay = min(delay * 1.5, 3.0)
+            delay = min(delay * 1.5, 1.0)
     if latest is None:
         raise HealthError(f"{stack}: no health check finished within {HEALTH_GRACE:.0f}s")
     problems = "; ".join(f"{p.node + ': ' if p.node else ''}{p.message}" for p in latest.problems)

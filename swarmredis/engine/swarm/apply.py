@@ -176,7 +176,10 @@ async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]
             await run.guard.after(placed)
         if start + batch < len(updates) and stack.update.delay:
             await anyio.sleep(stack.update.delay)
-    run.result.placed.update(await _converge(run, waiting, known, announce=not updates))
+    # the bootstrap dials each node until it answers, and the health step waits for Swarm's
+    # health checks: no need to wait for them here (issue 9: a 5 s health check interval)
+    final = await _converge(run, waiting, known, announce=not updates, started=True)
+    run.result.placed.update(final)
 
 
 def _update_order(change: Change) -> int:
@@ -188,7 +191,12 @@ def _update_order(change: Change) -> int:
 
 
 async def _converge(
-    run: _Run, changes: Sequence[Change], known: frozenset[str], *, announce: bool = True
+    run: _Run,
+    changes: Sequence[Change],
+    known: frozenset[str],
+    *,
+    announce: bool = True,
+    started: bool = False,
 ) -> dict[str, Placed]:
     assignment = run.plan.desired.assignment
     targets = [
@@ -204,8 +212,9 @@ async def _converge(
 
     def running(target: Target) -> None:
         if announce:
+            state = "started" if started else "running"
             run.report(
-                Event("converge", target.service_name, "done", f"running on {target.hostname}")
+                Event("converge", target.service_name, "done", f"{state} on {target.hostname}")
             )
 
     try:
@@ -216,6 +225,7 @@ async def _converge(
             known=known,
             deadline=run.deadline,
             on_running=running,
+            started=started,
         )
     except SwarmRedisError as error:
         run.report(Event("converge", "services", "fail", str(error)))

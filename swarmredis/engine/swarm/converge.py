@@ -51,19 +51,28 @@ def failure_of(tasks: Sequence[Task], known: frozenset[str]) -> Task | None:
     return next((t for t in failed if not _transient(t) or retried >= TRANSIENT_LIMIT), None)
 
 
-def running_task(tasks: Sequence[Task], target: Target, service: Mapping[str, Any]) -> Task | None:
+# Swarm reports a task "starting" from its container's start until the first passing health
+# check (swarmkit dockerapi controller.Start), "running" after it.
+_STARTED = frozenset({"starting", "running"})
+
+
+def running_task(
+    tasks: Sequence[Task], target: Target, service: Mapping[str, Any], *, started: bool = False
+) -> Task | None:
     """The task that proves ``target`` converged, if there is one yet.
 
-    Exactly one task is meant to run, it runs on the planned node, and it was made
-    from the service's current task template (Swarm's own notion of a task that is not
-    dirty, swarmkit ``IsTaskDirty``: a change of placement alone does not replace a task
-    that still fits).
+    Exactly one task is meant to run, it runs on the planned node (with ``started``: its
+    container started, the health check may still be pending), and it was made from the
+    service's current task template (Swarm's own notion of a task that is not dirty,
+    swarmkit ``IsTaskDirty``: a change of placement alone does not replace a task that
+    still fits).
     """
     meant = [t for t in tasks if t.desired_state == "running"]
     if len(meant) != 1:
         return None
     task = meant[0]
-    if task.state != "running" or task.node_id != target.node_id:
+    states = _STARTED if started else {"running"}
+    if task.state not in states or task.node_id != target.node_id:
         return None
     template = (service.get("Spec") or {}).get("TaskTemplate") or {}
     return task if task.made_from(template) else None
@@ -82,8 +91,10 @@ async def wait_converged(
     known: frozenset[str],
     deadline: float,
     on_running: Callable[[Target], None] | None = None,
+    started: bool = False,
 ) -> dict[str, Placed]:
-    """Wait until every target has one running task on its planned node.
+    """Wait until every target has one running task on its planned node (``started``: one
+    whose container started; the caller then waits for the nodes themselves).
 
     Raises ``ConvergenceError`` at the first new failed/rejected task, and
     ``DeployTimeout`` naming the services still pending when ``deadline`` (seconds) passes.
@@ -102,7 +113,7 @@ async def wait_converged(
                 if bad is not None:
                     raise await _failure(gateway, target, bad)
                 service = await gateway.inspect("service", service_id)
-                running = running_task(own, target, service)
+                running = running_task(own, target, service, started=started)
                 if running is not None:
                     placed[target.logical] = Placed(
                         target.logical,
@@ -116,7 +127,7 @@ async def wait_converged(
                         on_running(target)
             if pending:
                 await anyio.sleep(delay)
-                delay = min(delay * 1.5, 2.0)
+                delay = min(delay * 1.5, 1.0)
     if scope.cancelled_caught:
         names = "; ".join(
             f"{t.service_name} ({last.get(sid) or 'no task yet'})"

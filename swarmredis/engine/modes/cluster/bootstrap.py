@@ -27,10 +27,18 @@ from swarmredis.engine.modes.cluster.plan import (
     plan_replicas,
     plan_slots,
 )
+from swarmredis.engine.modes.cluster.timing import (
+    FORMING,
+    SETTINGS,
+    Timing,
+    primaries_not_serving,
+    retime_actions,
+)
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.nodes import bounded, connect_all, fan_out, wait_until
 from swarmredis.engine.redis.probe import read_facts
-from swarmredis.errors import RedisError
+from swarmredis.engine.redis.replies import parse_pairs
+from swarmredis.errors import RedisError, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 
 GOSSIP_PATIENCE = 3.0  # seconds of waiting for gossip before meeting stragglers directly
@@ -85,7 +93,9 @@ class _ClusterRun:
     nodes: Mapping[str, RedisNode]
     limiter: anyio.CapacityLimiter
     wait_timeout: float
+    configured: Timing | None = None  # None: leave the nodes' timing alone
     report: BootstrapReport = field(default_factory=lambda: BootstrapReport("cluster"))
+    fresh: bool = False
 
     async def read(self) -> dict[str, NodeFacts]:
         return await _read_views(self.members, self.nodes, self.limiter)
@@ -113,7 +123,8 @@ class _ClusterRun:
                 "refusing to bootstrap: " + "; ".join(state.problems),
                 hint="these nodes belong to another cluster; nothing was changed",
             )
-        if state.condition is Condition.FRESH:
+        self.fresh = state.condition is Condition.FRESH
+        if self.fresh:
             await self.act(_config_epochs(self.members))
         await self.act(plan_meets(self.members, state.views))
         nudged = anyio.current_time()
@@ -129,10 +140,35 @@ class _ClusterRun:
 
         await wait_until(gossip, within=self.wait_timeout, what="cluster nodes meeting")
 
+    async def retime(self, timing: Timing, reason: str) -> None:
+        """Set ``timing`` on every member where it differs (read first: no needless write)."""
+
+        async def settings(member: ClusterMember) -> dict[str, str]:
+            return parse_pairs(await self.nodes[member.name].execute("CONFIG", "GET", *SETTINGS))
+
+        current = await fan_out(self.members, settings, limiter=self.limiter)
+        by_name = {m.name: s for m, s in zip(self.members, current, strict=True)}
+        await self.act(retime_actions(by_name, timing, reason))
+
     async def assign(self) -> None:
-        """Slots nobody serves to their shard, then replicas to their shard's primary."""
+        """Slots nobody serves to their shard, then replicas to their shard's primary.
+
+        A fresh cluster forms with ``timing.FORMING`` until its primaries serve (see
+        ``cluster.timing``), and its replicas sync without delay.
+        """
         slot_actions, lost = plan_slots(self.members, await self.read())
+        forming = self.configured if self.fresh and slot_actions else None
+        if forming is not None:
+            await self.retime(FORMING, "a fresh cluster forms: no 5 s rejoin or sync delay")
         await self.act(slot_actions)
+        if forming is not None:
+
+            async def serving() -> list[str]:
+                return primaries_not_serving(self.members, await self.read())
+
+            await wait_until(serving, within=self.wait_timeout, what="primaries serving")
+            after = Timing(forming.node_timeout_ms, FORMING.sync_delay_s)
+            await self.retime(after, "primaries serve: node timeout as configured")
         replica_actions, notes = plan_replicas(self.members, await self.read())
         await self.act(replica_actions)
         self.report.notes.extend(notes)
@@ -163,8 +199,12 @@ async def bootstrap_cluster(
     wait_timeout: float = 120.0,
     ready_timeout: float = 60.0,
     limiter: anyio.CapacityLimiter | None = None,
+    configured: Timing | None = None,
 ) -> BootstrapReport:
     """Bring the cluster to its plan: create it if fresh, else add only what is missing.
+
+    With ``configured``, a fresh cluster forms fast (``cluster.timing``) and every node
+    ends with that timing; without, the nodes' settings are left alone.
 
     Raises RedisError for a conflicting cluster (touching nothing), DeployTimeout if a wait
     runs out, RedisUnreachable/RedisError (grouped) for nodes that fail. Each wait is
@@ -173,9 +213,27 @@ async def bootstrap_cluster(
     validate_members(members)
     limiter = bounded(limiter)
     async with connect_all(members, access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
-        run = _ClusterRun(members, nodes, limiter, wait_timeout)
-        await run.meet()
-        await run.assign()
-        await run.wait_whole()
-        await run.forget_ghosts()
+        run = _ClusterRun(members, nodes, limiter, wait_timeout, configured)
+        try:
+            await run.meet()
+            await run.assign()
+            await run.wait_whole()
+            await run.forget_ghosts()
+            if configured is not None:
+                await run.retime(configured, "as configured")
+        except BaseException:
+            if configured is not None and run.fresh:
+                await _restore(run, configured)
+            raise
     return run.report
+
+
+async def _restore(run: _ClusterRun, configured: Timing) -> None:
+    """Best effort after a failed fresh bootstrap: the configured timing back on every
+    node. If that fails too, the error already raised is the one to report, and the next
+    bootstrap sets it back (it always ends with ``retime(configured)``)."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        try:
+            await run.retime(configured, "as configured (after a failed bootstrap)")
+        except* SwarmRedisError:
+            pass  # unreachable or refused: the next bootstrap sets it back

@@ -18,6 +18,7 @@ from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.failover import before_restart, restore_planned_primaries
 from swarmredis.engine.modes.cluster.health import judge_cluster
 from swarmredis.engine.modes.cluster.members import cluster_members
+from swarmredis.engine.modes.cluster.timing import configured_timing
 from swarmredis.engine.redis.verdict import NodeHealth, Probe, Verdict
 from swarmredis.plan.state import DesiredState
 from swarmredis.plan.tasks import Placed
@@ -39,7 +40,10 @@ class ClusterMode:
         self, run: RunContext, desired: DesiredState, placed: Mapping[str, Placed]
     ) -> BootstrapReport:
         return await bootstrap_cluster(
-            cluster_members(desired, placed), run.access, limiter=run.limiter
+            cluster_members(desired, placed),
+            run.access,
+            limiter=run.limiter,
+            configured=configured_timing(desired.stack.config),
         )
 
     def judge(self, probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verdict:
