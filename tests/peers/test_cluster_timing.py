@@ -17,7 +17,7 @@ pytestmark = pytest.mark.anyio
 
 # Not the servers' own values (node timeout 2000 ms, sync delay 0), so that putting the
 # configured ones back shows.
-CONFIGURED = Timing(str(NODE_TIMEOUT_MS + 1000), "3")
+CONFIGURED = Timing(str(NODE_TIMEOUT_MS + 1000), "no", "3")
 
 
 async def settings_of(members: list[ClusterMember], access: RedisAccess) -> dict[str, dict]:
@@ -42,9 +42,13 @@ async def test_a_fresh_cluster_forms_fast_and_ends_as_configured(
     ]
     slots = [i for i, c in enumerate(commands) if c.startswith("CLUSTER ADDSLOTSRANGE")]
     replicate = [i for i, c in enumerate(commands) if c.startswith("CLUSTER REPLICATE")]
-    assert len(forming) == len(back) == 6
-    # low node timeout only between just before the slots and before the first replica
-    assert max(forming) < min(slots) and max(slots) < min(back) and max(back) < min(replicate)
+    no_failover = [i for i, c in enumerate(commands) if "replica-no-failover yes" in c]
+    failover_back = [i for i, c in enumerate(commands) if "replica-no-failover no" in c]
+    assert len(forming) == len(back) == len(no_failover) == len(failover_back) == 6
+    # the window opens before the slots, and while the node timeout is low every replica
+    # has failovers off: they come back only once every node has its node timeout back
+    assert max(forming + no_failover) < min(slots) and max(replicate) < min(back)
+    assert max(back) < min(failover_back)
     assert await settings_of(members, access) == {m.name: CONFIGURED.settings() for m in members}
 
     again = await bootstrap_cluster(members, access, wait_timeout=30, configured=CONFIGURED)
@@ -73,5 +77,9 @@ async def test_without_a_configured_timing_the_settings_are_left_alone(
     members = cluster_members(lab.cluster(shards=3, replicas=1))
     report = await bootstrap_cluster(members, access, wait_timeout=30)
     assert not [a for a in report.actions if a.args[0] == "CONFIG"]
-    expected = {"cluster-node-timeout": str(NODE_TIMEOUT_MS), "repl-diskless-sync-delay": "0"}
+    expected = {
+        "cluster-node-timeout": str(NODE_TIMEOUT_MS),
+        "cluster-replica-no-failover": "no",
+        "repl-diskless-sync-delay": "0",
+    }
     assert all(s == expected for s in (await settings_of(members, access)).values())

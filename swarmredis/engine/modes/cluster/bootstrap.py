@@ -27,13 +27,7 @@ from swarmredis.engine.modes.cluster.plan import (
     plan_replicas,
     plan_slots,
 )
-from swarmredis.engine.modes.cluster.timing import (
-    FORMING,
-    SETTINGS,
-    Timing,
-    primaries_not_serving,
-    retime_actions,
-)
+from swarmredis.engine.modes.cluster.timing import FORMING, SETTINGS, Timing, retime_actions
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.nodes import bounded, connect_all, fan_out, wait_until
 from swarmredis.engine.redis.probe import read_facts
@@ -151,24 +145,9 @@ class _ClusterRun:
         await self.act(retime_actions(by_name, timing, reason))
 
     async def assign(self) -> None:
-        """Slots nobody serves to their shard, then replicas to their shard's primary.
-
-        A fresh cluster forms with ``timing.FORMING`` until its primaries serve (see
-        ``cluster.timing``), and its replicas sync without delay.
-        """
+        """Slots nobody serves to their shard, then replicas to their shard's primary."""
         slot_actions, lost = plan_slots(self.members, await self.read())
-        forming = self.configured if self.fresh and slot_actions else None
-        if forming is not None:
-            await self.retime(FORMING, "a fresh cluster forms: no 5 s rejoin or sync delay")
         await self.act(slot_actions)
-        if forming is not None:
-
-            async def serving() -> list[str]:
-                return primaries_not_serving(self.members, await self.read())
-
-            await wait_until(serving, within=self.wait_timeout, what="primaries serving")
-            after = Timing(forming.node_timeout_ms, FORMING.sync_delay_s)
-            await self.retime(after, "primaries serve: node timeout as configured")
         replica_actions, notes = plan_replicas(self.members, await self.read())
         await self.act(replica_actions)
         self.report.notes.extend(notes)
@@ -216,8 +195,13 @@ async def bootstrap_cluster(
         run = _ClusterRun(members, nodes, limiter, wait_timeout, configured)
         try:
             await run.meet()
+            forming = configured if run.fresh else None  # see cluster.timing
+            if forming is not None:
+                await run.retime(FORMING, "a fresh cluster forms: no 5 s rejoin or sync delay")
             await run.assign()
             await run.wait_whole()
+            if forming is not None:
+                await run.retime(forming.closing(), "formed: node timeout as configured")
             await run.forget_ghosts()
             if configured is not None:
                 await run.retime(configured, "as configured")
@@ -234,6 +218,7 @@ async def _restore(run: _ClusterRun, configured: Timing) -> None:
     bootstrap sets it back (it always ends with ``retime(configured)``)."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(5):
         try:
+            await run.retime(configured.closing(), "after a failed bootstrap")
             await run.retime(configured, "as configured (after a failed bootstrap)")
         except* SwarmRedisError:
             pass  # unreachable or refused: the next bootstrap sets it back

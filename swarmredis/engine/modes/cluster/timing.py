@@ -7,54 +7,70 @@ settings below lowered (issue 9; docs/performance.md).
 - ``cluster-node-timeout``: ``clusterUpdateState`` (cluster.c) keeps a primary that was in a
   minority in state ``fail`` for a rejoin delay, the node timeout clamped to 0.5-5 s: 5 s
   with the default 15000 ms. Every primary of a fresh cluster is in a minority until it
-  has learned that the others serve slots. Lowered to 500 ms just before ADDSLOTSRANGE and
-  put back as soon as every primary reports ``cluster_state:ok``, before any replica
-  exists: a low node timeout with replicas could start failovers on a busy host, without
-  replicas none can start.
+  has learned that the others serve slots. And a node pings a peer it has not heard from
+  in half the node timeout, so with 15 s the nodes learn each other's new roles (who
+  replicates whom) only after seconds of random gossip. 500 ms while the cluster forms.
+- ``cluster-replica-no-failover``: ``yes`` for as long as the node timeout is that low, so
+  that a node slow to answer on a busy host cannot make its replica fail over.
 - ``repl-diskless-sync-delay``: a primary waits this long (default 5 s) for more replicas
-  before a diskless full sync. 0 while the fresh replicas do their first (empty) sync, put
-  back once every replica is linked.
+  before a diskless full sync. 0 while the fresh replicas do their first (empty) sync.
 
-Every bootstrap ends by reading both settings on every node and setting back any that
-differ from the configured values, so a run interrupted in between heals on the next.
+The window opens after MEET (fresh clusters only) and closes once the cluster is whole:
+first the node timeout goes back on every node, then failovers are allowed again and the
+sync delay goes back. Every bootstrap ends by reading these settings on every node and
+setting back any that differ from the configured values, so a run interrupted in the
+window heals on the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from swarmredis.engine.modes.base import Action
-from swarmredis.engine.modes.cluster.members import ClusterMember
-from swarmredis.engine.redis.facts import NodeFacts
 
 NODE_TIMEOUT = "cluster-node-timeout"
+NO_FAILOVER = "cluster-replica-no-failover"
 SYNC_DELAY = "repl-diskless-sync-delay"
-SETTINGS = (NODE_TIMEOUT, SYNC_DELAY)
+SETTINGS = (NODE_TIMEOUT, NO_FAILOVER, SYNC_DELAY)
 # Redis's defaults: swarmredis's redis.conf sets no cluster-* directive (they are its own),
 # and repl-diskless-sync-delay only when the stack's `config:` does.
 DEFAULT_NODE_TIMEOUT_MS = "15000"
+DEFAULT_NO_FAILOVER = "no"
 DEFAULT_SYNC_DELAY_S = "5"
 
 
 @dataclass(frozen=True)
 class Timing:
-    """The values of ``cluster-node-timeout`` (ms) and ``repl-diskless-sync-delay`` (s)."""
+    """The values of ``cluster-node-timeout`` (ms), ``cluster-replica-no-failover`` and
+    ``repl-diskless-sync-delay`` (s), in the order they are set."""
 
     node_timeout_ms: str
+    no_failover: str
     sync_delay_s: str
 
     def settings(self) -> dict[str, str]:
-        return {NODE_TIMEOUT: self.node_timeout_ms, SYNC_DELAY: self.sync_delay_s}
+        return {
+            NODE_TIMEOUT: self.node_timeout_ms,
+            NO_FAILOVER: self.no_failover,
+            SYNC_DELAY: self.sync_delay_s,
+        }
+
+    def closing(self) -> Timing:
+        """The first step out of the forming window: this node timeout, the rest still
+        as while forming (no failover until every node has its node timeout back)."""
+        return Timing(self.node_timeout_ms, FORMING.no_failover, FORMING.sync_delay_s)
 
 
-FORMING = Timing("500", "0")  # the lowest rejoin delay cluster.c allows; no sync wait
+# the lowest rejoin delay cluster.c allows (CLUSTER_MIN_REJOIN_DELAY), no failover, no sync wait
+FORMING = Timing("500", "yes", "0")
 
 
 def configured_timing(config: Mapping[str, str]) -> Timing:
     """What every node runs with once bootstrapped: Redis's defaults, or the stack's
     ``config: repl-diskless-sync-delay``."""
-    return Timing(DEFAULT_NODE_TIMEOUT_MS, config.get(SYNC_DELAY, DEFAULT_SYNC_DELAY_S))
+    sync_delay = config.get(SYNC_DELAY, DEFAULT_SYNC_DELAY_S)
+    return Timing(DEFAULT_NODE_TIMEOUT_MS, DEFAULT_NO_FAILOVER, sync_delay)
 
 
 def retime_actions(
@@ -66,15 +82,4 @@ def retime_actions(
         for name, settings in current.items()
         for key, value in wanted.settings().items()
         if settings.get(key) != value
-    ]
-
-
-def primaries_not_serving(
-    members: Sequence[ClusterMember], views: Mapping[str, NodeFacts]
-) -> list[str]:
-    """The planned primaries that do not report ``cluster_state:ok`` yet."""
-    return [
-        f"{m.name}: cluster_state {views[m.name].cluster.state}"
-        for m in members
-        if m.role == "primary" and views[m.name].cluster.state != "ok"
     ]
