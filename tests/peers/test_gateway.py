@@ -21,6 +21,7 @@ from swarmredis.gateway.redis import (
     RedisAuthError,
     RedisTLSError,
     TLSClientFiles,
+    client_context,
     connect_node,
 )
 
@@ -83,8 +84,13 @@ async def test_wrong_password_is_an_auth_error_not_unreachable(
 async def test_refused_command_names_node_and_command(lab: Lab, access: RedisAccess) -> None:
     node = lab.add_node("node-1", cluster=True)
     async with access.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
-        with pytest.raises(RedisError, match=r": CLUSTER REPLICATE: refused: .*Unknown"):
+        with pytest.raises(RedisError, match=r": CLUSTER REPLICATE: refused: .*Unknown") as caught:
             await redis.execute("CLUSTER", "REPLICATE", "0" * 40)
+        assert (caught.value.node, caught.value.command, caught.value.code) == (
+            "node-1",
+            "CLUSTER REPLICATE",
+            "ERR",
+        )
         await redis.ping()  # the connection is still usable after a refused command
 
 
@@ -136,3 +142,20 @@ async def test_connection_reset_mid_handshake_is_tried_a_few_times_then_reported
         tg.cancel_scope.cancel()
     assert accepted == HANDSHAKE_ATTEMPTS
     assert "still after" not in str(caught.value)
+
+
+def test_the_client_trusts_only_the_stacks_ca(tls: TLSMaterial) -> None:
+    files = TLSClientFiles(ca=tls.ca, cert=tls.client_cert, key=tls.client_key)
+    context = client_context(files, check_hostname=True)
+    assert len(context.get_ca_certs()) == 1  # the stack's CA, none of the system's
+    assert context.check_hostname and context.minimum_version.name == "TLSv1_2"
+
+
+async def test_one_access_builds_its_tls_context_once(lab: Lab, access: RedisAccess) -> None:
+    node = lab.add_node("node-1", cluster=True)
+    fresh = dataclasses.replace(access)  # a copy starts with no contexts of its own
+    for _ in range(3):
+        async with fresh.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
+            await redis.ping()
+    assert list(fresh.contexts) == [False]
+    assert access.contexts is not fresh.contexts

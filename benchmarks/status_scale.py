@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""How the health check scales: `check_health` on 6, 30, 100 and 300 real Redis nodes.
+
+Each size is a Redis Cluster of N TLS + ACL redis-server processes on 127.0.0.1 (N/2
+shards x 1 replica), started by this script with the peers tests' helpers
+(tests/peers/servers.py) and bootstrapped by swarmredis's own cluster bootstrap. The same
+code as `swarmredis status` then probes every node (one TLS connection per node per
+check, all probes concurrent under the CapacityLimiter, a timeout per node) and judges the
+cluster; this script times that, 5 times per size, and writes the medians to
+docs/benchmarks/<date>-status-scale.json. Nothing is asserted. Every process is killed at
+the end and on failure (SIGTERM included); nothing listens outside 127.0.0.1.
+
+The nodes run with ``cluster-node-timeout 60000``: a node pings every peer it has not
+heard from in half the node timeout, over TLS, and with the peers tests' 2000 ms a
+100-node cluster's own gossip kept both CPUs of the lab machine busy (load average 100),
+which measured Redis, not the fan-out. The cluster forms without the engine's fast window
+(``configured=None``) for the same reason.
+
+    benchmarks/status_scale.py                  sizes 6 30 100 300
+    benchmarks/status_scale.py --sizes 6 30     fewer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import anyio  # noqa: E402 - after the path for tests.peers
+
+from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster  # noqa: E402
+from swarmredis.engine.modes.registry import mode_for  # noqa: E402
+from swarmredis.engine.redis.health import check_health  # noqa: E402
+from swarmredis.engine.redis.verdict import HealthTarget, Status  # noqa: E402
+from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles  # noqa: E402
+from tests.peers.servers import Lab, cluster_members  # noqa: E402
+from tests.peers.tlsmaterial import ADMIN_PASSWORD, ADMIN_USER, make_material  # noqa: E402
+
+REPS = 5
+QUIET_NODE_TIMEOUT_MS = "60000"
+
+
+async def measure(lab: Lab, access: RedisAccess, size: int) -> dict[str, Any]:
+    """Start a cluster of ``size`` nodes, bootstrap it, time ``check_health`` on it."""
+    shards = size // 2
+    started = time.monotonic()
+    processes = lab.cluster(shards=shards, replicas=1)
+    members = cluster_members(processes, shards=shards, replicas=1)
+    for member in members:
+        async with access.connect(member.name, member.endpoint) as node:
+            await node.execute("CONFIG", "SET", "cluster-node-timeout", QUIET_NODE_TIMEOUT_MS)
+    start_s = time.monotonic() - started
+    started = time.monotonic()
+    await bootstrap_cluster(members, access, wait_timeout=900, ready_timeout=120)
+    bootstrap_s = time.monotonic() - started
+    targets = [
+        HealthTarget(m.name, m.endpoint, m.role, primary=m.primary, slots=m.slots) for m in members
+    ]
+    mode = mode_for("cluster")
+    samples, status = [], ""
+    for _ in range(REPS):
+        started = time.monotonic()
+        report = await check_health(mode, targets, access, stack="scale")
+        samples.append(time.monotonic() - started)
+        status = report.status.value
+        if report.status is not Status.HEALTHY:
+            problems = "; ".join(p.message for p in report.problems[:5])
+            raise SystemExit(f"{size} nodes: {status}: {problems}")
+    return {
+        "nodes": size,
+        "shards": shards,
+        "start_processes_s": round(start_s, 2),
+        "bootstrap_s": round(bootstrap_s, 2),
+        "status": status,
+        "check_health_s": {
+            "median": round(statistics.median(samples), 3),
+            "min": round(min(samples), 3),
+            "max": round(max(samples), 3),
+            "samples": [round(s, 3) for s in samples],
+        },
+    }
+
+
+async def run(sizes: list[int], root: Path) -> list[dict[str, Any]]:
+    tls = make_material(root / "tls")
+    files = TLSClientFiles(ca=tls.ca, cert=tls.client_cert, key=tls.client_key)
+    access = RedisAccess(files, Credentials(ADMIN_USER, ADMIN_PASSWORD), timeout=10.0)
+    results = []
+    for size in sizes:
+        lab = Lab(tls, root / f"n{size}")
+        try:
+            result = await measure(lab, access, size)
+        finally:
+            lab.stop_all()
+        median = result["check_health_s"]["median"]
+        print(
+            f"{size:4d} nodes: check_health median {median:.3f} s "
+            f"(bootstrap {result['bootstrap_s']:.1f} s)",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[6, 30, 100, 300])
+    args = parser.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # 300 connections
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that every process is killed
+    with tempfile.TemporaryDirectory(prefix="swarmredis-scale-") as tmp:
+        results = anyio.run(run, sorted(args.sizes), Path(tmp), backend="asyncio")
+    base = results[0]["check_health_s"]["median"]
+    for result in results:
+        result["ratio_to_smallest"] = round(result["check_health_s"]["median"] / base, 2)
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "reps": REPS,
+        "results": results,
+    }
+    out = ROOT / "docs" / "benchmarks" / f"{datetime.now(UTC):%Y-%m-%d}-status-scale.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for result in results:
+        print(f"{result['nodes']:4d} nodes: {result['ratio_to_smallest']:.2f}x the smallest")
+    print(f"wrote {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
