@@ -93,6 +93,25 @@ async def measure(lab: Lab, access: RedisAccess, size: int) -> dict[str, Any]:
     }
 
 
+OUT = ROOT / "docs" / "benchmarks" / f"{datetime.now(UTC):%Y-%m-%d}-status-scale.json"
+
+
+def write(results: list[dict[str, Any]]) -> None:
+    """The report so far (after every size: a long run stopped half-way keeps its figures)."""
+    base = results[0]["check_health_s"]["median"]
+    for result in results:
+        result["ratio_to_smallest"] = round(result["check_health_s"]["median"] / base, 2)
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "reps": REPS,
+        "node_timeout_ms": QUIET_NODE_TIMEOUT_MS,
+        "results": results,
+    }
+    OUT.write_text(json.dumps(report, indent=2) + "\n")
+
+
 async def run(sizes: list[int], root: Path) -> list[dict[str, Any]]:
     tls = make_material(root / "tls")
     files = TLSClientFiles(ca=tls.ca, cert=tls.client_cert, key=tls.client_key)
@@ -111,6 +130,7 @@ async def run(sizes: list[int], root: Path) -> list[dict[str, Any]]:
             flush=True,
         )
         results.append(result)
+        write(results)
     return results
 
 
@@ -123,21 +143,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that every process is killed
     with tempfile.TemporaryDirectory(prefix="swarmredis-scale-") as tmp:
         results = anyio.run(run, sorted(args.sizes), Path(tmp), backend="asyncio")
-    base = results[0]["check_health_s"]["median"]
-    for result in results:
-        result["ratio_to_smallest"] = round(result["check_health_s"]["median"] / base, 2)
-    report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
-        "reps": REPS,
-        "results": results,
-    }
-    out = ROOT / "docs" / "benchmarks" / f"{datetime.now(UTC):%Y-%m-%d}-status-scale.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
     for result in results:
         print(f"{result['nodes']:4d} nodes: {result['ratio_to_smallest']:.2f}x the smallest")
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {OUT.relative_to(ROOT)}")
     return 0
 
 
