@@ -8,7 +8,10 @@ import pytest
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.members import ClusterMember
 from swarmredis.engine.modes.cluster.timing import SETTINGS, Timing
+from swarmredis.engine.modes.registry import mode_for
+from swarmredis.engine.redis.health import check_health
 from swarmredis.engine.redis.replies import parse_pairs
+from swarmredis.engine.redis.verdict import HealthTarget, ProblemKind, Status
 from swarmredis.gateway.redis import RedisAccess
 
 from .servers import NODE_TIMEOUT_MS, Lab, cluster_members
@@ -63,12 +66,18 @@ async def test_a_node_left_with_the_forming_timing_is_set_back(
     node_2 = next(m for m in members if m.name == "node-2")
     async with access.connect(node_2.name, node_2.endpoint) as node:  # as a killed run leaves it
         await node.execute("CONFIG", "SET", "cluster-node-timeout", "500")
+    targets = [HealthTarget(m.name, m.endpoint, m.role, primary=m.primary) for m in members]
+    health = await check_health(mode_for("cluster"), targets, access)
+    assert health.status is Status.DEGRADED
+    assert [(p.kind, p.node) for p in health.problems] == [(ProblemKind.SETTINGS, "node-2")]
+    assert "cluster-node-timeout is 500 ms" in health.problems[0].message
 
     again = await bootstrap_cluster(members, access, wait_timeout=30, configured=CONFIGURED)
     assert [str(a) for a in again.actions] == [
         f"node-2: CONFIG SET cluster-node-timeout {CONFIGURED.node_timeout_ms} (as configured)"
     ]
     assert (await settings_of(members, access))["node-2"] == CONFIGURED.settings()
+    assert (await check_health(mode_for("cluster"), targets, access)).status is Status.HEALTHY
 
 
 async def test_without_a_configured_timing_the_settings_are_left_alone(

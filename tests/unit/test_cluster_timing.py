@@ -7,6 +7,7 @@ from swarmredis.engine.modes.cluster.timing import (
     Timing,
     configured_timing,
     retime_actions,
+    window_left_open,
 )
 
 
@@ -37,4 +38,13 @@ def test_retime_sets_only_what_differs_in_order() -> None:
         ("node-1", "CONFIG SET repl-diskless-sync-delay 0"),
         ("node-2", "CONFIG SET cluster-replica-no-failover yes"),
         ("node-2", "CONFIG SET repl-diskless-sync-delay 0"),
+    ]
+
+
+def test_a_window_left_open_shows_in_a_nodes_settings() -> None:
+    assert window_left_open(configured_timing({}).settings()) == []
+    assert window_left_open({"cluster-node-timeout": "2000"}) == []  # not the window's value
+    assert window_left_open(FORMING.settings()) == [
+        "automatic failover is off (cluster-replica-no-failover yes)",
+        "cluster-node-timeout is 500 ms",
     ]

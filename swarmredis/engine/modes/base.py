@@ -108,6 +108,11 @@ class Mode(Protocol):
         """Whether its data nodes have cluster facts (CLUSTER NODES/INFO) to read."""
         ...
 
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The ``CONFIG GET`` settings its health rules read on every data node."""
+        ...
+
     def claims(self, planned_roles: set[str], sharded: bool) -> bool:
         """Whether a running stack whose services carry these planned-role labels (and
         shard labels, when ``sharded``) is of this mode (``status`` has no stack file)."""

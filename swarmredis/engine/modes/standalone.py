@@ -67,6 +67,7 @@ class StandaloneMode:
 
     name = "standalone"
     reads_cluster = False
+    settings: tuple[str, ...] = ()
 
     def claims(self, planned_roles: set[str], sharded: bool) -> bool:
         return "standalone" in planned_roles

@@ -25,6 +25,7 @@ class NodeFacts:
     cluster_info: ClusterInfo | None = None
     sentinel: Mapping[str, str] = field(default_factory=dict)  # SENTINEL MASTER (sentinels)
     quorum_error: str | None = None  # SENTINEL CKQUORUM's refusal, if it refused
+    settings: Mapping[str, str] = field(default_factory=dict)  # CONFIG GET, when asked
 
     @property
     def run_id(self) -> str:

@@ -36,7 +36,12 @@ async def check_health(
 
     async def one(target: HealthTarget) -> Probe:
         return await probe(
-            target, access, cluster=mode.reads_cluster, master_name=name, node_timeout=node_timeout
+            target,
+            access,
+            cluster=mode.reads_cluster,
+            master_name=name,
+            node_timeout=node_timeout,
+            settings=mode.settings,
         )
 
     bound = limiter or anyio.CapacityLimiter(DEFAULT_CONCURRENCY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import anyio
 
 from swarmredis.engine.redis.facts import NodeFacts
@@ -18,10 +20,16 @@ from swarmredis.gateway.redis import RedisAccess, RedisNode
 
 
 async def read_facts(
-    node: RedisNode, name: str, *, cluster: bool = False, master_name: str | None = None
+    node: RedisNode,
+    name: str,
+    *,
+    cluster: bool = False,
+    master_name: str | None = None,
+    settings: Sequence[str] = (),
 ) -> NodeFacts:
-    """INFO and ROLE of any node; in cluster mode CLUSTER MYID/NODES/INFO too; on a
-    Sentinel, ``SENTINEL MASTER master_name`` and whether ``SENTINEL CKQUORUM`` agrees."""
+    """INFO and ROLE of any node; in cluster mode CLUSTER MYID/NODES/INFO too; on a data
+    node ``CONFIG GET settings`` when asked; on a Sentinel, ``SENTINEL MASTER
+    master_name`` and whether ``SENTINEL CKQUORUM`` agrees."""
     info = parse_info(await node.info())
     role = parse_role(await node.role())
     if role.kind == "sentinel":
@@ -34,8 +42,9 @@ async def read_facts(
         except RedisError as error:
             quorum_error = error.message
         return NodeFacts(name, info, role, sentinel=sentinel, quorum_error=quorum_error)
+    config = parse_pairs(await node.execute("CONFIG", "GET", *settings)) if settings else {}
     if not cluster:
-        return NodeFacts(name, info, role)
+        return NodeFacts(name, info, role, settings=config)
     return NodeFacts(
         name,
         info,
@@ -43,6 +52,7 @@ async def read_facts(
         node_id=await node.cluster_myid(),
         cluster_nodes=parse_cluster_nodes(await node.cluster_nodes()),
         cluster_info=parse_cluster_info(await node.cluster_info()),
+        settings=config,
     )
 
 
@@ -53,6 +63,7 @@ async def probe(
     cluster: bool,
     master_name: str,
     node_timeout: float,
+    settings: Sequence[str] = (),
 ) -> Probe:
     """Probe one node; never raises for the node's own failures, records them instead."""
     try:
@@ -61,7 +72,7 @@ async def probe(
                 target.name, target.endpoint, server_name=target.server_name
             ) as node:
                 facts = await read_facts(
-                    node, target.name, cluster=cluster, master_name=master_name
+                    node, target.name, cluster=cluster, master_name=master_name, settings=settings
                 )
     except TimeoutError:
         return Probe(target, "tcp", f"no answer within {node_timeout:g}s")

@@ -42,6 +42,7 @@ class ProblemKind(StrEnum):
     AGREEMENT = "agreement"  # nodes do not agree on the cluster configuration
     SENTINEL = "sentinel"  # a Sentinel's view differs, or it runs a failover
     QUORUM = "quorum"  # SENTINEL CKQUORUM refuses
+    SETTINGS = "settings"  # a node runs with settings an interrupted bootstrap left
 
 
 class Status(StrEnum):
@@ -208,6 +209,11 @@ class Judging(Protocol):
 
     @property
     def reads_cluster(self) -> bool: ...
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        """The ``CONFIG GET`` settings its rules read on every data node."""
+        ...
 
     def judge(self, probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verdict:
         """Probes and their report lines in (lines get filled in), the cluster summary

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from swarmredis.constants import CLUSTER_SLOTS
 from swarmredis.engine.modes.cluster.plan import config_signature
+from swarmredis.engine.modes.cluster.timing import window_left_open
 from swarmredis.engine.redis.replies import format_ranges, parse_cluster_info
 from swarmredis.engine.redis.verdict import (
     ClusterHealth,
@@ -111,6 +112,11 @@ def _node_problems(p: Probe, line: NodeHealth, by_id: Mapping[str, Probe]) -> li
     if t.role == "primary" and me.is_replica:
         message = f"failover: now a replica of {line.replicates}"
         problems.append(Problem(DEGRADED, ProblemKind.FAILOVER, t.name, message))
+    for found in window_left_open(p.facts.settings if p.facts else {}):
+        message = (
+            f"{found}, as an interrupted bootstrap leaves it: `swarmredis deploy` sets it back"
+        )
+        problems.append(Problem(DEGRADED, ProblemKind.SETTINGS, t.name, message))
     if t.role == "primary" and me.is_primary and t.slots and me.slots != t.slots:
         message = f"serves slots {format_ranges(me.slots)}, planned {format_ranges(t.slots)}"
         problems.append(Problem(DEGRADED, ProblemKind.SLOTS, t.name, message))

@@ -18,7 +18,7 @@ from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.failover import before_restart, restore_planned_primaries
 from swarmredis.engine.modes.cluster.health import judge_cluster
 from swarmredis.engine.modes.cluster.members import cluster_members
-from swarmredis.engine.modes.cluster.timing import configured_timing
+from swarmredis.engine.modes.cluster.timing import WINDOW_SETTINGS, configured_timing
 from swarmredis.engine.redis.verdict import NodeHealth, Probe, Verdict
 from swarmredis.plan.state import DesiredState
 from swarmredis.plan.tasks import Placed
@@ -29,6 +29,7 @@ class ClusterMode:
 
     name = "cluster"
     reads_cluster = True
+    settings = WINDOW_SETTINGS  # health flags a forming window left open
 
     def claims(self, planned_roles: set[str], sharded: bool) -> bool:
         return sharded

@@ -33,6 +33,7 @@ NODE_TIMEOUT = "cluster-node-timeout"
 NO_FAILOVER = "cluster-replica-no-failover"
 SYNC_DELAY = "repl-diskless-sync-delay"
 SETTINGS = (NODE_TIMEOUT, NO_FAILOVER, SYNC_DELAY)
+WINDOW_SETTINGS = (NODE_TIMEOUT, NO_FAILOVER)  # what `status` checks: the window's danger
 # Redis's defaults: swarmredis's redis.conf sets no cluster-* directive (they are its own),
 # and repl-diskless-sync-delay only when the stack's `config:` does.
 DEFAULT_NODE_TIMEOUT_MS = "15000"
@@ -83,3 +84,14 @@ def retime_actions(
         for key, value in wanted.settings().items()
         if settings.get(key) != value
     ]
+
+
+def window_left_open(settings: Mapping[str, str]) -> list[str]:
+    """What a node's settings show of a forming window that a killed run left open: no
+    automatic failover, or the forming node timeout (pure; ``status`` reports them)."""
+    found = []
+    if settings.get(NO_FAILOVER) == FORMING.no_failover:
+        found.append(f"automatic failover is off ({NO_FAILOVER} {FORMING.no_failover})")
+    if settings.get(NODE_TIMEOUT) == FORMING.node_timeout_ms:
+        found.append(f"{NODE_TIMEOUT} is {FORMING.node_timeout_ms} ms")
+    return found

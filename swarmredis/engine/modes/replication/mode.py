@@ -29,6 +29,7 @@ class ReplicationMode:
 
     name = "replication"
     reads_cluster = False
+    settings: tuple[str, ...] = ()
 
     def claims(self, planned_roles: set[str], sharded: bool) -> bool:
         return not sharded and "standalone" not in planned_roles
