@@ -132,7 +132,12 @@ async def require_stack(gateway: DockerGateway, stack: str) -> list[dict[str, An
 
 async def stack_status(gateway: DockerGateway, stack: str, run: RunContext) -> HealthReport:
     """Probe every node of the running stack ``stack`` and judge it."""
-    services = await require_stack(gateway, stack)
+    return await _judge(gateway, stack, await require_stack(gateway, stack), run)
+
+
+async def _judge(
+    gateway: DockerGateway, stack: str, services: Sequence[Mapping[str, Any]], run: RunContext
+) -> HealthReport:
     nodes = await swarm_nodes(gateway)
     tasks = tasks_of(await gateway.tasks([str(s["ID"]) for s in services]))
     targets = health_targets(stack, services, tasks, nodes)
@@ -156,7 +161,8 @@ async def status(
 ) -> HealthReport:
     """``swarmredis status``: one health check of the running stack ``stack``."""
     # ask the Swarm first: an unknown stack is "no such stack", not "no certificates"
-    await require_stack(gateway, stack)
+    services = await require_stack(gateway, stack)
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, node_timeout))
-    run = RunContext.create(access, concurrency=concurrency)
-    return await stack_status(gateway, stack, run)
+    return await _judge(
+        gateway, stack, services, RunContext.create(access, concurrency=concurrency)
+    )

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import anyio
 
-from swarmredis.constants import DEFAULT_CONCURRENCY, NODE_TIMEOUT_S
-from swarmredis.engine.redis.nodes import fan_out
+from swarmredis.constants import NODE_TIMEOUT_S
+from swarmredis.engine.redis.nodes import bounded, fan_out
 from swarmredis.engine.redis.probe import probe
 from swarmredis.engine.redis.verdict import HealthReport, HealthTarget, Judging, Probe, assess
 from swarmredis.gateway.redis import RedisAccess
@@ -44,8 +44,7 @@ async def check_health(
             settings=mode.settings,
         )
 
-    bound = limiter or anyio.CapacityLimiter(DEFAULT_CONCURRENCY)
-    probes = await fan_out(targets, one, limiter=bound)
+    probes = await fan_out(targets, one, limiter=bounded(limiter))
     report = assess(mode, probes)
     report.stack = stack
     return report
