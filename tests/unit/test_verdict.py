@@ -150,3 +150,28 @@ def test_memory_near_maxmemory_is_degraded() -> None:
     report = judged("standalone", full)
     assert report.status is Status.DEGRADED
     assert report.problems[0].message == "memory 95% of maxmemory"
+
+
+def _with_task(probe: Probe, state: str) -> Probe:
+    return dataclasses.replace(probe, target=dataclasses.replace(probe.target, task_state=state))
+
+
+def test_a_starting_task_whose_node_answers_counts_as_running() -> None:
+    report = judged("replication", _with_task(primary(), "starting"), replica("node-2"))
+    assert not [p for p in report.problems if p.kind is ProblemKind.TASK], report.problems
+
+
+def test_a_starting_task_whose_node_does_not_answer_is_named() -> None:
+    report = judged(
+        "replication", primary(), unreachable(_with_task(replica("node-2"), "starting"))
+    )
+    tasks = [p for p in report.problems if p.kind is ProblemKind.TASK]
+    assert [(p.node, p.message) for p in tasks] == [("node-2", "task is starting")]
+    assert report.status is not Status.HEALTHY
+
+
+def test_a_task_in_any_other_state_is_a_problem_even_when_its_node_answers() -> None:
+    report = judged("replication", _with_task(primary(), "preparing"), replica("node-2"))
+    assert [p.message for p in report.problems if p.kind is ProblemKind.TASK] == [
+        "task is preparing"
+    ]

@@ -264,11 +264,17 @@ def node_line(p: Probe) -> NodeHealth:
 
 
 def common_problems(probes: Sequence[Probe]) -> list[Problem]:
-    """What every mode checks: the task runs, the node answers, memory is not near full."""
+    """What every mode checks: the task runs, the node answers, memory is not near full.
+
+    A task ``starting`` (its container runs, Swarm's first health check is not due yet)
+    counts as running when its node answers the probe: the probe (TLS handshake, AUTH,
+    the mode's reads) asks more of the node than that health check (``PING`` over TLS)."""
     problems = []
     for p in probes:
         t = p.target
-        if t.task_state is not None and t.task_state != "running":
+        if t.task_state not in (None, "running") and not (
+            t.task_state == "starting" and p.reachable
+        ):
             problems.append(
                 Problem(Status.DEGRADED, ProblemKind.TASK, t.name, f"task is {t.task_state}")
             )
