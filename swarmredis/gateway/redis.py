@@ -277,8 +277,12 @@ async def connect_node(
     timeout: float = NODE_TIMEOUT_S,  # noqa: ASYNC109 - per command for the connection's life, not a deadline
     server_name: str | None = None,
     contexts: ContextCache | None = None,
+    connect_timeout: float | None = None,
 ) -> AsyncIterator[RedisNode]:
     """Connect (TCP, TLS handshake, AUTH) to one node and yield it; closes on exit.
+
+    ``connect_timeout`` bounds the connecting (default: ``timeout``, which bounds every
+    command after it).
 
     ``name`` is only used in messages. ``server_name``, when given, is the name the node's
     certificate must carry; otherwise only the chain (our CA) is verified, since the engine
@@ -287,6 +291,7 @@ async def connect_node(
     """
     with _mapped(name, endpoint, None, timeout):
         context = client_context(tls, server_name is not None, contexts)
+    dial = timeout if connect_timeout is None else connect_timeout
     connection = _NamedSSLConnection(
         server_name=server_name,
         context=context,
@@ -302,11 +307,11 @@ async def connect_node(
         protocol=2,
         retry=Retry(NoBackoff(), 0),
         socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        socket_connect_timeout=dial,
     )
     node = RedisNode(name, endpoint, connection, timeout)
     try:
-        with _mapped(name, endpoint, None, timeout), anyio.fail_after(timeout):
+        with _mapped(name, endpoint, None, dial), anyio.fail_after(dial):
             await connection.connect()  # type: ignore[no-untyped-call]
         yield node
     finally:
@@ -324,7 +329,12 @@ class RedisAccess:
     contexts: ContextCache = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def connect(
-        self, name: str, endpoint: RedisEndpoint, *, server_name: str | None = None
+        self,
+        name: str,
+        endpoint: RedisEndpoint,
+        *,
+        server_name: str | None = None,
+        connect_timeout: float | None = None,
     ) -> AbstractAsyncContextManager[RedisNode]:
         """``connect_node`` with this access: ``async with access.connect(...) as node``."""
         return connect_node(
@@ -335,4 +345,5 @@ class RedisAccess:
             timeout=self.timeout,
             server_name=server_name,
             contexts=self.contexts,
+            connect_timeout=connect_timeout,
         )

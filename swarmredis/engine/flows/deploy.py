@@ -21,6 +21,7 @@ from swarmredis.engine.flows.rolling import rolling_guard
 from swarmredis.engine.flows.status import stack_status
 from swarmredis.engine.modes.base import BootstrapReport, Mode
 from swarmredis.engine.modes.registry import mode_for
+from swarmredis.engine.polling import Backoff
 from swarmredis.engine.redis.verdict import HealthReport, Status, failover_only
 from swarmredis.engine.swarm.apply import ApplyResult, apply_plan
 from swarmredis.errors import DegradedError, DeployTimeout, HealthError, SpecError
@@ -137,14 +138,14 @@ async def wait_healthy(
     """Poll the stack's health until it is healthy (or only failed over: serving as
     designed); degraded or down at the deadline raises, carrying the report."""
     latest: HealthReport | None = None
-    delay = 0.2
+    backoff = Backoff()
     with anyio.move_on_after(min(within, HEALTH_GRACE)):
         while True:
+            checked = anyio.current_time()
             latest = await stack_status(gateway, stack, run)
             if latest.status is Status.HEALTHY or failover_only(latest):
                 break
-            await anyio.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
+            await anyio.sleep(backoff.delay(took=anyio.current_time() - checked))
     if latest is None:
         raise HealthError(f"{stack}: no health check finished within {HEALTH_GRACE:.0f}s")
     problems = "; ".join(f"{p.node + ': ' if p.node else ''}{p.message}" for p in latest.problems)

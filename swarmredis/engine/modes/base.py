@@ -11,7 +11,9 @@ are imported for type checking only).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,10 +51,24 @@ class BootstrapReport:
     mode: str
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds, in order
 
     @property
     def nothing_to_do(self) -> bool:
         return not self.actions
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the time spent in the block to ``phases[phase]`` (also when it raises)."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.since(phase, start)
+
+    def since(self, phase: str, start: float) -> None:
+        """Add the time from ``start`` (``time.monotonic()``) to now to ``phases[phase]``."""
+        self.phases[phase] = self.phases.get(phase, 0.0) + time.monotonic() - start
 
     def lines(self) -> list[str]:
         """Lines for people: the actions, or "nothing to do", then the notes."""
@@ -67,6 +83,7 @@ class BootstrapReport:
                 {"node": a.node, "command": a.command, "reason": a.reason} for a in self.actions
             ],
             "notes": list(self.notes),
+            "phases": {phase: round(seconds, 3) for phase, seconds in self.phases.items()},
         }
 
 

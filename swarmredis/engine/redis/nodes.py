@@ -11,6 +11,7 @@ from typing import Protocol, TypeVar
 import anyio
 
 from swarmredis.constants import DEFAULT_CONCURRENCY
+from swarmredis.engine.polling import Backoff
 from swarmredis.errors import (
     DeployTimeout,
     RedisHandshakeClosed,
@@ -25,6 +26,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 HANDSHAKE_ATTEMPTS = 3
+DIAL_FIRST = 0.25  # seconds for a first connection attempt (TCP, TLS, AUTH); doubles
 
 
 class Reachable(Protocol):
@@ -90,15 +92,25 @@ async def _connect_when_ready(
     TLS and auth failures are not retried: they do not fix themselves. A connection
     closed mid-handshake is ambiguous (refused certificate, or killed meanwhile): it gets
     ``HANDSHAKE_ATTEMPTS`` tries.
+
+    Each attempt gets ``DIAL_FIRST`` seconds at first, doubling up to the access's
+    timeout: a SYN sent to a port that a just-started container is still being wired to is
+    dropped, and the kernel would resend it only after its 1 s initial retransmission
+    timeout; a new attempt goes out at once.
     """
-    delay = 0.1
+    backoff, attempt = Backoff(), min(DIAL_FIRST, access.timeout)
     last: RedisUnreachable | None = None
     closed = 0
     with anyio.move_on_after(ready_timeout):
         while True:
             try:
                 return await stack.enter_async_context(
-                    access.connect(target.name, target.endpoint, server_name=target.server_name)
+                    access.connect(
+                        target.name,
+                        target.endpoint,
+                        server_name=target.server_name,
+                        connect_timeout=attempt,
+                    )
                 )
             except RedisHandshakeClosed:
                 closed += 1
@@ -108,8 +120,8 @@ async def _connect_when_ready(
                 raise
             except RedisUnreachable as error:
                 last = error
-            await anyio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            await anyio.sleep(backoff.delay())
+            attempt = min(attempt * 2, access.timeout)
     if last is None:
         last = RedisUnreachable(f"{target.name} at {target.endpoint}: no connection")
     raise RedisUnreachable(f"{last.message} (still after {ready_timeout:g}s)")
@@ -160,18 +172,18 @@ async def wait_until(
 
     Raises DeployTimeout naming what was still unmet when ``within`` seconds ran out.
     """
-    delay = 0.1
+    backoff = Backoff()
     unmet: list[str] = [f"{what}: not checked yet"]
     with anyio.move_on_after(within):
         while True:
+            checked = anyio.current_time()
             try:
                 unmet = await pending()
             except (RedisUnreachable, ExceptionGroup) as error:
                 unmet = _transient(error)  # e.g. Sentinel kills clients when it reconfigures
             if not unmet:
                 return
-            await anyio.sleep(delay)
-            delay = min(delay * 1.5, 1.0)
+            await anyio.sleep(backoff.delay(took=anyio.current_time() - checked))
     shown = "; ".join(unmet[:6]) + (f"; and {len(unmet) - 6} more" if len(unmet) > 6 else "")
     raise DeployTimeout(
         f"{what}: not reached within {within:g}s: {shown}", stage=what, pending=unmet

@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from swarmredis.engine.polling import Backoff
 from swarmredis.errors import ConvergenceError, DeployTimeout, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.tasks import Placed, Task, by_service, summary, tasks_of
@@ -102,9 +103,10 @@ async def wait_converged(
     placed: dict[str, Placed] = {}
     pending = {t.service_id: t for t in targets}
     last: dict[str, str] = {}  # service id -> what its newest task says
-    delay = 0.2
+    backoff = Backoff()
     with anyio.move_on_after(deadline) as scope:
         while pending:
+            polled = anyio.current_time()
             grouped = by_service(tasks_of(await gateway.tasks(list(pending))))
             for service_id, target in list(pending.items()):
                 own = grouped.get(service_id, [])
@@ -126,8 +128,7 @@ async def wait_converged(
                     if on_running is not None:
                         on_running(target)
             if pending:
-                await anyio.sleep(delay)
-                delay = min(delay * 1.5, 1.0)
+                await anyio.sleep(backoff.delay(took=anyio.current_time() - polled))
     if scope.cancelled_caught:
         names = "; ".join(
             f"{t.service_name} ({last.get(sid) or 'no task yet'})"

@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 
+from swarmredis.engine.polling import Backoff
 from swarmredis.errors import DeployTimeout
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.jobs import job_settled
@@ -26,12 +27,13 @@ async def run_global_job(
 
 
 async def _wait_job(gateway: DockerGateway, job: str, deadline: float, name: str) -> list[Task]:
+    backoff = Backoff(cap=0.5)
     with anyio.move_on_after(deadline):
         while True:
             tasks = tasks_of(await gateway.tasks([job]))
             if job_settled(tasks):
                 return tasks
-            await anyio.sleep(0.5)
+            await anyio.sleep(backoff.delay())
     raise DeployTimeout(
         f"{name} did not finish within {deadline:.0f}s",
         hint=f"see `docker service ps {name}`; re-running the command repeats it",

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from swarmredis.engine.events import Event, Reporter
+from swarmredis.engine.polling import Backoff
 from swarmredis.errors import DeployTimeout, DockerError, ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway, Kind
 from swarmredis.plan.tasks import tasks_of
@@ -42,11 +43,12 @@ async def stop_services(
         for service in services:
             tg.start_soon(one, service)
     ids = [str(s["ID"]) for s in services]
+    backoff = Backoff(cap=0.5)
     with anyio.move_on_after(deadline):
         while ids:
             if not any(t.alive for t in tasks_of(await gateway.tasks(ids))):
                 return
-            await anyio.sleep(0.5)
+            await anyio.sleep(backoff.delay())
 
 
 async def remove_all(
@@ -91,13 +93,14 @@ async def remove_when_released(
 
 async def wait_gone(gateway: DockerGateway, kind: Kind, ident: str, deadline: float) -> None:
     """Wait until the manager no longer lists the object (bounded)."""
+    backoff = Backoff(cap=0.5)
     with anyio.move_on_after(deadline):
         while True:
             try:
                 await gateway.inspect(kind, ident)
             except ObjectNotFound:
                 return
-            await anyio.sleep(0.5)
+            await anyio.sleep(backoff.delay())
     raise DeployTimeout(
         f"{kind} {ident} still listed {deadline:.0f}s after its removal", stage="rm"
     )
