@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal
@@ -57,6 +58,7 @@ class DockerGateway:
         self._client = client
         self.host = host
         self._timeout = timeout
+        self.calls: Counter[str] = Counter()  # HTTP method -> requests sent (GET: reads)
 
     @classmethod
     @asynccontextmanager
@@ -89,6 +91,7 @@ class DockerGateway:
         body: Any = None,
         seconds: float | None = None,
     ) -> Any:
+        self.calls[method] += 1
         with self._mapped(f"{method} /{path}"):
             with anyio.fail_after(seconds or self._timeout):
                 return await self._client._query_json(path, method, params=params, data=body)
@@ -180,6 +183,7 @@ class DockerGateway:
     async def task_logs(self, task_id: str, lines: int = 5) -> RawLines:
         """The last ``lines`` lines a task wrote (stdout and stderr), oldest first."""
         params = {"stdout": "1", "stderr": "1", "tail": str(lines)}
+        self.calls["GET"] += 1
         with self._mapped(f"GET /tasks/{task_id}/logs"), anyio.fail_after(self._timeout):
             async with self._client._query(f"tasks/{task_id}/logs", params=params) as response:
                 raw = await response.read()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +104,21 @@ def test_replication_redeploy_is_a_noop(
     )
     assert again.returncode == 0, again.stderr
     assert "no changes" in again.stdout
+    quiet = cli(
+        "deploy",
+        str(replication),
+        "--certs-dir",
+        str(modes_dir / "certs"),
+        "--json",
+        docker_host=swarm_lab.docker_host,
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    result = next(
+        json.loads(line)["result"] for line in quiet.stdout.splitlines() if '"result"' in line
+    )
+    # nothing sent that changes anything: no Docker request but GETs, no Redis write
+    assert result["writes"] == {"docker": 0, "redis": 0}, result
+    assert set(result["docker_calls"]) == {"GET"}, result["docker_calls"]
 
 
 def _client(modes_dir: Path, endpoint: tuple[str, int], user: str) -> aioredis.Redis:

@@ -44,6 +44,13 @@ class DeployResult:
     issued: list[str] = field(default_factory=list)
     health: HealthReport | None = None
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+    docker_calls: dict[str, int] = field(default_factory=dict)  # HTTP method -> requests
+
+    @property
+    def writes(self) -> dict[str, int]:
+        """Changes sent: Docker requests other than GET, Redis commands that change a node."""
+        docker = sum(n for method, n in self.docker_calls.items() if method != "GET")
+        return {"docker": docker, "redis": len(self.bootstrap.actions)}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -57,6 +64,8 @@ class DeployResult:
             "bootstrap": self.bootstrap.to_dict(),
             "health": self.health.to_dict() if self.health else None,
             "timings": {step: round(s, 3) for step, s in self.timings.items()},
+            "docker_calls": dict(sorted(self.docker_calls.items())),
+            "writes": self.writes,
         }
 
 
@@ -108,7 +117,7 @@ async def deploy(
     report(Event("bootstrap", stack.name, "done", stack.mode))
     with run.timed("health"):
         health = await wait_healthy(gateway, stack.name, run, options.timeout)
-    return DeployResult(plan, applied, boot, issued, health, run.timings)
+    return DeployResult(plan, applied, boot, issued, health, run.timings, dict(gateway.calls))
 
 
 async def _restore_roles(
