@@ -49,6 +49,7 @@ from tests.peers.servers import Lab, cluster_members  # noqa: E402
 from tests.peers.tlsmaterial import ADMIN_PASSWORD, ADMIN_USER, make_material  # noqa: E402
 
 REPS = 5
+PROFILE_DIR: Path | None = None  # --profile DIR
 QUIET_NODE_TIMEOUT_MS = "60000"
 
 
@@ -69,6 +70,14 @@ async def measure(lab: Lab, access: RedisAccess, size: int) -> dict[str, Any]:
         HealthTarget(m.name, m.endpoint, m.role, primary=m.primary, slots=m.slots) for m in members
     ]
     mode = mode_for("cluster")
+    if PROFILE_DIR is not None:  # one check under pyinstrument, its text report kept
+        from pyinstrument import Profiler
+
+        with Profiler(async_mode="enabled") as profiler:
+            await check_health(mode, targets, access, stack="scale")
+        (PROFILE_DIR / f"check-health-{size}.txt").write_text(
+            profiler.output_text(unicode=False, show_all=False)
+        )
     samples, status = [], ""
     for _ in range(REPS):
         started = time.monotonic()
@@ -137,7 +146,14 @@ async def run(sizes: list[int], root: Path) -> list[dict[str, Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 30, 100, 300])
+    parser.add_argument("--out", type=Path, help="default docs/benchmarks/<date>-status-scale.json")
+    parser.add_argument("--profile", type=Path, help="also profile one check per size into DIR")
     args = parser.parse_args()
+    global OUT, PROFILE_DIR
+    OUT = args.out or OUT
+    if args.profile:
+        PROFILE_DIR = args.profile
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # 300 connections
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that every process is killed
@@ -145,7 +161,7 @@ def main() -> int:
         results = anyio.run(run, sorted(args.sizes), Path(tmp), backend="asyncio")
     for result in results:
         print(f"{result['nodes']:4d} nodes: {result['ratio_to_smallest']:.2f}x the smallest")
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    print(f"wrote {OUT}")
     return 0
 
 

@@ -189,6 +189,18 @@ def _mapped(
         ) from None
 
 
+def _refusal(
+    name: str, endpoint: RedisEndpoint, label: str, exc: rexc.ResponseError, timeout: float
+) -> RedisError:
+    """The error ``execute`` would have raised for this refused command."""
+    try:
+        with _mapped(name, endpoint, label, timeout):
+            raise exc
+    except RedisError as error:
+        return error
+    raise AssertionError("unreachable: _mapped maps every ResponseError")  # pragma: no cover
+
+
 def _command_label(args: tuple[Arg, ...]) -> str:
     words = [a.decode() if isinstance(a, bytes) else str(a) for a in args[:2]]
     if len(words) == 2 and not words[1].isalpha():
@@ -220,6 +232,23 @@ class RedisNode:
             await self._connection.send_command(*args)
             reply: Reply = await self._connection.read_response()
         return reply
+
+    async def pipeline(self, *commands: tuple[Arg, ...]) -> list[Reply | RedisError]:
+        """Send several commands in one write and read their replies in order: one round
+        trip. A command the node refuses gives its error in its place (the connection stays
+        usable); a lost connection or the timeout raises, as ``execute`` does."""
+        labels = [_command_label(c) for c in commands]
+        replies: list[Reply | RedisError] = []
+        what = " + ".join(labels)
+        with _mapped(self.name, self.endpoint, what, self.timeout), anyio.fail_after(self.timeout):
+            packed = self._connection.pack_commands(commands)
+            await self._connection.send_packed_command(packed)
+            for label in labels:
+                try:
+                    replies.append(await self._connection.read_response())
+                except rexc.ResponseError as exc:
+                    replies.append(_refusal(self.name, self.endpoint, label, exc, self.timeout))
+        return replies
 
     async def text(self, *args: Arg) -> str:
         """Run a command whose reply is a bulk string (INFO, CLUSTER NODES, ...)."""
