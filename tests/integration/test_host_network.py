@@ -1,0 +1,187 @@
+"""`network: {mode: host}` on the lab: a 3x1 cluster on the hosts' own network stack.
+
+One cluster (stack `ithost`, ports 7700-7705, bus 17700-17705) is deployed for the
+module; the tests run in file order, the last one removes it with its volumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.exceptions
+import yaml
+from redis.asyncio.cluster import RedisCluster
+
+from .conftest import SwarmLab
+from .helpers import cli, password, stack_copy, status_json
+
+STACK = "ithost"
+BASE_PORT = 7700
+NODES = 6
+NAMESPACE = f"label=com.docker.stack.namespace={STACK}"
+
+
+@dataclass
+class Deployed:
+    lab: SwarmLab
+    stack_file: Path
+    certs: Path
+    first: subprocess.CompletedProcess[str]
+
+    def deploy(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return cli(
+            "deploy",
+            str(self.stack_file),
+            "--certs-dir",
+            str(self.certs),
+            *extra,
+            docker_host=self.lab.docker_host,
+        )
+
+    def status(self) -> tuple[int, dict[str, Any]]:
+        return status_json(STACK, self.certs, self.lab.docker_host)
+
+
+def host_stack(tmp: Path) -> Path:
+    """stacks/cluster.yaml on the host network: no overlay fields, no port."""
+    path = stack_copy(tmp, "cluster", STACK, BASE_PORT)
+    data = yaml.safe_load(path.read_text())
+    data["network"] = {"mode": "host"}
+    for key in ("port", "announce"):
+        data.pop(key, None)
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    tmp = tmp_path_factory.mktemp(STACK)
+    certs = tmp / "certs"
+    stack_file = host_stack(tmp)
+    cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+    first = cli(
+        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
+    )
+    try:
+        yield Deployed(swarm_lab, stack_file, certs, first)
+    finally:
+        cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+
+
+def _endpoints(report: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    out = {}
+    for node in report["nodes"]:
+        host, port = node["endpoint"].rsplit(":", 1)
+        out[node["name"]] = (host, int(port))
+    return out
+
+
+def test_deploy_is_healthy_on_host_ports(cluster: Deployed) -> None:
+    assert cluster.first.returncode == 0, cluster.first.stdout[-3000:] + cluster.first.stderr
+    code, report = cluster.status()
+    assert code == 0, report["problems"]
+    assert report["status"] == "healthy"
+    assert report["cluster"]["state"] == "ok"
+    lab_hosts = {cluster.lab.addr(k) for k in range(1, cluster.lab.size + 1)}
+    found = _endpoints(report)
+    assert {name: port for name, (_, port) in found.items()} == {
+        f"node-{i}": BASE_PORT + i - 1 for i in range(1, NODES + 1)
+    }
+    assert {host for host, _ in found.values()} <= lab_hosts
+
+
+def test_services_join_the_host_network_and_publish_nothing(cluster: Deployed) -> None:
+    lab = cluster.lab
+    assert lab.docker(1, "network", "ls", "-q", "--filter", NAMESPACE).strip() == ""
+    names = lab.docker(1, "service", "ls", "--filter", NAMESPACE, "--format", "{{.Name}}").split()
+    assert len(names) == NODES
+    for name in names:
+        spec = json.loads(lab.docker(1, "service", "inspect", name, "--format", "{{json .Spec}}"))
+        (target,) = [n["Target"] for n in spec["TaskTemplate"]["Networks"]]
+        network = lab.docker(1, "network", "inspect", target, "--format", "{{.Name}} {{.Driver}}")
+        assert network.split() == ["host", "host"]  # Swarm's predefined host network
+        assert not spec["EndpointSpec"].get("Ports")
+
+
+def test_each_node_listens_only_on_its_host_address(cluster: Deployed) -> None:
+    _, report = cluster.status()
+    prefix = os.environ.get("LAB_NS_PREFIX", "srlab-h")
+    ports = {p for _, p in _endpoints(report).values()}
+    ports |= {p + 10000 for p in ports}  # the cluster bus
+    for k in range(1, cluster.lab.size + 1):
+        listening = subprocess.check_output(
+            ["nsenter", f"--net=/run/netns/{prefix}{k}", "ss", "-Hltn"], text=True
+        )
+        ours = [line.split()[3] for line in listening.splitlines() if line.strip()]
+        ours = [local for local in ours if int(local.rsplit(":", 1)[1]) in ports]
+        assert ours, f"no node of {STACK} listens on lab host {k}"
+        assert {local.rsplit(":", 1)[0] for local in ours} == {cluster.lab.addr(k)}
+
+
+@pytest.mark.anyio
+async def test_cluster_client_outside_the_swarm_uses_the_host_addresses(
+    cluster: Deployed,
+) -> None:
+    _, report = cluster.status()
+    found = _endpoints(report)
+    host, port = found["node-1"]
+    certs = cluster.certs / STACK
+    # No address remapping and full hostname checks: the nodes announce their host
+    # addresses and ports, and their certificates carry those addresses.
+    client = RedisCluster(
+        host=host,
+        port=port,
+        ssl=True,
+        ssl_check_hostname=True,
+        ssl_ca_certs=str(certs / "ca.crt"),
+        ssl_certfile=str(certs / "clients" / "app.crt"),
+        ssl_keyfile=str(certs / "clients" / "app.key"),
+        username="app",
+        password=password(cluster.certs, STACK, "app"),
+    )
+    try:
+        for i in range(50):
+            await client.set(f"app:{i}", str(i))
+        assert [await client.get(f"app:{i}") for i in (0, 25, 49)] == [b"0", b"25", b"49"]
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await client.set("other:1", "x")  # the ACL is unchanged: only app:* keys
+        announced = {(n.host, n.port) for n in client.get_nodes()}
+        primaries = {found[n["name"]] for n in report["nodes"] if n["role"] == "primary"}
+        assert primaries <= announced <= set(found.values())
+    finally:
+        await client.aclose()
+
+
+def test_second_deploy_changes_nothing(cluster: Deployed) -> None:
+    again = cluster.deploy("--json")
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout.strip().splitlines()[-1])  # JSON lines; result is last
+    assert result["result"]["changes"] == 0
+    assert result["result"]["bootstrap"]["actions"] == []
+    plan = cli(
+        "plan",
+        str(cluster.stack_file),
+        "--certs-dir",
+        str(cluster.certs),
+        docker_host=cluster.lab.docker_host,
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_rm_with_volumes_leaves_nothing(cluster: Deployed) -> None:
+    lab = cluster.lab
+    removed = cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=lab.docker_host)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    for kind in ("service", "secret", "config", "network"):
+        assert lab.docker(1, kind, "ls", "-q", "--filter", NAMESPACE).strip() == "", kind
+    for k in range(1, lab.size + 1):  # rm --volumes empties the volumes on every host
+        for volume in lab.docker(k, "volume", "ls", "-q", "--filter", NAMESPACE).split():
+            left = lab.docker(k, "run", "--rm", "-v", f"{volume}:/v", "redis:7.0", "ls", "-A", "/v")
+            assert left.strip() == "", (k, volume)
