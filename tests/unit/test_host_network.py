@@ -9,9 +9,10 @@ import pytest
 
 from swarmredis import labels
 from swarmredis.engine.flows.status import health_targets
-from swarmredis.errors import SpecError
+from swarmredis.errors import PlacementError, SpecError
 from swarmredis.plan.observe import SwarmNode
 from swarmredis.plan.placement import place
+from swarmredis.plan.ports import check_host_ports, held_ports, ports_taken
 from swarmredis.plan.state import DesiredState, desired_state, required_material
 from swarmredis.stackfile import parse_stack
 from swarmredis.stackfile.model import Stack
@@ -202,3 +203,50 @@ def test_status_finds_a_host_network_node_at_its_host_address_and_port() -> None
     targets = health_targets("acme", services, [], nodes)
     found = {t.name: (t.endpoint.host, t.endpoint.port) for t in targets}
     assert found == {n.name: (state.assignment.addresses[n.name], n.port) for n in state.nodes}
+
+
+def raw_services(state: DesiredState) -> list[dict[str, Any]]:
+    """The desired services as the Docker API lists them (enough for ``ports_taken``)."""
+    return [{"ID": o.logical, "Spec": o.spec} for o in state.services if o.spec is not None]
+
+
+def test_one_stack_never_holds_a_port_twice_on_a_host() -> None:
+    for s in (
+        stack(shards=100, replicas=5, access={"base_port": 1024}),
+        stack(mode="replication", replicas=5, sentinel={"count": 9}),
+        Stack.model_validate({"name": "acme", "announce": "host", "shards": 100, "replicas": 5}),
+    ):
+        nodes = topology(s)
+        check_host_ports(s, {n.name: "id1" for n in nodes}, {})  # all on one host
+        ports = [p for n in nodes for p in held_ports(n)]
+        assert len(ports) == len(set(ports))
+
+
+def test_ports_held_by_another_stack_on_the_same_host_are_refused() -> None:
+    other = plan(stack(name="other", access={"base_port": 7104}))
+    taken = ports_taken(raw_services(other), "acme")
+    mine = stack(access={"base_port": 7100})  # node-5 and node-6 want 7104 and 7105
+    elsewhere = {n.name: "id9" for n in topology(mine)}
+    check_host_ports(mine, elsewhere, taken)  # other hosts: no clash
+    placed = elsewhere | {
+        "node-5": other.assignment.nodes["node-1"],
+        "node-6": other.assignment.nodes["node-2"],
+    }
+    with pytest.raises(PlacementError) as caught:
+        check_host_ports(mine, placed, taken)
+    assert "node-5 needs port 7104, held by other/node-1" in str(caught.value)
+    assert "node-6 needs port 7105, held by other/node-2" in str(caught.value)
+    assert "node-6 needs port 17105, held by other/node-2" in str(caught.value)
+
+
+def test_host_network_clashes_with_published_ports_but_overlays_are_left_to_swarm() -> None:
+    overlay = Stack.model_validate({"name": "pub", "access": {"base_port": 7100}})
+    published = plan(overlay)
+    taken = ports_taken(raw_services(published), "acme")
+    assert taken[published.assignment.nodes["node-1"]][7100].holder == "pub/node-1"
+    mine = stack(access={"base_port": 7100})
+    with pytest.raises(PlacementError, match="node-1 needs port 7100, held by pub/node-1"):
+        check_host_ports(mine, dict(published.assignment.nodes), taken)
+    also_overlay = Stack.model_validate({"name": "acme", "access": {"base_port": 7100}})
+    check_host_ports(also_overlay, dict(published.assignment.nodes), taken)
+    assert ports_taken(raw_services(published), "pub") == {}  # a stack's own ports are its own
