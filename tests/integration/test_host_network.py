@@ -159,6 +159,29 @@ async def test_cluster_client_outside_the_swarm_uses_the_host_addresses(
         await client.aclose()
 
 
+def test_another_stack_on_taken_host_ports_is_refused_before_anything_is_written(
+    cluster: Deployed, tmp_path: Path
+) -> None:
+    _, report = cluster.status()
+    host = next(n["host"] for n in report["nodes"] if n["name"] == "node-1")
+    data = {
+        "name": f"{STACK}2",
+        "mode": "standalone",
+        "network": {"mode": "host"},
+        "access": {"base_port": BASE_PORT},  # node-1's port, on node-1's host
+        "placement": {"constraints": [f"node.hostname == {host}"]},
+    }
+    stack_file = tmp_path / "clash.yaml"
+    stack_file.write_text(yaml.safe_dump(data))
+    refused = cli(
+        "deploy", str(stack_file), "--certs-dir", str(tmp_path), docker_host=cluster.lab.docker_host
+    )
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert f"node-1 needs port {BASE_PORT}, held by {STACK}/node-1" in refused.stderr
+    namespace = f"label=com.docker.stack.namespace={STACK}2"
+    assert cluster.lab.docker(1, "service", "ls", "-q", "--filter", namespace).strip() == ""
+
+
 def test_second_deploy_changes_nothing(cluster: Deployed) -> None:
     again = cluster.deploy("--json")
     assert again.returncode == 0, again.stderr
