@@ -1,7 +1,9 @@
-"""`network: {mode: host}` on the lab: a 3x1 cluster on the hosts' own network stack.
+"""`network: {mode: host}` on the lab: a 3x1 cluster and a replication stack on the
+hosts' own network stack.
 
 One cluster (stack `ithost`, ports 7700-7705, bus 17700-17705) is deployed for the
-module; the tests run in file order, the last one removes it with its volumes.
+first tests; they run in file order, the last of them removes it with its volumes.
+Then a replication stack (`ithostr`, 7720-7725) is deployed and removed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import redis.exceptions
 import yaml
 from redis.asyncio.cluster import RedisCluster
@@ -159,6 +162,41 @@ async def test_cluster_client_outside_the_swarm_uses_the_host_addresses(
         await client.aclose()
 
 
+@pytest.mark.anyio
+async def test_rolling_update_restarts_every_node_on_its_port_and_keeps_the_keys(
+    cluster: Deployed,
+) -> None:
+    data = yaml.safe_load(cluster.stack_file.read_text())
+    data["resources"]["memory"] = "384M"
+    cluster.stack_file.write_text(yaml.safe_dump(data))
+    updated = cluster.deploy()
+    assert updated.returncode == 0, updated.stdout[-3000:] + updated.stderr
+    assert "CLUSTER FAILOVER" in updated.stdout  # primaries handed over before restarting
+    code, report = cluster.status()
+    assert code == 0, report["problems"]
+    assert {n["name"]: n["endpoint"].rsplit(":", 1)[1] for n in report["nodes"]} == {
+        f"node-{i}": str(BASE_PORT + i - 1) for i in range(1, NODES + 1)
+    }
+    host, port = _endpoints(report)["node-1"]
+    certs = cluster.certs / STACK
+    client = RedisCluster(
+        host=host,
+        port=port,
+        ssl=True,
+        ssl_ca_certs=str(certs / "ca.crt"),
+        ssl_certfile=str(certs / "clients" / "app.crt"),
+        ssl_keyfile=str(certs / "clients" / "app.key"),
+        username="app",
+        password=password(cluster.certs, STACK, "app"),
+    )
+    try:
+        assert [await client.get(f"app:{i}") for i in range(50)] == [
+            str(i).encode() for i in range(50)
+        ]
+    finally:
+        await client.aclose()
+
+
 def test_another_stack_on_taken_host_ports_is_refused_before_anything_is_written(
     cluster: Deployed, tmp_path: Path
 ) -> None:
@@ -208,3 +246,64 @@ def test_rm_with_volumes_leaves_nothing(cluster: Deployed) -> None:
         for volume in lab.docker(k, "volume", "ls", "-q", "--filter", NAMESPACE).split():
             left = lab.docker(k, "run", "--rm", "-v", f"{volume}:/v", "redis:7.0", "ls", "-A", "/v")
             assert left.strip() == "", (k, volume)
+
+
+REPLICATION = "ithostr"
+REPLICATION_PORT = 7720
+
+
+@pytest.fixture(scope="module")
+def replication(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """stacks/replication.yaml on the host network: nodes on 7720-7722, sentinels 7723-7725."""
+    tmp = tmp_path_factory.mktemp(REPLICATION)
+    path = stack_copy(tmp, "replication", REPLICATION, REPLICATION_PORT)
+    data = yaml.safe_load(path.read_text())
+    data["network"] = {"mode": "host"}
+    data.pop("port", None)
+    data["sentinel"].pop("port", None)
+    path.write_text(yaml.safe_dump(data))
+    cli("rm", REPLICATION, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+    done = cli("deploy", str(path), "--certs-dir", str(tmp), docker_host=swarm_lab.docker_host)
+    try:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+        yield tmp
+    finally:
+        cli("rm", REPLICATION, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+
+
+@pytest.mark.anyio
+async def test_replication_on_the_host_network_replicates_by_host_address(
+    swarm_lab: SwarmLab, replication: Path
+) -> None:
+    code, report = status_json(REPLICATION, replication, swarm_lab.docker_host)
+    assert code == 0, report["problems"]
+    found = _endpoints(report)
+    assert {name: port for name, (_, port) in found.items()} == {
+        **{f"node-{i}": REPLICATION_PORT + i - 1 for i in (1, 2, 3)},
+        **{f"sentinel-{j}": REPLICATION_PORT + 2 + j for j in (1, 2, 3)},
+    }
+    certs = replication / REPLICATION
+
+    def client(node: str) -> aioredis.Redis:
+        host, port = found[node]
+        return aioredis.Redis(
+            host=host,
+            port=port,
+            ssl=True,
+            ssl_check_hostname=True,  # the certificates carry the host addresses
+            socket_timeout=5,
+            ssl_ca_certs=str(certs / "ca.crt"),
+            ssl_certfile=str(certs / "clients" / "web.crt"),
+            ssl_keyfile=str(certs / "clients" / "web.key"),
+            username="web",
+            password=password(replication, REPLICATION, "web"),
+        )
+
+    primary, replica = client("node-1"), client("node-3")
+    try:
+        await primary.set("session:1", "x")
+        assert await primary.wait(2, 5000) == 2  # both replicas acknowledged it
+        assert await replica.get("session:1") == b"x"
+    finally:
+        await primary.aclose()
+        await replica.aclose()
