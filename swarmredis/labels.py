@@ -48,3 +48,4 @@ def sentinel_volume_name(stack: str, index: int) -> str:
 
 PLANNED_ROLE = f"{PREFIX}.planned-role"  # primary | replica | standalone | sentinel (as planned)
 SHARD = f"{PREFIX}.shard"  # cluster shard number of a Redis node
+HOST_PORT = f"{PREFIX}.host-port"  # the port a node listens on, on the host network only

@@ -120,7 +120,7 @@ def diff(desired: DesiredState, observed: Sequence[ObservedObject], prune: bool 
     for obj in observed:
         by_kind[obj.kind].append(obj)
     network_ids = {o.name: o.id for o in by_kind["network"]}
-    items = [_network(desired.network, by_kind["network"])]
+    items = [] if desired.network is None else [_network(desired.network, by_kind["network"])]
     items += [_data(obj, by_kind["secret"]) for obj in desired.secrets]
     items += [_data(obj, by_kind["config"]) for obj in desired.configs]
     items += [_service(obj, by_kind["service"], network_ids) for obj in desired.services]

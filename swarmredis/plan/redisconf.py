@@ -13,6 +13,10 @@ appear here. Choices worth knowing:
 - ``announce: hostname`` announces overlay aliases (``acme-node-1``); ``host``
   announces the host address and the published ports, for clients outside the
   Swarm, and makes IPs the preferred cluster endpoint.
+- ``network.mode: host`` (which implies ``announce: host``): a node listens on its
+  host port (``tls-port``) and ``bind``s only its host's address, the one the stack
+  names, never the host's other interfaces; a replica follows its primary at the
+  primary host's address, since no overlay DNS resolves aliases there.
 """
 
 from __future__ import annotations
@@ -43,9 +47,13 @@ def _header(stack: Stack, node: LogicalNode) -> list[str]:
     ]
 
 
-def _listen(stack: Stack, node: LogicalNode, *, links: tuple[str, ...]) -> list[str]:
+def _listen(
+    stack: Stack, node: LogicalNode, host_addr: str | None, *, links: tuple[str, ...]
+) -> list[str]:
     """Port and TLS directives; ``links`` are the extra tls-* yes switches."""
+    bind = [f"bind {host_addr}"] if stack.host_network else []
     return [
+        *bind,
         "port 0",
         f"tls-port {node.port}",
         f"tls-cert-file {secret_path(node.name + '.crt')}",
@@ -58,14 +66,21 @@ def _listen(stack: Stack, node: LogicalNode, *, links: tuple[str, ...]) -> list[
     ]
 
 
-def redis_conf(stack: Stack, node: LogicalNode, host_addr: str | None = None) -> str:
-    """The redis.conf of Redis node ``node``; ``host_addr`` is needed for ``announce: host``."""
+def redis_conf(
+    stack: Stack,
+    node: LogicalNode,
+    host_addr: str | None = None,
+    primary_at: tuple[str, int] | None = None,
+) -> str:
+    """The redis.conf of Redis node ``node``; ``host_addr`` is needed for ``announce: host``,
+    and with ``network.mode: host`` a replication replica's ``primary_at`` too (the
+    primary's host address and port)."""
     if node.kind != "redis":
         raise ValueError(f"{node.name} is not a Redis node")
     if stack.announce == "host" and not host_addr:
         raise ValueError(f"{node.name}: announce host needs the address of its host")
     links = ("tls-replication", "tls-cluster") if stack.mode == "cluster" else ("tls-replication",)
-    lines = _header(stack, node) + _listen(stack, node, links=links)
+    lines = _header(stack, node) + _listen(stack, node, host_addr, links=links)
     lines += [
         f"aclfile {secret_path('users.acl')}",
         f"include {secret_path('replication-auth.conf')}",
@@ -76,7 +91,7 @@ def redis_conf(stack: Stack, node: LogicalNode, host_addr: str | None = None) ->
     if stack.mode == "cluster":
         lines += _cluster(stack, node, host_addr)
     elif stack.mode == "replication":
-        lines += _replication(stack, node, host_addr)
+        lines += _replication(stack, node, host_addr, primary_at)
     lines += [f"{key} {value}" for key, value in stack.config.items()]
     return "\n".join(lines) + "\n"
 
@@ -109,14 +124,22 @@ def _cluster(stack: Stack, node: LogicalNode, host_addr: str | None) -> list[str
     return lines
 
 
-def _replication(stack: Stack, node: LogicalNode, host_addr: str | None) -> list[str]:
+def _replication(
+    stack: Stack, node: LogicalNode, host_addr: str | None, primary_at: tuple[str, int] | None
+) -> list[str]:
     # Sentinels and clients learn replicas from what they announce: a stable
     # alias (resolved by sentinels) rather than a container IP that changes.
     if stack.announce == "host":
         lines = [f"replica-announce-ip {host_addr}", f"replica-announce-port {node.published_port}"]
     else:
         lines = [f"replica-announce-ip {node.alias}", f"replica-announce-port {node.port}"]
-    if node.role == "replica" and node.primary is not None:
+    if node.role != "replica" or node.primary is None:
+        return lines
+    if stack.host_network:
+        if primary_at is None:
+            raise ValueError(f"{node.name}: network mode host needs its primary's host address")
+        lines.append(f"replicaof {primary_at[0]} {primary_at[1]}")
+    else:
         lines.append(f"replicaof {labels.dns_alias(stack.name, node.primary)} {node.port}")
     return lines
 
@@ -147,7 +170,7 @@ def sentinel_conf(
     else:
         announce = [f"sentinel announce-ip {node.alias}", f"sentinel announce-port {node.port}"]
         target = f"{primary.alias} {primary.port}"
-    lines = _header(stack, node) + _listen(stack, node, links=("tls-replication",))
+    lines = _header(stack, node) + _listen(stack, node, host_addr, links=("tls-replication",))
     lines += [
         f"dir {DATA_DIR}",
         "sentinel resolve-hostnames yes",

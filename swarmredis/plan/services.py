@@ -5,6 +5,14 @@ root-only chown/gosu path), ``CapabilityDrop: ["ALL"]`` (API >= 1.41), read-only
 root filesystem (Redis writes only to ``/data``, a named volume), secrets 0400
 owned by 999. Health is checked without credentials: a node that answers PING
 with PONG or NOAUTH is up, and no password ever sits on a command line.
+
+With ``network.mode: host`` a service joins Swarm's predefined ``host`` network
+(``Target: host``; the API stores the network's id) with no alias and no published
+port: the node listens on its host port itself. Its health check dials the host's
+address, the one address Redis binds there. It sets no sysctl: runc refuses
+``net.*`` sysctls in the host's network namespace (measured on the lab, Docker
+20.10: ``sysctl "net.core.somaxconn" not allowed in host network namespace``), so
+the host's own ``net.core.somaxconn`` applies.
 """
 
 from __future__ import annotations
@@ -69,11 +77,18 @@ def config_logical(node: LogicalNode) -> str:
     return f"redis-{node.name}.conf" if node.kind == "redis" else f"{node.name}.conf"
 
 
-def healthcheck(stack: Stack, node: LogicalNode) -> dict[str, Any]:
-    """HealthConfig: PING over TLS with the node's own certificate, no password."""
+def healthcheck(stack: Stack, node: LogicalNode, host_addr: str | None = None) -> dict[str, Any]:
+    """HealthConfig: PING over TLS with the node's own certificate, no password.
+
+    On the overlay it dials 127.0.0.1 in the container's own network namespace; with
+    ``network.mode: host`` the host's address ``host_addr``, where the node binds.
+    """
+    if stack.host_network and not host_addr:
+        raise ValueError(f"{node.name}: network mode host needs the address of its host")
     cli = ["redis-cli", "--tls", "--cacert", secret_path("ca.crt")]
     cli += ["--cert", secret_path(f"{node.name}.crt"), "--key", secret_path(f"{node.name}.key")]
-    cli += ["-h", "127.0.0.1", "-p", str(node.port), "ping"]
+    target = host_addr if stack.host_network and host_addr else "127.0.0.1"
+    cli += ["-h", target, "-p", str(node.port), "ping"]
     test = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) exit 0;; *) exit 1;; esac'
     # Swarm reports a task "running" only after its first passing check, so the interval
     # bounds how fast a deploy converges (10 s cost 12 s per deploy on the lab); one
@@ -87,7 +102,9 @@ def healthcheck(stack: Stack, node: LogicalNode) -> dict[str, Any]:
     }
 
 
-def _ports(node: LogicalNode) -> list[dict[str, Any]]:
+def _ports(stack: Stack, node: LogicalNode) -> list[dict[str, Any]]:
+    if stack.host_network:
+        return []  # the node listens on its host port itself
     ports = []
     if node.published_port is not None:
         ports.append(_port(node.port, node.published_port))
@@ -106,7 +123,11 @@ def _port(target: int, published: int) -> dict[str, Any]:
 
 
 def _container(
-    stack: Stack, node: LogicalNode, secret_names: Mapping[str, str], config_name: str
+    stack: Stack,
+    node: LogicalNode,
+    secret_names: Mapping[str, str],
+    config_name: str,
+    host_addr: str | None,
 ) -> dict[str, Any]:
     secrets = [
         {"File": _file(logical, SECRET_MODE), "SecretName": secret_names[logical]}
@@ -124,10 +145,12 @@ def _container(
         "Mounts": [_volume(stack, node)],
         "Secrets": secrets,
         "Configs": [{"File": _file(target, CONFIG_MODE), "ConfigName": config_name}],
-        "Healthcheck": healthcheck(stack, node),
+        "Healthcheck": healthcheck(stack, node, host_addr),
         "DNSConfig": {"Options": list(DNS_OPTIONS)},
         "StopGracePeriod": 30 * SECOND,  # time to finish an RDB/AOF write on shutdown
     }
+    if stack.host_network:
+        del container["Sysctls"]
     if node.kind == "redis":
         container["Args"] = ["redis-server", REDIS_CONF_PATH]
     else:
@@ -155,13 +178,22 @@ def _resources(stack: Stack) -> dict[str, Any]:
     return {"Limits": limits}
 
 
-def _node_labels(node: LogicalNode) -> dict[str, str | None]:
+def _node_labels(stack: Stack, node: LogicalNode) -> dict[str, str | None]:
     return {
         labels.ROLE: node.kind,
         labels.NODE: node.name,
         labels.PLANNED_ROLE: node.role,
         labels.SHARD: None if node.shard is None else str(node.shard),
+        # status reads a node's port from its published ports; on the host network there
+        # are none, so the port is a label (only there: overlay specs stay as they were)
+        labels.HOST_PORT: str(node.port) if stack.host_network else None,
     }
+
+
+def _networks(stack: Stack, node: LogicalNode) -> list[dict[str, Any]]:
+    if stack.host_network:
+        return [{"Target": stack.network.name}]  # "host": aliases need a user network
+    return [{"Target": stack.network.name, "Aliases": [node.alias]}]
 
 
 def service_object(
@@ -170,21 +202,23 @@ def service_object(
     swarm_node: str,
     secret_names: Mapping[str, str],
     config_name: str,
+    host_addr: str | None = None,
 ) -> DesiredObject:
-    """The ServiceSpec of ``node``, pinned to Swarm node id ``swarm_node``."""
+    """The ServiceSpec of ``node``, pinned to Swarm node id ``swarm_node`` (whose address
+    ``host_addr`` the health check needs with ``network.mode: host``)."""
     constraints: Sequence[str] = (f"node.id=={swarm_node}", *stack.placement.constraints)
     endpoint: dict[str, Any] = {"Mode": "dnsrr"}
-    if ports := _ports(node):
+    if ports := _ports(stack, node):
         endpoint["Ports"] = ports
     spec: dict[str, Any] = {
         "Name": node.service,
-        "Labels": object_labels(stack, "service", **_node_labels(node)),
+        "Labels": object_labels(stack, "service", **_node_labels(stack, node)),
         "TaskTemplate": {
-            "ContainerSpec": _container(stack, node, secret_names, config_name),
+            "ContainerSpec": _container(stack, node, secret_names, config_name, host_addr),
             "Resources": _resources(stack),
             "RestartPolicy": {"Condition": "any", "Delay": 5 * SECOND, "MaxAttempts": 0},
             "Placement": {"Constraints": list(constraints)},
-            "Networks": [{"Target": stack.network.name, "Aliases": [node.alias]}],
+            "Networks": _networks(stack, node),
         },
         "Mode": {"Replicated": {"Replicas": 1}},
         "UpdateConfig": {

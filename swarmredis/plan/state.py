@@ -26,7 +26,7 @@ class DesiredState:
     nodes: tuple[LogicalNode, ...]
     assignment: Assignment
     slots: Mapping[str, tuple[int, int]]  # cluster primary -> inclusive slot range
-    network: DesiredObject
+    network: DesiredObject | None  # None on the host network: nothing to create
     secrets: tuple[DesiredObject, ...]
     configs: tuple[DesiredObject, ...]
     services: tuple[DesiredObject, ...]
@@ -35,7 +35,8 @@ class DesiredState:
 
     def objects(self) -> tuple[DesiredObject, ...]:
         """All objects in creation order: network, secrets, configs, services."""
-        return (self.network, *self.secrets, *self.configs, *self.services)
+        network = () if self.network is None else (self.network,)
+        return (*network, *self.secrets, *self.configs, *self.services)
 
 
 def required_material(stack: Stack) -> tuple[str, ...]:
@@ -70,7 +71,7 @@ def desired_state(
     configs = tuple(_config(stack, node, nodes, host_of) for node in nodes)
     secret_names = {s.logical: s.name for s in secrets if not s.pending}
     services = tuple(
-        _service(stack, node, assignment.nodes[node.name], secret_names, config.name)
+        _service(stack, node, assignment, secret_names, config.name)
         for node, config in zip(nodes, configs, strict=True)
     )
     sharded = stack.mode == "cluster"
@@ -80,7 +81,7 @@ def desired_state(
         nodes=nodes,
         assignment=assignment,
         slots=slots,
-        network=network_object(stack),
+        network=None if stack.host_network else network_object(stack),
         secrets=secrets,
         configs=configs,
         services=services,
@@ -102,7 +103,11 @@ def _config(
     stack: Stack, node: LogicalNode, nodes: Sequence[LogicalNode], host_of: Mapping[str, str]
 ) -> DesiredObject:
     if node.kind == "redis":
-        text = redis_conf(stack, node, host_of[node.name])
+        by_name = {n.name: n for n in nodes}
+        primary_at = None
+        if node.primary is not None:  # a replica: where its planned primary listens
+            primary_at = (host_of[node.primary], by_name[node.primary].port)
+        text = redis_conf(stack, node, host_of[node.name], primary_at)
     else:
         primary = next(n for n in nodes if n.role == "primary")
         text = sentinel_conf(stack, node, primary, host_of[node.name], host_of[primary.name])
@@ -112,11 +117,18 @@ def _config(
 def _service(
     stack: Stack,
     node: LogicalNode,
-    swarm_node: str,
+    assignment: Assignment,
     secret_names: Mapping[str, str],
     config_name: str,
 ) -> DesiredObject:
     missing = tuple(s for s in node_secrets(stack, node) if s not in secret_names)
     if missing:
         return DesiredObject("service", node.service, node.name, None, None, missing=missing)
-    return service_object(stack, node, swarm_node, secret_names, config_name)
+    return service_object(
+        stack,
+        node,
+        assignment.nodes[node.name],
+        secret_names,
+        config_name,
+        assignment.addresses[node.name],
+    )

@@ -48,9 +48,55 @@ def apply_mode_defaults(data: Any) -> Any:
     # network does not also report itself missing.
     name = out.get("name") if isinstance(out.get("name"), str) else "stack"
     network = out.get("network", {})
+    if isinstance(network, Mapping) and network.get("mode") == "host":
+        return host_network(out, network)
     if isinstance(network, Mapping) and "name" not in network:
         out["network"] = {**network, "name": f"{name}_net"}
     return out
+
+
+# Fields that mean nothing on the hosts' own network stack: the values allowed, and why.
+_NOT_ON_HOST: dict[str, tuple[tuple[object, ...], str]] = {
+    "name": ((None, "host"), "every node joins Swarm's predefined host network"),
+    "encrypted": ((None, False), "there is no overlay to encrypt (traffic is TLS anyway)"),
+    "subnet": ((None,), "nodes use their hosts' addresses"),
+}
+_HOST_PORTS = "node i listens on access.base_port + i - 1 on its host"
+
+
+def host_network(data: dict[str, Any], network: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults and refusals of ``network.mode: host`` (raw data, before validation).
+
+    The overlay's fields are refused unless left at their defaults, so is ``port`` (each
+    node has its own host port), ``access.publish: none`` (the nodes sit on their host
+    ports whatever it says) and ``announce: hostname`` (no overlay DNS resolves aliases);
+    ``announce`` defaults to ``host``. ``network.name`` becomes ``host``, the network the
+    services attach to.
+    """
+    for key, (allowed, why) in _NOT_ON_HOST.items():
+        if network.get(key) not in allowed:
+            raise spec_problem(f"network.{key}", f"not allowed with network.mode host: {why}")
+    if "port" in data:
+        raise spec_problem("port", f"not allowed with network.mode host: {_HOST_PORTS}")
+    sentinel = data.get("sentinel")
+    if isinstance(sentinel, Mapping) and "port" in sentinel:
+        raise spec_problem(
+            "sentinel.port",
+            f"not allowed with network.mode host: {_HOST_PORTS} (sentinels follow the Redis nodes)",
+        )
+    access = data.get("access")
+    if isinstance(access, Mapping) and access.get("publish", "host") != "host":
+        raise spec_problem(
+            "access.publish",
+            f"must be host with network.mode host ({_HOST_PORTS}), got {access['publish']!r}",
+        )
+    if data.get("announce", "host") != "host":
+        raise spec_problem(
+            "announce",
+            "must be host with network.mode host (no overlay DNS resolves aliases there),"
+            f" got {data['announce']!r}",
+        )
+    return {**data, "network": {**network, "name": "host"}, "announce": "host"}
 
 
 def _check_mode_fields(data: Mapping[str, Any], mode: str) -> None:

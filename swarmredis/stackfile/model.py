@@ -28,6 +28,7 @@ from swarmredis.stackfile.defaults import apply_mode_defaults, cross_check, each
 from swarmredis.stackfile.units import format_size, parse_duration, parse_size
 
 Mode = Literal["cluster", "replication", "standalone"]
+NetworkMode = Literal["overlay", "host"]
 MIN_MEMORY = 32 * 1024**2
 
 
@@ -66,8 +67,14 @@ class _Frozen(BaseModel):
 
 
 class Network(_Frozen):
-    """The overlay network every node of the stack joins."""
+    """The network every node of the stack joins: its own overlay, or the hosts' own stack.
 
+    With ``mode: host`` every node joins Swarm's predefined ``host`` network (``name`` is
+    then ``host``) and listens on its host port; ``defaults.host_network`` refuses the
+    overlay's own fields there.
+    """
+
+    mode: NetworkMode = "overlay"
     name: str
     encrypted: StrictBool = False
     subnet: str | None = None
@@ -304,6 +311,11 @@ class Stack(_Frozen):
         if problem is not None:
             raise spec_problem(*problem)
         return self
+
+    @property
+    def host_network(self) -> bool:
+        """Whether nodes run on their hosts' network stack (``network.mode: host``)."""
+        return self.network.mode == "host"
 
     @property
     def redis_count(self) -> int:

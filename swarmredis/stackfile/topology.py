@@ -4,6 +4,12 @@ Naming follows docs/architecture.md: cluster primaries ``node-1..node-S``
 (shard k's primary is ``node-k``), then replica r of shard k is
 ``node-{S + (k-1)*R + r}``; replication: ``node-1`` primary, ``node-2..``
 replicas, ``sentinel-1..``; standalone: ``node-1``.
+
+Ports: with ``access.publish: host`` node i (sentinels following the Redis nodes) is
+reached on its host at ``access.base_port + i - 1``. On the overlay it listens on
+``port`` (``sentinel.port``) behind that published port; with ``network.mode: host``
+it listens on the host port itself, so ``port`` and ``published_port`` are the same
+and the cluster bus is that port + 10000.
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ class LogicalNode:
     primary: str | None  # logical name of the planned primary (replicas only)
     service: str
     alias: str
-    port: int
-    published_port: int | None
+    port: int  # where it listens (its host port with network.mode host)
+    published_port: int | None  # where it is reached on its host
     bus_published_port: int | None
     volume: str
 
@@ -64,6 +70,7 @@ def _redis(
 ) -> LogicalNode:
     name = f"node-{index}"
     published = _published(stack, index)
+    port = published if stack.host_network and published is not None else stack.port
     bus = None
     if published is not None and stack.mode == "cluster" and stack.announce == "host":
         bus = published + BUS_PORT_OFFSET
@@ -76,7 +83,7 @@ def _redis(
         primary=primary,
         service=labels.object_name(stack.name, name),
         alias=labels.dns_alias(stack.name, name),
-        port=stack.port,
+        port=port,
         published_port=published,
         bus_published_port=bus,
         volume=labels.volume_name(stack.name, index),
@@ -85,6 +92,8 @@ def _redis(
 
 def _sentinel(stack: Stack, index: int, redis_count: int) -> LogicalNode:
     name = f"sentinel-{index}"
+    published = _published(stack, redis_count + index)
+    port = published if stack.host_network and published is not None else stack.sentinel.port
     return LogicalNode(
         name=name,
         kind="sentinel",
@@ -94,8 +103,8 @@ def _sentinel(stack: Stack, index: int, redis_count: int) -> LogicalNode:
         primary=None,
         service=labels.object_name(stack.name, name),
         alias=labels.dns_alias(stack.name, name),
-        port=stack.sentinel.port,
-        published_port=_published(stack, redis_count + index),
+        port=port,
+        published_port=published,
         bus_published_port=None,
         volume=labels.sentinel_volume_name(stack.name, index),
     )

@@ -1,4 +1,5 @@
-"""``plan``, and the first step of ``deploy``: read the Swarm, place, (issue,) plan, diff.
+"""``plan``, and the first step of ``deploy``: read the Swarm, place, check host ports,
+(issue,) plan, diff.
 
 A dry run is simply stopping here: ``plan`` calls ``plan_stack(..., issue=False)`` and
 prints the diff; ``deploy`` calls it with ``issue=True`` and goes on.
@@ -23,6 +24,7 @@ from swarmredis.pki.store import CertStore
 from swarmredis.plan.diff import Plan, diff
 from swarmredis.plan.observe import previous_assignment
 from swarmredis.plan.placement import place
+from swarmredis.plan.ports import check_host_ports, ports_taken
 from swarmredis.plan.state import desired_state
 from swarmredis.stackfile import Stack
 
@@ -56,6 +58,10 @@ async def plan_stack(
     # Placement first, once: it fails before anything is written, and with `announce: host`
     # the chosen hosts' addresses belong in the certificates.
     assignment = place(stack, nodes, previous_assignment(objects), options.allow_colocation)
+    # Swarm does not know the ports a host-network node binds: refuse clashes with the
+    # nodes of other stacks on the same hosts here, before anything is written.
+    taken = ports_taken(await gateway.list("service"), stack.name)
+    check_host_ports(stack, assignment.nodes, taken)
     hosts = (
         {name: (addr,) for name, addr in assignment.addresses.items()}
         if stack.announce == "host"

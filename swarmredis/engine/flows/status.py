@@ -1,9 +1,10 @@
 """``status``: a running stack's health, from the Swarm's labels and the nodes themselves.
 
 Needs only the stack name: the services' labels say each node's planned role and
-shard (and so the stack's mode, ``registry.mode_of``), their published ports and the
-Swarm nodes' addresses say how to reach them, and the tasks say where they run. Then
-every node is probed concurrently and judged by the mode's rules (``engine.redis.health``).
+shard (and so the stack's mode, ``registry.mode_of``), their published ports (on the
+host network: their ``host-port`` label) and the Swarm nodes' addresses say how to
+reach them, and the tasks say where they run. Then every node is probed concurrently
+and judged by the mode's rules (``engine.redis.health``).
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ def stack_mode(services: Sequence[Mapping[str, Any]]) -> Mode:
 
 
 def _published_port(service: Mapping[str, Any]) -> int | None:
-    """The host-mode port published for the lowest target port (the TLS port, not the bus)."""
+    """The host-mode port published for the lowest target port (the TLS port, not the bus);
+    on the host network, where nothing is published, the port the node listens on."""
     ports = ((service.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports") or []
     host_ports = [p for p in ports if p.get("PublishMode") == "host" and p.get("PublishedPort")]
     if not host_ports:
-        return None
+        listening = _label(service, labels.HOST_PORT)
+        return int(listening) if listening and listening.isdigit() else None
     return int(min(host_ports, key=lambda p: int(p["TargetPort"]))["PublishedPort"])
 
 

@@ -103,6 +103,8 @@ async def apply_plan(
 
 
 async def _network(run: _Run) -> None:
+    if run.plan.desired.network is None:
+        return  # on the hosts' network (network.mode: host) the stack has no network object
     wanted = run.plan.desired.network.logical
     change = next(c for c in run.plan.items if c.kind == "network" and c.logical == wanted)
     if change.action == "update" and change.recreate:

@@ -25,9 +25,15 @@ async def stop_services(
     limiter: anyio.CapacityLimiter,
     deadline: float,
 ) -> None:
-    """Scale every service to zero and wait (bounded) until its tasks have stopped.
+    """Scale every service to zero and wait (bounded) until its tasks have stopped and
+    the task reaper has deleted them.
 
-    A task on a host that is down never reports back: after ``deadline`` rm goes on.
+    Scaling down marks the tasks ``remove``; once they stopped, Swarm's task reaper
+    deletes them. Removing a service inside that window crashed the manager's engine
+    on the lab (Docker 20.10, swarmkit ``SetServiceTasksRemove``: it reads the
+    service's tasks, then dereferences each one again, and a task the reaper deleted
+    in between is nil): so rm waits until no task is left in ``remove``. A task on a
+    host that is down never reports back: after ``deadline`` rm goes on.
     """
 
     async def one(service: Mapping[str, Any]) -> None:
@@ -46,7 +52,8 @@ async def stop_services(
     backoff = Backoff(cap=0.5)
     with anyio.move_on_after(deadline):
         while ids:
-            if not any(t.alive for t in tasks_of(await gateway.tasks(ids))):
+            tasks = tasks_of(await gateway.tasks(ids))
+            if not any(t.alive or t.desired_state == "remove" for t in tasks):
                 return
             await anyio.sleep(backoff.delay())
 
