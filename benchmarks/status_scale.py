@@ -3,7 +3,11 @@
 
 Each size is a Redis Cluster of N TLS + ACL redis-server processes on 127.0.0.1 (N/2
 shards x 1 replica), started by this script with the peers tests' helpers
-(tests/peers/servers.py) and bootstrapped by swarmredis's own cluster bootstrap. The same
+(tests/peers/servers.py). Each node starts with a nodes.conf that already names the
+whole cluster (ids, addresses, roles, slots), so hundreds of nodes form in seconds;
+swarmredis's own cluster bootstrap then checks it (nothing left to do once every node
+agrees and every replica synced). ``--gossip`` forms it from fresh nodes with the
+engine's bootstrap instead (minutes at 100 nodes). The same
 code as `swarmredis status` then probes every node (one TLS connection per node per
 check, all probes concurrent under the CapacityLimiter, a timeout per node) and judges the
 cluster; this script times that, 5 times per size, and writes the medians to
@@ -18,6 +22,7 @@ which measured Redis, not the fan-out. The cluster forms without the engine's fa
 
     benchmarks/status_scale.py                  sizes 6 30 100 300
     benchmarks/status_scale.py --sizes 6 30     fewer
+    benchmarks/status_scale.py --profile DIR    also one check per size under pyinstrument
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import secrets
 import signal
 import statistics
 import sys
@@ -45,7 +51,14 @@ from swarmredis.engine.modes.registry import mode_for  # noqa: E402
 from swarmredis.engine.redis.health import check_health  # noqa: E402
 from swarmredis.engine.redis.verdict import HealthTarget, Status  # noqa: E402
 from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles  # noqa: E402
-from tests.peers.servers import Lab, cluster_members  # noqa: E402
+from tests.peers.servers import (  # noqa: E402
+    Lab,
+    RedisProcess,
+    cluster_members,
+    free_port,
+    redis_config,
+    split_slots,
+)
 from tests.peers.tlsmaterial import ADMIN_PASSWORD, ADMIN_USER, make_material  # noqa: E402
 
 REPS = 5
@@ -53,17 +66,62 @@ PROFILE_DIR: Path | None = None  # --profile DIR
 QUIET_NODE_TIMEOUT_MS = "60000"
 
 
-async def measure(lab: Lab, access: RedisAccess, size: int) -> dict[str, Any]:
-    """Start a cluster of ``size`` nodes, bootstrap it, time ``check_health`` on it."""
+def preformed_cluster(lab: Lab, shards: int, replicas: int) -> list[RedisProcess]:
+    """Start nodes that are one formed cluster from their first second: each gets a
+    nodes.conf that names every node with its id, address, role and slots (the file Redis
+    writes itself once a cluster formed). Gossip would take minutes to form hundreds of
+    nodes at the quiet node timeout; the check measured is the same either way."""
+    total = shards * (1 + replicas)
+    slots = split_slots(shards)
+    ports = [free_port() for _ in range(total)]
+    ids = [secrets.token_hex(20) for _ in range(total)]
+    entries = []
+    for i in range(total):
+        if i < shards:
+            role, primary, epoch, owned = "master", "-", i + 1, f" {slots[i][0]}-{slots[i][1]}"
+        else:
+            shard = (i - shards) // replicas
+            role, primary, epoch, owned = "slave", ids[shard], shard + 1, ""
+        address = f"127.0.0.1:{ports[i]}@{ports[i] + 10000}"
+        entries.append((ids[i], address, role, primary, epoch, owned))
+    processes = []
+    for i in range(total):
+        name = f"node-{i + 1}"
+        directory = lab.root / name
+        directory.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"{nid} {address} {'myself,' if j == i else ''}{role} {primary} 0 0 {epoch} "
+            f"connected{owned}"
+            for j, (nid, address, role, primary, epoch, owned) in enumerate(entries)
+        ]
+        lines.append(f"vars currentEpoch {shards} lastVoteEpoch 0")
+        (directory / "nodes.conf").write_text("\n".join(lines) + "\n")
+        config = redis_config(lab.tls, ports[i], directory, cluster=True)
+        config += f"cluster-node-timeout {QUIET_NODE_TIMEOUT_MS}\n"
+        process = RedisProcess(name, ports[i], directory, config)
+        lab.processes[name] = process
+        process.start()
+        processes.append(process)
+    return processes
+
+
+async def measure(lab: Lab, access: RedisAccess, size: int, preformed: bool) -> dict[str, Any]:
+    """Start a cluster of ``size`` nodes, bootstrap it (``preformed``: start it formed,
+    then let the engine's bootstrap check it), time ``check_health`` on it."""
     shards = size // 2
     started = time.monotonic()
-    processes = lab.cluster(shards=shards, replicas=1)
+    if preformed:
+        processes = preformed_cluster(lab, shards, 1)
+    else:
+        processes = lab.cluster(shards=shards, replicas=1)
     members = cluster_members(processes, shards=shards, replicas=1)
-    for member in members:
-        async with access.connect(member.name, member.endpoint) as node:
-            await node.execute("CONFIG", "SET", "cluster-node-timeout", QUIET_NODE_TIMEOUT_MS)
+    if not preformed:
+        for member in members:
+            async with access.connect(member.name, member.endpoint) as node:
+                await node.execute("CONFIG", "SET", "cluster-node-timeout", QUIET_NODE_TIMEOUT_MS)
     start_s = time.monotonic() - started
     started = time.monotonic()
+    # preformed: finds nothing to do once every node agrees and every replica synced
     await bootstrap_cluster(members, access, wait_timeout=900, ready_timeout=120)
     bootstrap_s = time.monotonic() - started
     targets = [
@@ -92,6 +150,7 @@ async def measure(lab: Lab, access: RedisAccess, size: int) -> dict[str, Any]:
         "shards": shards,
         "start_processes_s": round(start_s, 2),
         "bootstrap_s": round(bootstrap_s, 2),
+        "formed": "preformed nodes.conf" if preformed else "engine bootstrap from fresh nodes",
         "status": status,
         "check_health_s": {
             "median": round(statistics.median(samples), 3),
@@ -121,7 +180,7 @@ def write(results: list[dict[str, Any]]) -> None:
     OUT.write_text(json.dumps(report, indent=2) + "\n")
 
 
-async def run(sizes: list[int], root: Path) -> list[dict[str, Any]]:
+async def run(sizes: list[int], root: Path, preformed: bool) -> list[dict[str, Any]]:
     tls = make_material(root / "tls")
     files = TLSClientFiles(ca=tls.ca, cert=tls.client_cert, key=tls.client_key)
     access = RedisAccess(files, Credentials(ADMIN_USER, ADMIN_PASSWORD), timeout=10.0)
@@ -129,7 +188,7 @@ async def run(sizes: list[int], root: Path) -> list[dict[str, Any]]:
     for size in sizes:
         lab = Lab(tls, root / f"n{size}")
         try:
-            result = await measure(lab, access, size)
+            result = await measure(lab, access, size, preformed)
         finally:
             lab.stop_all()
         median = result["check_health_s"]["median"]
@@ -146,6 +205,11 @@ async def run(sizes: list[int], root: Path) -> list[dict[str, Any]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[6, 30, 100, 300])
+    parser.add_argument(
+        "--gossip",
+        action="store_true",
+        help="form each cluster with the engine's bootstrap from fresh nodes (slow)",
+    )
     parser.add_argument("--out", type=Path, help="default docs/benchmarks/<date>-status-scale.json")
     parser.add_argument("--profile", type=Path, help="also profile one check per size into DIR")
     args = parser.parse_args()
@@ -158,7 +222,7 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # 300 connections
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that every process is killed
     with tempfile.TemporaryDirectory(prefix="swarmredis-scale-") as tmp:
-        results = anyio.run(run, sorted(args.sizes), Path(tmp), backend="asyncio")
+        results = anyio.run(run, sorted(args.sizes), Path(tmp), not args.gossip, backend="asyncio")
     for result in results:
         print(f"{result['nodes']:4d} nodes: {result['ratio_to_smallest']:.2f}x the smallest")
     print(f"wrote {OUT}")
