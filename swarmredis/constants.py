@@ -19,4 +19,5 @@ NODE_TIMEOUT_S = 5.0
 # a Sentinel's view of a replica is refreshed every 10 s).
 HANDOVER_TIMEOUT_S = 60.0
 # Seconds a Docker API request may take.
+LOCK_WAIT_S = 30.0  # seconds deploy and rm wait for another operation's stack lock
 DOCKER_TIMEOUT_S = 30.0

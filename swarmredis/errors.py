@@ -24,6 +24,7 @@ gateways, never scattered through the code.
     │                                    client certificate, or a killed connection
     ├── ConvergenceError                 a task failed / was rejected on a host
     ├── DeployTimeout                    a wait ran out (converge, bootstrap, rm)
+    ├── LockHeld                         another operation holds the stack's lock
     └── HealthError                      deploy finished but the stack is down
         └── DegradedError                exit 1: serving, but not as planned
 """
@@ -237,6 +238,32 @@ class DeployTimeout(SwarmRedisError):
 
     def context(self) -> dict[str, Any]:
         return {"stage": self.stage, "pending": list(self.pending)}
+
+
+class LockHeld(SwarmRedisError):
+    """Another operation holds the stack's lock (``engine/swarm/lock.py``): who, doing
+    what, since when."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        stack: str,
+        holder: str,
+        operation: str,
+        since: str,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.stack, self.holder, self.operation, self.since = stack, holder, operation, since
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "holder": self.holder,
+            "operation": self.operation,
+            "since": self.since,
+        }
 
 
 class HealthError(SwarmRedisError):

@@ -68,6 +68,12 @@ DOCKER_HOST_OPTION = typer.Option(
     help="Docker engine of a Swarm manager (default: DOCKER_HOST or the local socket).",
 )
 
+LOCK_TIMEOUT_OPTION = typer.Option(
+    30.0,
+    "--lock-timeout",
+    min=0.0,
+    help="Seconds to wait while another operation holds the stack's lock (0: fail at once).",
+)
 CERTS_DIR_OPTION = typer.Option(
     Path("certs"),
     "--certs-dir",

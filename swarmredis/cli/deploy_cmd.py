@@ -11,6 +11,7 @@ from swarmredis.cli.common import (
     CERTS_DIR_OPTION,
     DOCKER_HOST_OPTION,
     JSON_LINES_OPTION,
+    LOCK_TIMEOUT_OPTION,
     Command,
     console,
     flag,
@@ -51,6 +52,7 @@ def register(app: typer.Typer) -> None:
             help="Leave a failover's roles as they are (default: hand each cluster shard"
             " back to its planned primary with a coordinated CLUSTER FAILOVER).",
         ),
+        lock_timeout: float = LOCK_TIMEOUT_OPTION,
         as_json: bool = JSON_LINES_OPTION,
         quiet: bool = flag("--quiet", "-q", help="Print only errors."),
     ) -> None:
@@ -68,6 +70,7 @@ def register(app: typer.Typer) -> None:
             prune=prune,
             allow_colocation=allow_colocation,
             restore_roles=not keep_roles,
+            lock_timeout=lock_timeout,
         )
 
         async def body() -> DeployResult:

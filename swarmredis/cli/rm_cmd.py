@@ -10,6 +10,7 @@ import typer
 from swarmredis.cli.common import (
     DOCKER_HOST_OPTION,
     JSON_LINES_OPTION,
+    LOCK_TIMEOUT_OPTION,
     Command,
     UsageError,
     console,
@@ -40,6 +41,7 @@ def register(app: typer.Typer) -> None:
             "--volumes", help="Also empty every node's data volume (data is lost)."
         ),
         yes: bool = flag("--yes", "-y", help="Do not ask before deleting data."),
+        lock_timeout: float = LOCK_TIMEOUT_OPTION,
         as_json: bool = JSON_LINES_OPTION,
         quiet: bool = flag("--quiet", "-q", help="Print only errors."),
     ) -> None:
@@ -61,7 +63,12 @@ def register(app: typer.Typer) -> None:
             name, known = _stack_and_volumes(stack)
             async with DockerGateway.connect(docker_host) as gateway:
                 return await remove_stack(
-                    gateway, name, volumes=volumes, known_volumes=known, report=reporter(mode)
+                    gateway,
+                    name,
+                    volumes=volumes,
+                    known_volumes=known,
+                    report=reporter(mode),
+                    lock_timeout=lock_timeout,
                 )
 
         result = run(body)

@@ -160,6 +160,12 @@ class DockerGateway:
             "POST", f"services/{service_id}/update", params={"version": str(version)}, body=spec
         )
 
+    async def update_config(self, config_id: str, version: int, spec: dict[str, Any]) -> None:
+        """Replace a config's spec (only its labels may change); ``version`` as observed."""
+        await self._call(
+            "POST", f"configs/{config_id}/update", params={"version": str(version)}, body=spec
+        )
+
     async def inspect(self, kind: Kind, ident: str) -> dict[str, Any]:
         """One object by id or name."""
         result: dict[str, Any] = await self._call("GET", f"{_PATHS[kind]}/{ident}")

@@ -48,6 +48,7 @@ def test_the_public_api_is_exactly_the_curated_names_and_the_errors() -> None:
 
 _ODD_ERRORS = {
     "DeployTimeout",
+    "LockHeld",
     "DockerUnreachable",
     "NotAManager",
     "NotInSwarm",

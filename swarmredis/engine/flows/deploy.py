@@ -8,6 +8,7 @@ generation of the PKI run in worker threads, never on the loop.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from swarmredis.engine.modes.registry import mode_for
 from swarmredis.engine.polling import Backoff
 from swarmredis.engine.redis.verdict import HealthReport, Status, failover_only
 from swarmredis.engine.swarm.apply import ApplyResult, apply_plan
+from swarmredis.engine.swarm.lock import stack_lock
 from swarmredis.errors import DegradedError, DeployTimeout, HealthError, SpecError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.store import CertStore
@@ -45,6 +47,7 @@ class DeployResult:
     health: HealthReport | None = None
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
     docker_calls: dict[str, int] = field(default_factory=dict)  # HTTP method -> requests
+    lock_calls: dict[str, int] = field(default_factory=dict)  # the stack lock's requests
 
     @property
     def writes(self) -> dict[str, int]:
@@ -65,6 +68,7 @@ class DeployResult:
             "health": self.health.to_dict() if self.health else None,
             "timings": {step: round(s, 3) for step, s in self.timings.items()},
             "docker_calls": dict(sorted(self.docker_calls.items())),
+            "lock_calls": dict(sorted(self.lock_calls.items())),
             "writes": self.writes,
         }
 
@@ -83,6 +87,20 @@ async def deploy(
             hint="set access.publish: host (each node publishes its TLS port on its host)",
         )
     await gateway.require_manager()
+    # before the first change, the CA included: one operation on a stack at a time
+    async with stack_lock(
+        gateway, stack.name, "deploy", wait=options.lock_timeout, report=report
+    ) as lock:
+        result = await _deploy(gateway, stack, options, report)
+        # the lock's own requests are bookkeeping, not changes to the stack
+        result.docker_calls = dict(Counter(result.docker_calls) - lock.calls)
+        result.lock_calls = dict(lock.calls)
+        return result
+
+
+async def _deploy(
+    gateway: DockerGateway, stack: Stack, options: DeployOptions, report: Reporter
+) -> DeployResult:
     store = CertStore(options.certs_dir, stack.name)
     report(Event("plan", stack.name, "start", "reading the Swarm"))
     plan, issued = await plan_stack(gateway, stack, store, options, issue=True)

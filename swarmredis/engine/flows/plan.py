@@ -13,7 +13,7 @@ from pathlib import Path
 
 import anyio
 
-from swarmredis.constants import DEFAULT_CONCURRENCY, NODE_TIMEOUT_S
+from swarmredis.constants import DEFAULT_CONCURRENCY, LOCK_WAIT_S, NODE_TIMEOUT_S
 from swarmredis.engine.swarm.observe import observe
 from swarmredis.errors import PKIError
 from swarmredis.gateway.docker import DockerGateway
@@ -40,6 +40,7 @@ class DeployOptions:
     allow_colocation: bool = False
     node_timeout: float = NODE_TIMEOUT_S
     restore_roles: bool = True
+    lock_timeout: float = LOCK_WAIT_S  # seconds to wait for another run's lock
 
 
 async def plan_stack(

@@ -17,9 +17,10 @@ from typing import Any
 
 import anyio
 
-from swarmredis.constants import DEFAULT_CONCURRENCY
+from swarmredis.constants import DEFAULT_CONCURRENCY, LOCK_WAIT_S
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.swarm.jobs import run_global_job
+from swarmredis.engine.swarm.lock import stack_lock
 from swarmredis.engine.swarm.remove import remove_all, stop_services, wait_gone
 from swarmredis.errors import ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway
@@ -52,6 +53,7 @@ async def remove_stack(
     report: Reporter = silent,
     concurrency: int = DEFAULT_CONCURRENCY,
     deadline: float = 120.0,
+    lock_timeout: float = LOCK_WAIT_S,
 ) -> RemoveResult:
     """Remove everything of ``stack``; with ``volumes``, empty its volumes on every host.
 
@@ -59,6 +61,19 @@ async def remove_stack(
     are already gone (e.g. after ``docker stack rm``).
     """
     await gateway.require_manager()
+    async with stack_lock(gateway, stack, "rm", wait=lock_timeout, report=report):
+        return await _remove(gateway, stack, volumes, known_volumes, report, concurrency, deadline)
+
+
+async def _remove(
+    gateway: DockerGateway,
+    stack: str,
+    volumes: bool,
+    known_volumes: VolumeSet | None,
+    report: Reporter,
+    concurrency: int,
+    deadline: float,
+) -> RemoveResult:
     result = RemoveResult()
     limiter = anyio.CapacityLimiter(concurrency)
     services = await gateway.list("service", stack)
