@@ -95,4 +95,7 @@ async def test_replication_is_verified_and_a_failover_is_reported(
         master_name=MASTER_NAME,
     )
     assert health.status is Status.DEGRADED
-    assert [p.message for p in health.problems] == ["failover: primary now (planned replica)"]
+    assert [p.message for p in health.problems] == [
+        "failover: primary now (planned replica); "
+        "`swarmredis deploy STACKFILE` gives the planned roles back"
+    ]

@@ -118,7 +118,10 @@ def test_failover_in_replication_is_degraded() -> None:
     promoted = primary("node-2", planned="replica")
     status, problems = replication(unreachable(primary()), promoted, replica("node-3"))
     assert status is Status.DEGRADED
-    assert "node-2: failover: primary now (planned replica)" in problems
+    assert (
+        "node-2: failover: primary now (planned replica); "
+        "`swarmredis deploy STACKFILE` gives the planned roles back" in problems
+    )
 
 
 def test_a_failover_alone_is_a_failover_kind_problem_and_nothing_else() -> None:

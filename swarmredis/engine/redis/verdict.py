@@ -263,6 +263,10 @@ def node_line(p: Probe) -> NodeHealth:
     return line
 
 
+# the command that ends a failover's problems, in every one of them (docs/operations.md)
+RESTORE_ROLES = "`swarmredis deploy STACKFILE` gives the planned roles back"
+
+
 def common_problems(probes: Sequence[Probe]) -> list[Problem]:
     """What every mode checks: the task runs, the node answers, memory is not near full.
 

@@ -15,7 +15,7 @@ from swarmredis.engine.events import Event, Reporter
 from swarmredis.engine.polling import Backoff
 from swarmredis.errors import DeployTimeout, DockerError, ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway, Kind
-from swarmredis.plan.tasks import tasks_of
+from swarmredis.plan.tasks import Task, tasks_of
 
 
 async def stop_services(
@@ -49,13 +49,26 @@ async def stop_services(
         for service in services:
             tg.start_soon(one, service)
     ids = [str(s["ID"]) for s in services]
+    names = {str(s["ID"]): str(s["Spec"].get("Name")) for s in services}
     backoff = Backoff(cap=0.5)
+    left: list[Task] = []
     with anyio.move_on_after(deadline):
         while ids:
             tasks = tasks_of(await gateway.tasks(ids))
-            if not any(t.alive or t.desired_state == "remove" for t in tasks):
+            left = [t for t in tasks if t.alive or t.desired_state == "remove"]
+            if not left:
                 return
             await anyio.sleep(backoff.delay())
+    for task in left:  # e.g. on a host that is down: say so, and go on
+        detail = f"task {task.id[:12]} still {task.state} (desired {task.desired_state})"
+        report(
+            Event(
+                "rm",
+                names.get(task.service_id, task.service_id),
+                "info",
+                f"{detail} on node {task.node_id[:12] or '?'} after {deadline:g}s; going on",
+            )
+        )
 
 
 async def remove_all(

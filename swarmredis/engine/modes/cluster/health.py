@@ -9,6 +9,7 @@ from swarmredis.engine.modes.cluster.plan import config_signature
 from swarmredis.engine.modes.cluster.timing import window_left_open
 from swarmredis.engine.redis.replies import format_ranges, parse_cluster_info
 from swarmredis.engine.redis.verdict import (
+    RESTORE_ROLES,
     ClusterHealth,
     NodeHealth,
     Probe,
@@ -107,10 +108,10 @@ def _node_problems(p: Probe, line: NodeHealth, by_id: Mapping[str, Probe]) -> li
         line.lag_bytes = lag_bytes(p, primary) if primary else None
         problems += replica_problems(line, line.replicates)
     if t.role == "replica" and me.is_primary and me.slots:
-        message = f"failover: serves shard {t.primary} (planned replica)"
+        message = f"failover: serves shard {t.primary} (planned replica); {RESTORE_ROLES}"
         problems.append(Problem(DEGRADED, ProblemKind.FAILOVER, t.name, message))
     if t.role == "primary" and me.is_replica:
-        message = f"failover: now a replica of {line.replicates}"
+        message = f"failover: now a replica of {line.replicates}; {RESTORE_ROLES}"
         problems.append(Problem(DEGRADED, ProblemKind.FAILOVER, t.name, message))
     for found in window_left_open(p.facts.settings if p.facts else {}):
         message = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from swarmredis.engine.redis.verdict import (
+    RESTORE_ROLES,
     NodeHealth,
     Probe,
     Problem,
@@ -30,7 +31,7 @@ def judge_replication(probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> 
         problems.append(Problem(DEGRADED, ProblemKind.ROLE, None, f"several primaries: {names}"))
     primary = primaries[0]
     if primary.target.role != "primary":
-        message = "failover: primary now (planned replica)"
+        message = f"failover: primary now (planned replica); {RESTORE_ROLES}"
         problems.append(Problem(DEGRADED, ProblemKind.FAILOVER, primary.target.name, message))
     for p in data:
         if p is primary or not p.reachable:
