@@ -14,7 +14,16 @@ from typing import Any
 from swarmredis import labels
 from swarmredis.plan.tasks import Task, by_node, newest
 
-_WIPE = 'for v in /v/*; do rm -rf "$v"/* "$v"/.[!.]* "$v"/..?*; done; ls -A /v/*'
+# Only sh (its builtins: command, for, [, exit) and rm: a stack's image may have nothing
+# else. rm is checked first (exit 3: missing), and whatever a volume still holds after
+# it fails the job (exit 5), so "complete" means empty.
+WIPE_NO_RM, WIPE_LEFT = 3, 5
+_WIPE = (
+    f"command -v rm >/dev/null || exit {WIPE_NO_RM}; "
+    'for v in /v/*; do rm -rf "$v"/* "$v"/.[!.]* "$v"/..?*; '
+    'for f in "$v"/* "$v"/.[!.]* "$v"/..?*; do '
+    f'if [ -e "$f" ]; then echo "left: $f"; exit {WIPE_LEFT}; fi; done; done'
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,18 @@ def job_outcomes(tasks: Sequence[Task], hostnames: Mapping[str, str]) -> list[tu
         assert task is not None
         out.append((hostnames.get(node_id, node_id), task.state, task.words or task.state))
     return sorted(out)
+
+
+def wipe_failure(why: str, image: str) -> str:
+    """What a failed wipe task's words mean, for people."""
+    if why.endswith(f"exit ({WIPE_NO_RM})"):
+        return (
+            f"the image {image} has no rm, which the wipe job needs (with sh): "
+            "empty the volumes with `docker volume rm` on that host, or use an image with rm"
+        )
+    if why.endswith(f"exit ({WIPE_LEFT})"):
+        return f"a volume still held files after rm ({why}): see `docker volume inspect`"
+    return why
 
 
 def job_settled(tasks: Sequence[Task]) -> bool:

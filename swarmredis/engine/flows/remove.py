@@ -24,7 +24,7 @@ from swarmredis.engine.swarm.lock import stack_lock
 from swarmredis.engine.swarm.remove import remove_all, stop_services, wait_gone
 from swarmredis.errors import ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway
-from swarmredis.plan.jobs import VolumeSet, job_outcomes, volumes_of, wipe_job
+from swarmredis.plan.jobs import VolumeSet, job_outcomes, volumes_of, wipe_failure, wipe_job
 
 
 @dataclass
@@ -115,5 +115,5 @@ async def wipe_volumes(
             result.wiped[host] = list(volumes.names)
             report(Event("rm", host, "done", f"emptied {len(volumes.names)} volume(s)"))
         else:
-            result.not_wiped[host] = why
-            report(Event("rm", host, "fail", f"volumes not emptied: {why}"))
+            result.not_wiped[host] = wipe_failure(why, volumes.image)
+            report(Event("rm", host, "fail", f"volumes not emptied: {result.not_wiped[host]}"))
