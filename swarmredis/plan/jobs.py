@@ -7,6 +7,8 @@ eligible host, run to completion once.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +45,45 @@ class VolumeSet:
             self.image or other.image,
             self.constraints or other.constraints,
         )
+
+
+# The record of a stack's volumes: a Swarm config that carries none of the stack's own
+# labels, so that `docker stack rm` leaves it, and `rm NAME --volumes` still knows what
+# to empty after the services are gone.
+RECORD_OF = f"{labels.PREFIX}.volumes-of"  # the stack
+RECORD = f"{labels.PREFIX}.volumes"  # JSON: {"names": [...], "image": ..., "constraints": [...]}
+
+
+def record_name(stack: str) -> str:
+    return f"swarmredis-volumes-{stack}"
+
+
+def record_labels(stack: str, volumes: VolumeSet) -> dict[str, str]:
+    value = {"names": list(volumes.names), "image": volumes.image}
+    value["constraints"] = list(volumes.constraints)
+    return {RECORD_OF: stack, RECORD: json.dumps(value, sort_keys=True)}
+
+
+def record_body(stack: str, volumes: VolumeSet) -> dict[str, Any]:
+    """The API body of a new record."""
+    found = record_labels(stack, volumes)
+    return {
+        "Name": record_name(stack),
+        "Labels": found,
+        "Data": base64.b64encode(found[RECORD].encode()).decode(),
+    }
+
+
+def recorded_volumes(config: Mapping[str, Any]) -> VolumeSet | None:
+    """The VolumeSet a record holds (None if it is not one, or unreadable)."""
+    found = (config.get("Spec") or {}).get("Labels") or {}
+    try:
+        value = json.loads(found[RECORD])
+        names = tuple(sorted(str(n) for n in value["names"]))
+        image, constraints = str(value["image"]), tuple(str(c) for c in value["constraints"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return VolumeSet(names, image, constraints) if names else None
 
 
 def volumes_of(services: Sequence[Mapping[str, Any]]) -> VolumeSet | None:

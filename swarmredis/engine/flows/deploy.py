@@ -26,10 +26,12 @@ from swarmredis.engine.polling import Backoff
 from swarmredis.engine.redis.verdict import HealthReport, Status, failover_only
 from swarmredis.engine.swarm.apply import ApplyResult, apply_plan
 from swarmredis.engine.swarm.lock import stack_lock
+from swarmredis.engine.swarm.records import record_volumes
 from swarmredis.errors import DegradedError, DeployTimeout, HealthError, SpecError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.diff import Plan
+from swarmredis.plan.jobs import volumes_of
 from swarmredis.plan.tasks import Placed
 from swarmredis.stackfile import Stack
 
@@ -115,6 +117,10 @@ async def _deploy(
         applied = await apply_plan(
             gateway, plan, report=report, limiter=run.limiter, deadline=options.timeout, guard=guard
         )
+        # what rm --volumes must empty, kept where `docker stack rm` leaves it
+        volumes = volumes_of([{"Spec": s.spec} for s in plan.desired.services])
+        if volumes is not None:
+            await record_volumes(gateway, stack.name, volumes)
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with run.timed("bootstrap"), anyio.move_on_after(options.timeout) as scope:
         boot = await mode.bootstrap(run, plan.desired, applied.placed)

@@ -21,6 +21,7 @@ from swarmredis.constants import DEFAULT_CONCURRENCY, LOCK_WAIT_S
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.swarm.jobs import run_global_job
 from swarmredis.engine.swarm.lock import stack_lock
+from swarmredis.engine.swarm.records import drop_volume_record, read_volume_record
 from swarmredis.engine.swarm.remove import remove_all, stop_services, wait_gone
 from swarmredis.errors import ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway
@@ -77,10 +78,16 @@ async def _remove(
     result = RemoveResult()
     limiter = anyio.CapacityLimiter(concurrency)
     services = await gateway.list("service", stack)
+    recorded = await read_volume_record(gateway, stack)  # also after `docker stack rm`
     found = volumes_of(services)
     others = {k: await gateway.list(k, stack) for k in ("secret", "config", "network")}
-    if not services and not any(others.values()) and not (volumes and known_volumes):
-        raise ObjectNotFound(f"no stack named {stack!r} on this Swarm (nothing to remove)")
+    known = _union(known_volumes, recorded)
+    if not services and not any(others.values()) and not (volumes and known):
+        raise ObjectNotFound(
+            f"no stack named {stack!r} on this Swarm (nothing to remove)",
+            hint="its volumes, if any, were never recorded: `swarmredis rm STACKFILE "
+            "--volumes` finds them from the stack file",
+        )
     await stop_services(gateway, services, report, limiter, deadline)
     result.removed += await remove_all(gateway, "service", services, report, limiter)
     for kind in ("config", "secret", "network"):
@@ -90,10 +97,16 @@ async def _remove(
     # left it; a deploy in that window would find a network that is no longer there.
     for network in others["network"]:
         await wait_gone(gateway, "network", str(network["Id"]), deadline)
-    wanted = found.merged(known_volumes) if found else known_volumes
+    wanted = _union(found, known)
     if volumes and wanted:
         await wipe_volumes(gateway, stack, wanted, result, report, deadline)
+        if not result.not_wiped:
+            await drop_volume_record(gateway, stack)
     return result
+
+
+def _union(one: VolumeSet | None, other: VolumeSet | None) -> VolumeSet | None:
+    return one.merged(other) if one else other
 
 
 async def wipe_volumes(
