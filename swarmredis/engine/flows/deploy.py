@@ -50,6 +50,7 @@ class DeployResult:
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
     docker_calls: dict[str, int] = field(default_factory=dict)  # HTTP method -> requests
     lock_calls: dict[str, int] = field(default_factory=dict)  # the stack lock's requests
+    adopted: list[dict[str, Any]] = field(default_factory=list)  # data no service owned
 
     @property
     def writes(self) -> dict[str, int]:
@@ -71,6 +72,7 @@ class DeployResult:
             "timings": {step: round(s, 3) for step, s in self.timings.items()},
             "docker_calls": dict(sorted(self.docker_calls.items())),
             "lock_calls": dict(sorted(self.lock_calls.items())),
+            "adopted": self.adopted,
             "writes": self.writes,
         }
 
@@ -141,7 +143,38 @@ async def _deploy(
     report(Event("bootstrap", stack.name, "done", stack.mode))
     with run.timed("health"):
         health = await wait_healthy(gateway, stack.name, run, options.timeout)
-    return DeployResult(plan, applied, boot, issued, health, run.timings, dict(gateway.calls))
+    result = DeployResult(plan, applied, boot, issued, health, run.timings, dict(gateway.calls))
+    result.adopted = adopted_data(plan, boot, health)
+    if result.adopted:
+        held = ", ".join(
+            f"{a['node']} (id {str(a['node_id'] or '-')[:8]}, {a['keys']} keys)"
+            for a in result.adopted
+        )
+        report(
+            Event(
+                "deploy",
+                stack.name,
+                "skip",
+                f"warning: the new services took over data that no service of stack "
+                f"{stack.name} owned: {held}. If it is not yours to keep: "
+                f"`swarmredis rm {stack.name} --volumes`, then deploy again",
+            )
+        )
+    return result
+
+
+def adopted_data(
+    plan: Plan, boot: BootstrapReport, health: HealthReport | None
+) -> list[dict[str, Any]]:
+    """Nodes whose data came from volumes no service of the stack owned: every service
+    was created by this deploy, and yet a node held keys, or the nodes already formed a
+    cluster (after ``docker stack rm``, or a ``rm`` that kept the volumes)."""
+    services = [c for c in plan.items if c.kind == "service"]
+    if not services or any(c.action != "create" for c in services) or health is None:
+        return []
+    nodes = [n for n in health.nodes if n.planned_role != "sentinel"]
+    held = nodes if boot.fresh is False else [n for n in nodes if n.keys]
+    return [{"node": n.name, "node_id": n.node_id, "keys": n.keys or 0} for n in held]
 
 
 async def _restore_roles(

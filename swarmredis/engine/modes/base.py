@@ -52,6 +52,7 @@ class BootstrapReport:
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds, in order
+    fresh: bool | None = None  # the nodes held no cluster yet (None: the mode cannot tell)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -84,6 +85,7 @@ class BootstrapReport:
             ],
             "notes": list(self.notes),
             "phases": {phase: round(seconds, 3) for phase, seconds in self.phases.items()},
+            "fresh": self.fresh,
         }
 
 

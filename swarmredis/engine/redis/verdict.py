@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from swarmredis.engine.redis.facts import NodeFacts
-from swarmredis.engine.redis.replies import SlotRange, info_int
+from swarmredis.engine.redis.replies import SlotRange, info_int, parse_info_fields
 from swarmredis.gateway.endpoint import RedisEndpoint
 
 SCHEMA_VERSION = 1
@@ -135,6 +135,7 @@ class NodeHealth:
     slots: tuple[SlotRange, ...] = ()
     used_memory: int | None = None
     maxmemory: int | None = None
+    keys: int | None = None  # in every database (INFO keyspace)
     uptime_seconds: int | None = None
     cluster_state: str | None = None
     sentinel: dict[str, Any] | None = None
@@ -221,6 +222,15 @@ class Judging(Protocol):
         ...
 
 
+def key_count(info: Mapping[str, str]) -> int:
+    """Keys in every database, from INFO's keyspace lines (``db0:keys=12,expires=0,...``)."""
+    return sum(
+        int(parse_info_fields(value).get("keys", "0") or 0)
+        for field, value in info.items()
+        if field.startswith("db") and field[2:].isdigit()
+    )
+
+
 def node_line(p: Probe) -> NodeHealth:
     """The report line of one probed node, with what every mode reports."""
     t = p.target
@@ -242,6 +252,7 @@ def node_line(p: Probe) -> NodeHealth:
     line.node_id = facts.node_id or None
     line.used_memory = info_int(facts.info, "used_memory", 0)
     line.maxmemory = info_int(facts.info, "maxmemory", 0)
+    line.keys = key_count(facts.info)
     line.uptime_seconds = info_int(facts.info, "uptime_in_seconds", 0)
     if p.role == "replica":
         line.link_up = facts.link_up

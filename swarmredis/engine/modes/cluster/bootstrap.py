@@ -120,6 +120,7 @@ class _ClusterRun:
                 hint="these nodes belong to another cluster; nothing was changed",
             )
         self.fresh = state.condition is Condition.FRESH
+        self.report.fresh = self.fresh
         if self.fresh and self.configured is not None:
             # before MEET: at node timeout 500 a node pings every peer it has not heard
             # from for 250 ms, so the handshakes and the gossip go round in a few
