@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from redis.asyncio.cluster import RedisCluster
+
+if TYPE_CHECKING:
+    from .conftest import SwarmLab
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +84,30 @@ async def cluster_client(stack: str, certs: Path, docker_host: str, user: str) -
     )
     await client.initialize()
     return client
+
+
+@dataclass
+class DeployedStack:
+    """A stack that a module's fixture deployed, and what its tests do with it again."""
+
+    stack: str
+    lab: SwarmLab
+    stack_file: Path
+    certs: Path
+    first: subprocess.CompletedProcess[str]  # the fixture's own deploy
+
+    def deploy(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        return cli(
+            "deploy",
+            str(self.stack_file),
+            "--certs-dir",
+            str(self.certs),
+            *extra,
+            docker_host=self.lab.docker_host,
+        )
+
+    def status(self) -> tuple[int, dict[str, Any]]:
+        return status_json(self.stack, self.certs, self.lab.docker_host)
+
+    def endpoints(self) -> dict[tuple[str, int], tuple[str, int]]:
+        return endpoints(self.stack, self.certs, self.lab.docker_host)

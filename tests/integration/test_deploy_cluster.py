@@ -10,9 +10,6 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -22,36 +19,14 @@ import yaml
 from redis.asyncio.cluster import RedisCluster
 
 from .conftest import SwarmLab
-from .helpers import cli, endpoints, password, stack_copy, status_json
+from .helpers import DeployedStack, cli, password, stack_copy
 from .helpers import cluster_client as shared_cluster_client
 
 STACK = "itc"
 BASE_PORT = 7300
 
 
-@dataclass
-class Deployed:
-    lab: SwarmLab
-    stack_file: Path
-    certs: Path
-    first: Any  # CompletedProcess of the first deploy
-
-    def deploy(self, *extra: str) -> Any:
-        return cli(
-            "deploy",
-            str(self.stack_file),
-            "--certs-dir",
-            str(self.certs),
-            *extra,
-            docker_host=self.lab.docker_host,
-        )
-
-    def status(self) -> tuple[int, dict[str, Any]]:
-        return status_json(STACK, self.certs, self.lab.docker_host)
-
-    def endpoints(self) -> dict[tuple[str, int], tuple[str, int]]:
-        return endpoints(STACK, self.certs, self.lab.docker_host)
-
+class Deployed(DeployedStack):
     def in_overlay(self, *redis_cli_args: str, user: str = "swarmredis-admin") -> str:
         """redis-cli in a throwaway container on the stack's overlay, with the stack's certs."""
         client = "swarmredis-admin" if user == "swarmredis-admin" else user
@@ -98,7 +73,7 @@ def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> It
         docker_host=swarm_lab.docker_host,
     )
     try:
-        yield Deployed(swarm_lab, stack_file, certs, first)
+        yield Deployed(STACK, swarm_lab, stack_file, certs, first)
     finally:
         cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
 

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import yaml
 from redis.asyncio.cluster import RedisCluster
 
 from .conftest import SwarmLab
-from .helpers import cli, password, stack_copy, status_json
+from .helpers import DeployedStack, cli, password, stack_copy, status_json
 
 STACK = "ithost"
 BASE_PORT = 7700
@@ -31,25 +30,7 @@ NODES = 6
 NAMESPACE = f"label=com.docker.stack.namespace={STACK}"
 
 
-@dataclass
-class Deployed:
-    lab: SwarmLab
-    stack_file: Path
-    certs: Path
-    first: subprocess.CompletedProcess[str]
-
-    def deploy(self, *extra: str) -> subprocess.CompletedProcess[str]:
-        return cli(
-            "deploy",
-            str(self.stack_file),
-            "--certs-dir",
-            str(self.certs),
-            *extra,
-            docker_host=self.lab.docker_host,
-        )
-
-    def status(self) -> tuple[int, dict[str, Any]]:
-        return status_json(STACK, self.certs, self.lab.docker_host)
+Deployed = DeployedStack
 
 
 def host_stack(tmp: Path) -> Path:
@@ -73,7 +54,7 @@ def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> It
         "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
     )
     try:
-        yield Deployed(swarm_lab, stack_file, certs, first)
+        yield Deployed(STACK, swarm_lab, stack_file, certs, first)
     finally:
         cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
 
