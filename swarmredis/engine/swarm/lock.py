@@ -93,6 +93,11 @@ class LockHolder:
             expires=float(expires) if expires.replace(".", "", 1).isdigit() else 0.0,
         )
 
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> LockHolder:
+        """The holder a lock config (as the API returns it) names."""
+        return cls.from_labels((config.get("Spec") or {}).get("Labels") or {})
+
     def stale(self, now: float) -> bool:
         return now >= self.expires
 
@@ -163,8 +168,8 @@ async def stack_lock(
     Raises ``LockHeld`` (naming the holder) if it is still held after ``wait``."""
     calls: Counter[str] = Counter()
     requests = _Requests(gateway, calls)
-    lock = HeldLock(stack, await _acquire(requests, stack, operation, wait, report, clock, ttl))
-    lock.calls = calls
+    holder = await _acquire(requests, stack, operation, wait, report, clock, ttl)
+    lock = HeldLock(stack, holder, calls)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_renew, requests, stack, lock.holder, clock, ttl)
@@ -201,7 +206,7 @@ async def _acquire(
             found = await requests.inspect(lock_name(stack))
         except ObjectNotFound:
             continue  # released meanwhile: try again at once
-        holder = LockHolder.from_labels((found.get("Spec") or {}).get("Labels") or {})
+        holder = LockHolder.of(found)
         if holder.stale(clock()):
             message = f"breaking a stale lock: {holder.describe()}, expired {holder.expiry()}"
             report(Event("lock", stack, "info", message))
@@ -239,9 +244,9 @@ async def _renew(
     while True:
         await anyio.sleep(ttl / 3)
         found = await requests.inspect(lock_name(stack))
-        spec = dict(found.get("Spec") or {})
-        if LockHolder.from_labels(spec.get("Labels") or {}).token != mine.token:
+        if LockHolder.of(found).token != mine.token:
             return  # broken by someone who judged it stale: nothing of ours to renew
+        spec = dict(found.get("Spec") or {})
         spec["Labels"] = replace(mine, expires=clock() + ttl).labels(stack)
         await requests.update(str(found["ID"]), int(found["Version"]["Index"]), spec)
 
@@ -251,6 +256,5 @@ async def _release(requests: _Requests, stack: str, mine: LockHolder) -> None:
         found = await requests.inspect(lock_name(stack))
     except ObjectNotFound:
         return
-    labels_found = (found.get("Spec") or {}).get("Labels") or {}
-    if LockHolder.from_labels(labels_found).token == mine.token:
+    if LockHolder.of(found).token == mine.token:
         await requests.remove(str(found["ID"]))
