@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import random
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import anyio
+from testkit import free_port
 
 from swarmredis.engine.modes.cluster.members import ClusterMember
 from swarmredis.gateway.endpoint import RedisEndpoint
@@ -30,29 +28,6 @@ from .tlsmaterial import (
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 MASTER_NAME = "mymaster"
 NODE_TIMEOUT_MS = 2000
-_taken: set[int] = set()
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    """A loopback port that is free, and whose cluster bus port (+10000) is free too."""
-    rng = random.Random()
-    for _ in range(1000):
-        port = rng.randrange(20000, 55000)
-        if port in _taken or port + 10000 in _taken:
-            continue
-        if _port_free(port) and _port_free(port + 10000):
-            _taken.update({port, port + 10000})
-            return port
-    raise RuntimeError("no free port pair on 127.0.0.1")
 
 
 def _tls_lines(tls: TLSMaterial, port: int, directory: Path) -> list[str]:
@@ -256,12 +231,3 @@ def cluster_members(
             )
         )
     return members
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 30) -> None:
-    """Wait until ``check`` holds (polling), failing the test after ``within`` seconds."""
-    with anyio.fail_after(within):
-        while True:
-            if await check():
-                return
-            await anyio.sleep(0.2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from testkit import free_port
 
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster, read_cluster_state
 from swarmredis.engine.modes.cluster.plan import Condition
@@ -13,7 +14,7 @@ from swarmredis.engine.modes.cluster.timing import Timing
 from swarmredis.errors import RedisUnreachable
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import NODE_TIMEOUT_MS, Lab, RedisProcess, cluster_members, free_port, redis_config
+from .servers import NODE_TIMEOUT_MS, Lab, RedisProcess, cluster_members, redis_config
 
 pytestmark = pytest.mark.anyio
 

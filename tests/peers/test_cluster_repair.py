@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from testkit import eventually
 
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster, read_cluster_state
 from swarmredis.engine.modes.cluster.members import ClusterMember
@@ -11,7 +12,7 @@ from swarmredis.engine.redis.replies import ClusterNode, parse_cluster_nodes
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import Lab, cluster_members, eventually
+from .servers import Lab, cluster_members
 
 pytestmark = pytest.mark.anyio
 

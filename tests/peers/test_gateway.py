@@ -9,6 +9,7 @@ import struct
 import anyio
 import pytest
 from anyio.abc import SocketAttribute, SocketStream
+from testkit import free_port
 
 from swarmredis.engine.modes.base import Member
 from swarmredis.engine.redis.nodes import HANDSHAKE_ATTEMPTS, connect_all
@@ -25,7 +26,7 @@ from swarmredis.gateway.redis import (
     connect_node,
 )
 
-from .servers import Lab, free_port
+from .servers import Lab
 from .tlsmaterial import TLSMaterial
 
 pytestmark = pytest.mark.anyio

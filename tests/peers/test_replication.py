@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from testkit import eventually
 
 from swarmredis.engine.modes.base import Member
 from swarmredis.engine.modes.registry import mode_for
@@ -14,7 +15,7 @@ from swarmredis.errors import RedisUnreachable
 from swarmredis.gateway.endpoint import RedisEndpoint
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import MASTER_NAME, Lab, RedisProcess, eventually
+from .servers import MASTER_NAME, Lab, RedisProcess
 
 pytestmark = pytest.mark.anyio
 

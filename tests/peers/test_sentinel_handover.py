@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from testkit import eventually
 
 from swarmredis.engine.context import RunContext
 from swarmredis.engine.events import Event
@@ -15,7 +16,7 @@ from swarmredis.engine.redis.replies import parse_pairs, parse_role
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import MASTER_NAME, Lab, eventually
+from .servers import MASTER_NAME, Lab
 from .test_replication import start
 from .tlsmaterial import SENTINEL_USER
 

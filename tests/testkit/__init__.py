@@ -1,0 +1,9 @@
+"""Helpers every test tier shares: bounded waits, free ports, the acknowledged-write ledger.
+
+Importable as ``testkit`` from any test (pytest puts ``tests/`` on the path).
+"""
+
+from .ports import free_port
+from .wait import eventually, eventually_sync
+
+__all__ = ["eventually", "eventually_sync", "free_port"]
