@@ -1,0 +1,235 @@
+"""Faults of a Redis Cluster on the lab, with figures: host loss, partition, full restarts.
+
+One 3x1 cluster (a primary and another shard's replica on each host) serves every
+scenario in turn; each scenario ends with the cluster healthy in its planned roles, or
+the module's later scenarios fail on their first check. A writer records every write
+(:mod:`testkit.ledger`) while the fault lasts; afterwards every confirmed write must read
+back. Each scenario records its figures in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import anyio
+import pytest
+from redis.crc import key_slot
+from testkit.ledger import WriteLedger, lost_writes
+
+from .conftest import LAB, SwarmLab
+from .faults import (
+    ClusterRouter,
+    Figure,
+    healthy_in_planned_roles,
+    minority_incr,
+    names_the_fault,
+    node_client,
+    record,
+    settle_writes,
+    timed,
+    writing,
+)
+from .helpers import DeployedStack, cli, cluster_client, stack_copy
+
+STACK = "itf"
+USER = "app"  # the stack's own user: keys app:*, +@write, WAIT (+@connection)
+
+pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_node-{i}" for i in range(1, 7)))
+
+
+@pytest.fixture(scope="module")
+def stack(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedStack]:
+    tmp = tmp_path_factory.mktemp(STACK)
+    stack_file = stack_copy(
+        tmp,
+        "cluster",
+        STACK,
+        8100,
+        placement={"constraints": ["node.labels.redis == true"], "spread": "node.id"},
+    )
+    certs = tmp / "certs"
+    cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+    first = cli(
+        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
+    )
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
+    d = DeployedStack(STACK, swarm_lab, stack_file, certs, first)
+    try:
+        yield d
+    finally:
+        for k in range(2, swarm_lab.size + 1):  # whatever a failed scenario left broken
+            swarm_lab.run("heal-host", str(k))
+        subprocess.run([str(LAB), "up", str(swarm_lab.size)], check=True, timeout=600)
+        cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+
+
+def primary_off_the_manager(d: DeployedStack) -> tuple[str, int]:
+    """A primary (node name) and its host's lab number, never host 1 (the Swarm manager)."""
+    code, report = d.status()
+    assert code == 0, report["problems"]
+    for node in report["nodes"]:
+        if node["role"] == "primary" and node["host"] != "lab-h1":
+            return node["name"], int(node["host"].removeprefix("lab-h"))
+    raise AssertionError(f"every primary is on lab-h1: {report['nodes']}")
+
+
+async def count_losses(d: DeployedStack, ledger: WriteLedger, figure: Figure) -> None:
+    """Read every written key back through a cluster client; fill in the figure's counts."""
+    client = await cluster_client(STACK, d.certs, d.lab.docker_host, "swarmredis-admin")
+    try:
+        lost_confirmed = await lost_writes(client.mget_nonatomic, ledger.confirmed)
+        lost_unconfirmed = await lost_writes(client.mget_nonatomic, ledger.unconfirmed)
+    finally:
+        await client.aclose()
+    figure.confirmed, figure.lost_confirmed = len(ledger.confirmed), len(lost_confirmed)
+    figure.unconfirmed, figure.lost_unconfirmed = len(ledger.unconfirmed), len(lost_unconfirmed)
+    figure.failed = ledger.failed
+
+
+@pytest.mark.anyio
+async def test_host_loss_of_a_primary_fails_over_and_the_node_rejoins_as_a_replica(
+    swarm_lab: SwarmLab, stack: DeployedStack
+) -> None:
+    d = stack
+    node, k = primary_off_the_manager(d)
+    host = f"lab-h{k}"
+    figure = Figure(
+        "cluster: host loss",
+        "cluster",
+        f"the engine of {host}, which runs primary {node}, is killed (dockerd, containerd "
+        "and every container), then started again",
+    )
+    router = ClusterRouter(d.certs, STACK, d.endpoints(), USER)
+    async with writing(router, "app:hostloss") as ledger:
+        fault = ledger.now()
+        swarm_lab.run("kill-host", str(k))
+        figure.detect_s = await timed(
+            lambda: names_the_fault(d, node, host), 60, f"status naming {node} on {host}"
+        )
+        await settle_writes(ledger)
+        figure.recover_s = (ledger.last_failure_after(fault) or fault) - fault
+        revived = time.monotonic()
+        swarm_lab.run("revive-host", str(k))
+
+        def rejoined() -> bool:
+            code, report = d.status()
+            mine = {n["name"]: n for n in report["nodes"]}[node]
+            return mine["reachable"] and mine["role"] == "replica" and code == 1
+
+        rejoin = await timed(rejoined, 180, f"{node} back as a replica")
+        figure.notes.append(
+            f"{node} rejoined as a replica {rejoin:.1f} s after its host came back, "
+            "from its nodes.conf, with no command run"
+        )
+        result = await anyio.to_thread.run_sync(lambda: d.deploy())
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        assert await anyio.to_thread.run_sync(lambda: healthy_in_planned_roles(d))
+        figure.restored_s = time.monotonic() - revived
+        figure.notes.append("`deploy` handed the shard back to the planned primary")
+    await count_losses(d, ledger, figure)
+    record(figure)
+    assert figure.lost_confirmed == 0, figure
+
+
+async def slot_owners(d: DeployedStack) -> dict[str, list[tuple[int, int, str]]]:
+    """Every node's view of who serves which slots: (start, end, primary's node id)."""
+    views: dict[str, list[tuple[int, int, str]]] = {}
+    for (alias, _), endpoint in d.endpoints().items():
+        client = node_client(d.certs, STACK, endpoint, "swarmredis-admin")
+        try:
+            rows = await client.execute_command("CLUSTER SLOTS")
+        finally:
+            await client.aclose()
+        views[alias] = sorted((int(r[0]), int(r[1]), r[2][2].decode()) for r in rows)
+    return views
+
+
+async def assert_one_primary_per_slot(d: DeployedStack) -> None:
+    """No split brain: every node names the same primary for every slot, all 16384 covered."""
+    views = await slot_owners(d)
+    first = next(iter(views.values()))
+    assert all(view == first for view in views.values()), views
+    covered = sum(end - start + 1 for start, end, _ in first)
+    assert covered == 16384 and len({owner for *_, owner in first}) == 3, first
+
+
+def hashtag_in(slots: list[list[int]]) -> str:
+    """A ``{tag}`` whose keys hash into one of ``slots`` (ranges [start, end])."""
+    for n in range(100000):
+        slot = key_slot(f"t{n}".encode())
+        if any(start <= slot <= end for start, end in slots):
+            return f"{{t{n}}}"
+    raise AssertionError(f"no tag hashes into {slots}")
+
+
+@pytest.mark.anyio
+async def test_partition_of_a_primary_host_leaves_one_primary_per_slot(
+    swarm_lab: SwarmLab, stack: DeployedStack
+) -> None:
+    d = stack
+    node, k = primary_off_the_manager(d)
+    host = f"lab-h{k}"
+    _, report = await anyio.to_thread.run_sync(d.status)
+    mine = {n["name"]: n for n in report["nodes"]}[node]
+    counter = f"app:{hashtag_in(mine['slots'])}:minority"
+    figure = Figure(
+        "cluster: partition",
+        "cluster",
+        f"the link of {host} (primary {node}) is cut for longer than cluster-node-timeout "
+        "(15 s), then restored; a client on the cut-off side keeps writing to it",
+    )
+    router = ClusterRouter(d.certs, STACK, d.endpoints(), USER)
+    async with writing(router, "app:partition") as ledger:
+        fault = ledger.now()
+        swarm_lab.run("cut-host", str(k))
+        try:
+            minority = minority_incr(swarm_lab, d, k, node, counter, USER)
+            figure.detect_s = await timed(
+                lambda: names_the_fault(d, node, host), 60, f"status naming {node} on {host}"
+            )
+            await settle_writes(ledger)
+            figure.recover_s = (ledger.last_failure_after(fault) or fault) - fault
+            out, _ = await anyio.to_thread.run_sync(lambda: minority.communicate(timeout=60))
+        finally:
+            swarm_lab.run("heal-host", str(k))
+        healed = time.monotonic()
+        replies = out.split()
+        accepted = [r for r in replies if r.isdigit()]
+        assert accepted, f"the cut-off primary accepted nothing: {out[-500:]}"
+        assert "CLUSTERDOWN" in out, "the cut-off primary never stopped accepting writes"
+
+        def agreed() -> bool:
+            _, report = d.status()
+            return (
+                report["cluster"] is not None
+                and report["cluster"]["nodes_agree"]
+                and all(n["reachable"] for n in report["nodes"])
+            )
+
+        await timed(agreed, 120, "every node reachable and agreeing after the heal")
+        await assert_one_primary_per_slot(d)
+        _, report = await anyio.to_thread.run_sync(d.status)
+        roles = {n["name"]: n["role"] for n in report["nodes"]}
+        assert roles[node] == "replica", roles  # the old primary came back as a replica
+        result = await anyio.to_thread.run_sync(lambda: d.deploy())
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        assert await anyio.to_thread.run_sync(lambda: healthy_in_planned_roles(d))
+        figure.restored_s = time.monotonic() - healed
+    await count_losses(d, ledger, figure)
+    client = await cluster_client(STACK, d.certs, swarm_lab.docker_host, "swarmredis-admin")
+    try:
+        kept = int(await client.get(counter) or 0)
+    finally:
+        await client.aclose()
+    figure.notes += [
+        f"the cut-off primary accepted {len(accepted)} INCRs from its own side before it "
+        f"refused writes (CLUSTERDOWN); {kept} of them survived the heal: "
+        f"{len(accepted) - kept} acknowledged-but-unreplicated writes lost, as Redis Cluster's "
+        "asynchronous replication allows (confirmed writes: see the table)",
+        f"after the heal: one primary per slot range on every node's view; {node} a replica",
+        "`deploy` handed the shard back to the planned primary",
+    ]
+    record(figure)
+    assert figure.lost_confirmed == 0, figure
