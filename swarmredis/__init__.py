@@ -39,6 +39,7 @@ from swarmredis.errors import (
     RedisTLSError,
     RedisUnreachable,
     SpecError,
+    StoreFileError,
     SwarmRedisError,
 )
 
@@ -121,6 +122,7 @@ __all__ = [
     "SpecError",
     "Stack",
     "Status",
+    "StoreFileError",
     "SwarmRedisError",
     "__version__",
     "deploy",
