@@ -20,6 +20,8 @@ gateways, never scattered through the code.
     │   └── ObjectNotFound               exit 4: a named Swarm object does not exist
     ├── RedisError                       a Redis node refused or failed
     │   ├── RedisAuthError               TLS worked, the user was refused (WRONGPASS, NOPERM)
+    │   ├── RedisReplyError              it answered, but not as Redis does: bytes that are
+    │   │                                not RESP, or a reply the parsers cannot read
     │   └── RedisUnreachable             no TCP connection to a node
     │       └── RedisTLSError            TCP connected, the TLS handshake failed
     │           └── RedisHandshakeClosed the peer closed it mid-handshake: a refused
@@ -179,6 +181,11 @@ class RedisError(SwarmRedisError):
             "code": self.code,
             "stage": self.stage,
         }
+
+
+class RedisReplyError(RedisError):
+    """The node answered, but not as Redis does: bytes that are not RESP (another service
+    on that port?), or a reply of the wrong type or shape for its command."""
 
 
 class RedisUnreachable(RedisError):
