@@ -36,9 +36,11 @@ from swarmredis.errors import (
     RedisAuthError,
     RedisError,
     RedisHandshakeClosed,
+    RedisReplyError,
     RedisTLSError,
     RedisUnreachable,
     SpecError,
+    StoreFileError,
     SwarmRedisError,
 )
 
@@ -114,6 +116,7 @@ __all__ = [
     "RedisAuthError",
     "RedisError",
     "RedisHandshakeClosed",
+    "RedisReplyError",
     "RedisTLSError",
     "RedisUnreachable",
     "RemoveResult",
@@ -121,6 +124,7 @@ __all__ = [
     "SpecError",
     "Stack",
     "Status",
+    "StoreFileError",
     "SwarmRedisError",
     "__version__",
     "deploy",

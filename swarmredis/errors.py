@@ -11,6 +11,8 @@ gateways, never scattered through the code.
     ├── SpecError                        exit 4: bad stack file (names file + field path)
     ├── PlacementError                   exit 4: anti-affinity impossible, too few hosts
     ├── PKIError                         exit 4: CA / certificate / key store problems
+    │   └── StoreFileError               a file of the store is present but unusable
+    │                                    (``path``, ``problem``): refused before any change
     ├── DockerError                      anything the Docker engine refused
     │   ├── DockerUnreachable            exit 4: no engine at DOCKER_HOST
     │   ├── NotInSwarm                   exit 4: engine is not part of a Swarm
@@ -18,6 +20,8 @@ gateways, never scattered through the code.
     │   └── ObjectNotFound               exit 4: a named Swarm object does not exist
     ├── RedisError                       a Redis node refused or failed
     │   ├── RedisAuthError               TLS worked, the user was refused (WRONGPASS, NOPERM)
+    │   ├── RedisReplyError              it answered, but not as Redis does: bytes that are
+    │   │                                not RESP, or a reply the parsers cannot read
     │   └── RedisUnreachable             no TCP connection to a node
     │       └── RedisTLSError            TCP connected, the TLS handshake failed
     │           └── RedisHandshakeClosed the peer closed it mid-handshake: a refused
@@ -94,6 +98,20 @@ class PKIError(SwarmRedisError):
     exit_code = EXIT_USAGE
 
 
+class StoreFileError(PKIError):
+    """A file of the certificate store is present but bad: unparsable, expired, signed by
+    another CA, not matching its key, a malformed password. ``path`` is the file as the
+    user should see it, ``problem`` the kind (``pki/validate.py`` lists them)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, path: str, problem: str):
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.problem = problem
+
+    def context(self) -> dict[str, Any]:
+        return {"path": self.path, "problem": self.problem}
+
+
 class DockerError(SwarmRedisError):
     """The Docker engine refused or failed a request; ``status`` is its HTTP status."""
 
@@ -163,6 +181,11 @@ class RedisError(SwarmRedisError):
             "code": self.code,
             "stage": self.stage,
         }
+
+
+class RedisReplyError(RedisError):
+    """The node answered, but not as Redis does: bytes that are not RESP (another service
+    on that port?), or a reply of the wrong type or shape for its command."""
 
 
 class RedisUnreachable(RedisError):

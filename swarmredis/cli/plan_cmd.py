@@ -48,7 +48,7 @@ async def make_plan(
     allow_colocation: bool,
 ) -> Plan:
     """Read the stack file and the Swarm (through a manager) and plan, issuing nothing."""
-    from swarmredis.engine.flows.plan import DeployOptions, plan_stack
+    from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
     from swarmredis.gateway.docker import DockerGateway
     from swarmredis.pki.store import CertStore
     from swarmredis.stackfile import load_stack
@@ -56,6 +56,7 @@ async def make_plan(
     stack = load_stack(stack_file)
     options = DeployOptions(certs_dir=certs_dir, prune=prune, allow_colocation=allow_colocation)
     store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
+    await check_certs(store)
     async with DockerGateway.connect(docker_host) as gateway:
         await gateway.require_manager()
         plan, _ = await plan_stack(gateway, stack, store, options, issue=False)

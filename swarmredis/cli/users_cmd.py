@@ -35,7 +35,12 @@ def users_command(
     ),
 ) -> None:
     """List the ACL users and their rules (never their passwords)."""
+    from datetime import UTC, datetime
+
+    from swarmredis.pki.validate import check_store
+
     store, spec = open_stack(stack_file, certs_dir)
+    check_store(store, now=datetime.now(UTC))
     if show_password is not None:
         known = spec.password_users()
         if show_password not in known:

@@ -7,18 +7,22 @@ layer are translated in ``_mapped`` into the swarmredis error tree:
 
     RedisError                 a node refused a command (names node and command)
     ├── RedisAuthError         WRONGPASS / NOAUTH / NOPERM: TLS worked, the user did not
+    ├── RedisReplyError        an answer that is not RESP, or that its parser cannot read
     └── RedisUnreachable       no usable connection: TCP refused, timed out or lost
         └── RedisTLSError      TCP worked, the TLS handshake did not (CA, certificate)
             └── RedisHandshakeClosed  closed mid-handshake: refused certificate or killed
 
 Replies are returned raw (``str``, ``int``, lists); ``swarmredis.engine.redis.replies`` parses
-them, so this module stays the only one that knows redis.asyncio.
+them, so this module stays the only one that knows redis.asyncio. A parser runs through
+``RedisNode.decode`` (or ``read``): a reply it cannot read (a ValueError, TypeError,
+IndexError, KeyError or AttributeError of the parser) becomes a ``RedisReplyError`` naming
+the node, its endpoint and the command, here too and nowhere else.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import (
     AbstractAsyncContextManager,
     asynccontextmanager,
@@ -26,8 +30,7 @@ from contextlib import (
     suppress,
 )
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import anyio
 import redis.exceptions as rexc
@@ -40,23 +43,22 @@ from swarmredis.errors import (
     RedisAuthError,
     RedisError,
     RedisHandshakeClosed,
+    RedisReplyError,
     RedisTLSError,
     RedisUnreachable,
     SwarmRedisError,
 )
 from swarmredis.gateway.endpoint import RedisEndpoint
+from swarmredis.gateway.tls import ContextCache as ContextCache
+from swarmredis.gateway.tls import TLSClientFiles as TLSClientFiles
+from swarmredis.gateway.tls import client_context as client_context
 
 Reply: TypeAlias = "str | int | float | list[Reply] | dict[str, Reply] | None"
 Arg: TypeAlias = str | int | float | bytes
-
-
-@dataclass(frozen=True)
-class TLSClientFiles:
-    """PEM files of the engine's TLS client identity and the CA bundle it trusts."""
-
-    ca: Path
-    cert: Path
-    key: Path
+T = TypeVar("T")
+# what a pure parser raises on a reply of the wrong shape or type (decode maps them)
+PARSE_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError)
+_SHOWN = 120  # characters of an unreadable reply quoted in messages
 
 
 @dataclass(frozen=True)
@@ -65,29 +67,6 @@ class Credentials:
 
     username: str
     password: str = field(repr=False)
-
-
-ContextCache = dict[bool, ssl.SSLContext]  # check the server's name or not -> context
-
-
-def client_context(
-    tls: TLSClientFiles, check_hostname: bool, cache: ContextCache | None = None
-) -> ssl.SSLContext:
-    """The engine's TLS client context: trusts the stack's CA only (no system CA), shows
-    the engine's client certificate, TLS 1.2 or newer. Built once per ``cache``: loading
-    the files costs milliseconds of CPU per connection, which a fan-out over hundreds of
-    nodes pays hundreds of times (redis-py builds one per connection, with the system's
-    whole CA store)."""
-    if cache is not None and check_hostname in cache:
-        return cache[check_hostname]
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = check_hostname
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_verify_locations(cafile=str(tls.ca))
-    context.load_cert_chain(certfile=str(tls.cert), keyfile=str(tls.key))
-    if cache is not None:
-        cache[check_hostname] = context
-    return context
 
 
 class _NamedSSLConnection(SSLConnection):
@@ -122,6 +101,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def _describe_connect_failure(exc: BaseException, timeout: float) -> tuple[type[RedisError], str]:
     """Which stage of connecting failed (TCP, TLS handshake, auth) and why."""
     chain = list(_chain(exc))
+    garbled = next((e for e in chain if isinstance(e, rexc.InvalidResponse)), None)
+    if garbled is not None:
+        return RedisReplyError, f"answered AUTH with something that is not Redis: {garbled}"
     if any(isinstance(e, rexc.AuthenticationError) for e in chain):
         return RedisAuthError, f"auth failed: {exc}"
     tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
@@ -157,6 +139,8 @@ def _describe_command_failure(exc: BaseException, timeout: float) -> tuple[type[
         return RedisAuthError, f"not permitted: {text}"
     if isinstance(exc, rexc.ResponseError):
         return RedisError, f"refused: {text}"
+    if isinstance(exc, rexc.InvalidResponse):
+        return RedisReplyError, f"a reply that is not Redis (RESP): {text}"
     if isinstance(exc, TimeoutError | rexc.TimeoutError):
         return RedisUnreachable, f"no reply within {timeout:g}s"
     if any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
@@ -208,6 +192,18 @@ def _command_label(args: tuple[Arg, ...]) -> str:
     return " ".join(words).upper()
 
 
+def _text(reply: Reply) -> str:
+    if not isinstance(reply, str):
+        raise TypeError(f"expected text, got {type(reply).__name__}")
+    return reply
+
+
+def _list(reply: Reply) -> list[Reply]:
+    if not isinstance(reply, list):
+        raise TypeError(f"expected a list, got {type(reply).__name__}")
+    return reply
+
+
 class RedisNode:
     """A live connection to one Redis node or Sentinel; use ``connect_node`` to get one.
 
@@ -250,21 +246,41 @@ class RedisNode:
                     replies.append(_refusal(self.name, self.endpoint, label, exc, self.timeout))
         return replies
 
+    def decode(self, command: str, parse: Callable[[Any], T], reply: Reply | RedisError) -> T:
+        """``parse(reply)`` of this node's answer to ``command``; a refusal is raised, and a
+        reply the parser cannot read becomes ``RedisReplyError`` (node, endpoint, command)."""
+        if isinstance(reply, RedisError):
+            raise reply
+        try:
+            return parse(reply)
+        except PARSE_ERRORS as exc:
+            raise self.unexpected(command, reply, str(exc)) from None
+
+    async def read(self, parse: Callable[[Any], T], *args: Arg) -> T:
+        """Run a command and ``decode`` its reply with ``parse``."""
+        return self.decode(_command_label(args), parse, await self.execute(*args))
+
+    def unexpected(self, command: str, reply: Reply, why: str = "") -> RedisReplyError:
+        """The error for a reply of the wrong type or shape (quoted, shortened)."""
+        shown = repr(reply)
+        shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
+        because = f" ({why})" if why and why not in shown else ""
+        return RedisReplyError(
+            f"{self.name} at {self.endpoint}: {command}: unexpected reply {shown}{because}",
+            node=self.name,
+            endpoint=str(self.endpoint),
+            command=command,
+        )
+
     async def text(self, *args: Arg) -> str:
         """Run a command whose reply is a bulk string (INFO, CLUSTER NODES, ...)."""
-        reply = await self.execute(*args)
-        if not isinstance(reply, str):
-            raise RedisError(
-                f"{self.name} at {self.endpoint}: {_command_label(args)}: "
-                f"expected text, got {type(reply).__name__}"
-            )
-        return reply
+        return await self.read(_text, *args)
 
     async def ping(self) -> None:
         """PING; raises unless the node answers PONG."""
         reply = await self.execute("PING")
         if reply not in ("PONG", True):
-            raise RedisError(f"{self.name} at {self.endpoint}: PING: unexpected reply {reply!r}")
+            raise self.unexpected("PING", reply)
 
     async def info(self, section: str | None = None) -> str:
         """INFO [section] as text (parse with ``replies.parse_info``)."""
@@ -284,10 +300,7 @@ class RedisNode:
 
     async def role(self) -> list[Reply]:
         """ROLE as a raw list (parse with ``replies.parse_role``)."""
-        reply = await self.execute("ROLE")
-        if not isinstance(reply, list):
-            raise RedisError(f"{self.name} at {self.endpoint}: ROLE: unexpected reply {reply!r}")
-        return reply
+        return await self.read(_list, "ROLE")
 
     async def close(self) -> None:
         """Close the connection; never raises, never waits more than a second."""

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from swarmredis.errors import PKIError
+from swarmredis.errors import PKIError, StoreFileError
 from swarmredis.pki.keys import PrivateKey, load_key
 
 DIR_MODE = 0o700
@@ -32,6 +32,17 @@ SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
 CERTS_DIR_ENV = "SWARMREDIS_CERTS_DIR"
 DEFAULT_BASE = Path("certs")
+NEW_PASSWORD_RULE = "43 characters of A-Z a-z 0-9 - _ on one line"
+
+
+def _password_flaw(text: bytes, at: int) -> str:
+    """What is wrong with a password's bytes, by position only (never the password)."""
+    byte = text[at]
+    if byte == 0x0A:
+        return f"more than one line (a line break at byte {at + 1})"
+    if byte in b" \t\r\x0b\x0c":
+        return f"whitespace at byte {at + 1}: a password is one token without blanks"
+    return f"a non-printable or non-ASCII byte 0x{byte:02x} at byte {at + 1}"
 
 
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
@@ -170,12 +181,26 @@ class CertStore:
         return load_key(self.read_secret(path), source=self.show(path), passphrase=passphrase)
 
     def read_password(self, user: str) -> str:
-        """The stored password of ``user``."""
-        path = self.password_file(user)
-        text = self.read_secret(path).decode("utf-8").strip()
-        if not text:
-            raise PKIError(f"{self.show(path)}: empty", hint=self._hint(path))
-        return text
+        """The stored password of ``user``: printable ASCII without blanks, alone on its
+        line; ``StoreFileError`` naming the file (never the password) otherwise."""
+        return self.read_password_file(self.password_file(user))
+
+    def read_password_file(self, path: Path) -> str:
+        """The password in ``path`` (see ``read_password``)."""
+        data = self.read_secret(path)
+        # one final newline is what an editor or `echo` adds; anything else was not ours
+        text = data[:-1] if data.endswith(b"\n") else data
+        bad = next((i for i, byte in enumerate(text) if not 0x21 <= byte <= 0x7E), None)
+        if not text or bad is not None:
+            what = "empty" if not text else _password_flaw(text, bad or 0)
+            raise StoreFileError(
+                f"{self.show(path)}: {what}",
+                hint="restore it from a backup of the store: the deployed nodes know the "
+                f"old password's hash (the store writes {NEW_PASSWORD_RULE})",
+                path=self.show(path),
+                problem="bad-password",
+            )
+        return text.decode("ascii")
 
     def _hint(self, path: Path) -> str:
         if path.parent == self.root:

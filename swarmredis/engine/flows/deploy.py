@@ -17,7 +17,7 @@ import anyio
 
 from swarmredis.engine.context import RunContext, admin_access
 from swarmredis.engine.events import Event, Reporter, silent
-from swarmredis.engine.flows.plan import DeployOptions, plan_stack
+from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
 from swarmredis.engine.flows.rolling import rolling_guard
 from swarmredis.engine.flows.status import stack_status
 from swarmredis.engine.modes.base import BootstrapReport, Mode
@@ -90,6 +90,7 @@ async def deploy(
             f"access.publish: {stack.access.publish} leaves the engine no way to reach the nodes",
             hint="set access.publish: host (each node publishes its TLS port on its host)",
         )
+    await check_certs(CertStore(options.certs_dir, stack.name))
     await gateway.require_manager()
     # before the first change, the CA included: one operation on a stack at a time
     async with stack_lock(

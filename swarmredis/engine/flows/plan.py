@@ -21,6 +21,7 @@ from swarmredis.pki.manage import ensure_certs
 from swarmredis.pki.material import build_material, stack_pki
 from swarmredis.pki.model import StackPKI
 from swarmredis.pki.store import CertStore
+from swarmredis.pki.validate import check_store
 from swarmredis.plan.diff import Plan, diff
 from swarmredis.plan.observe import previous_assignment
 from swarmredis.plan.placement import place
@@ -41,6 +42,12 @@ class DeployOptions:
     node_timeout: float = NODE_TIMEOUT_S
     restore_roles: bool = True
     lock_timeout: float = LOCK_WAIT_S  # seconds to wait for another run's lock
+
+
+async def check_certs(store: CertStore) -> None:
+    """Refuse a store with a present-but-bad file (``pki/validate.py``); callers run it
+    before their first Docker request, so a bad store never gets as far as the Swarm."""
+    await anyio.to_thread.run_sync(lambda: check_store(store, now=datetime.now(UTC)))
 
 
 async def plan_stack(

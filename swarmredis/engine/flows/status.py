@@ -17,6 +17,7 @@ import anyio
 from swarmredis import labels
 from swarmredis.constants import DEFAULT_CONCURRENCY, NODE_TIMEOUT_S
 from swarmredis.engine.context import RunContext, admin_access
+from swarmredis.engine.flows.plan import check_certs
 from swarmredis.engine.modes.base import Mode
 from swarmredis.engine.modes.registry import mode_of
 from swarmredis.engine.redis.health import check_health
@@ -163,6 +164,7 @@ async def status(
     concurrency: int = DEFAULT_CONCURRENCY,
 ) -> HealthReport:
     """``swarmredis status``: one health check of the running stack ``stack``."""
+    await check_certs(store)  # only present files: no store at all is not an error here
     # ask the Swarm first: an unknown stack is "no such stack", not "no certificates"
     services = await require_stack(gateway, stack)
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, node_timeout))

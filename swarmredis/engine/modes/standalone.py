@@ -39,7 +39,7 @@ async def bootstrap_standalone(
     limiter = bounded(limiter)
     async with connect_all([node], access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
         await nodes[node.name].ping()
-        role = parse_role(await nodes[node.name].role())
+        role = await nodes[node.name].read(parse_role, "ROLE")
     if role.kind != "primary":
         raise RedisError(
             f"{node.name} at {node.endpoint}: is a {role.kind}, expected a primary",

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import anyio
 
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.replies import (
+    ClusterNode,
     parse_cluster_info,
     parse_cluster_nodes,
     parse_info,
     parse_pairs,
     parse_role,
+    parse_sentinel_master,
 )
 from swarmredis.engine.redis.verdict import HealthTarget, Probe
 from swarmredis.errors import RedisError
-from swarmredis.gateway.redis import RedisAccess, RedisNode, Reply
+from swarmredis.gateway.redis import RedisAccess, RedisNode
+
+T = TypeVar("T")
 
 
 async def read_facts(
@@ -41,48 +46,47 @@ async def read_facts(
         commands += [("CLUSTER", "MYID"), ("CLUSTER", "NODES"), ("CLUSTER", "INFO")]
     replies = dict(zip(commands, await node.pipeline(*commands), strict=True))
 
-    def reply(*command: str) -> Reply:
-        answer = replies[command]
-        if isinstance(answer, RedisError):
-            raise answer
-        return answer
+    def reply(parse: Callable[[Any], T], *command: str) -> T:
+        return node.decode(" ".join(command), parse, replies[command])
 
-    def text(*command: str) -> str:
-        answer = reply(*command)
-        if not isinstance(answer, str):
-            raise RedisError(
-                f"{node.name} at {node.endpoint}: {' '.join(command)}: "
-                f"expected text, got {type(answer).__name__}"
-            )
-        return answer
-
-    info = parse_info(text("INFO"))
-    roles = reply("ROLE")
-    if not isinstance(roles, list):
-        raise RedisError(f"{node.name} at {node.endpoint}: ROLE: unexpected reply {roles!r}")
-    role = parse_role(roles)
+    info = reply(parse_info, "INFO")
+    role = reply(parse_role, "ROLE")
     if role.kind == "sentinel":  # what else was sent is refused by a Sentinel: ignored
         if master_name is None:
             return NodeFacts(name, info, role)
-        sentinel = parse_pairs(await node.execute("SENTINEL", "MASTER", master_name))
+        sentinel = await node.read(parse_sentinel_master, "SENTINEL", "MASTER", master_name)
         quorum_error = None
         try:
             await node.execute("SENTINEL", "CKQUORUM", master_name)
         except RedisError as error:
             quorum_error = error.message
         return NodeFacts(name, info, role, sentinel=sentinel, quorum_error=quorum_error)
-    config = parse_pairs(reply("CONFIG", "GET", *settings)) if settings else {}
+    config = reply(parse_pairs, "CONFIG", "GET", *settings) if settings else {}
     if not cluster:
         return NodeFacts(name, info, role, settings=config)
     return NodeFacts(
         name,
         info,
         role,
-        node_id=text("CLUSTER", "MYID"),
-        cluster_nodes=parse_cluster_nodes(text("CLUSTER", "NODES")),
-        cluster_info=parse_cluster_info(text("CLUSTER", "INFO")),
+        node_id=reply(_node_id, "CLUSTER", "MYID"),
+        cluster_nodes=reply(_own_cluster_nodes, "CLUSTER", "NODES"),
+        cluster_info=reply(parse_cluster_info, "CLUSTER", "INFO"),
         settings=config,
     )
+
+
+def _node_id(reply: str) -> str:
+    if not isinstance(reply, str) or not reply.strip():
+        raise ValueError("no node id")
+    return reply
+
+
+def _own_cluster_nodes(reply: str) -> tuple[ClusterNode, ...]:
+    """CLUSTER NODES, which must hold exactly one ``myself`` line (the rules rely on it)."""
+    nodes = parse_cluster_nodes(reply)
+    if sum(n.myself for n in nodes) != 1:
+        raise ValueError("not exactly one 'myself' line")
+    return nodes
 
 
 async def probe(

@@ -312,3 +312,26 @@ def parse_role(reply: Sequence[Any]) -> Role:
 def parse_pairs(reply: Any) -> dict[str, str]:
     """A flat ``[key, value, ...]`` reply (SENTINEL MASTER, CONFIG GET) -> dict of str."""
     return {key: str(value) for key, value in _as_map(reply).items()}
+
+
+def parse_pair_list(reply: Any) -> list[dict[str, str]]:
+    """A list of flat pair lists (SENTINEL REPLICAS, SENTINEL SENTINELS) -> dicts; a reply
+    that is not a list counts as none."""
+    if not isinstance(reply, list):
+        return []
+    return [parse_pairs(entry) for entry in reply]
+
+
+_SENTINEL_MASTER_INTS = ("port", "quorum", "num-slaves", "num-other-sentinels")
+
+
+def parse_sentinel_master(reply: Any) -> dict[str, str]:
+    """SENTINEL MASTER -> dict; ``ValueError`` unless it has the fields the rules read
+    (name, ip, flags and the numbers), so no rule meets a missing or garbled one."""
+    fields = parse_pairs(reply)
+    missing = [k for k in ("name", "ip", "flags", *_SENTINEL_MASTER_INTS) if k not in fields]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+    for key in _SENTINEL_MASTER_INTS:
+        int(fields[key])  # a ValueError names the value
+    return fields

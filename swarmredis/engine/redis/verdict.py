@@ -225,7 +225,7 @@ class Judging(Protocol):
 def key_count(info: Mapping[str, str]) -> int:
     """Keys in every database, from INFO's keyspace lines (``db0:keys=12,expires=0,...``)."""
     return sum(
-        int(parse_info_fields(value).get("keys", "0") or 0)
+        info_int(parse_info_fields(value), "keys")
         for field, value in info.items()
         if field.startswith("db") and field[2:].isdigit()
     )

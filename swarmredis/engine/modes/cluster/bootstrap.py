@@ -146,7 +146,7 @@ class _ClusterRun:
         """Set ``timing`` on every member where it differs (read first: no needless write)."""
 
         async def settings(member: ClusterMember) -> dict[str, str]:
-            return parse_pairs(await self.nodes[member.name].execute("CONFIG", "GET", *SETTINGS))
+            return await self.nodes[member.name].read(parse_pairs, "CONFIG", "GET", *SETTINGS)
 
         current = await fan_out(self.members, settings, limiter=self.limiter)
         by_name = {m.name: s for m, s in zip(self.members, current, strict=True)}

@@ -75,7 +75,7 @@ async def wait_primary(node: RedisNode, name: str) -> None:
     """Poll ROLE until the replica took over (a coordinated failover takes ~1 s)."""
     with anyio.move_on_after(HANDOVER_TIMEOUT_S):
         while True:
-            if parse_role(await node.role()).kind == "primary":
+            if (await node.read(parse_role, "ROLE")).kind == "primary":
                 return
             await anyio.sleep(0.2)
     raise DeployTimeout(

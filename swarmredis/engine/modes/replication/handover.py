@@ -48,7 +48,12 @@ from swarmredis.engine.modes.replication.plan import (
 )
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.nodes import bounded, connect_all, raise_collected, wait_until
-from swarmredis.engine.redis.replies import parse_pairs, parse_role
+from swarmredis.engine.redis.replies import (
+    parse_pair_list,
+    parse_pairs,
+    parse_role,
+    parse_sentinel_master,
+)
 from swarmredis.errors import RedisError, RedisUnreachable, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 
@@ -213,7 +218,7 @@ class _Handover:
         and the target catches up with every write it acknowledged."""
         pause = 2 * self.timeout + self.rs.failover_timeout + PROMOTION_MARGIN
         await self.nodes[self.old].execute("CLIENT", "PAUSE", str(int(pause * 1000)), "WRITE")
-        offset = parse_role(await self.nodes[self.old].role()).offset
+        offset = (await self.nodes[self.old].read(parse_role, "ROLE")).offset
         await wait_until(
             lambda: self._caught_up(offset),
             within=self.timeout,
@@ -221,15 +226,15 @@ class _Handover:
         )
 
     async def _priority(self, name: str) -> str:
-        reply = await self.nodes[name].execute("CONFIG", "GET", "replica-priority")
-        return parse_pairs(reply).get("replica-priority", "100")
+        pairs = await self.nodes[name].read(parse_pairs, "CONFIG", "GET", "replica-priority")
+        return pairs.get("replica-priority", "100")
 
     async def _sentinel_ready(self) -> list[str]:
         """The Sentinel's own (INFO-based, refreshed every 10 s) view must match: the
         others at priority 0, the target a healthy, linked replica it may promote."""
-        reply = await self.sentinel.execute("SENTINEL", "REPLICAS", self.rs.master_name)
-        entries = reply if isinstance(reply, list) else []
-        seen = {entry.get("runid"): entry for entry in map(parse_pairs, entries)}
+        master = self.rs.master_name
+        entries = await self.sentinel.read(parse_pair_list, "SENTINEL", "REPLICAS", master)
+        seen = {entry.get("runid"): entry for entry in entries}
         return sentinel_pending(seen, self.run_ids, self.target, self.others)
 
     async def _failover(self) -> list[str]:
@@ -243,7 +248,7 @@ class _Handover:
         return []
 
     async def _caught_up(self, offset: int) -> list[str]:
-        have = parse_role(await self.nodes[self.target].role()).offset
+        have = (await self.nodes[self.target].read(parse_role, "ROLE")).offset
         return [] if have >= offset else [f"{self.target} at offset {have} of {offset}"]
 
     async def _outcome(self) -> tuple[str, str] | None:
@@ -256,9 +261,9 @@ class _Handover:
         address: list[str] = []  # stays empty when Sentinel abandons the failover
 
         async def decided() -> list[str]:
-            role = parse_role(await self.nodes[self.target].role())
-            master = parse_pairs(
-                await self.sentinel.execute("SENTINEL", "MASTER", self.rs.master_name)
+            role = await self.nodes[self.target].read(parse_role, "ROLE")
+            master = await self.sentinel.read(
+                parse_sentinel_master, "SENTINEL", "MASTER", self.rs.master_name
             )
             if role.kind != "primary":
                 if failover_abandoned(master, self.run_ids[self.target]):
