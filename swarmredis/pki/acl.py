@@ -27,7 +27,7 @@ SENTINEL_HELLO = "__sentinel__:hello"
 
 # fullmatch: `$` also matches before a trailing newline, which would end the ACL line.
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
-_TOKEN = re.compile(r"[^\s\"']+")
+_TOKEN = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class AclUser:
             raise PKIError(f"ACL user name {self.name!r} must match {_NAME.pattern}")
         for token in (*self.keys, *self.channels, *self.commands):
             if not _TOKEN.fullmatch(token):
-                raise PKIError(f"ACL user {self.name!r}: rule {token!r} has blanks or quotes")
+                raise PKIError(f"ACL user {self.name!r}: rule {token!r} has blanks")
 
     def rules(self) -> str:
         """The user's rules without the password part, as Redis reads them."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticCustomError
 
 from swarmredis.constants import BUS_PORT_OFFSET
-from swarmredis.stackfile.rules import shown
+from swarmredis.stackfile.rules import STACK_NAME, shown
 
 if TYPE_CHECKING:
     from swarmredis.stackfile.model import Stack
@@ -57,7 +57,9 @@ def apply_mode_defaults(data: Any) -> Any:
     out.setdefault("replicas", 0 if mode == "standalone" else 1)
     # Without a usable name the name field reports the error; fill a stand-in so the
     # network does not also report itself missing.
-    name = out.get("name") if isinstance(out.get("name"), str) else "stack"
+    name = out.get("name")
+    if not isinstance(name, str) or not STACK_NAME.fullmatch(name):
+        name = "stack"
     network = out.get("network", {})
     if isinstance(network, Mapping) and network.get("mode") == "host":
         return host_network(out, network)

@@ -138,7 +138,7 @@ class Resources(_Frozen):
         if value < MIN_MEMORY:
             raise ValueError(f"must be >= {format_size(MIN_MEMORY)}, got {format_size(value)}")
         if value > MAX_MEMORY:
-            raise ValueError(f"must be <= {format_size(MAX_MEMORY)}, got {rules.shown(value)}")
+            raise ValueError(f"must be <= {format_size(MAX_MEMORY)}, got {format_size(value)}")
         return value
 
     @property
@@ -299,12 +299,13 @@ class Stack(_Frozen):
     @field_validator("config")
     @classmethod
     def _config(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        out = {}
         for key, item in value.items():
             try:
-                rules.check_directive(key, item)
+                out[key] = rules.check_directive(key, item)
             except ValueError as error:
                 raise spec_problem((key,), str(error)) from None
-        return dict(sorted(value.items()))
+        return dict(sorted(out.items()))
 
     @model_validator(mode="before")
     @classmethod

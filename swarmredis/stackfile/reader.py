@@ -9,10 +9,16 @@ line where known) instead of a traceback or a hang:
 - duplicate keys (plain YAML silently keeps the last one);
 - tags other than the core schema's (``!!python/object``, ``!!binary``, ``!custom``...);
 - a list or mapping as a mapping key;
-- lists or mappings nested more than ``MAX_DEPTH`` levels (PyYAML composes recursively);
+- more than ``MAX_NODES`` values, or lists or mappings nested more than ``MAX_DEPTH``
+  levels, counted while composing (PyYAML composes recursively, ~3 s per 150000 values),
+  so the rest of a hostile file is never read;
+- integers longer than ``MAX_INT_CHARS`` (int() and repr() raise past 4300 digits);
 - aliases that expand the document past ``MAX_NODES`` values (the billion-laughs bomb:
   nine levels of ten aliases compose in microseconds, then cost 10^9 values to
   validate), and aliases that make a list or mapping contain itself.
+
+Refusals from the composer and the graph check raise ``SpecError`` directly; the YAML
+library's own errors are translated in ``parse_yaml``.
 """
 
 from __future__ import annotations
@@ -25,8 +31,11 @@ import yaml
 from swarmredis.errors import SpecError
 
 MAX_BYTES = 1024 * 1024
-MAX_NODES = 100_000
+MAX_NODES = 20_000  # values of a document, aliases expanded; a stack file has a few hundred
 MAX_DEPTH = 50
+# Python refuses int() of more than 4300 digits (ValueError, CVE-2020-10735 guard);
+# no field needs more than 20.
+MAX_INT_CHARS = 64
 _CORE = "tag:yaml.org,2002:"
 MERGE_TAG = _CORE + "merge"
 # The core schema plus merge keys and the timestamps SafeLoader resolves from plain
@@ -37,7 +46,26 @@ ALLOWED_TAGS = frozenset(
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last."""
+    """SafeLoader that refuses duplicate keys, and documents too large or too deep."""
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self.source = source
+        self.nodes = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _refused(self.source, mark, _TOO_MANY)
+        if self.depth >= MAX_DEPTH:
+            raise _refused(self.source, mark, _TOO_DEEP)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -80,7 +108,7 @@ def parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
         raise SpecError(_too_big(source))
     loader: _UniqueKeyLoader | None = None
     try:
-        loader = _UniqueKeyLoader(text)
+        loader = _UniqueKeyLoader(text, source)
         root = loader.get_single_node()
         if root is None:
             return None, None
@@ -107,6 +135,7 @@ def parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
 
 
 _TOO_DEEP = f"lists or mappings are nested more than {MAX_DEPTH} levels deep"
+_TOO_MANY = f"the document has more than {MAX_NODES} values; a stack file needs a few hundred"
 
 
 def _too_big(source: str) -> str:
@@ -130,10 +159,10 @@ def _check_graph(root: yaml.Node, source: str) -> None:
             raise _refuse(source, node, "an alias makes this list or mapping contain itself")
         if node.tag not in ALLOWED_TAGS:
             raise _refuse(source, node, _foreign_tag(node.tag))
+        if node.tag == _CORE + "int" and len(node.value) > MAX_INT_CHARS:
+            raise _refuse(source, node, f"integer longer than {MAX_INT_CHARS} characters")
         total = 1
         if isinstance(node, yaml.CollectionNode):
-            if len(open_) >= MAX_DEPTH:
-                raise _refuse(source, node, _TOO_DEEP)
             open_.add(id(node))
             for child in _children(node, source):
                 total += size(child)
@@ -141,8 +170,8 @@ def _check_graph(root: yaml.Node, source: str) -> None:
                     raise _refuse(
                         source,
                         node,
-                        f"the document expands to more than {MAX_NODES} values (through"
-                        " aliases, `*name`?); a stack file needs a few hundred",
+                        f"aliases (`*name`) expand the document to more than {MAX_NODES}"
+                        " values (a YAML bomb?); a stack file needs a few hundred",
                     )
             open_.discard(id(node))
         sizes[id(node)] = total
@@ -171,5 +200,8 @@ def _children(node: yaml.CollectionNode, source: str) -> list[yaml.Node]:
 
 
 def _refuse(source: str, node: yaml.Node, problem: str) -> SpecError:
-    mark = node.start_mark
+    return _refused(source, node.start_mark, problem)
+
+
+def _refused(source: str, mark: yaml.Mark, problem: str) -> SpecError:
     return SpecError(f"{source}: line {mark.line + 1}, column {mark.column + 1}: {problem}")
