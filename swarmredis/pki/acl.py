@@ -25,8 +25,9 @@ SENTINEL = "sentinel"
 BUILTIN = (DEFAULT, ADMIN, MONITOR, REPLICATION, SENTINEL)
 SENTINEL_HELLO = "__sentinel__:hello"
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-_TOKEN = re.compile(r"^\S+$")
+# fullmatch: `$` also matches before a trailing newline, which would end the ACL line.
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_TOKEN = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,10 @@ class AclUser:
     purpose: str = ""
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise PKIError(f"ACL user name {self.name!r} must match {_NAME.pattern}")
         for token in (*self.keys, *self.channels, *self.commands):
-            if not _TOKEN.match(token):
+            if not _TOKEN.fullmatch(token):
                 raise PKIError(f"ACL user {self.name!r}: rule {token!r} has blanks")
 
     def rules(self) -> str:

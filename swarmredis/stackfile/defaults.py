@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic_core import PydanticCustomError
 
 from swarmredis.constants import BUS_PORT_OFFSET
+from swarmredis.stackfile.rules import STACK_NAME, shown
 
 if TYPE_CHECKING:
     from swarmredis.stackfile.model import Stack
@@ -25,9 +26,17 @@ MAX_PORT = 65535
 _ONLY_FOR = {"shards": ("cluster",), "sentinel": ("replication",)}
 
 
-def spec_problem(path: str, message: str) -> PydanticCustomError:
-    """A validation error for ``path`` (dotted) raised from a model validator."""
-    return PydanticCustomError("spec", "{path}: {detail}", {"path": path, "detail": message})
+def spec_problem(path: str | tuple[str | int, ...], message: str) -> PydanticCustomError:
+    """A validation error for ``path`` raised from a model validator.
+
+    ``path`` is dotted (``sentinel.quorum``) or, for a part that may itself hold dots or
+    digits (a ``config`` directive name), a tuple of parts.
+    """
+    loc = tuple(path.split(".")) if isinstance(path, str) else path
+    dotted = ".".join(str(part) for part in loc)
+    return PydanticCustomError(
+        "spec", "{path}: {detail}", {"path": dotted, "detail": message, "loc": loc}
+    )
 
 
 def apply_mode_defaults(data: Any) -> Any:
@@ -41,12 +50,16 @@ def apply_mode_defaults(data: Any) -> Any:
         _check_mode_fields(data, mode)
     out = dict(data)
     if mode == "standalone" and out.get("replicas", 0) != 0:
-        raise spec_problem("replicas", f"must be 0 for mode standalone, got {out['replicas']!r}")
+        raise spec_problem(
+            "replicas", f"must be 0 for mode standalone, got {shown(out['replicas'])}"
+        )
     out.setdefault("shards", MIN_SHARDS if mode == "cluster" else 1)
     out.setdefault("replicas", 0 if mode == "standalone" else 1)
     # Without a usable name the name field reports the error; fill a stand-in so the
     # network does not also report itself missing.
-    name = out.get("name") if isinstance(out.get("name"), str) else "stack"
+    name = out.get("name")
+    if not isinstance(name, str) or not STACK_NAME.fullmatch(name):
+        name = "stack"
     network = out.get("network", {})
     if isinstance(network, Mapping) and network.get("mode") == "host":
         return host_network(out, network)
@@ -88,13 +101,13 @@ def host_network(data: dict[str, Any], network: Mapping[str, Any]) -> dict[str, 
     if isinstance(access, Mapping) and access.get("publish", "host") != "host":
         raise spec_problem(
             "access.publish",
-            f"must be host with network.mode host ({_HOST_PORTS}), got {access['publish']!r}",
+            f"must be host with network.mode host ({_HOST_PORTS}), got {shown(access['publish'])}",
         )
     if data.get("announce", "host") != "host":
         raise spec_problem(
             "announce",
             "must be host with network.mode host (no overlay DNS resolves aliases there),"
-            f" got {data['announce']!r}",
+            f" got {shown(data['announce'])}",
         )
     return {**data, "network": {**network, "name": "host"}, "announce": "host"}
 
@@ -112,7 +125,7 @@ def each(values: tuple[str, ...], check: Callable[[str], str]) -> tuple[str, ...
         try:
             out.append(check(value))
         except ValueError as error:
-            raise spec_problem(str(index), str(error)) from None
+            raise spec_problem((index,), str(error)) from None
     return tuple(out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,10 @@ from pydantic_core import ErrorDetails
 
 from swarmredis.errors import SpecError
 from swarmredis.stackfile.model import Stack
+from swarmredis.stackfile.reader import parse_yaml, read_text
+from swarmredis.stackfile.rules import shown
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _BOUNDS = {
     "greater_than_equal": (">=", "ge"),
     "greater_than": (">", "gt"),
@@ -36,34 +40,14 @@ _TYPE_WORDS = {
 }
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def load_stack(path: str | Path) -> Stack:
-    """Read and validate the stack file at ``path``."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise SpecError(f"{source}: cannot read stack file: {error.strerror or error}") from None
-    return parse_stack(text, source=source)
+    """Read and validate the stack file at ``path`` (at most 1 MiB of UTF-8)."""
+    return parse_stack(read_text(path), source=str(path))
 
 
 def parse_stack(text: str, source: str = "<stack>") -> Stack:
     """Validate stack file ``text``; ``source`` names the file in error messages."""
-    root, data = _parse_yaml(text, source)
+    root, data = parse_yaml(text, source)
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise SpecError(f"{source}: the stack file must be a mapping of fields, it is {kind}")
@@ -74,29 +58,11 @@ def parse_stack(text: str, source: str = "<stack>") -> Stack:
         raise SpecError("\n".join(lines)) from None
 
 
-def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    loader = _UniqueKeyLoader(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = error.problem or error.context or "invalid YAML"
-        raise SpecError(f"{source}: {where}: YAML syntax error: {problem}") from None
-    except yaml.YAMLError as error:
-        raise SpecError(f"{source}: YAML syntax error: {error}") from None
-    finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
-    return root, data
-
-
 def _describe(source: str, root: yaml.Node | None, detail: ErrorDetails) -> str:
     loc = tuple(detail["loc"])
     ctx = detail.get("ctx") or {}
     if detail["type"] == "spec":
-        extra = str(ctx["path"]).split(".")
-        loc = loc + tuple(int(p) if p.isdigit() else p for p in extra)
+        loc = loc + tuple(ctx["loc"])
         message = str(ctx["detail"])
     else:
         message = _message(detail)
@@ -115,21 +81,21 @@ def _message(detail: ErrorDetails) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "literal_error":
-        return f"must be one of {ctx.get('expected')}, got {got!r}"
+        return f"must be one of {ctx.get('expected')}, got {shown(got)}"
     if kind in _BOUNDS:
         symbol, key = _BOUNDS[kind]
-        return f"must be {symbol} {ctx.get(key)}, got {got!r}"
+        return f"must be {symbol} {ctx.get(key)}, got {shown(got)}"
     if kind in ("too_short", "too_long"):
         return f"must have {'at least' if kind == 'too_short' else 'at most'} " + (
             f"{ctx.get('min_length', ctx.get('max_length'))} item(s)"
         )
     if kind == "string_pattern_mismatch":
-        return f"must match {ctx.get('pattern')}, got {got!r}"
+        return f"must match {ctx.get('pattern')}, got {shown(got)}"
     if kind == "value_error":
         return str(ctx.get("error", detail["msg"]))
     if kind in _TYPE_WORDS:
-        return f"must be {_TYPE_WORDS[kind]}, got {got!r}"
-    return f"{detail['msg']}, got {got!r}"
+        return f"must be {_TYPE_WORDS[kind]}, got {shown(got)}"
+    return f"{detail['msg']}, got {shown(got)}"
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -137,6 +103,8 @@ def _path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(str(part)):
+            out += f"[{shown(part)}]"  # a key of the user's own: quoted, on one line
         else:
             out += f".{part}" if out else str(part)
     return out

@@ -30,11 +30,16 @@ from swarmredis.stackfile.units import format_size, parse_duration, parse_size
 Mode = Literal["cluster", "replication", "standalone"]
 NetworkMode = Literal["overlay", "host"]
 MIN_MEMORY = 32 * 1024**2
+# Docker keeps MemoryBytes in an int64 and no host has 64 TiB of RAM yet.
+MAX_MEMORY = 64 * 1024**4
+# Durations end up as int64 nanoseconds (update delay) or milliseconds (Sentinel):
+# finite, and a day is already more than any of them needs.
+MAX_SECONDS = 86400.0
 
 
 def _number(value: object) -> object:
     if isinstance(value, bool):
-        raise ValueError(f"must be a number, got {value!r}")
+        raise ValueError(f"must be a number, got {rules.shown(value)}")
     return value
 
 
@@ -57,7 +62,9 @@ def _directive_value(value: object) -> object:
 
 Number = Annotated[float, BeforeValidator(_number)]
 Size = Annotated[int, BeforeValidator(parse_size)]
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Seconds = Annotated[
+    float, BeforeValidator(parse_duration), Field(allow_inf_nan=False, le=MAX_SECONDS)
+]
 Pattern = str
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 
@@ -82,12 +89,7 @@ class Network(_Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not rules.NETWORK_NAME.match(value):
-            raise ValueError(
-                "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or "
-                f"digit, got {value!r}"
-            )
-        return value
+        return rules.check_network_name(value)
 
     @field_validator("subnet")
     @classmethod
@@ -97,7 +99,9 @@ class Network(_Frozen):
         try:
             return str(ipaddress.IPv4Network(value, strict=True))
         except ValueError as error:
-            raise ValueError(f"must be an IPv4 CIDR like 10.20.0.0/24, got {value!r}") from error
+            raise ValueError(
+                f"must be an IPv4 CIDR like 10.20.0.0/24, got {rules.shown(value)}"
+            ) from error
 
 
 class Placement(_Frozen):
@@ -133,6 +137,8 @@ class Resources(_Frozen):
     def _memory(cls, value: int) -> int:
         if value < MIN_MEMORY:
             raise ValueError(f"must be >= {format_size(MIN_MEMORY)}, got {format_size(value)}")
+        if value > MAX_MEMORY:
+            raise ValueError(f"must be <= {format_size(MAX_MEMORY)}, got {format_size(value)}")
         return value
 
     @property
@@ -262,7 +268,7 @@ class Stack(_Frozen):
 
     name: str
     mode: Mode = "cluster"
-    image: Annotated[str, Field(min_length=1, pattern=r"^\S+$")] = "redis:7.0"
+    image: str = "redis:7.0"
     shards: Annotated[StrictInt, Field(ge=1, le=100)]
     replicas: Annotated[StrictInt, Field(ge=0, le=5)]
     port: Port = 6379
@@ -283,22 +289,23 @@ class Stack(_Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not rules.STACK_NAME.match(value):
-            raise ValueError(
-                "must be 1-31 lowercase letters, digits or '-', starting with a letter, "
-                f"got {value!r}"
-            )
-        return value
+        return rules.check_stack_name(value)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        return rules.check_image(value)
 
     @field_validator("config")
     @classmethod
     def _config(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        out = {}
         for key, item in value.items():
             try:
-                rules.check_directive(key, item)
+                out[key] = rules.check_directive(key, item)
             except ValueError as error:
-                raise spec_problem(key, str(error)) from None
-        return dict(sorted(value.items()))
+                raise spec_problem((key,), str(error)) from None
+        return dict(sorted(out.items()))
 
     @model_validator(mode="before")
     @classmethod

@@ -51,8 +51,8 @@ BAD = [
     ),
     (
         "name: acme\nnetwork: {name: 'a b'}\n",
-        "network.name: must be 1-63 letters, digits, '_', '.' or '-', starting with a letter"
-        " or digit, got 'a b' (line 2)",
+        "network.name: must be 1-63 letters, digits, '_' or '-', starting and ending with a"
+        " letter or digit (Swarm's rule), got 'a b' (line 2)",
     ),
     (
         "name: acme\nnetwork: {subnet: 10.0.0.1/8}\n",
