@@ -118,6 +118,34 @@ def generated_config(stack: Stack, node: LogicalNode, material: Mapping[str, byt
     return sentinel_conf(stack, node, primary) + material[SENTINEL_AUTH].decode()
 
 
+# What ``localize`` may change in a generated line (its directive), and what it appends.
+LOCALIZED = frozenset(
+    {
+        "tls-port",
+        "tls-cert-file",
+        "tls-key-file",
+        "tls-ca-cert-file",
+        "aclfile",
+        "include",
+        "dir",
+        "cluster-config-file",
+        "replicaof",
+        "replica-announce-ip",
+        "replica-announce-port",
+        "sentinel monitor",
+        "sentinel announce-ip",
+        "sentinel announce-port",
+    }
+)
+APPENDED = ("bind", "logfile", "cluster-node-timeout")
+
+
+def directive(line: str) -> str:
+    """The directive of a config line: its first word, two for ``sentinel`` lines."""
+    words = line.split(" ")
+    return " ".join(words[:2]) if words[0] == "sentinel" else words[0]
+
+
 @dataclass(frozen=True)
 class Local:
     """Where one node runs here: its port, folders, and the local ports of its peers."""
@@ -135,7 +163,7 @@ def localize(config: str, local: Local, *, cluster: bool) -> str:
     Each substitution, and why:
 
     1. ``/run/secrets/<name>`` -> ``<secrets>/<name>``: no Docker secrets here; the files
-       hold the same bytes (``node_material``).
+       hold the same bytes (``stack_material``).
     2. ``/data`` (``dir``, ``cluster-config-file``) -> the node's folder: no volume here.
     3. ``tls-port <port>`` -> a free local port: every container has the stack's port
        to itself, while here all nodes share 127.0.0.1.
@@ -158,7 +186,7 @@ def localize(config: str, local: Local, *, cluster: bool) -> str:
 
 def _local_line(words: list[str], local: Local) -> str:
     words = [_local_path(word, local) for word in words]
-    key = " ".join(words[:2]) if words[0] == "sentinel" else words[0]
+    key = directive(" ".join(words))
     if key in ("tls-port", "replica-announce-port", "sentinel announce-port"):
         words[-1] = str(local.port)
     elif key in ("replica-announce-ip", "sentinel announce-ip"):
