@@ -73,7 +73,11 @@ async def test_sentinels_fail_over_with_the_sentinel_user(lab: Lab, store: CertS
     async with (
         tls_client(sentinels[0].endpoint, store, acl.ADMIN) as s1,
         tls_client(replica.endpoint, store, acl.ADMIN) as r,
+        tls_client(sentinels[1].endpoint, store, "app") as app,
+        app.pubsub() as events,
     ):
+        await events.subscribe("+switch-master")  # what a Sentinel-aware application follows
+        heard: list[str] = []
 
         async def ready() -> bool:
             master = await s1.sentinel_master(MASTER_NAME)
@@ -92,7 +96,19 @@ async def test_sentinels_fail_over_with_the_sentinel_user(lab: Lab, store: CertS
             addr = await s1.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
             return bool(addr == ["127.0.0.1", str(replica.port)])
 
+        async def app_told() -> bool:
+            message = await events.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message is not None:
+                heard.append(message["data"])
+            return bool(heard)
+
         await eventually(promoted, 30, "the replica to be promoted")
         await eventually(switched, 15, "the sentinels to switch to the new primary")
-        # MULTI, SLAVEOF NO ONE, CONFIG REWRITE, CLIENT KILL, EXEC: none refused
+        await eventually(app_told, 15, "the app user to hear +switch-master")
+        assert heard == [f"{MASTER_NAME} 127.0.0.1 {primary.port} 127.0.0.1 {replica.port}"]
+        # MULTI, SLAVEOF NO ONE, CONFIG REWRITE, CLIENT KILL, EXEC on the replica; votes
+        # (SENTINEL IS-MASTER-DOWN-BY-ADDR) and hellos between the sentinels: none refused
         assert await r.acl_log() == []
+        for sentinel in sentinels:
+            async with tls_client(sentinel.endpoint, store, acl.ADMIN) as admin:
+                assert await admin.acl_log() == [], sentinel.name
