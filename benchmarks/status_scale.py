@@ -3,8 +3,9 @@
 
 Each size is a Redis Cluster of N TLS + ACL redis-server processes on 127.0.0.1 (N/2
 shards x 1 replica), started by this script with the peers tests' helpers
-(tests/peers/servers.py). Each node starts with a nodes.conf that already names the
-whole cluster (ids, addresses, roles, slots), so hundreds of nodes form in seconds;
+(tests/peers/servers.py: the product's redis.conf, users.acl and certificates). Each
+node starts with a nodes.conf that already names the whole cluster (ids, addresses,
+roles, slots), so hundreds of nodes form in seconds;
 swarmredis's own cluster bootstrap then checks it (nothing left to do once every node
 agrees and every replica synced). ``--gossip`` forms it from fresh nodes with the
 engine's bootstrap instead (minutes at 100 nodes). The same
@@ -43,6 +44,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # testkit, which tests/peers imports as pytest does
 
 import anyio  # noqa: E402 - after the path for tests.peers
 
@@ -51,15 +53,11 @@ from swarmredis.engine.modes.registry import mode_for  # noqa: E402
 from swarmredis.engine.redis.health import check_health  # noqa: E402
 from swarmredis.engine.redis.verdict import HealthTarget, Status  # noqa: E402
 from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles  # noqa: E402
-from tests.peers.servers import (  # noqa: E402
-    Lab,
-    RedisProcess,
-    cluster_members,
-    free_port,
-    redis_config,
-    split_slots,
-)
-from tests.peers.tlsmaterial import ADMIN_PASSWORD, ADMIN_USER, make_material  # noqa: E402
+from swarmredis.pki.material import load_admin_credentials  # noqa: E402
+from swarmredis.plan.placement import slot_ranges  # noqa: E402
+from swarmredis.stackfile import topology  # noqa: E402
+from tests.peers.product import cluster_shape, make_store  # noqa: E402
+from tests.peers.servers import Lab, RedisProcess, cluster_members  # noqa: E402
 
 REPS = 5
 PROFILE_DIR: Path | None = None  # --profile DIR
@@ -71,38 +69,37 @@ def preformed_cluster(lab: Lab, shards: int, replicas: int) -> list[RedisProcess
     nodes.conf that names every node with its id, address, role and slots (the file Redis
     writes itself once a cluster formed). Gossip would take minutes to form hundreds of
     nodes at the quiet node timeout; the check measured is the same either way."""
-    total = shards * (1 + replicas)
-    slots = split_slots(shards)
-    ports = [free_port() for _ in range(total)]
+    stack = cluster_shape(shards, replicas)
+    processes = [lab.prepare(node.name, stack) for node in topology(stack)]
+    total, slots = len(processes), slot_ranges(shards)
     ids = [secrets.token_hex(20) for _ in range(total)]
     entries = []
-    for i in range(total):
+    for i, process in enumerate(processes):
         if i < shards:
             role, primary, epoch, owned = "master", "-", i + 1, f" {slots[i][0]}-{slots[i][1]}"
         else:
             shard = (i - shards) // replicas
             role, primary, epoch, owned = "slave", ids[shard], shard + 1, ""
-        address = f"127.0.0.1:{ports[i]}@{ports[i] + 10000}"
+        address = f"127.0.0.1:{process.port}@{process.port + 10000}"
         entries.append((ids[i], address, role, primary, epoch, owned))
-    processes = []
-    for i in range(total):
-        name = f"node-{i + 1}"
-        directory = lab.root / name
-        directory.mkdir(parents=True, exist_ok=True)
+    for i, process in enumerate(processes):
         lines = [
             f"{nid} {address} {'myself,' if j == i else ''}{role} {primary} 0 0 {epoch} "
             f"connected{owned}"
             for j, (nid, address, role, primary, epoch, owned) in enumerate(entries)
         ]
         lines.append(f"vars currentEpoch {shards} lastVoteEpoch 0")
-        (directory / "nodes.conf").write_text("\n".join(lines) + "\n")
-        config = redis_config(lab.tls, ports[i], directory, cluster=True)
-        config += f"cluster-node-timeout {QUIET_NODE_TIMEOUT_MS}\n"
-        process = RedisProcess(name, ports[i], directory, config)
-        lab.processes[name] = process
+        (process.data / "nodes.conf").write_text("\n".join(lines) + "\n")
+        with process.config_path.open("a") as config:  # the last of two directives wins
+            config.write(f"cluster-node-timeout {QUIET_NODE_TIMEOUT_MS}\n")
         process.start()
-        processes.append(process)
     return processes
+
+
+def fresh_cluster(lab: Lab, shards: int, replicas: int) -> list[RedisProcess]:
+    """Start every node of the cluster, none of them formed."""
+    stack = cluster_shape(shards, replicas)
+    return [lab.add_node(node.name, stack) for node in topology(stack)]
 
 
 async def measure(lab: Lab, access: RedisAccess, size: int, preformed: bool) -> dict[str, Any]:
@@ -110,10 +107,8 @@ async def measure(lab: Lab, access: RedisAccess, size: int, preformed: bool) -> 
     then let the engine's bootstrap check it), time ``check_health`` on it."""
     shards = size // 2
     started = time.monotonic()
-    if preformed:
-        processes = preformed_cluster(lab, shards, 1)
-    else:
-        processes = lab.cluster(shards=shards, replicas=1)
+    start = preformed_cluster if preformed else fresh_cluster
+    processes = start(lab, shards, 1)
     members = cluster_members(processes, shards=shards, replicas=1)
     if not preformed:
         for member in members:
@@ -181,12 +176,13 @@ def write(results: list[dict[str, Any]]) -> None:
 
 
 async def run(sizes: list[int], root: Path, preformed: bool) -> list[dict[str, Any]]:
-    tls = make_material(root / "tls")
-    files = TLSClientFiles(ca=tls.ca, cert=tls.client_cert, key=tls.client_key)
-    access = RedisAccess(files, Credentials(ADMIN_USER, ADMIN_PASSWORD), timeout=10.0)
+    store = make_store(root / "certs")
+    admin = load_admin_credentials(store)
+    files = TLSClientFiles(ca=admin.ca_path, cert=admin.cert_path, key=admin.key_path)
+    access = RedisAccess(files, Credentials(admin.username, admin.password), timeout=10.0)
     results = []
     for size in sizes:
-        lab = Lab(tls, root / f"n{size}")
+        lab = Lab(store, root / f"n{size}")
         try:
             result = await measure(lab, access, size, preformed)
         finally:

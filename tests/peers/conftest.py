@@ -1,4 +1,5 @@
-"""Fixtures for tests against real local redis-server processes (TLS on 127.0.0.1)."""
+"""Fixtures for tests against real local redis-server processes (TLS on 127.0.0.1), which
+run the configs, ACL files and certificates the product generates."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles
+from swarmredis.pki.material import load_admin_credentials
+from swarmredis.pki.store import CertStore
 
+from .product import make_store
 from .servers import Lab
-from .tlsmaterial import ADMIN_PASSWORD, ADMIN_USER, TLSMaterial, make_material
 
 if shutil.which("redis-server") is None:  # pragma: no cover - the CI image installs it
     pytest.skip("redis-server is not installed", allow_module_level=True)
@@ -23,19 +26,22 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSMaterial:
-    return make_material(tmp_path_factory.mktemp("tls"))
+def store(tmp_path_factory: pytest.TempPathFactory) -> CertStore:
+    """The PKI store of the peers' stacks: CA, leaves and passwords, as deploy makes them."""
+    return make_store(tmp_path_factory.mktemp("certs"))
 
 
 @pytest.fixture
-def access(tls: TLSMaterial) -> RedisAccess:
-    files = TLSClientFiles(ca=tls.ca, cert=tls.client_cert, key=tls.client_key)
-    return RedisAccess(files, Credentials(ADMIN_USER, ADMIN_PASSWORD), timeout=3.0)
+def access(store: CertStore) -> RedisAccess:
+    """How the engine logs in: the admin's client certificate and password from the store."""
+    admin = load_admin_credentials(store)
+    files = TLSClientFiles(ca=admin.ca_path, cert=admin.cert_path, key=admin.key_path)
+    return RedisAccess(files, Credentials(admin.username, admin.password), timeout=3.0)
 
 
 @pytest.fixture
-def lab(tls: TLSMaterial, tmp_path: Path) -> Iterator[Lab]:
-    lab = Lab(tls, tmp_path)
+def lab(store: CertStore, tmp_path: Path) -> Iterator[Lab]:
+    lab = Lab(store, tmp_path)
     try:
         yield lab
     finally:

@@ -1,4 +1,8 @@
-"""Real local redis-server processes (TLS only, on 127.0.0.1) for the peers tests."""
+"""Real local redis-server processes (TLS only, on 127.0.0.1) running the product's files.
+
+Each node gets the secrets its container would mount and the config the plan generates,
+changed only by ``product.localize``.
+"""
 
 from __future__ import annotations
 
@@ -6,129 +10,96 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testkit import free_port
+from testkit import eventually_sync, free_port
 
+from swarmredis import labels
 from swarmredis.engine.modes.cluster.members import ClusterMember
 from swarmredis.gateway.endpoint import RedisEndpoint
+from swarmredis.pki.store import CertStore
+from swarmredis.plan.placement import planned_slots
+from swarmredis.plan.services import node_secrets
+from swarmredis.stackfile import Stack, topology
+from swarmredis.stackfile.topology import LogicalNode
 
-from .tlsmaterial import (
-    ADMIN_PASSWORD,
-    ADMIN_USER,
-    REPLICATION_PASSWORD,
-    REPLICATION_USER,
-    SENTINEL_PASSWORD,
-    SENTINEL_USER,
-    TLSMaterial,
+from .product import (
+    LOOPBACK,
+    Local,
+    cluster_shape,
+    generated_config,
+    localize,
+    node_of,
+    stack_material,
+    stack_of,
 )
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-MASTER_NAME = "mymaster"
-NODE_TIMEOUT_MS = 2000
-
-
-def _tls_lines(tls: TLSMaterial, port: int, directory: Path) -> list[str]:
-    return [
-        "bind 127.0.0.1",
-        "port 0",
-        f"tls-port {port}",
-        f"tls-cert-file {tls.server_cert}",
-        f"tls-key-file {tls.server_key}",
-        f"tls-ca-cert-file {tls.ca}",
-        "tls-auth-clients yes",
-        "tls-replication yes",
-        f"dir {directory}",
-        "logfile redis.log",
-        "daemonize no",
-    ]
-
-
-def redis_config(
-    tls: TLSMaterial, port: int, directory: Path, *, cluster: bool, replicaof: int | None = None
-) -> str:
-    """redis.conf of one data node, close to what the deployment writes."""
-    lines = [
-        *_tls_lines(tls, port, directory),
-        f"aclfile {tls.acl_file}",
-        'save ""',
-        "appendonly no",
-        f"masteruser {REPLICATION_USER}",
-        f"masterauth {REPLICATION_PASSWORD}",
-        "maxmemory 64mb",
-        "enable-debug-command local",
-        "repl-diskless-sync-delay 0",
-    ]
-    if cluster:
-        lines += [
-            "cluster-enabled yes",
-            "tls-cluster yes",
-            "cluster-config-file nodes.conf",
-            f"cluster-node-timeout {NODE_TIMEOUT_MS}",
-        ]
-    if replicaof is not None:
-        lines.append(f"replicaof 127.0.0.1 {replicaof}")
-    return "\n".join(lines) + "\n"
-
-
-def sentinel_config(tls: TLSMaterial, port: int, directory: Path, primary_port: int) -> str:
-    """sentinel.conf monitoring the primary over TLS, with its own ACL users."""
-    lines = [
-        *_tls_lines(tls, port, directory),
-        "user default off",
-        f"user {ADMIN_USER} on >{ADMIN_PASSWORD} ~* &* +@all",
-        f"sentinel sentinel-user {ADMIN_USER}",
-        f"sentinel sentinel-pass {ADMIN_PASSWORD}",
-        f"sentinel monitor {MASTER_NAME} 127.0.0.1 {primary_port} 2",
-        f"sentinel auth-user {MASTER_NAME} {SENTINEL_USER}",
-        f"sentinel auth-pass {MASTER_NAME} {SENTINEL_PASSWORD}",
-        f"sentinel down-after-milliseconds {MASTER_NAME} {NODE_TIMEOUT_MS}",
-        f"sentinel failover-timeout {MASTER_NAME} 10000",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
 class RedisProcess:
-    """One redis-server (or sentinel) process with its own directory and config."""
+    """One redis-server (or sentinel) process: its folder, its config, its port."""
 
     name: str
+    stack: Stack
+    node: LogicalNode
+    root: Path
     port: int
-    directory: Path
-    config: str
-    sentinel: bool = False
+    peers: dict[str, int]  # the lab's overlay alias -> local port
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
+    def sentinel(self) -> bool:
+        return self.node.kind == "sentinel"
+
+    @property
+    def endpoint(self) -> RedisEndpoint:
+        return RedisEndpoint(LOOPBACK, self.port)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "redis.log"
+
+    @property
     def config_path(self) -> Path:
-        return self.directory / ("sentinel.conf" if self.sentinel else "redis.conf")
+        return self.root / ("sentinel.conf" if self.sentinel else "redis.conf")
+
+    def write_files(self, material: Mapping[str, bytes]) -> None:
+        """The secrets the node's container mounts (of the stack's ``material``) and its
+        localized config (kept if it exists: Sentinel rewrites its own, and a restart must
+        find what it learned)."""
+        secrets = self.root / "secrets"
+        for directory in (self.root, self.data, secrets):
+            directory.mkdir(parents=True, exist_ok=True)
+        for name in node_secrets(self.stack, self.node):
+            (secrets / name).write_bytes(material[name])
+            (secrets / name).chmod(0o600)
+        if not self.config_path.exists():
+            local = Local(self.port, self.data, secrets, self.log, self.peers)
+            config = generated_config(self.stack, self.node, material)
+            cluster = self.stack.mode == "cluster"
+            self.config_path.write_text(localize(config, local, cluster=cluster))
 
     def start(self) -> None:
-        """Start the process (writing its config first) and wait until the port listens."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if not self.config_path.exists():
-            self.config_path.write_text(self.config)
-        args = [REDIS_SERVER, str(self.config_path)]
-        if self.sentinel:
-            args.append("--sentinel")
-        self.proc = subprocess.Popen(args, cwd=self.directory, stdout=subprocess.DEVNULL)
-        self._wait_listening()
+        """Start the process (its files written first) and wait until its port listens."""
+        args = [REDIS_SERVER, str(self.config_path)] + (["--sentinel"] if self.sentinel else [])
+        self.proc = subprocess.Popen(args, cwd=self.root, stdout=subprocess.DEVNULL)
+        eventually_sync(self._listening, 10, f"{self.name} listening on {self.port}", 0.05)
 
-    def _wait_listening(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not listen on {self.port}: {self.log_tail()}")
+    def _listening(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, self.port), 0.2):
+            return True
+        return False
 
     def stop(self) -> None:
         """Kill the process (like a crashed container) and reap it."""
@@ -139,52 +110,57 @@ class RedisProcess:
 
     def wipe(self) -> None:
         """Forget the node's state (nodes.conf, data), as if its volume were lost."""
-        for path in self.directory.iterdir():
-            if path.name not in {self.config_path.name, "redis.log"}:
-                path.unlink()
+        for path in self.data.iterdir():
+            path.unlink()
 
     def log_tail(self, lines: int = 15) -> str:
-        log = self.directory / "redis.log"
-        return "\n".join(log.read_text().splitlines()[-lines:]) if log.exists() else ""
-
-
-def split_slots(shards: int) -> list[tuple[int, int]]:
-    """Slots split as redis-cli does: shard k gets one contiguous range."""
-    step = 16384 / shards
-    return [(round(k * step), round((k + 1) * step) - 1) for k in range(shards)]
+        return "\n".join(self.log.read_text().splitlines()[-lines:]) if self.log.exists() else ""
 
 
 class Lab:
     """The redis-server processes of one test; ``stop_all`` kills every one of them."""
 
-    def __init__(self, tls: TLSMaterial, root: Path) -> None:
-        self.tls = tls
+    def __init__(self, store: CertStore, root: Path) -> None:
+        self.store = store
         self.root = root
         self.processes: dict[str, RedisProcess] = {}
+        self.ports: dict[str, int] = {}  # overlay alias -> local port
+        self.materials: dict[str, dict[str, bytes]] = {}  # stack (as JSON) -> its secrets
 
-    def add_node(self, name: str, *, cluster: bool, replicaof: int | None = None) -> RedisProcess:
-        """Create and start one data node."""
-        port = free_port()
-        directory = self.root / name
-        config = redis_config(self.tls, port, directory, cluster=cluster, replicaof=replicaof)
-        return self._start(RedisProcess(name, port, directory, config))
+    def material(self, stack: Stack) -> dict[str, bytes]:
+        """The secrets of ``stack``, its certificates issued first where missing."""
+        key = stack.model_dump_json()
+        if key not in self.materials:
+            self.materials[key] = stack_material(self.store, stack)
+        return self.materials[key]
 
-    def add_sentinel(self, name: str, primary_port: int) -> RedisProcess:
-        """Create and start one Sentinel monitoring the primary on this port."""
-        port = free_port()
-        directory = self.root / name
-        config = sentinel_config(self.tls, port, directory, primary_port)
-        return self._start(RedisProcess(name, port, directory, config, sentinel=True))
+    def prepare(self, name: str, stack: Stack) -> RedisProcess:
+        """Write the files of ``stack``'s node ``name``, without starting it (a container
+        still starting)."""
+        node = node_of(stack, name)
+        process = RedisProcess(name, stack, node, self.root / name, free_port(), self.ports)
+        self.ports[labels.dns_alias(stack.name, name)] = process.port
+        process.write_files(self.material(stack))
+        self.processes[name] = process
+        return process
 
-    def _start(self, process: RedisProcess) -> RedisProcess:
-        self.processes[process.name] = process
+    def add_node(self, name: str, stack: Stack) -> RedisProcess:
+        """Create and start node (or sentinel) ``name`` of ``stack``."""
+        process = self.prepare(name, stack)
         process.start()
         return process
 
     def cluster(self, shards: int = 3, replicas: int = 1) -> list[RedisProcess]:
-        """Start the nodes of a cluster named as the topology contract names them."""
-        total = shards * (1 + replicas)
-        return [self.add_node(f"node-{i}", cluster=True) for i in range(1, total + 1)]
+        """Start every node of a cluster stack of this shape."""
+        stack = stack_of("cluster", shards=shards, replicas=replicas)
+        return [self.add_node(n.name, stack) for n in topology(stack)]
+
+    def replication(self) -> tuple[RedisProcess, list[RedisProcess], list[RedisProcess]]:
+        """Start the replication stack: its primary, its replicas, its sentinels."""
+        stack = stack_of("replication")
+        started = [self.add_node(n.name, stack) for n in topology(stack)]
+        data = [p for p in started if not p.sentinel]
+        return data[0], data[1:], [p for p in started if p.sentinel]
 
     def restart(self, name: str, *, wipe: bool = False, new_port: bool = False) -> RedisProcess:
         """Kill a node and start it again: with its state (nodes.conf) or wiped, on its old
@@ -194,11 +170,10 @@ class Lab:
         if wipe:
             process.wipe()
         if new_port:
-            old, process.port = process.port, free_port()
-            process.config = process.config.replace(
-                f"tls-port {old}\n", f"tls-port {process.port}\n"
-            )
-            process.config_path.write_text(process.config)
+            process.port = free_port()
+            self.ports[labels.dns_alias(process.stack.name, name)] = process.port
+            process.config_path.unlink()
+            process.write_files(self.material(process.stack))
         process.start()
         return process
 
@@ -210,24 +185,21 @@ class Lab:
 def cluster_members(
     processes: list[RedisProcess], shards: int = 3, replicas: int = 1
 ) -> list[ClusterMember]:
-    """ClusterMembers for processes named node-1..N, following the topology contract."""
-    slots = split_slots(shards)
-    members = []
-    for index, process in enumerate(processes, start=1):
-        if index <= shards:
-            role, primary, planned = "primary", None, (slots[index - 1],)
-        else:
-            role, primary, planned = "replica", f"node-{(index - shards - 1) // replicas + 1}", ()
-        members.append(
-            ClusterMember(
-                name=process.name,
-                endpoint=RedisEndpoint("127.0.0.1", process.port),
-                meet_ip="127.0.0.1",
-                meet_port=process.port,
-                bus_port=process.port + 10000,
-                role=role,  # type: ignore[arg-type]
-                primary=primary,
-                slots=planned,
-            )
+    """ClusterMembers of ``processes``, given the roles and slots of the nodes at the same
+    positions in the plan of a ``shards`` x ``replicas`` cluster."""
+    planned = topology(cluster_shape(shards, replicas))
+    name_at = {node.name: process.name for node, process in zip(planned, processes, strict=True)}
+    slots = planned_slots([n.name for n in planned if n.role == "primary"])
+    return [
+        ClusterMember(
+            name=process.name,
+            endpoint=process.endpoint,
+            meet_ip=LOOPBACK,
+            meet_port=process.port,
+            bus_port=process.port + 10000,
+            role="primary" if node.role == "primary" else "replica",
+            primary=name_at[node.primary] if node.primary else None,
+            slots=(slots[node.name],) if node.name in slots else (),
         )
-    return members
+        for node, process in zip(planned, processes, strict=True)
+    ]

@@ -6,41 +6,39 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from testkit import free_port
+from testkit import eventually, tls_client
 
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster, read_cluster_state
 from swarmredis.engine.modes.cluster.plan import Condition
 from swarmredis.engine.modes.cluster.timing import Timing
 from swarmredis.errors import RedisUnreachable
 from swarmredis.gateway.redis import RedisAccess
+from swarmredis.pki import acl
 
-from .servers import NODE_TIMEOUT_MS, Lab, RedisProcess, cluster_members, redis_config
+from .product import CLUSTER, NODE_TIMEOUT_MS
+from .servers import Lab, cluster_members
 
 pytestmark = pytest.mark.anyio
 
 CONFIGURED = Timing(str(NODE_TIMEOUT_MS), "no", "0")
 
 
-def not_started(lab: Lab, name: str) -> RedisProcess:
-    """A node with its port and config, not started yet (a container still starting)."""
-    port = free_port()
-    directory = lab.root / name
-    process = RedisProcess(
-        name, port, directory, redis_config(lab.tls, port, directory, cluster=True)
-    )
-    lab.processes[name] = process
-    return process
-
-
 async def test_a_node_that_answers_late_is_waited_for(lab: Lab, access: RedisAccess) -> None:
-    processes = [lab.add_node(f"node-{i}", cluster=True) for i in range(1, 6)]
-    late = not_started(lab, "node-6")
+    processes = [lab.add_node(f"node-{i}", CLUSTER) for i in range(1, 6)]
+    late = lab.prepare("node-6", CLUSTER)
     members = cluster_members([*processes, late])
 
     async with anyio.create_task_group() as tg:
 
         async def start_late() -> None:
-            await anyio.sleep(2)  # the bootstrap is already dialling by then
+            """Once the bootstrap is connected to the others (node-1 shows the engine's
+            user; the monitor user looks), start node-6."""
+            async with tls_client(processes[0].endpoint, lab.store, acl.MONITOR) as probe:
+
+                async def bootstrap_connected() -> bool:
+                    return any(c["user"] == acl.ADMIN for c in await probe.client_list())
+
+                await eventually(bootstrap_connected, what="the bootstrap's connection")
             await anyio.to_thread.run_sync(late.start)
 
         tg.start_soon(start_late)
@@ -57,8 +55,8 @@ async def test_a_node_that_answers_late_is_waited_for(lab: Lab, access: RedisAcc
 async def test_a_node_that_never_answers_is_named_and_nothing_else_changes(
     lab: Lab, access: RedisAccess
 ) -> None:
-    processes = [lab.add_node(f"node-{i}", cluster=True) for i in range(1, 6)]
-    missing = not_started(lab, "node-6")  # never started
+    processes = [lab.add_node(f"node-{i}", CLUSTER) for i in range(1, 6)]
+    missing = lab.prepare("node-6", CLUSTER)  # never started
     members = cluster_members([*processes, missing])
 
     with pytest.raises(RedisUnreachable, match=r"node-6 at 127\.0\.0\.1:\d+: .*still after 3s"):

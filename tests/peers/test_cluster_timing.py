@@ -14,12 +14,13 @@ from swarmredis.engine.redis.replies import parse_pairs
 from swarmredis.engine.redis.verdict import HealthTarget, ProblemKind, Status
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import NODE_TIMEOUT_MS, Lab, cluster_members
+from .product import NODE_TIMEOUT_MS
+from .servers import Lab, cluster_members
 
 pytestmark = pytest.mark.anyio
 
-# Not the servers' own values (node timeout 2000 ms, sync delay 0), so that putting the
-# configured ones back shows.
+# Not the servers' own values (node timeout 2000 ms, sync delay 0 from the stack's config),
+# so that putting the configured ones back shows.
 CONFIGURED = Timing(str(NODE_TIMEOUT_MS + 1000), "no", "3")
 
 

@@ -25,26 +25,28 @@ from swarmredis.gateway.redis import (
     client_context,
     connect_node,
 )
+from swarmredis.pki import acl
+from swarmredis.pki.store import CertStore
 
+from .product import CLUSTER, STANDALONE, foreign_client
 from .servers import Lab
-from .tlsmaterial import TLSMaterial
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_connects_with_tls_and_acl_user(lab: Lab, access: RedisAccess) -> None:
-    node = lab.add_node("node-1", cluster=False)
+    node = lab.add_node("node-1", STANDALONE)
     async with access.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
         await redis.ping()
         assert parse_role(await redis.role()).kind == "primary"
         assert parse_info(await redis.info("server"))["tcp_port"] == str(node.port)
-        assert await redis.execute("ACL", "WHOAMI") == "swarmredis-admin"
+        assert await redis.execute("ACL", "WHOAMI") == acl.ADMIN
 
 
 async def test_server_name_is_checked_when_given(lab: Lab, access: RedisAccess) -> None:
-    node = lab.add_node("node-1", cluster=False)
+    node = lab.add_node("node-1", STANDALONE)
     endpoint = RedisEndpoint("127.0.0.1", node.port)
-    async with access.connect("node-1", endpoint, server_name="redis-node") as redis:
+    async with access.connect("node-1", endpoint, server_name="acme-node-1") as redis:
         await redis.ping()
     with pytest.raises(RedisTLSError, match=r"node-1 at 127.0.0.1:.*TLS handshake failed"):
         async with access.connect("node-1", endpoint, server_name="node-7"):
@@ -60,10 +62,11 @@ async def test_refused_port_is_unreachable_over_tcp(access: RedisAccess) -> None
 
 
 async def test_certificate_from_another_ca_fails_the_handshake(
-    lab: Lab, tls: TLSMaterial, access: RedisAccess
+    lab: Lab, store: CertStore, access: RedisAccess
 ) -> None:
-    node = lab.add_node("node-1", cluster=False)
-    rogue = TLSClientFiles(ca=tls.ca, cert=tls.rogue_client_cert, key=tls.rogue_client_key)
+    node = lab.add_node("node-1", STANDALONE)
+    cert, key = foreign_client(lab.root, store)
+    rogue = TLSClientFiles(ca=store.ca_bundle, cert=cert, key=key)
     with pytest.raises(RedisTLSError, match=r"node-1 at .*TLS"):
         async with connect_node(
             "node-1", RedisEndpoint("127.0.0.1", node.port), rogue, access.credentials, timeout=3
@@ -74,8 +77,8 @@ async def test_certificate_from_another_ca_fails_the_handshake(
 async def test_wrong_password_is_an_auth_error_not_unreachable(
     lab: Lab, access: RedisAccess
 ) -> None:
-    node = lab.add_node("node-1", cluster=False)
-    bad = dataclasses.replace(access, credentials=Credentials("swarmredis-admin", "nope"))
+    node = lab.add_node("node-1", STANDALONE)
+    bad = dataclasses.replace(access, credentials=Credentials(acl.ADMIN, "nope"))
     with pytest.raises(RedisAuthError, match=r"node-1 at .*auth failed") as caught:
         async with bad.connect("node-1", RedisEndpoint("127.0.0.1", node.port)):
             pass
@@ -83,7 +86,7 @@ async def test_wrong_password_is_an_auth_error_not_unreachable(
 
 
 async def test_refused_command_names_node_and_command(lab: Lab, access: RedisAccess) -> None:
-    node = lab.add_node("node-1", cluster=True)
+    node = lab.add_node("node-1", CLUSTER)
     async with access.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
         with pytest.raises(RedisError, match=r": CLUSTER REPLICATE: refused: .*Unknown") as caught:
             await redis.execute("CLUSTER", "REPLICATE", "0" * 40)
@@ -98,17 +101,18 @@ async def test_refused_command_names_node_and_command(lab: Lab, access: RedisAcc
 async def test_slow_reply_is_a_timeout_and_the_connection_recovers(
     lab: Lab, access: RedisAccess
 ) -> None:
-    node = lab.add_node("node-1", cluster=False)
+    node = lab.add_node("node-1", STANDALONE)
     quick = dataclasses.replace(access, timeout=0.5)
     async with quick.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
-        with pytest.raises(RedisUnreachable, match=r"DEBUG SLEEP: no reply within 0.5s"):
-            await redis.execute("DEBUG", "SLEEP", "1")
-        await anyio.sleep(1)  # the server itself was asleep; afterwards we dial again
+        # BLPOP on an empty list replies after its own 1 s timeout (the product's
+        # redis.conf rightly leaves DEBUG off); the connection is dropped and dialled again
+        with pytest.raises(RedisUnreachable, match=r"BLPOP: no reply within 0.5s"):
+            await redis.execute("BLPOP", "app:empty", "1")
         await redis.ping()
 
 
 async def test_lost_connection_is_unreachable(lab: Lab, access: RedisAccess) -> None:
-    node = lab.add_node("node-1", cluster=False)
+    node = lab.add_node("node-1", STANDALONE)
     async with access.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
         node.stop()
         with pytest.raises(RedisUnreachable, match=r"node-1 at .*: PING"):
@@ -145,15 +149,14 @@ async def test_connection_reset_mid_handshake_is_tried_a_few_times_then_reported
     assert "still after" not in str(caught.value)
 
 
-def test_the_client_trusts_only_the_stacks_ca(tls: TLSMaterial) -> None:
-    files = TLSClientFiles(ca=tls.ca, cert=tls.client_cert, key=tls.client_key)
-    context = client_context(files, check_hostname=True)
+def test_the_client_trusts_only_the_stacks_ca(access: RedisAccess) -> None:
+    context = client_context(access.tls, check_hostname=True)
     assert len(context.get_ca_certs()) == 1  # the stack's CA, none of the system's
     assert context.check_hostname and context.minimum_version.name == "TLSv1_2"
 
 
 async def test_one_access_builds_its_tls_context_once(lab: Lab, access: RedisAccess) -> None:
-    node = lab.add_node("node-1", cluster=True)
+    node = lab.add_node("node-1", CLUSTER)
     fresh = dataclasses.replace(access)  # a copy starts with no contexts of its own
     for _ in range(3):
         async with fresh.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:

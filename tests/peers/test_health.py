@@ -15,9 +15,10 @@ from swarmredis.engine.modes.standalone import bootstrap_standalone
 from swarmredis.engine.redis.health import check_health
 from swarmredis.engine.redis.verdict import HealthTarget, Status
 from swarmredis.errors import RedisError
-from swarmredis.gateway.endpoint import RedisEndpoint
 from swarmredis.gateway.redis import Credentials, RedisAccess
+from swarmredis.pki import acl
 
+from .product import STANDALONE
 from .servers import Lab, cluster_members
 
 pytestmark = pytest.mark.anyio
@@ -85,20 +86,21 @@ async def test_killed_primary_without_replica_is_down(lab: Lab, access: RedisAcc
 
     assert report.status is Status.DOWN
     assert report.exit_code == 2
-    slots = "5461-10922"
+    ((first, last),) = members[1].slots  # as the plan splits them: 5462-10922
+    slots = f"{first}-{last}"
     assert any(p.severity is Status.DOWN and slots in p.message for p in report.problems), (
         report.problems
     )
 
 
 async def test_wrong_password_shows_tls_ok_but_auth_failed(lab: Lab, access: RedisAccess) -> None:
-    node = lab.add_node("node-1", cluster=False)
-    member = Member("node-1", RedisEndpoint("127.0.0.1", node.port))
+    node = lab.add_node("node-1", STANDALONE)
+    member = Member("node-1", node.endpoint)
     assert (await bootstrap_standalone(member, access)).nothing_to_do
     target = HealthTarget("node-1", member.endpoint, "primary")
     assert (await check_health(mode_for("standalone"), [target], access)).status is Status.HEALTHY
 
-    bad = dataclasses.replace(access, credentials=Credentials("swarmredis-admin", "wrong"))
+    bad = dataclasses.replace(access, credentials=Credentials(acl.ADMIN, "wrong"))
     report = await check_health(mode_for("standalone"), [target], bad)
     line = report.nodes[0]
     assert report.status is Status.DOWN

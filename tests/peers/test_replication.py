@@ -12,21 +12,20 @@ from swarmredis.engine.redis.health import check_health
 from swarmredis.engine.redis.replies import parse_role
 from swarmredis.engine.redis.verdict import HealthTarget, Status
 from swarmredis.errors import RedisUnreachable
-from swarmredis.gateway.endpoint import RedisEndpoint
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import MASTER_NAME, Lab, RedisProcess
+from .product import MASTER_NAME
+from .servers import Lab, RedisProcess
 
 pytestmark = pytest.mark.anyio
 
 
 def start(lab: Lab) -> tuple[Member, list[Member], list[Member]]:
-    primary = lab.add_node("node-1", cluster=False)
-    replicas = [lab.add_node(f"node-{i}", cluster=False, replicaof=primary.port) for i in (2, 3)]
-    sentinels = [lab.add_sentinel(f"sentinel-{i}", primary.port) for i in (1, 2, 3)]
+    """The replication stack's nodes and sentinels, started, as the engine's members."""
+    primary, replicas, sentinels = lab.replication()
 
     def member(process: RedisProcess) -> Member:
-        return Member(process.name, RedisEndpoint("127.0.0.1", process.port))
+        return Member(process.name, process.endpoint)
 
     return member(primary), [member(r) for r in replicas], [member(s) for s in sentinels]
 

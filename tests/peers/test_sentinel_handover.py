@@ -15,10 +15,11 @@ from swarmredis.engine.modes.replication.plan import ReplicationSet
 from swarmredis.engine.redis.replies import parse_pairs, parse_role
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import RedisAccess
+from swarmredis.pki import acl
 
-from .servers import MASTER_NAME, Lab
+from .product import MASTER_NAME
+from .servers import Lab
 from .test_replication import start
-from .tlsmaterial import SENTINEL_USER
 
 pytestmark = pytest.mark.anyio
 
@@ -69,14 +70,19 @@ async def test_handover_and_back_lose_no_acknowledged_write(
                     refused += 1
                     i += 1
 
+    async def more_writes(count: int = 20) -> None:
+        """Wait until the writer has had ``count`` more writes acknowledged."""
+        target = len(acknowledged) + count
+        await eventually(lambda: _holds(len(acknowledged) >= target), what=f"{count} writes")
+
     events: list[Event] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(writer)
-        await anyio.sleep(0.5)
+        await more_writes()
         old = await hand_over(rs, access, "node-3", step_timeout=30)
-        await anyio.sleep(0.5)
+        await more_writes()  # to node-3, the primary now
         restored = await restore_primary(RunContext.create(access, report=events.append), rs)
-        await anyio.sleep(0.5)
+        await more_writes()  # to node-1 again
         done.set()
 
     assert old == "node-1"
@@ -139,18 +145,26 @@ async def test_a_failover_sentinel_abandons_is_asked_for_again(
     the handover pauses writes again, waits for the catch-up and asks again."""
     target = rs.data[1]
     async with access.connect("node-2", target.endpoint) as node:
-        await node.execute("ACL", "SETUSER", SENTINEL_USER, "-slaveof", "-replicaof")
+        await node.execute("ACL", "SETUSER", acl.SENTINEL, "-slaveof", "-replicaof")
 
     async def failover_runs() -> bool:
         async with access.connect("sentinel-1", rs.sentinels[0].endpoint) as sentinel:
             master = parse_pairs(await sentinel.execute("SENTINEL", "MASTER", MASTER_NAME))
         return "failover_in_progress" in master["flags"]
 
+    async def refused() -> bool:
+        """Whether node-2 has refused the sentinel user's REPLICAOF NO ONE (ACL LOG)."""
+        async with access.connect("node-2", target.endpoint) as node:
+            log = await node.execute("ACL", "LOG")
+        assert isinstance(log, list)
+        entries = [parse_pairs(entry) for entry in log]
+        return any(e["username"] == acl.SENTINEL and e["object"] == "slaveof" for e in entries)
+
     async def allow_once_the_failover_runs() -> None:
         await eventually(failover_runs)
-        await anyio.sleep(1)  # Sentinel has sent its (refused) REPLICAOF NO ONE by now
+        await eventually(refused, what="node-2 refusing the sentinel's SLAVEOF")
         async with access.connect("node-2", target.endpoint) as node:
-            await node.execute("ACL", "SETUSER", SENTINEL_USER, "+slaveof", "+replicaof")
+            await node.execute("ACL", "SETUSER", acl.SENTINEL, "+slaveof", "+replicaof")
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(allow_once_the_failover_runs)
@@ -158,6 +172,10 @@ async def test_a_failover_sentinel_abandons_is_asked_for_again(
 
     assert old == "node-1"
     assert await _role(access, rs, "node-2") == "primary"
-    log = (lab.processes["sentinel-1"].directory / "redis.log").read_text()
+    log = lab.processes["sentinel-1"].log.read_text()
     assert "-failover-abort-slave-timeout" in log
     assert log.count("Executing user requested FAILOVER") == 2
+
+
+async def _holds(value: bool) -> bool:
+    return value

@@ -1,9 +1,10 @@
-"""Helpers every test tier shares: bounded waits, free ports, the acknowledged-write ledger.
+"""Helpers every test tier shares: bounded waits, free ports, the one direct Redis client.
 
 Importable as ``testkit`` from any test (pytest puts ``tests/`` on the path).
 """
 
+from .clients import tls_client
 from .ports import free_port
 from .wait import eventually, eventually_sync
 
-__all__ = ["eventually", "eventually_sync", "free_port"]
+__all__ = ["eventually", "eventually_sync", "free_port", "tls_client"]

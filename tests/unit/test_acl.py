@@ -84,13 +84,17 @@ def test_builtin_names_are_reserved(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "keys", "commands"),
-    [("bad name", [], ["+ping"]), ("../x", [], ["+ping"]), ("ok", ["a b"], ["+ping"])],
+    ("name", "keys", "commands", "refusal"),
+    [
+        ("bad name", [], ["+ping"], "ACL user name 'bad name' must match"),
+        ("../x", [], ["+ping"], r"ACL user name '\.\./x' must match"),
+        ("ok", ["a b"], ["+ping"], "ACL user 'ok': rule 'a b' has blanks"),
+    ],
 )
 def test_unsafe_names_and_rules_are_refused(
-    name: str, keys: list[str], commands: list[str]
+    name: str, keys: list[str], commands: list[str], refusal: str
 ) -> None:
-    with pytest.raises(PKIError):
+    with pytest.raises(PKIError, match=refusal):
         acl.stack_user(name, keys, [], commands)
 
 

@@ -31,14 +31,18 @@ def _tasks(service: dict[str, Any]) -> list[Task]:
     return tasks_of(_raw_tasks(service))
 
 
+def _running(tasks: list[Task]) -> Task:
+    return next(t for t in tasks if t.desired_state == "running")
+
+
 def _target(service: dict[str, Any]) -> Target:
-    task = next(t for t in _tasks(service) if t.desired_state == "running")
+    task = _running(_tasks(service))
     return Target("node-1", service["ID"], service["Spec"]["Name"], task.node_id, "lab-h1")
 
 
 def test_running_task_accepts_the_current_task_on_the_planned_node() -> None:
     service = _service("acme_node-1")
-    assert running_task(_tasks(service), _target(service), service) is not None
+    assert running_task(_tasks(service), _target(service), service) == _running(_tasks(service))
 
 
 def test_running_task_rejects_a_task_on_another_node() -> None:
@@ -57,7 +61,7 @@ def test_running_task_rejects_a_task_made_from_an_older_template() -> None:
 def test_running_task_ignores_a_placement_only_change() -> None:
     service = copy.deepcopy(_service("acme_node-1"))
     service["Spec"]["TaskTemplate"]["Placement"]["Constraints"].append("node.role==manager")
-    assert running_task(_tasks(service), _target(service), service) is not None
+    assert running_task(_tasks(service), _target(service), service) == _running(_tasks(service))
 
 
 def test_running_task_waits_while_a_task_is_still_starting() -> None:
@@ -73,7 +77,8 @@ def test_a_started_task_converges_when_the_caller_waits_for_the_node_itself() ->
     raw = copy.deepcopy(_raw_tasks(service))
     for task in raw:
         task["Status"]["State"] = "starting"  # the container runs, its health check pending
-    assert running_task(tasks_of(raw), _target(service), service, started=True) is not None
+    started = tasks_of(raw)
+    assert running_task(started, _target(service), service, started=True) == _running(started)
     for task in raw:
         task["Status"]["State"] = "preparing"  # no container yet
     assert running_task(tasks_of(raw), _target(service), service, started=True) is None

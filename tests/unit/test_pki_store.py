@@ -54,7 +54,7 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(store_module.os, "fsync", broken_fsync)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Input/output error"):
         atomic_write(target, b"new", 0o600)
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.key"]
@@ -96,5 +96,5 @@ def test_base_directory_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 @pytest.mark.parametrize("name", ["", "a/b", "..", ".hidden"])
 def test_unsafe_stack_names_are_refused(tmp_path: Path, name: str) -> None:
-    with pytest.raises(PKIError):
+    with pytest.raises(PKIError, match="is not a usable stack name for the certificate store"):
         CertStore(tmp_path, name)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from swarmredis.errors import PlacementError
@@ -76,15 +77,25 @@ def domains_available(stack: Stack, nodes: list[SwarmNode]) -> int:
 @settings(max_examples=300, deadline=None)
 @given(stacks(), swarm())
 def test_anti_affinity_holds_or_the_planner_refuses(stack: Stack, nodes: list[SwarmNode]) -> None:
-    available = domains_available(stack, nodes)
-    try:
+    available, need = domains_available(stack, nodes), 1 + stack.replicas
+    if available < need:
+        refusal = (
+            f"no eligible Swarm node for stack {stack.name}"
+            if available == 0
+            else f"anti-affinity needs {need} spread domains .* only {available} are available"
+        )
+        with pytest.raises(PlacementError, match=refusal):
+            place(stack, nodes)
+    else:
         a = place(stack, nodes)
-    except PlacementError:
-        assert available < 1 + stack.replicas
-        return
-    assert available >= 1 + stack.replicas
-    check_valid(stack, nodes, a, colocate=False)
-    assert a.warnings == () or all(w.startswith("not used:") for w in a.warnings)
+        check_valid(stack, nodes, a, colocate=False)
+        assert a.warnings == () or all(w.startswith("not used:") for w in a.warnings)
+
+
+def placeable(stack: Stack, nodes: list[SwarmNode], *, colocate: bool = False) -> bool:
+    """Whether ``place`` succeeds, as the property above pins it down."""
+    available = domains_available(stack, nodes)
+    return available > 0 if colocate else available >= 1 + stack.replicas
 
 
 @settings(max_examples=200, deadline=None)
@@ -92,8 +103,7 @@ def test_anti_affinity_holds_or_the_planner_refuses(stack: Stack, nodes: list[Sw
 def test_colocation_places_whenever_any_host_is_eligible(
     stack: Stack, nodes: list[SwarmNode]
 ) -> None:
-    if domains_available(stack, nodes) == 0:
-        return
+    assume(placeable(stack, nodes, colocate=True))
     a = place(stack, nodes, allow_colocation=True)
     check_valid(stack, nodes, a, colocate=True)
 
@@ -105,10 +115,8 @@ def test_placement_is_deterministic_whatever_the_node_order(
 ) -> None:
     shuffled = list(nodes)
     rnd.shuffle(shuffled)
-    try:
-        first = place(stack, nodes, allow_colocation=True)
-    except PlacementError:
-        return
+    assume(placeable(stack, nodes, colocate=True))
+    first = place(stack, nodes, allow_colocation=True)
     assert place(stack, shuffled, allow_colocation=True) == first
 
 
@@ -117,10 +125,8 @@ def test_placement_is_deterministic_whatever_the_node_order(
 def test_replanning_and_adding_a_host_move_nothing(
     stack: Stack, nodes: list[SwarmNode], zone: str | None
 ) -> None:
-    try:
-        first = place(stack, nodes)
-    except PlacementError:
-        return
+    assume(placeable(stack, nodes))
+    first = place(stack, nodes)
     assert place(stack, nodes, previous=first.nodes).nodes == first.nodes
     extra = SwarmNode(
         id="id99",
@@ -139,10 +145,8 @@ def test_replanning_and_adding_a_host_move_nothing(
 @settings(max_examples=200, deadline=None)
 @given(stacks(), swarm())
 def test_fresh_primaries_spread_evenly_over_domains(stack: Stack, nodes: list[SwarmNode]) -> None:
-    try:
-        a = place(stack, nodes)
-    except PlacementError:
-        return
+    assume(placeable(stack, nodes))
+    a = place(stack, nodes)
     eligible, _ = eligible_nodes(stack, nodes)
     per_domain = {domain_of(n, stack.placement.spread): 0 for n in eligible}
     for node in topology(stack):

@@ -23,7 +23,9 @@ def test_it_empties_every_volume_dotfiles_and_folders_included(tmp_path: Path) -
     (volume / "nodes.conf").write_text("x")
     (volume / ".hidden").write_text("x")
     (volume / "..odd").write_text("x")
-    done = subprocess.run(["sh", "-c", _script(tmp_path)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["sh", "-c", _script(tmp_path)], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert list(volume.iterdir()) == []
 
@@ -35,7 +37,11 @@ def test_without_rm_it_stops_first_and_says_what_is_missing(tmp_path: Path) -> N
     sh = shutil.which("sh")
     assert sh is not None
     done = subprocess.run(
-        [sh, "-c", _script(tmp_path)], capture_output=True, text=True, env={"PATH": "/nonexistent"}
+        [sh, "-c", _script(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/nonexistent"},
+        timeout=30,
     )
     assert done.returncode == WIPE_NO_RM
     assert (volume / "dump.rdb").exists()  # nothing touched
