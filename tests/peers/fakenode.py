@@ -16,13 +16,21 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from testkit import free_port
 
 from swarmredis.gateway.endpoint import RedisEndpoint
 
-from .tlsmaterial import TLSMaterial
+
+@dataclass(frozen=True)
+class ServerFiles:
+    """The certificate and key a fake node serves TLS with (one the stack's CA issued)."""
+
+    server_cert: Path
+    server_key: Path
+
 
 Then = Literal["hang", "close", "answer"]
 HANG: Then = "hang"
@@ -84,7 +92,7 @@ def _name(args: list[bytes]) -> str:
 @asynccontextmanager
 async def fake_node(
     answers: Mapping[str, Answer],
-    tls: TLSMaterial,
+    tls: ServerFiles,
     *,
     handshake: bool = True,
 ) -> AsyncIterator[FakeNode]:

@@ -22,9 +22,21 @@ from swarmredis.engine.redis.probe import read_facts
 from swarmredis.engine.redis.verdict import HealthTarget, Status
 from swarmredis.errors import RedisError, RedisReplyError, RedisUnreachable
 from swarmredis.gateway.redis import RedisAccess
+from swarmredis.pki.store import CertStore
 
-from .fakenode import CLOSE, HANG, OK, Answer, FakeNode, array, bulk, fake_node, integer
-from .tlsmaterial import TLSMaterial
+from .fakenode import (
+    CLOSE,
+    HANG,
+    OK,
+    Answer,
+    FakeNode,
+    ServerFiles,
+    array,
+    bulk,
+    fake_node,
+    integer,
+)
+from .product import stack_material, stack_of
 
 pytestmark = pytest.mark.anyio
 
@@ -37,6 +49,13 @@ NOISE = random.Random(10).randbytes(600)
 MYSELF = "a" * 40 + " 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383"
 GOOD_INFO = bulk("# Server\r\nredis_version:7.2.4\r\nrun_id:" + "b" * 40 + "\r\n")
 MASTER_ROLE = array(bulk("master"), integer(0), array())
+
+
+@pytest.fixture(scope="module")
+def tls(store: CertStore) -> ServerFiles:
+    """node-1's certificate of the peers' cluster stack, issued by the store's CA."""
+    stack_material(store, stack_of("cluster"))
+    return ServerFiles(store.node_cert("node-1"), store.node_key("node-1"))
 
 
 @pytest.fixture
@@ -57,7 +76,7 @@ async def connect_and(quick: RedisAccess, node: FakeNode, *command: str) -> None
 # -- the gateway: what comes back on the wire -----------------------------------------
 
 
-async def test_garbage_instead_of_an_auth_reply(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_garbage_instead_of_an_auth_reply(tls: ServerFiles, quick: RedisAccess) -> None:
     async with fake_node({"AUTH": Answer(GARBAGE)}, tls) as node:
         expected = f"{where(node)}: answered AUTH with something that is not Redis"
         with pytest.raises(RedisReplyError, match=expected) as caught:
@@ -65,7 +84,7 @@ async def test_garbage_instead_of_an_auth_reply(tls: TLSMaterial, quick: RedisAc
     assert (caught.value.endpoint, caught.value.command) == (str(node.endpoint), None)
 
 
-async def test_garbage_instead_of_a_reply(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_garbage_instead_of_a_reply(tls: ServerFiles, quick: RedisAccess) -> None:
     async with fake_node({"PING": Answer(GARBAGE)}, tls) as node:
         expected = f"{where(node)}: PING: a reply that is not Redis \\(RESP\\)"
         with pytest.raises(RedisReplyError, match=expected) as caught:
@@ -75,7 +94,7 @@ async def test_garbage_instead_of_a_reply(tls: TLSMaterial, quick: RedisAccess) 
 
 
 @pytest.mark.parametrize(("command", "after"), [("AUTH", ""), ("PING", "PING: connection lost: ")])
-async def test_random_bytes(tls: TLSMaterial, quick: RedisAccess, command: str, after: str) -> None:
+async def test_random_bytes(tls: ServerFiles, quick: RedisAccess, command: str, after: str) -> None:
     # redis-py reads a line ending in a bare "\n" as the server closing: said as such
     async with fake_node({command: Answer(NOISE)}, tls) as node:
         expected = f"{where(node)}: {re.escape(after)}Connection closed by server"
@@ -84,7 +103,7 @@ async def test_random_bytes(tls: TLSMaterial, quick: RedisAccess, command: str, 
     assert caught.value.endpoint == str(node.endpoint)
 
 
-async def test_half_a_reply_then_silence(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_half_a_reply_then_silence(tls: ServerFiles, quick: RedisAccess) -> None:
     truncated = Answer(b"$500\r\n# Server\r\nredis_version:7", HANG)
     async with fake_node({"INFO": truncated}, tls) as node:
         expected = f"{where(node)}: INFO: no reply within 1s"
@@ -92,35 +111,35 @@ async def test_half_a_reply_then_silence(tls: TLSMaterial, quick: RedisAccess) -
             await connect_and(quick, node, "INFO")
 
 
-async def test_closed_in_the_middle_of_a_reply(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_closed_in_the_middle_of_a_reply(tls: ServerFiles, quick: RedisAccess) -> None:
     async with fake_node({"INFO": Answer(b"$500\r\n# Server\r\nredis_ver", CLOSE)}, tls) as node:
         expected = f"{where(node)}: INFO: connection lost"
         with pytest.raises(RedisUnreachable, match=expected):
             await connect_and(quick, node, "INFO")
 
 
-async def test_accepts_but_never_starts_tls(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_accepts_but_never_starts_tls(tls: ServerFiles, quick: RedisAccess) -> None:
     async with fake_node({}, tls, handshake=False) as node:
         expected = f"{where(node)}: TCP/TLS connect timed out after 1s"
         with pytest.raises(RedisUnreachable, match=expected):
             await connect_and(quick, node, "PING")
 
 
-async def test_never_answers_auth(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_never_answers_auth(tls: ServerFiles, quick: RedisAccess) -> None:
     async with fake_node({"AUTH": Answer(b"", HANG)}, tls) as node:
         expected = f"{where(node)}: TCP/TLS connect timed out after 1s"
         with pytest.raises(RedisUnreachable, match=expected):
             await connect_and(quick, node, "PING")
 
 
-async def test_never_answers_a_command(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_never_answers_a_command(tls: ServerFiles, quick: RedisAccess) -> None:
     async with fake_node({"ROLE": Answer(b"", HANG)}, tls) as node:
         with pytest.raises(RedisUnreachable, match=f"{where(node)}: ROLE: no reply within 1s"):
             await connect_and(quick, node, "ROLE")
 
 
 async def test_wrong_reply_types_for_text_ping_and_role(
-    tls: TLSMaterial, quick: RedisAccess
+    tls: ServerFiles, quick: RedisAccess
 ) -> None:
     answers = {"INFO": Answer(integer(7)), "PING": Answer(bulk("PANG")), "ROLE": Answer(OK.data)}
     async with fake_node(answers, tls) as node, quick.connect("node-x", node.endpoint) as redis:
@@ -185,7 +204,7 @@ CLUSTER_NODE = {
 }
 
 
-async def test_a_well_formed_fake_cluster_node_reads(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_a_well_formed_fake_cluster_node_reads(tls: ServerFiles, quick: RedisAccess) -> None:
     # the baseline the nonsense cases spoil one reply of
     async with fake_node(CLUSTER_NODE, tls) as node, quick.connect("node-x", node.endpoint) as r:
         facts = await read_facts(r, "node-x", cluster=True)
@@ -194,7 +213,7 @@ async def test_a_well_formed_fake_cluster_node_reads(tls: TLSMaterial, quick: Re
 
 @pytest.mark.parametrize("case", NONSENSE)
 async def test_nonsense_replies_become_reply_errors(
-    tls: TLSMaterial, quick: RedisAccess, case: str
+    tls: ServerFiles, quick: RedisAccess, case: str
 ) -> None:
     spoiled, message = NONSENSE[case]
     async with (
@@ -207,7 +226,7 @@ async def test_nonsense_replies_become_reply_errors(
     assert caught.value.endpoint == str(node.endpoint) and caught.value.node == "node-x"
 
 
-async def test_info_without_fields_is_read_as_empty(tls: TLSMaterial, quick: RedisAccess) -> None:
+async def test_info_without_fields_is_read_as_empty(tls: ServerFiles, quick: RedisAccess) -> None:
     answers = {**CLUSTER_NODE, "INFO": Answer(bulk("# Server\r\n\r\nno fields here\r\n"))}
     async with fake_node(answers, tls) as node, quick.connect("node-x", node.endpoint) as r:
         facts = await read_facts(r, "node-x", cluster=True)
@@ -234,7 +253,7 @@ SENTINEL = {
     ],
 )
 async def test_a_garbled_sentinel_master_reply(
-    tls: TLSMaterial, quick: RedisAccess, reply: bytes, message: str
+    tls: ServerFiles, quick: RedisAccess, reply: bytes, message: str
 ) -> None:
     async with (
         fake_node({**SENTINEL, "SENTINEL MASTER": Answer(reply)}, tls) as node,
@@ -253,7 +272,7 @@ def target(node: FakeNode, role: str = "primary") -> HealthTarget:
 
 
 async def test_health_of_the_well_formed_fake_node_has_no_reply_problem(
-    tls: TLSMaterial, quick: RedisAccess
+    tls: ServerFiles, quick: RedisAccess
 ) -> None:
     # the baseline of the cases below: the fake node's answers are read, judged, reported
     async with fake_node(CLUSTER_NODE, tls) as node:
@@ -275,7 +294,7 @@ async def test_health_of_the_well_formed_fake_node_has_no_reply_problem(
     ],
 )
 async def test_health_reports_the_node_down_with_the_reason(
-    tls: TLSMaterial, quick: RedisAccess, answers: dict[str, Answer], message: str
+    tls: ServerFiles, quick: RedisAccess, answers: dict[str, Answer], message: str
 ) -> None:
     async with fake_node(answers, tls) as node:
         with anyio.fail_after(BOUND):
@@ -289,7 +308,7 @@ async def test_health_reports_the_node_down_with_the_reason(
 
 
 async def test_health_of_a_node_that_never_finishes_tls(
-    tls: TLSMaterial, quick: RedisAccess
+    tls: ServerFiles, quick: RedisAccess
 ) -> None:
     async with fake_node({}, tls, handshake=False) as node:
         with anyio.fail_after(BOUND):
@@ -302,7 +321,7 @@ async def test_health_of_a_node_that_never_finishes_tls(
 
 
 async def test_standalone_bootstrap_refuses_a_garbled_role(
-    tls: TLSMaterial, quick: RedisAccess
+    tls: ServerFiles, quick: RedisAccess
 ) -> None:
     answers = {"PING": Answer(b"+PONG\r\n"), "ROLE": Answer(array(bulk("slave"), bulk("h")))}
     async with fake_node(answers, tls) as node:
