@@ -81,6 +81,14 @@ DEFAULT_USER = AclUser(DEFAULT, enabled=False, purpose="disabled")
 REPLICATION_USER = AclUser(
     REPLICATION, commands=("+psync", "+replconf", "+ping"), purpose="replicas (masteruser)"
 )
+# In cluster mode each node's health check also heals peer addresses after restarts
+# (plan/heal.py): it asks a peer for its address (CLIENT INFO shows `laddr`), reads its
+# own CLUSTER INFO and MEETs the peer there. Those three, no keys, no other admin command.
+CLUSTER_REPLICATION_USER = AclUser(
+    REPLICATION,
+    commands=(*REPLICATION_USER.commands, "+client|info", "+cluster|info", "+cluster|meet"),
+    purpose="replicas (masteruser); address healing in cluster mode",
+)
 # A metrics exporter, without keys or channels. Left out on purpose:
 # CONFIG GET (it returns masterauth in clear text) and SLOWLOG GET (it shows
 # the arguments, i.e. data, of slow commands); SLOWLOG LEN is enough for metrics.
@@ -178,9 +186,12 @@ def stack_user(
     )
 
 
-def redis_users(stack_users: Sequence[AclUser], *, sentinels: bool) -> tuple[AclUser, ...]:
+def redis_users(
+    stack_users: Sequence[AclUser], *, sentinels: bool, cluster: bool = False
+) -> tuple[AclUser, ...]:
     """Every user of the Redis nodes' ACL file, ``default`` first."""
-    builtin = [DEFAULT_USER, ADMIN_USER, REPLICATION_USER, MONITOR_USER]
+    replication = CLUSTER_REPLICATION_USER if cluster else REPLICATION_USER
+    builtin = [DEFAULT_USER, ADMIN_USER, replication, MONITOR_USER]
     if sentinels:
         builtin.append(SENTINEL_USER)
     return _unique((*builtin, *stack_users))

@@ -50,6 +50,7 @@ def stack_pki(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None =
             for u in stack.acl.users
         ),
         sentinels=stack.sentinel_count > 0,
+        cluster=stack.mode == "cluster",
     )
 
 

@@ -40,6 +40,7 @@ class StackPKI:
     nodes: tuple[ServerNode, ...]
     users: tuple[acl.AclUser, ...] = ()  # stack users (built-in users are added here)
     sentinels: bool = False  # replication mode with sentinels
+    cluster: bool = False  # cluster mode: the replication user also heals addresses
 
     def __post_init__(self) -> None:
         names = [n.name for n in self.nodes]
@@ -47,11 +48,11 @@ class StackPKI:
             raise PKIError(f"stack {self.stack!r}: node names repeat: {names}")
         if not self.nodes:
             raise PKIError(f"stack {self.stack!r}: no nodes to issue certificates for")
-        acl.redis_users(self.users, sentinels=self.sentinels)  # refuses clashes early
+        self.redis_users()  # refuses clashes early
 
     def redis_users(self) -> tuple[acl.AclUser, ...]:
         """Users of the redis nodes' ACL file."""
-        return acl.redis_users(self.users, sentinels=self.sentinels)
+        return acl.redis_users(self.users, sentinels=self.sentinels, cluster=self.cluster)
 
     def sentinel_users(self) -> tuple[acl.AclUser, ...]:
         """Users defined on the sentinels (empty without sentinels)."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from swarmredis import labels
 from swarmredis.constants import BUS_PORT_OFFSET
+from swarmredis.plan.heal import heal_script, with_heal
 from swarmredis.plan.objects import DesiredObject, finish, object_labels
 from swarmredis.plan.redisconf import (
     DATA_DIR,
@@ -31,7 +32,7 @@ from swarmredis.plan.redisconf import (
     secret_path,
 )
 from swarmredis.stackfile.model import Stack
-from swarmredis.stackfile.topology import LogicalNode
+from swarmredis.stackfile.topology import LogicalNode, topology
 
 USER = "999:999"
 OWNER = "999"
@@ -77,6 +78,18 @@ def config_logical(node: LogicalNode) -> str:
     return f"redis-{node.name}.conf" if node.kind == "redis" else f"{node.name}.conf"
 
 
+def heals_addresses(stack: Stack, node: LogicalNode) -> bool:
+    """Whether the node's health check heals peer addresses (plan/heal.py): cluster nodes
+    on the overlay, whose addresses change when tasks restart. Host addresses
+    (``announce: host``, ``network.mode: host``) stay put."""
+    return (
+        stack.mode == "cluster"
+        and node.kind == "redis"
+        and not stack.host_network
+        and stack.announce == "hostname"
+    )
+
+
 def healthcheck(stack: Stack, node: LogicalNode, host_addr: str | None = None) -> dict[str, Any]:
     """HealthConfig: PING over TLS with the node's own certificate, no password.
 
@@ -85,11 +98,17 @@ def healthcheck(stack: Stack, node: LogicalNode, host_addr: str | None = None) -
     """
     if stack.host_network and not host_addr:
         raise ValueError(f"{node.name}: network mode host needs the address of its host")
-    cli = ["redis-cli", "--tls", "--cacert", secret_path("ca.crt")]
-    cli += ["--cert", secret_path(f"{node.name}.crt"), "--key", secret_path(f"{node.name}.key")]
+    tls = ["--tls", "--cacert", secret_path("ca.crt")]
+    tls += ["--cert", secret_path(f"{node.name}.crt"), "--key", secret_path(f"{node.name}.key")]
     target = host_addr if stack.host_network and host_addr else "127.0.0.1"
-    cli += ["-h", target, "-p", str(node.port), "ping"]
+    cli = ["redis-cli", *tls, "-h", target, "-p", str(node.port), "ping"]
     test = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) exit 0;; *) exit 1;; esac'
+    if heals_addresses(stack, node):
+        check = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) ;; *) exit 1;; esac'
+        peers = [n.alias for n in topology(stack) if n.kind == "redis" and n.name != node.name]
+        auth = secret_path("replication-auth.conf")
+        heal = heal_script(tls, auth, node.port, node.port + BUS_PORT_OFFSET, peers)
+        test = with_heal(check, heal)
     # Swarm reports a task "running" only after its first passing check, so the interval
     # bounds how fast a deploy converges (10 s cost 12 s per deploy on the lab); one
     # redis-cli PING every 5 s is cheap.
