@@ -215,13 +215,20 @@ async def test_every_sentinel_restarted_at_once_keeps_the_primary(
         async with anyio.create_task_group() as tg:
             for name in SENTINELS:
                 tg.start_soon(_force_update, swarm_lab, f"{STACK}_{name}")
-        figure.restored_s = (
-            time.monotonic()
-            - restarted
-            + await timed(
-                lambda: healthy_in_planned_roles(d), 120, "healthy again with the planned roles"
+
+        def restarted_and_healthy() -> bool:
+            """Every Sentinel is a new process (its uptime began after the restart) and
+            the stack is healthy in its planned roles."""
+            code, report = d.status()
+            since = time.monotonic() - restarted
+            sentinels = [n for n in report["nodes"] if n["name"] in SENTINELS]
+            fresh = all((n["uptime_seconds"] or since + 1) < since for n in sentinels)
+            return (
+                fresh and code == 0 and all(n["role"] == n["planned_role"] for n in report["nodes"])
             )
-        )
+
+        await timed(restarted_and_healthy, 120, "new Sentinels, healthy, planned roles")
+        figure.restored_s = time.monotonic() - restarted
         assert await one_primary_named_by_every_sentinel(d) == before
     figure.notes.append(
         f"the primary stayed {before}; the restarted Sentinels found it, its replicas and "
