@@ -5,7 +5,7 @@ how long each step took."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -16,6 +16,11 @@ from swarmredis.engine.events import Reporter, silent
 from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles
 from swarmredis.pki.material import load_admin_credentials
 from swarmredis.pki.store import CertStore
+from swarmredis.plan.tasks import Placed
+
+# Where each service's task runs now, read again from Swarm: a task that failed to start
+# after converge took it is replaced, with a new overlay address (deploy sets it).
+PlacementReader = Callable[[], Awaitable[Mapping[str, Placed]]]
 
 
 @dataclass
@@ -27,6 +32,7 @@ class RunContext:
     limiter: anyio.CapacityLimiter
     report: Reporter = silent
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds, summed
+    placement: PlacementReader | None = None
 
     @classmethod
     def create(

@@ -25,6 +25,7 @@ from swarmredis.engine.modes.registry import mode_for
 from swarmredis.engine.polling import Backoff
 from swarmredis.engine.redis.verdict import HealthReport, Status, failover_only
 from swarmredis.engine.swarm.apply import ApplyResult, apply_plan
+from swarmredis.engine.swarm.converge import current_placement
 from swarmredis.engine.swarm.lock import stack_lock
 from swarmredis.engine.swarm.records import record_volumes
 from swarmredis.errors import DegradedError, DeployTimeout, HealthError, SpecError
@@ -124,6 +125,7 @@ async def _deploy(
         volumes = volumes_of([{"Spec": s.spec} for s in plan.desired.services])
         if volumes is not None:
             await record_volumes(gateway, stack.name, volumes)
+    run.placement = lambda: current_placement(gateway, applied.placed, applied.network_id)
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with run.timed("bootstrap"), anyio.move_on_after(options.timeout) as scope:
         boot = await mode.bootstrap(run, plan.desired, applied.placed)

@@ -10,7 +10,7 @@ error is left to Swarm's restart a few times first (``failure_of``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -77,6 +77,27 @@ def running_task(
         return None
     template = (service.get("Spec") or {}).get("TaskTemplate") or {}
     return task if task.made_from(template) else None
+
+
+async def current_placement(
+    gateway: DockerGateway, placed: Mapping[str, Placed], network_id: str | None
+) -> dict[str, Placed]:
+    """``placed`` read again: each service's current task (desired running, started, on the
+    same node) with its overlay address; a service without one keeps what it had.
+
+    Converge takes a task once its container is starting. Docker 20.10 may still fail it
+    there ("starting container failed: unable to remount dir as readonly ... secrets:
+    device or resource busy", seen on the lab) and Swarm starts a replacement, which gets
+    a new overlay address: a cluster MEET at the old one never settles.
+    """
+    grouped = by_service(tasks_of(await gateway.tasks([p.service_id for p in placed.values()])))
+    current = dict(placed)
+    for logical, old in placed.items():
+        meant = [t for t in grouped.get(old.service_id, []) if t.desired_state == "running"]
+        if len(meant) == 1 and meant[0].state in _STARTED and meant[0].node_id == old.node_id:
+            task = meant[0]
+            current[logical] = replace(old, task_id=task.id, overlay_ip=task.overlay_ip(network_id))
+    return current
 
 
 async def known_task_ids(gateway: DockerGateway, service_ids: Sequence[str]) -> frozenset[str]:

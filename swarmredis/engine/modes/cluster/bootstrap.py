@@ -10,7 +10,7 @@ existing cluster is never reset. Every wait is bounded.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio
@@ -187,8 +187,12 @@ async def bootstrap_cluster(
     ready_timeout: float = 60.0,
     limiter: anyio.CapacityLimiter | None = None,
     configured: Timing | None = None,
+    current_members: Callable[[], Awaitable[Sequence[ClusterMember]]] | None = None,
 ) -> BootstrapReport:
     """Bring the cluster to its plan: create it if fresh, else add only what is missing.
+
+    ``current_members`` reads the members again once every node answers: where a task
+    was replaced after converge, its overlay address (what peers MEET) changed.
 
     With ``configured``, a fresh cluster forms fast (``cluster.timing``) and every node
     ends with that timing; without, the nodes' settings are left alone.
@@ -202,6 +206,9 @@ async def bootstrap_cluster(
     report, start = BootstrapReport("cluster"), time.monotonic()
     async with connect_all(members, access, limiter=limiter, ready_timeout=ready_timeout) as nodes:
         report.since("connect", start)
+        if current_members is not None:  # every node answers: no task is still failing
+            members = await current_members()
+            validate_members(members)
         run = _ClusterRun(members, nodes, limiter, wait_timeout, configured, report)
         try:
             with report.timed("meet"):

@@ -17,7 +17,7 @@ from swarmredis.engine.modes.base import Action, BootstrapReport, Handover, Memb
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.failover import before_restart, restore_planned_primaries
 from swarmredis.engine.modes.cluster.health import judge_cluster
-from swarmredis.engine.modes.cluster.members import cluster_members
+from swarmredis.engine.modes.cluster.members import ClusterMember, cluster_members
 from swarmredis.engine.modes.cluster.timing import WINDOW_SETTINGS, configured_timing
 from swarmredis.engine.redis.verdict import NodeHealth, Probe, Verdict
 from swarmredis.plan.state import DesiredState
@@ -40,11 +40,17 @@ class ClusterMode:
     async def bootstrap(
         self, run: RunContext, desired: DesiredState, placed: Mapping[str, Placed]
     ) -> BootstrapReport:
+        reader = run.placement
+
+        async def current() -> list[ClusterMember]:
+            return cluster_members(desired, await reader() if reader else placed)
+
         return await bootstrap_cluster(
             cluster_members(desired, placed),
             run.access,
             limiter=run.limiter,
             configured=configured_timing(desired.stack.config),
+            current_members=current if reader else None,
         )
 
     def judge(self, probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verdict:
