@@ -9,6 +9,7 @@ back. Each scenario records its figures in docs/reliability.md.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -233,3 +234,141 @@ async def test_partition_of_a_primary_host_leaves_one_primary_per_slot(
     ]
     record(figure)
     assert figure.lost_confirmed == 0, figure
+
+
+async def cluster_views(d: DeployedStack) -> dict[str, tuple[str, list[str]]]:
+    """Each node's (own id, its CLUSTER NODES lines), by overlay alias."""
+    views = {}
+    for (alias, _), endpoint in d.endpoints().items():
+        client = node_client(d.certs, STACK, endpoint, "swarmredis-admin")
+        try:
+            # the words apart: redis-py parses the reply of "CLUSTER NODES"
+            me = (await client.execute_command("CLUSTER", "MYID")).decode()
+            lines = (await client.execute_command("CLUSTER", "NODES")).decode().splitlines()
+        finally:
+            await client.aclose()
+        views[alias] = (me, lines)
+    return views
+
+
+def overlay_addresses(d: DeployedStack) -> dict[str, str]:
+    """Each node's current overlay address, by alias: its running task's attachment to the
+    stack's network, from the manager's store."""
+    out = {}
+    for i in range(1, 7):
+        service = f"{STACK}_node-{i}"
+        task = d.lab.docker(1, "service", "ps", "-q", "--filter", "desired-state=running", service)
+        assert len(task.split()) == 1, (service, task)
+        attachments = json.loads(
+            d.lab.docker(1, "inspect", "--format", "{{json .NetworksAttachments}}", task.strip())
+        )
+        (ip,) = (
+            a["Addresses"][0].split("/")[0]
+            for a in attachments
+            if a["Network"]["Spec"]["Name"] == f"{STACK}_net"
+        )
+        out[f"{STACK}-node-{i}"] = ip
+    return out
+
+
+async def assert_whole_at_current_addresses(d: DeployedStack, ids: set[str]) -> None:
+    """The same node ids as before; every node's table lists exactly them, none flagged
+    fail or unreachable, each at its task's overlay address now."""
+    views = await cluster_views(d)
+    assert {me for me, _ in views.values()} == ids, "the cluster was created anew"
+    addresses = overlay_addresses(d)
+    current = {me: addresses[alias] for alias, (me, _) in views.items()}
+    for alias, (_, lines) in views.items():
+        table = {line.split()[0]: line.split() for line in lines}
+        assert set(table) == ids, f"{alias} lists {sorted(table)}"
+        for node_id, fields in table.items():
+            flags = set(fields[2].split(","))
+            assert not flags & {"fail", "fail?", "noaddr", "handshake"}, (alias, fields)
+            assert fields[1].split(":", 1)[0] == current[node_id], (alias, fields, current)
+
+
+async def write_confirmed(d: DeployedStack, keys: dict[str, str]) -> None:
+    """SET each key and WAIT until its replica has it (on the same connection)."""
+    router = ClusterRouter(d.certs, STACK, d.endpoints(), USER)
+    try:
+        for key, value in keys.items():
+            async with (await router.client_for(key)).pipeline(transaction=False) as pipe:
+                pipe.set(key, value)
+                pipe.execute_command("WAIT", 1, 2000)
+                assert await pipe.execute() == [True, 1], key
+    finally:
+        await router.aclose()
+
+
+async def node_ids(d: DeployedStack) -> set[str]:
+    return {me for me, _ in (await cluster_views(d)).values()}
+
+
+async def restart_all_services(lab: SwarmLab) -> None:
+    async with anyio.create_task_group() as tg:
+        for i in range(1, 7):
+            tg.start_soon(_force_update, lab, f"{STACK}_node-{i}")
+
+
+async def _force_update(lab: SwarmLab, service: str) -> None:
+    await anyio.to_thread.run_sync(
+        lambda: lab.docker(1, "service", "update", "--force", "--detach", "-q", service)
+    )
+
+
+def restart_all_engines(lab: SwarmLab) -> None:
+    """A power cut: every engine (and its containers) killed, then started again."""
+    for k in range(lab.size, 0, -1):
+        lab.run("kill-host", str(k))
+    for k in range(1, lab.size + 1):
+        lab.run("revive-host", str(k))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("scenario", "fault"),
+    [
+        ("services", "`docker service update --force` of all six node services at once"),
+        ("engines", "every lab engine killed (with its containers) and started again"),
+    ],
+)
+async def test_full_restart_comes_back_whole_by_itself(
+    swarm_lab: SwarmLab, stack: DeployedStack, scenario: str, fault: str
+) -> None:
+    """Every task gets a new overlay address; nodes.conf still has the old ones. The
+    health check's address healing (plan/heal.py) MEETs the peers where they are now,
+    with no swarmredis command run."""
+    d = stack
+    ids = await node_ids(d)
+    keys = {f"app:restart:{scenario}:{i}": str(i) for i in range(500)}
+    await write_confirmed(d, keys)
+    figure = Figure(f"cluster: full restart ({scenario})", "cluster", fault)
+    started = time.monotonic()
+    if scenario == "services":
+        await restart_all_services(swarm_lab)
+    else:
+        await anyio.to_thread.run_sync(lambda: restart_all_engines(swarm_lab))
+
+    def back_by_itself() -> bool:
+        """Every node is a new process (up for less than the time since the restart) and
+        the stack is healthy in its planned roles."""
+        code, report = d.status()
+        since = time.monotonic() - started
+        fresh = all((n["uptime_seconds"] or since + 1) < since for n in report["nodes"])
+        return fresh and code == 0 and all(n["role"] == n["planned_role"] for n in report["nodes"])
+
+    await timed(back_by_itself, 240, "every node restarted, healthy, planned roles, by itself")
+    figure.restored_s = time.monotonic() - started
+    await assert_whole_at_current_addresses(d, ids)
+    client = await cluster_client(STACK, d.certs, swarm_lab.docker_host, "swarmredis-admin")
+    try:
+        lost = await lost_writes(client.mget_nonatomic, keys)
+    finally:
+        await client.aclose()
+    figure.confirmed, figure.lost_confirmed = len(keys), len(lost)
+    figure.notes.append(
+        f"{len(keys)} keys written and replicated before; every node came back with its "
+        "node id, at its new address, with no swarmredis command"
+    )
+    record(figure)
+    assert not lost, f"{len(lost)} of {len(keys)} keys lost"
