@@ -10,6 +10,13 @@ CLUSTER_SLOTS = 16384
 # The cluster bus listens on the client port + 10000 unless told otherwise (cluster.c).
 BUS_PORT_OFFSET = 10000
 
+# TCP ports the engine of every Swarm host listens on itself (Docker's "open these ports"
+# list: 2377 cluster management, 7946 node gossip; 4789 is UDP). A node published on one
+# of them binds 0.0.0.0 beside the engine's own address bind, and clients dialling the
+# host reach the engine: seen on the lab as "TLS handshake failed: WRONG_VERSION_NUMBER"
+# for the node that got 7946.
+SWARM_TCP_PORTS = {2377: "cluster management", 7946: "node gossip"}
+
 # Concurrent Docker requests and Redis connections of one run (--concurrency).
 DEFAULT_CONCURRENCY = 16
 # Seconds one Redis command or connection may take (--node-timeout): a node that does not

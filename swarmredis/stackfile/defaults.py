@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticCustomError
 
-from swarmredis.constants import BUS_PORT_OFFSET
+from swarmredis.constants import BUS_PORT_OFFSET, SWARM_TCP_PORTS
 from swarmredis.stackfile.rules import STACK_NAME, shown
 
 if TYPE_CHECKING:
@@ -156,6 +156,18 @@ def _ports(stack: Stack) -> tuple[str, str] | None:
     return None
 
 
+def _swarm_port_clash(stack: Stack, last: int) -> str | None:
+    """Why the published ports base_port..last hit a port the Swarm engine holds, if they do."""
+    base = stack.access.base_port
+    ports = [f"{p} ({what})" for p, what in sorted(SWARM_TCP_PORTS.items()) if base <= p <= last]
+    if not ports:
+        return None
+    return (
+        f"the nodes publish ports {base}..{last}, which include {', '.join(ports)} that the "
+        "engine of every Swarm host listens on: choose a base_port whose range avoids it"
+    )
+
+
 def _access(stack: Stack) -> tuple[str, str] | None:
     if stack.announce == "host" and stack.access.publish != "host":
         return "announce", "host needs access.publish: host (nodes announce their published ports)"
@@ -169,6 +181,8 @@ def _access(stack: Stack) -> tuple[str, str] | None:
             f"the {total} nodes publish ports {stack.access.base_port}..{last}, "
             f"which must be <= {MAX_PORT}",
         )
+    if clash := _swarm_port_clash(stack, last):
+        return "access.base_port", clash
     if stack.mode == "cluster" and stack.announce == "host":
         bus_last = stack.access.base_port + BUS_PORT_OFFSET + stack.redis_count - 1
         if bus_last > MAX_PORT:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 from redis.asyncio.cluster import RedisCluster
+from testkit.tls import ClientFiles
 
 if TYPE_CHECKING:
     from .conftest import SwarmLab
@@ -62,25 +63,31 @@ def endpoints(stack: str, certs: Path, docker_host: str) -> dict[tuple[str, int]
     return out
 
 
-async def cluster_client(stack: str, certs: Path, docker_host: str, user: str) -> RedisCluster:
+async def cluster_client(
+    stack: str, certs: Path, docker_host: str, user: str, files: ClientFiles | None = None
+) -> RedisCluster:
     """A cluster-aware client from outside the overlay: it dials the published ports.
 
     Node certificates name the overlay aliases; from the manager we dial host addresses,
-    so the chain is verified but not the name.
+    so the chain is verified but not the name. ``files``: other TLS files than the
+    store's current ones (kept from before a renewal or CA rotation).
     """
+    tls = files or ClientFiles.of_store(certs / stack, user)
     remap = endpoints(stack, certs, docker_host)
     start_host, start_port = remap[(f"{stack}-node-1", 6379)]
     client = RedisCluster(
         host=start_host,
         port=start_port,
         ssl=True,
-        ssl_ca_certs=str(certs / stack / "ca.crt"),
-        ssl_certfile=str(certs / stack / "clients" / f"{user}.crt"),
-        ssl_keyfile=str(certs / stack / "clients" / f"{user}.key"),
+        ssl_ca_certs=str(tls.ca),
+        ssl_certfile=str(tls.cert),
+        ssl_keyfile=str(tls.key),
         ssl_check_hostname=False,
         username=user,
         password=password(certs, stack, user),
         address_remap=lambda addr: remap.get(addr, addr),
+        socket_timeout=5,
+        socket_connect_timeout=5,
     )
     await client.initialize()
     return client

@@ -3,26 +3,29 @@
 Each case folder holds:
 
 - ``stack.yaml``: the stack file to plan.
-- ``observed.json``: ``nodes`` (raw ``GET /nodes`` items) and optionally
-  ``deployed`` -- ``{"stack": "<file in the case>", "nodes": [raw nodes]}``:
-  the objects a previous deploy of that stack on those nodes left behind,
-  rendered the way the Docker API returns them (ids, versions, defaults it
-  fills in, network ids instead of names) -- and ``objects``: extra raw
-  objects by kind.
+- ``observed.json``: ``nodes`` (raw ``GET /nodes`` items) and, for the cases
+  recorded from a real lab deploy by ``scripts/record-cases``, ``objects`` (the
+  stack's raw networks, secrets, configs and services by kind, as the Docker API
+  returned them, volatile fields stripped) and ``material`` (logical secret name
+  -> base64 bytes the deploy gave its secrets). Cases without ``material`` plan
+  from nothing deployed and get distinct made-up bytes per secret.
 - ``options.json`` (optional): ``allow_colocation``, ``prune``, ``material``
   (``"all"`` default, or ``"none"`` when no certificates exist yet).
 - ``expected.json``: ``assignment`` (logical node -> hostname), ``changes``,
   ``actions`` (action -> sorted ``kind:logical`` list), ``fields`` (update
-  ``kind:logical`` -> spec paths), ``warnings`` (substrings), or ``error``
-  (substring of the ``PlacementError``).
+  ``kind:logical`` -> spec paths), ``warnings`` (substrings), ``hashes``
+  (``kind:logical`` -> the spec hash of every desired object, written out; required
+  for recorded cases), or ``error`` (substring of the ``PlacementError``).
+
+Nothing here runs the planner to build an input or an expectation: see
+tests/cases/README.md.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
+import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +33,12 @@ import pytest
 
 from swarmredis.errors import PlacementError
 from swarmredis.plan import (
-    DesiredState,
     desired_state,
     diff,
     observed_objects,
     place,
     previous_assignment,
     required_material,
-    resolve_references,
     swarm_node,
 )
 from swarmredis.stackfile import Stack, load_stack
@@ -47,76 +48,29 @@ CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").is_
 
 
 def fake_material(stack: Stack) -> dict[str, bytes]:
-    """Material as bytes: content is data here, each name gets distinct bytes."""
+    """Material as bytes for cases with nothing deployed: each name gets distinct bytes."""
     return {name: f"{name} of {stack.name}\n".encode() for name in required_material(stack)}
 
 
-def as_observed(state: DesiredState) -> dict[str, list[dict[str, Any]]]:
-    """The raw API objects a faithful apply of ``state`` leaves on the Swarm."""
-    net_id = "net-" + hashlib.sha256(state.network.name.encode()).hexdigest()[:12]
-    assert state.network.spec is not None
-    raw: dict[str, list[dict[str, Any]]] = {
-        "network": [_network(state.network.spec, net_id)],
-        "secret": [],
-        "config": [],
-        "service": [],
-    }
-    ids: dict[str, dict[str, str]] = {"secret": {}, "config": {}}
-    for obj in (*state.secrets, *state.configs):
-        assert obj.spec is not None
-        ids[obj.kind][obj.name] = f"{obj.kind[:3]}-{obj.name}"
-        spec = {k: v for k, v in obj.spec.items() if not (obj.kind == "secret" and k == "Data")}
-        item = {"ID": ids[obj.kind][obj.name], "Version": {"Index": 11}, "Spec": spec}
-        raw[obj.kind].append(item)
-    for obj in state.services:
-        assert obj.spec is not None
-        spec = resolve_references(obj.spec, ids["secret"], ids["config"])
-        _engine_defaults(spec, {state.network.name: net_id})
-        raw["service"].append({"ID": f"svc-{obj.name}", "Version": {"Index": 42}, "Spec": spec})
-    return raw
-
-
-def _network(spec: Mapping[str, Any], net_id: str) -> dict[str, Any]:
-    out = {k: v for k, v in spec.items() if k != "CheckDuplicate"}
-    out.update({"Id": net_id, "Scope": "swarm", "Internal": False})
-    out.setdefault("Options", {"com.docker.network.driver.overlay.vxlanid_list": "4097"})
-    out.setdefault("IPAM", {"Driver": "default", "Config": [{"Subnet": "10.0.1.0/24"}]})
-    return out
-
-
-def _engine_defaults(spec: dict[str, Any], network_ids: Mapping[str, str]) -> None:
-    """What dockerd adds to a stored service spec (seen in `docker service inspect`)."""
-    task = spec["TaskTemplate"]
-    task["ContainerSpec"]["Isolation"] = "default"
-    task["ForceUpdate"] = 0
-    task["Runtime"] = "container"
-    task["Placement"]["Platforms"] = [{"Architecture": "amd64", "OS": "linux"}]
-    for net in task["Networks"]:
-        net["Target"] = network_ids[net["Target"]]
-    spec["RollbackConfig"] = {"Parallelism": 1, "FailureAction": "pause", "Order": "stop-first"}
-
-
-def load_case(name: str) -> tuple[Stack, list[Any], list[Any], dict[str, Any], dict[str, Any]]:
-    """The inputs and expectations of one case folder."""
+def load_case(
+    name: str,
+) -> tuple[Stack, list[Any], list[Any], dict[str, bytes], dict[str, Any], dict[str, Any]]:
+    """The inputs and expectations of one case folder, read as they are written."""
     folder = CASES / name
     stack = load_stack(folder / "stack.yaml")
     observed = json.loads((folder / "observed.json").read_text())
     options_file = folder / "options.json"
     options = json.loads(options_file.read_text()) if options_file.is_file() else {}
     expected = json.loads((folder / "expected.json").read_text())
-    raw: dict[str, list[Any]] = {k: [] for k in ("network", "secret", "config", "service")}
-    if "deployed" in observed:
-        deployed = observed["deployed"]
-        before = load_stack(folder / deployed["stack"])
-        nodes_then = [swarm_node(n) for n in deployed.get("nodes", observed["nodes"])]
-        state = desired_state(before, place(before, nodes_then), fake_material(before))
-        for kind, items in as_observed(state).items():
-            raw[kind] += items
-    for kind, items in observed.get("objects", {}).items():
-        raw[kind] += copy.deepcopy(items)
-    objects = list(observed_objects(raw))
+    objects = list(observed_objects(observed.get("objects", {})))
     nodes = [swarm_node(n) for n in observed["nodes"]]
-    return stack, nodes, objects, options, expected
+    if options.get("material") == "none":
+        material: dict[str, bytes] = {}
+    elif "material" in observed:
+        material = {k: base64.b64decode(v) for k, v in observed["material"].items()}
+    else:
+        material = fake_material(stack)
+    return stack, nodes, objects, material, options, expected
 
 
 def summary(actions: Sequence[Any]) -> dict[str, list[str]]:
@@ -129,8 +83,7 @@ def summary(actions: Sequence[Any]) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_case(name: str) -> None:
-    stack, nodes, objects, options, expected = load_case(name)
-    material = {} if options.get("material") == "none" else fake_material(stack)
+    stack, nodes, objects, material, options, expected = load_case(name)
     colocate = options.get("allow_colocation", False)
     run = lambda: desired_state(  # noqa: E731
         stack, place(stack, nodes, previous_assignment(objects), colocate), material
@@ -151,8 +104,21 @@ def test_case(name: str) -> None:
         assert any(text in w for w in plan.desired.warnings), (text, plan.desired.warnings)
     if not expected.get("warnings"):
         assert plan.desired.warnings == ()
+    if "hashes" in expected:
+        hashes = {f"{c.kind}:{c.logical}": c.desired.spec_hash for c in plan.items if c.desired}
+        assert hashes == expected["hashes"]
     json.dumps(plan.to_dict())  # JSON-serialisable
 
 
 def test_there_are_cases() -> None:
     assert len(CASE_NAMES) >= 10
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_recorded_cases_expect_literal_hashes(name: str) -> None:
+    observed = json.loads((CASES / name / "observed.json").read_text())
+    expected = json.loads((CASES / name / "expected.json").read_text())
+    if "objects" in observed:
+        assert observed["recorded"]["by"] == "scripts/record-cases"
+        assert "material" in observed
+        assert expected["hashes"], name

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cases import as_observed
 from test_stackfile_errors import BAD
 from typer.testing import CliRunner
 
 from swarmredis.cli import app
-from swarmredis.pki.manage import ensure_certs
-from swarmredis.pki.material import build_material, stack_pki
 from swarmredis.pki.store import CertStore
-from swarmredis.plan import desired_state, place, swarm_node
 from swarmredis.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,21 +122,24 @@ def test_table_output_names_hosts_and_pending_secrets(
     assert "swarmredis certs issue" in result.stdout
 
 
-def test_deployed_stack_plans_nothing_and_exits_0(
-    tmp_path: Path, nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+def test_recorded_deploy_plans_nothing_and_exits_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stack = load_stack(ROOT / "stacks/cluster.yaml")
-    store = CertStore(tmp_path, stack.name)
-    spec = stack_pki(stack)
-    ensure_certs(store, spec, now=datetime.now(UTC), passphrase=lambda: None)
-    placed = place(stack, [swarm_node(n) for n in nodes])
-    deployed = desired_state(stack, placed, build_material(store, spec))
-    use(monkeypatch, FakeGateway(nodes, as_observed(deployed)))
-    args = ["plan", str(ROOT / "stacks/cluster.yaml"), "--json", "--certs-dir", str(tmp_path)]
+    # The Swarm objects and certificate store a real deploy on the lab left behind
+    # (scripts/record-cases), not the planner's own output.
+    case = ROOT / "tests/cases/replan-same-nodes-noop"
+    recorded = json.loads((case / "observed.json").read_text())
+    store = CertStore(tmp_path, load_stack(case / "stack.yaml").name)
+    for name, data in recorded["store"].items():
+        secret = name.endswith((".key", ".password"))
+        store.write(store.root / name, base64.b64decode(data), secret=secret)
+    use(monkeypatch, FakeGateway(recorded["nodes"], recorded["objects"]))
+    args = ["plan", str(case / "stack.yaml"), "--json", "--certs-dir", str(tmp_path)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stdout + result.stderr
     plan = json.loads(result.stdout)
     assert plan["changes"] == 0
+    assert len(plan["actions"]) == 28
     assert {a["action"] for a in plan["actions"]} == {"noop"}
     assert all(row["kept"] for row in plan["assignment"])
 

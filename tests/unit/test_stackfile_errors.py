@@ -137,6 +137,18 @@ BAD = [
         "access.base_port: the 6 nodes publish ports 65533..65538, which must be <= 65535 (line 2)",
     ),
     (
+        "name: acme\naccess: {base_port: 7941}\n",
+        "access.base_port: the nodes publish ports 7941..7946, which include 7946 (node gossip)"
+        " that the engine of every Swarm host listens on: choose a base_port whose range"
+        " avoids it (line 2)",
+    ),
+    (
+        "name: acme\nreplicas: 2\naccess: {base_port: 2370}\n",
+        "access.base_port: the nodes publish ports 2370..2378, which include 2377 (cluster"
+        " management) that the engine of every Swarm host listens on: choose a base_port whose"
+        " range avoids it (line 3)",
+    ),
+    (
         "name: acme\nannounce: host\naccess: {publish: none}\n",
         "announce: host needs access.publish: host (nodes announce their published ports) (line 2)",
     ),
