@@ -45,6 +45,7 @@ class ClusterMode:
             run.access,
             limiter=run.limiter,
             configured=configured_timing(desired.stack.config),
+            progress=run.report,
         )
 
     def judge(self, probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verdict:
