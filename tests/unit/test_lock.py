@@ -11,7 +11,13 @@ from pathlib import Path
 
 from testkit import eventually_sync
 
-from swarmredis.engine.swarm.lock import LockHolder, lock_body, lock_name, process_running
+from swarmredis.engine.swarm.lock import (
+    LockHolder,
+    lock_body,
+    lock_name,
+    pid_namespace,
+    process_running,
+)
 
 
 def test_a_holder_survives_its_labels() -> None:
@@ -47,24 +53,32 @@ def test_the_lock_config_carries_none_of_the_stacks_own_labels() -> None:
     assert data["stack"] == "acme"
 
 
-def _holder(host: str, pid: int, expires: float) -> LockHolder:
-    return LockHolder("ops@h", "t", host, pid, "deploy", "2026-12-02T06:00:00+00:00", expires)
+def _holder(pidns: str, pid: int, expires: float) -> LockHolder:
+    since = "2026-12-02T06:00:00+00:00"
+    return LockHolder("ops@h1", "t", "h1", pid, "deploy", since, expires, pidns)
 
 
-def test_a_lock_of_a_process_gone_from_this_host_is_stale_at_once() -> None:
+def test_a_lock_of_a_process_gone_from_our_pid_namespace_is_stale_at_once() -> None:
     def running(pid: int) -> bool:
         return pid == 1
 
-    gone = _holder("here", 4242, expires=2000.0)
-    assert (
-        gone.stale_reason(1000.0, "here", running) == "pid 4242 no longer runs on this host (here)"
+    gone = _holder("boot/ns", 4242, expires=2000.0)
+    assert gone.stale_reason(1000.0, "boot/ns", running) == (
+        "pid 4242 no longer runs on this host (h1)"
     )
-    assert _holder("here", 1, 2000.0).stale_reason(1000.0, "here", running) is None
-    # another host's pid says nothing about this host: wait for its expiry
-    assert _holder("there", 4242, 2000.0).stale_reason(1000.0, "here", running) is None
-    assert _holder("here", 0, 2000.0).stale_reason(1000.0, "here", running) is None  # unknown pid
-    expired = _holder("there", 4242, 900.0).stale_reason(1000.0, "here", running)
+    assert _holder("boot/ns", 1, 2000.0).stale_reason(1000.0, "boot/ns", running) is None
+    # another machine's or container's pid says nothing here: wait for its expiry
+    assert _holder("boot/other", 4242, 2000.0).stale_reason(1000.0, "boot/ns", running) is None
+    assert _holder("", 4242, 2000.0).stale_reason(1000.0, "", running) is None  # unknown
+    assert _holder("boot/ns", 0, 2000.0).stale_reason(1000.0, "boot/ns", running) is None
+    expired = _holder("boot/other", 4242, 900.0).stale_reason(1000.0, "boot/ns", running)
     assert expired == "expired 1970-01-01T00:15:00+00:00"
+
+
+def test_the_pid_namespace_is_this_boot_and_namespace() -> None:
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert pid_namespace() == f"{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
+    assert LockHolder.mine("deploy", now=1000.0).pidns == pid_namespace()
 
 
 def test_process_running_sees_live_reaped_and_zombie_processes() -> None:
