@@ -6,6 +6,7 @@ from swarmredis.engine.modes.replication.plan import (
     choose_target,
     failover_abandoned,
     linked_replicas,
+    planned_priority,
     replication_pending,
     sentinel_pending,
     stray_primaries,
@@ -109,3 +110,9 @@ def test_a_failover_is_abandoned_only_when_none_runs_and_the_target_is_not_named
     assert failover_abandoned({"runid": "r1", "flags": "master"}, "r3")  # -failover-abort-*
     assert not failover_abandoned({"runid": "r3", "flags": "master"}, "r3")  # done
     assert not failover_abandoned({"runid": "r3", "flags": "master,failover_in_progress"}, "r3")
+
+
+def test_the_planned_priority_is_the_stacks_or_redis_default() -> None:
+    assert planned_priority({}) == "100"
+    assert planned_priority({"replica-priority": "10"}) == "10"
+    assert planned_priority({"slave-priority": "7"}) == "7"  # its old name

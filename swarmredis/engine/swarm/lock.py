@@ -6,8 +6,12 @@ host running swarmredis against the same Swarm sees. Its labels say who holds it
 host, pid, operation, since) and until when (``expires``, Unix seconds). The holder
 renews the expiry every third of ``LOCK_TTL_S`` (a config's labels are the one field
 that can be updated); a holder that died stops renewing, and once ``expires`` has passed
-the next operation breaks the lock, saying so. Released (removed) at the end, whatever
-happened, and only if it is still ours.
+the next operation breaks the lock, saying so. A holder in this very pid namespace (same
+machine, same boot, same container or none) whose process no longer runs (killed, e.g.
+SIGKILL or an OOM kill) is stale at once: no operator wants to wait out the TTL for a pid
+that ``ps`` shows is gone. The namespace, not the host name, decides: two CI containers
+on two machines may share a host name, and a pid means nothing outside its namespace.
+Released (removed) at the end, whatever happened, and only if it is still ours.
 
 The config carries none of the stack's own labels: ``deploy --prune`` and ``rm`` never
 see it as one of the stack's objects.
@@ -27,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -38,11 +43,38 @@ from swarmredis.gateway.docker import DockerGateway
 
 LOCK_TTL_S = 90.0  # a lock nobody renewed for this long is stale
 PREFIX = "io.swarmredis.lock"  # labels: PREFIX (the stack), PREFIX.owner, ...
-FIELDS = ("owner", "token", "host", "pid", "operation", "since", "expires")
+FIELDS = ("owner", "token", "host", "pid", "operation", "since", "expires", "pidns")
 
 
 def lock_name(stack: str) -> str:
     return f"swarmredis-lock-{stack}"
+
+
+def pid_namespace() -> str:
+    """This process's pid namespace on this boot of this machine ("" if unknown): a pid
+    names the same process only for processes that share it."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot}/{namespace}"
+
+
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host; a zombie (killed, not yet reaped by its
+    parent) does not. A process of another user counts as running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # Linux: state is the field after "(comm)"
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +88,7 @@ class LockHolder:
     operation: str  # deploy, rm, ...
     since: str  # ISO 8601, UTC
     expires: float  # Unix seconds
+    pidns: str = ""  # pid_namespace() of the holder ("": unknown)
 
     @classmethod
     def mine(cls, operation: str, now: float, ttl: float = LOCK_TTL_S) -> LockHolder:
@@ -68,6 +101,7 @@ class LockHolder:
             operation=operation,
             since=datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
             expires=now + ttl,
+            pidns=pid_namespace(),
         )
 
     def labels(self, stack: str) -> dict[str, str]:
@@ -91,6 +125,7 @@ class LockHolder:
             operation=get("operation"),
             since=get("since"),
             expires=float(expires) if expires.replace(".", "", 1).isdigit() else 0.0,
+            pidns=get("pidns", ""),
         )
 
     @classmethod
@@ -100,6 +135,15 @@ class LockHolder:
 
     def stale(self, now: float) -> bool:
         return now >= self.expires
+
+    def stale_reason(self, now: float, here: str, running: Callable[[int], bool]) -> str | None:
+        """Why the lock is stale (None: it is not): expired, or held by a process of
+        our pid namespace ``here`` that ``running`` says is gone."""
+        if self.stale(now):
+            return f"expired {self.expiry()}"
+        if here and self.pidns == here and self.pid > 0 and not running(self.pid):
+            return f"pid {self.pid} no longer runs on this host ({self.host})"
+        return None
 
     def describe(self) -> str:
         return f"{self.operation} by {self.owner} (pid {self.pid}) since {self.since}"
@@ -207,8 +251,9 @@ async def _acquire(
         except ObjectNotFound:
             continue  # released meanwhile: try again at once
         holder = LockHolder.of(found)
-        if holder.stale(clock()):
-            message = f"breaking a stale lock: {holder.describe()}, expired {holder.expiry()}"
+        reason = holder.stale_reason(clock(), pid_namespace(), process_running)
+        if reason is not None:
+            message = f"breaking a stale lock: {holder.describe()}, {reason}"
             report(Event("lock", stack, "info", message))
             await requests.remove(str(found["ID"]))
             continue
@@ -219,7 +264,7 @@ async def _acquire(
                 f"{holder.operation})",
                 hint=(
                     f"wait for it to finish, or pass --lock-timeout SECONDS to wait; "
-                    f"if it died, its lock expires at {holder.expiry()} "
+                    f"if it died on another host, its lock expires at {holder.expiry()} "
                     f"(or remove the config {lock_name(stack)})"
                 ),
                 stack=stack,

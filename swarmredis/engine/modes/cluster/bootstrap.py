@@ -12,9 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import count
 
 import anyio
 
+from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.modes.base import Action, BootstrapReport
 from swarmredis.engine.modes.cluster.members import ClusterMember, validate_members
 from swarmredis.engine.modes.cluster.plan import (
@@ -28,7 +30,14 @@ from swarmredis.engine.modes.cluster.plan import (
     plan_replicas,
     plan_slots,
 )
-from swarmredis.engine.modes.cluster.timing import FORMING, SETTINGS, Timing, retime_actions
+from swarmredis.engine.modes.cluster.timing import (
+    FORMING,
+    NO_FAILOVER,
+    NODE_TIMEOUT,
+    SETTINGS,
+    Timing,
+    retime_actions,
+)
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.nodes import bounded, connect_all, fan_out, wait_until
 from swarmredis.engine.redis.probe import read_facts
@@ -71,12 +80,21 @@ async def read_cluster_state(
 # ---------------------------------------------------------------- acting
 
 
-def _config_epochs(members: Sequence[ClusterMember]) -> list[Action]:
-    """Distinct config epochs for the primaries of a fresh cluster (no epoch collisions)."""
+def _config_epochs(
+    members: Sequence[ClusterMember], views: Mapping[str, NodeFacts]
+) -> list[Action]:
+    """Distinct config epochs for the primaries of a fresh cluster (no epoch collisions).
+
+    A primary that has one already keeps it: a run killed between SET-CONFIG-EPOCH and
+    MEET leaves every node alone (fresh) with some epochs set, and Redis refuses to set
+    one twice ("Node config epoch is already non-zero")."""
     primaries = [m for m in members if m.role == "primary"]
+    used = {views[m.name].me.config_epoch for m in primaries} - {0}
+    free = (n for n in count(1) if n not in used)
     return [
-        Action(m.name, ("CLUSTER", "SET-CONFIG-EPOCH", str(i)), "fresh cluster")
-        for i, m in enumerate(primaries, start=1)
+        Action(m.name, ("CLUSTER", "SET-CONFIG-EPOCH", str(next(free))), "fresh cluster")
+        for m in primaries
+        if views[m.name].me.config_epoch == 0
     ]
 
 
@@ -91,6 +109,7 @@ class _ClusterRun:
     configured: Timing | None = None  # None: leave the nodes' timing alone
     report: BootstrapReport = field(default_factory=lambda: BootstrapReport("cluster"))
     fresh: bool = False
+    progress: Reporter = silent
 
     async def read(self) -> dict[str, NodeFacts]:
         return await _read_views(self.members, self.nodes, self.limiter)
@@ -127,7 +146,7 @@ class _ClusterRun:
             # hundred ms instead of the seconds of the random one-ping-a-second
             await self.retime(FORMING, "a fresh cluster forms: no 5 s rejoin or sync delay")
         if self.fresh:
-            await self.act(_config_epochs(self.members))
+            await self.act(_config_epochs(self.members, state.views))
         await self.act(plan_meets(self.members, state.views))
         nudged = anyio.current_time()
 
@@ -142,15 +161,29 @@ class _ClusterRun:
 
         await wait_until(gossip, within=self.wait_timeout, what="cluster nodes meeting")
 
-    async def retime(self, timing: Timing, reason: str) -> None:
-        """Set ``timing`` on every member where it differs (read first: no needless write)."""
+    async def settings(self) -> dict[str, dict[str, str]]:
+        """Each member's timing settings (``cluster.timing.SETTINGS``)."""
 
-        async def settings(member: ClusterMember) -> dict[str, str]:
+        async def one(member: ClusterMember) -> dict[str, str]:
             return await self.nodes[member.name].read(parse_pairs, "CONFIG", "GET", *SETTINGS)
 
-        current = await fan_out(self.members, settings, limiter=self.limiter)
-        by_name = {m.name: s for m, s in zip(self.members, current, strict=True)}
-        await self.act(retime_actions(by_name, timing, reason))
+        current = await fan_out(self.members, one, limiter=self.limiter)
+        return {m.name: s for m, s in zip(self.members, current, strict=True)}
+
+    async def retime(self, timing: Timing, reason: str, only: Sequence[str] = SETTINGS) -> None:
+        """Set ``timing`` (its settings in ``only``) on every member where it differs
+        (read first: no needless write)."""
+        actions = retime_actions(await self.settings(), timing, reason)
+        await self.act([a for a in actions if a.args[2] in only])
+
+    async def failover_off(self) -> bool:
+        """Whether a killed run left the forming window open (failover off) somewhere."""
+        current = (await self.settings()).values()
+        return any(s.get(NO_FAILOVER) == FORMING.no_failover for s in current)
+
+    def done(self, phase: str, detail: str) -> None:
+        """Report a phase as it completes (``deploy --json``: one line each, flushed)."""
+        self.progress(Event("bootstrap", phase, "done", detail))
 
     async def assign(self) -> None:
         """Slots nobody serves to their shard, then replicas to their shard's primary."""
@@ -178,6 +211,31 @@ class _ClusterRun:
         re-learns a forgotten id from any node still knowing it after its 60 s ban."""
         await self.act(plan_forget(self.members, await self.read()))
 
+    async def form(self) -> None:
+        """Every phase, reported as it completes: meet, slots, whole; then the timing."""
+        report, configured = self.report, self.configured
+        with report.timed("meet"):
+            await self.meet()
+        self.done("meet", f"{len(self.members)} nodes know each other" + " (fresh)" * self.fresh)
+        # see cluster.timing; a window a killed run left open is closed in order too
+        left_open = configured is not None and not self.fresh and await self.failover_off()
+        closing = self.fresh or left_open
+        with report.timed("assign"):
+            await self.assign()
+        self.done("slots", "every planned slot assigned, every replica set")
+        with report.timed("whole"):
+            await self.wait_whole()
+        self.done("whole", "cluster_state ok on every node, all agree")
+        with report.timed("window"):
+            if configured is not None and closing:  # the node timeout back everywhere first
+                reason = "formed: node timeout as configured"
+                await self.retime(configured, reason, only=(NODE_TIMEOUT,))
+        with report.timed("forget"):
+            await self.forget_ghosts()
+        with report.timed("window"):
+            if configured is not None:
+                await self.retime(configured, "as configured")
+
 
 async def bootstrap_cluster(
     members: Sequence[ClusterMember],
@@ -188,11 +246,13 @@ async def bootstrap_cluster(
     limiter: anyio.CapacityLimiter | None = None,
     configured: Timing | None = None,
     current_members: Callable[[], Awaitable[Sequence[ClusterMember]]] | None = None,
+    progress: Reporter = silent,
 ) -> BootstrapReport:
     """Bring the cluster to its plan: create it if fresh, else add only what is missing.
 
     ``current_members`` reads the members again once every node answers: where a task
     was replaced after converge, its overlay address (what peers MEET) changed.
+    ``progress`` hears of each phase as it completes (meet, slots, whole).
 
     With ``configured``, a fresh cluster forms fast (``cluster.timing``) and every node
     ends with that timing; without, the nodes' settings are left alone.
@@ -210,22 +270,9 @@ async def bootstrap_cluster(
             members = await current_members()
             validate_members(members)
         run = _ClusterRun(members, nodes, limiter, wait_timeout, configured, report)
+        run.progress = progress
         try:
-            with report.timed("meet"):
-                await run.meet()
-            forming = configured if run.fresh else None  # see cluster.timing
-            with report.timed("assign"):
-                await run.assign()
-            with report.timed("whole"):
-                await run.wait_whole()
-            with report.timed("window"):
-                if forming is not None:
-                    await run.retime(forming.closing(), "formed: node timeout as configured")
-            with report.timed("forget"):
-                await run.forget_ghosts()
-            with report.timed("window"):
-                if configured is not None:
-                    await run.retime(configured, "as configured")
+            await run.form()
         except BaseException:
             if configured is not None and run.fresh:
                 await _restore(run, configured)

@@ -51,6 +51,7 @@ class ClusterMode:
             limiter=run.limiter,
             configured=configured_timing(desired.stack.config),
             current_members=current if reader else None,
+            progress=run.report,
         )
 
     def judge(self, probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verdict:

@@ -1,9 +1,11 @@
 """Replication bootstrap: replicas are configured by their files, so this verifies them and
-the Sentinels, and repairs one thing.
+the Sentinels, and repairs two things.
 
-The repair: a node that came back as a second primary (a planned primary restarted after
+The repairs: a node that came back as a second primary (a planned primary restarted after
 a failover: its file has no ``replicaof``) is pointed at the primary every Sentinel names,
-as Sentinel itself would some seconds later (``plan.stray_primaries``). Then it waits
+as Sentinel itself would some seconds later (``plan.stray_primaries``); and a data node
+whose ``replica-priority`` is not the planned one (a handover killed part-way leaves the
+other replicas at 0, which Sentinel never promotes) gets it back. Then it waits
 until exactly one data node is primary with every other one its linked replica, and every
 Sentinel sees that primary, the other Sentinels and a quorum. Every wait is bounded.
 """
@@ -16,6 +18,7 @@ import anyio
 
 from swarmredis.engine.modes.base import Action, BootstrapReport, Member
 from swarmredis.engine.modes.replication.plan import (
+    DEFAULT_PRIORITY,
     replication_pending,
     sentinel_view_pending,
     stray_primaries,
@@ -23,6 +26,7 @@ from swarmredis.engine.modes.replication.plan import (
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.nodes import bounded, connect_all, fan_out, wait_until
 from swarmredis.engine.redis.probe import read_facts
+from swarmredis.engine.redis.replies import parse_pairs
 from swarmredis.errors import SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 
@@ -63,6 +67,33 @@ async def _demote_strays(
     address = (masters[0]["ip"], masters[0]["port"])
     reason = f"a second primary; every sentinel names {named.name}"
     actions = [Action(v.name, ("REPLICAOF", *address), reason) for v in strays]
+    for action in actions:
+        await nodes[action.node].execute(*action.args)
+    return actions
+
+
+async def restore_priorities(
+    data: Sequence[Member],
+    nodes: Mapping[str, RedisNode],
+    priority: str,
+    limiter: anyio.CapacityLimiter,
+) -> list[Action]:
+    """CONFIG SET replica-priority on every data node where it is not ``priority``."""
+
+    async def current(member: Member) -> str:
+        reply = await nodes[member.name].execute("CONFIG", "GET", "replica-priority")
+        return parse_pairs(reply).get("replica-priority", "")
+
+    found = await fan_out(data, current, limiter=limiter)
+    actions = [
+        Action(
+            m.name,
+            ("CONFIG", "SET", "replica-priority", priority),
+            f"was {was}, as an interrupted handover leaves it",
+        )
+        for m, was in zip(data, found, strict=True)
+        if was != priority
+    ]
     for action in actions:
         await nodes[action.node].execute(*action.args)
     return actions
@@ -113,6 +144,7 @@ async def bootstrap_replication(
     access: RedisAccess,
     *,
     master_name: str,
+    priority: str = DEFAULT_PRIORITY,
     wait_timeout: float = 60.0,
     ready_timeout: float = 60.0,
     limiter: anyio.CapacityLimiter | None = None,
@@ -133,6 +165,7 @@ async def bootstrap_replication(
         repaired = await _demote_strays(
             data, nodes, sentinels, sentinel_nodes, master_name, limiter
         )
+        repaired += await restore_priorities(data, nodes, priority, limiter)
         serving = await _wait_linked(data, nodes, limiter, wait_timeout)
         await _wait_sentinels(
             sentinels, sentinel_nodes, master_name, serving, limiter, wait_timeout

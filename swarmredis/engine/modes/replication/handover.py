@@ -16,8 +16,10 @@ coordinates it:
    Sentinel itself would some seconds later). Sentinel may abandon a forced failover
    (``-failover-abort-*``: the promoted replica did not report itself primary within the
    failover timeout); the engine then repeats steps 2 and 3, up to three times;
-4. always, even on failure: priorities restored, the old primary unpaused (a replica by
-   then, so a paused write gets ``READONLY``; a client retries on the new primary).
+4. always, even on failure: priorities back at the planned value, the old primary
+   unpaused (a replica by then, so a paused write gets ``READONLY``; a client retries on
+   the new primary). A run killed before that leaves replicas at priority 0: the next
+   bootstrap sets them back (``bootstrap.restore_priorities``).
 
 ``before_restart`` uses it when a batch of a rolling update would restart the primary,
 ``restore_primary`` to give the planned primary its role back after a failover.
@@ -50,7 +52,6 @@ from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.nodes import bounded, connect_all, raise_collected, wait_until
 from swarmredis.engine.redis.replies import (
     parse_pair_list,
-    parse_pairs,
     parse_role,
     parse_sentinel_master,
 )
@@ -182,7 +183,6 @@ class _Handover:
     timeout: float
 
     async def execute(self) -> None:
-        saved = {name: await self._priority(name) for name in self.others}
         try:
             for name in self.others:
                 await self.nodes[name].execute("CONFIG", "SET", "replica-priority", "0")
@@ -210,7 +210,7 @@ class _Handover:
             )
         finally:
             with anyio.CancelScope(shield=True):
-                await self._restore(saved)
+                await self._restore()
 
     async def _pause_and_catch_up(self) -> None:
         """Writes on the old primary wait (paused for as long as this attempt may take:
@@ -224,10 +224,6 @@ class _Handover:
             within=self.timeout,
             what=f"{self.target} catching up with {self.old}",
         )
-
-    async def _priority(self, name: str) -> str:
-        pairs = await self.nodes[name].read(parse_pairs, "CONFIG", "GET", "replica-priority")
-        return pairs.get("replica-priority", "100")
 
     async def _sentinel_ready(self) -> list[str]:
         """The Sentinel's own (INFO-based, refreshed every 10 s) view must match: the
@@ -281,11 +277,13 @@ class _Handover:
         )
         return (address[0], address[1]) if address else None
 
-    async def _restore(self, saved: dict[str, str]) -> None:
-        """Priorities back, old primary unpaused; best effort (a node may be gone)."""
+    async def _restore(self) -> None:
+        """Planned priorities back (not the ones found: a killed run may have left 0),
+        old primary unpaused; best effort (a node may be gone)."""
         with anyio.move_on_after(10):
-            for name, priority in saved.items():
-                await _best_effort(self.nodes[name], "CONFIG", "SET", "replica-priority", priority)
+            for name in self.others:
+                args = ("CONFIG", "SET", "replica-priority", self.rs.priority)
+                await _best_effort(self.nodes[name], *args)
             await _best_effort(self.nodes[self.old], "CLIENT", "UNPAUSE")
 
 

@@ -48,6 +48,7 @@ class ReplicationMode:
             rs.sentinels,
             run.access,
             master_name=rs.master_name,
+            priority=rs.priority,
             limiter=run.limiter,
         )
 

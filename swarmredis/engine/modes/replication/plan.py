@@ -11,6 +11,8 @@ from swarmredis.engine.modes.base import Member, member_of
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.plan.state import DesiredState
 
+DEFAULT_PRIORITY = "100"  # Redis's replica-priority default
+
 
 @dataclass(frozen=True)
 class ReplicationSet:
@@ -20,6 +22,7 @@ class ReplicationSet:
     sentinels: Sequence[Member]
     master_name: str
     failover_timeout: float = 60.0  # sentinel failover-timeout, seconds
+    priority: str = DEFAULT_PRIORITY  # every data node's planned replica-priority
 
     @property
     def planned_primary(self) -> str:
@@ -35,7 +38,14 @@ def replication_set(desired: DesiredState) -> ReplicationSet:
         sentinels=[member_of(desired, n) for n in desired.nodes if n.kind == "sentinel"],
         master_name=desired.stack.name,
         failover_timeout=desired.stack.sentinel.failover_timeout,
+        priority=planned_priority(desired.stack.config),
     )
+
+
+def planned_priority(config: Mapping[str, str]) -> str:
+    """The replica-priority a stack's ``config:`` gives its data nodes (Redis's default
+    100 without; ``slave-priority`` is its old name)."""
+    return config.get("replica-priority", config.get("slave-priority", DEFAULT_PRIORITY))
 
 
 def _is_linked(view: NodeFacts, primary: NodeFacts) -> bool:
