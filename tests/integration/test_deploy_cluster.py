@@ -62,7 +62,9 @@ class Deployed(DeployedStack):
 def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     tmp = tmp_path_factory.mktemp("itc")
     certs = tmp / "certs"
-    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT)
+    # in_overlay() runs `docker run --network itc_net`: the stack asks for an attachable overlay
+    network = {"name": f"{STACK}_net", "attachable": True}
+    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT, network=network)
     cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
     first = cli(
         "deploy",
