@@ -146,7 +146,7 @@ def _network(want: DesiredObject, have: Sequence[ObservedObject]) -> Change:
         match.id,
         None,
         recreate=True,
-        reason="networks are immutable: recreate",
+        reason=f"{', '.join(network_fields(fields))} changed; networks are immutable: recreate",
         desired=want,
     )
 
@@ -157,6 +157,11 @@ _NETWORK_FIELDS = {
     "Options": "network.encrypted",
     "IPAM": "network.subnet",
 }
+
+
+def network_fields(paths: Sequence[str]) -> list[str]:
+    """The stack-file fields behind changed NetworkCreate paths (others as they are)."""
+    return sorted({_NETWORK_FIELDS.get(p.split(".")[0], p) for p in paths})
 
 
 def network_recreate_refusal(plan: Plan) -> DockerError | None:
@@ -170,7 +175,7 @@ def network_recreate_refusal(plan: Plan) -> DockerError | None:
     in_use = sorted(c.name for c in plan.items if c.kind == "service" and c.id)
     if change is None or not in_use:
         return None
-    fields = sorted({_NETWORK_FIELDS.get(f.split(".")[0], f) for f in change.fields})
+    fields = network_fields(change.fields)
     name = plan.desired.stack.name
     keep = ""
     if "network.attachable" in fields:

@@ -160,6 +160,7 @@ def test_attachable_change_of_a_network_in_use_is_refused_naming_the_field() -> 
         True,
         ("Attachable",),
     )
+    assert change.reason == "network.attachable changed; networks are immutable: recreate"
     refusal = network_recreate_refusal(result)
     assert refusal is not None
     assert refusal.exit_code == 2
