@@ -166,6 +166,19 @@ CLUSTER_CLIENT = (
 )
 
 
+# Redis checks key patterns on key arguments only: SCAN, KEYS and RANDOMKEY list the
+# names of every key (measured on redis-server 7.0.15: `SCAN 0` as a `~app:*` user
+# returned `other:1`). Denied to users with limited keys unless their rules name one.
+KEY_LISTING = ("keys", "scan", "randomkey")
+
+
+def _key_listing_denials(keys: Sequence[str], commands: Sequence[str]) -> tuple[str, ...]:
+    if "*" in keys:
+        return ()
+    named = {c[1:].lower() for c in commands if c.startswith("+")}
+    return tuple(f"-{c}" for c in KEY_LISTING if c not in named)
+
+
 def stack_user(
     name: str,
     keys: Iterable[str],
@@ -176,14 +189,16 @@ def stack_user(
 ) -> AclUser:
     """A user from the stack file; refuses the names of built-in users.
 
-    In cluster mode the user also gets ``CLUSTER_CLIENT``.
+    Without ``*`` among its keys it loses ``KEY_LISTING`` (unless its commands grant one
+    by name); in cluster mode it also gets ``CLUSTER_CLIENT``.
     """
     if name.lower() in BUILTIN:
         raise PKIError(f"{name!r} is a built-in ACL user; choose another name")
-    rules = (*commands, *CLUSTER_CLIENT) if cluster else tuple(commands)
-    return AclUser(
-        name, tuple(keys), tuple(channels), rules, client_cert=True, purpose="stack user"
-    )
+    keys, commands = tuple(keys), tuple(commands)
+    rules = (*commands, *_key_listing_denials(keys, commands))
+    if cluster:
+        rules += CLUSTER_CLIENT
+    return AclUser(name, keys, tuple(channels), rules, client_cert=True, purpose="stack user")
 
 
 def redis_users(

@@ -78,7 +78,7 @@ def network_object(stack: Stack) -> DesiredObject:
     spec: dict[str, Any] = {
         "Name": network.name,
         "Driver": "overlay",
-        "Attachable": True,
+        "Attachable": network.attachable,
         "CheckDuplicate": True,
         "Labels": object_labels(stack, "network"),
     }

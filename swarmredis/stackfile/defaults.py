@@ -73,6 +73,7 @@ _NOT_ON_HOST: dict[str, tuple[tuple[object, ...], str]] = {
     "name": ((None, "host"), "every node joins Swarm's predefined host network"),
     "encrypted": ((None, False), "there is no overlay to encrypt (traffic is TLS anyway)"),
     "subnet": ((None,), "nodes use their hosts' addresses"),
+    "attachable": ((None, False), "there is no overlay for containers to attach to"),
 }
 _HOST_PORTS = "node i listens on access.base_port + i - 1 on its host"
 

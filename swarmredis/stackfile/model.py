@@ -78,13 +78,15 @@ class Network(_Frozen):
 
     With ``mode: host`` every node joins Swarm's predefined ``host`` network (``name`` is
     then ``host``) and listens on its host port; ``defaults.host_network`` refuses the
-    overlay's own fields there.
+    overlay's own fields there. ``attachable`` lets standalone containers (``docker run
+    --network``) join the overlay; off by default, so only the stack's services are on it.
     """
 
     mode: NetworkMode = "overlay"
     name: str
     encrypted: StrictBool = False
     subnet: str | None = None
+    attachable: StrictBool = False
 
     @field_validator("name")
     @classmethod

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 import yaml
 from redis.asyncio.cluster import RedisCluster
+from testkit.tls import client_context, handshake_and_ping, redis_client
 
 from .conftest import SwarmLab
 from .helpers import DeployedStack, cli, password, stack_copy
@@ -62,7 +63,9 @@ class Deployed(DeployedStack):
 def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     tmp = tmp_path_factory.mktemp("itc")
     certs = tmp / "certs"
-    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT)
+    # in_overlay() runs `docker run --network itc_net`: the stack asks for an attachable overlay
+    network = {"name": f"{STACK}_net", "attachable": True}
+    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT, network=network)
     cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
     first = cli(
         "deploy",
@@ -84,20 +87,8 @@ async def cluster_client(d: Deployed, user: str) -> RedisCluster:
 
 def node_client(d: Deployed, node: str, user: str | None) -> aioredis.Redis:
     """A plain (not cluster-aware) TLS client to one node, as ``user`` (None: no AUTH)."""
-    host, port = d.endpoints()[(f"{STACK}-{node}", 6379)]
-    client_cert = user or "app"
-    return aioredis.Redis(
-        host=host,
-        port=port,
-        ssl=True,
-        ssl_check_hostname=False,
-        socket_timeout=5,
-        ssl_ca_certs=str(d.certs / STACK / "ca.crt"),
-        ssl_certfile=str(d.certs / STACK / "clients" / f"{client_cert}.crt"),
-        ssl_keyfile=str(d.certs / STACK / "clients" / f"{client_cert}.key"),
-        username=user,
-        password=password(d.certs, STACK, user) if user else None,
-    )
+    address = d.endpoints()[(f"{STACK}-{node}", 6379)]
+    return redis_client(address, d.certs / STACK, user, cert=user or "app")
 
 
 @pytest.fixture
@@ -158,12 +149,12 @@ async def test_plain_port_and_default_user_are_refused(cluster: Deployed) -> Non
     (host, port) = cluster.endpoints()[(f"{STACK}-node-1", 6379)]
     # plain text on the published port: the TLS listener drops it
     plain = aioredis.Redis(host=host, port=port, socket_timeout=3)
-    with pytest.raises(redis.exceptions.RedisError):
+    with pytest.raises(redis.exceptions.ConnectionError, match=r"Connection reset by peer"):
         await plain.ping()
     await plain.aclose()
     # TLS with a valid client certificate but no password: the default user is off
     anonymous = node_client(cluster, "node-1", None)
-    with pytest.raises(redis.exceptions.AuthenticationError):
+    with pytest.raises(redis.exceptions.AuthenticationError, match=r"^Authentication required"):
         await anonymous.get("app:1")
     await anonymous.aclose()
     # no plain-text port inside the overlay either (port 0)
@@ -176,9 +167,10 @@ async def test_plain_port_and_default_user_are_refused(cluster: Deployed) -> Non
         "redis:7.0",
         "sh",
         "-c",
-        f"redis-cli -h {STACK}-node-1 -p 6379 ping 2>&1; true",
+        f"redis-cli -h {STACK}-node-1 -p 6379 ping 2>&1; echo rc=$?",
     )
-    assert "PONG" not in out
+    # the TLS listener drops the plain-text PING (a plain port would answer NOAUTH)
+    assert out.splitlines() == ["Error: Connection reset by peer", "rc=1"]
 
 
 def test_docker_stack_commands_see_the_stack(cluster: Deployed) -> None:
@@ -379,12 +371,18 @@ async def test_rm_keeps_volumes_and_deploy_brings_the_same_cluster_back(
 
 
 def test_published_port_is_tls(cluster: Deployed) -> None:
-    (host, port) = cluster.endpoints()[(f"{STACK}-node-2", 6379)]
-    with socket.create_connection((host, port), timeout=3) as sock:
+    address = cluster.endpoints()[(f"{STACK}-node-2", 6379)]
+    # a TLS handshake with a client certificate, and a Redis behind it (default user off)
+    context = client_context(cluster.certs / STACK, "app")
+    assert handshake_and_ping(address, context) == (
+        "TLSv1.3",
+        b"-NOAUTH Authentication required.\r\n",
+    )
+    with socket.create_connection(address, timeout=3) as sock:
         sock.sendall(b"PING\r\n")
-        sock.settimeout(3)
         try:
             answer = sock.recv(64)
-        except (TimeoutError, ConnectionResetError):
-            answer = b""
-    assert b"PONG" not in answer
+        except ConnectionResetError:
+            answer = b"<reset>"
+    # plain text: the TLS listener closes the connection without a reply (a timeout fails)
+    assert answer in (b"<reset>", b"")

@@ -46,9 +46,24 @@ def test_redis_acl_file_lines() -> None:
     )
     assert lines[5] == (
         f"user app on #{sha('pw-app')} resetkeys ~app:* resetchannels &news "
-        "-@all +@read +@write -flushall"
+        "-@all +@read +@write -flushall -keys -scan -randomkey"
     )
     assert not any("pw-" in line for line in lines)
+
+
+def test_users_with_limited_keys_cannot_list_other_key_names() -> None:
+    limited = acl.stack_user("app", ["app:*"], [], ["+@read", "+SCAN"], cluster=True)
+    assert limited.commands == (
+        "+@read",
+        "+SCAN",  # named by the stack file: kept
+        "-keys",
+        "-randomkey",
+        *acl.CLUSTER_CLIENT,
+    )
+    everything = acl.stack_user("ops", ["*"], [], ["+@read"])
+    assert everything.commands == ("+@read",)
+    no_keys = acl.stack_user("feed", [], ["news"], ["+@pubsub"])
+    assert no_keys.commands == ("+@pubsub", "-keys", "-scan", "-randomkey")
 
 
 def test_monitor_is_read_only_without_keys_or_config() -> None:

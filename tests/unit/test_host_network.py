@@ -100,6 +100,11 @@ BAD = [
         " (line 2)",
     ),
     (
+        "network: {mode: host, attachable: true}\n",
+        "network.attachable: not allowed with network.mode host: there is no overlay for"
+        " containers to attach to (line 2)",
+    ),
+    (
         "network: {mode: host}\nport: 6380\n",
         "port: not allowed with network.mode host: node i listens on access.base_port + i - 1"
         " on its host (line 3)",

@@ -17,7 +17,7 @@ from swarmredis.plan import (
     required_material,
     swarm_node,
 )
-from swarmredis.plan.diff import changed_paths
+from swarmredis.plan.diff import changed_paths, network_recreate_refusal
 from swarmredis.plan.observe import SwarmNode, observed_object
 from swarmredis.stackfile.model import Stack
 
@@ -131,6 +131,60 @@ def test_network_with_another_hash_is_recreated_listing_fields() -> None:
         "net1",
     )
     assert change.fields == ("Options",)
+
+
+def _attachable_network_of_before(*services: str) -> tuple[Any, list[Any]]:
+    """A stack deployed when every network was attachable, planned again with the
+    default (not attachable); ``services``: those that already exist."""
+    after = stack()
+    new = desired_state(after, place(after, NODES), {})
+    assert new.network.spec is not None
+    raw = _raw_network(dict(new.network.spec), Attachable=True)
+    raw["Labels"] = {**raw["Labels"], labels.SPEC_HASH: "hash-of-an-attachable-network"}
+    running = [
+        {"ID": f"s-{name}", "Version": {"Index": 1}, "Spec": {"Name": f"acme_{name}"}}
+        for name in services
+    ]
+    for body in running:
+        body["Spec"]["Labels"] = {labels.NODE: body["Spec"]["Name"].removeprefix("acme_")}
+    return new, observed_objects({"network": [raw], "service": running})
+
+
+def test_attachable_change_of_a_network_in_use_is_refused_naming_the_field() -> None:
+    new, observed = _attachable_network_of_before("node-1", "node-2")
+    result = diff(new, observed)
+    change = result.items[0]
+    assert (change.kind, change.action, change.recreate, change.fields) == (
+        "network",
+        "update",
+        True,
+        ("Attachable",),
+    )
+    assert change.reason == "network.attachable changed; networks are immutable: recreate"
+    refusal = network_recreate_refusal(result)
+    assert refusal is not None
+    assert refusal.exit_code == 2
+    assert str(refusal) == (
+        "network acme_net must be recreated (network.attachable changed; Docker cannot"
+        " change a network in place) but services use it: acme_node-1, acme_node-2"
+        " (set network.attachable: true to keep the network as it is, or run"
+        " `swarmredis rm acme` (volumes are kept), then deploy)"
+    )
+
+
+def test_attachable_change_without_services_recreates_the_network() -> None:
+    new, observed = _attachable_network_of_before()
+    result = diff(new, observed)
+    assert result.items[0].recreate is True
+    assert network_recreate_refusal(result) is None
+
+
+def test_unchanged_network_needs_no_recreate() -> None:
+    s = stack()
+    state = desired_state(s, place(s, NODES), {})
+    assert state.network.spec is not None
+    raw = _raw_network(dict(state.network.spec))
+    assert network_recreate_refusal(diff(state, observed_objects({"network": [raw]}))) is None
 
 
 def test_pending_secret_that_exists_is_not_removed_and_says_why() -> None:

@@ -60,11 +60,18 @@ def test_network_body_with_encryption_and_subnet() -> None:
     assert spec == {
         "Name": "acme_net",
         "Driver": "overlay",
-        "Attachable": True,
+        "Attachable": False,
         "CheckDuplicate": True,
         "Options": {"encrypted": ""},
         "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.42.0.0/24"}]},
     }
+
+
+def test_network_is_attachable_only_when_the_stack_asks() -> None:
+    closed, opened = plan(stack()), plan(stack(network={"attachable": True}))
+    assert (closed.network.spec or {})["Attachable"] is False
+    assert (opened.network.spec or {})["Attachable"] is True
+    assert closed.network.spec_hash != opened.network.spec_hash
 
 
 def test_plain_network_has_no_options_or_ipam() -> None:

@@ -19,9 +19,9 @@ from swarmredis.constants import DEFAULT_CONCURRENCY
 from swarmredis.engine.events import Event, Reporter
 from swarmredis.engine.swarm.converge import Target, known_task_ids, wait_converged
 from swarmredis.engine.swarm.remove import remove_when_released
-from swarmredis.errors import DockerError, SwarmRedisError
+from swarmredis.errors import SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
-from swarmredis.plan.diff import Change, Plan
+from swarmredis.plan.diff import Change, Plan, network_recreate_refusal
 from swarmredis.plan.objects import resolve_references
 from swarmredis.plan.tasks import Placed
 
@@ -108,14 +108,8 @@ async def _network(run: _Run) -> None:
     wanted = run.plan.desired.network.logical
     change = next(c for c in run.plan.items if c.kind == "network" and c.logical == wanted)
     if change.action == "update" and change.recreate:
-        in_use = [c.name for c in run.plan.items if c.kind == "service" and c.id]
-        if in_use:
-            raise DockerError(
-                f"network {change.name} must be recreated ({', '.join(change.fields)} changed)"
-                f" but services use it: {', '.join(sorted(in_use))}",
-                hint=f"run `swarmredis rm {run.plan.desired.stack.name}` (volumes are kept),"
-                " then deploy",
-            )
+        if refusal := network_recreate_refusal(run.plan):
+            raise refusal
         await _remove(run, change)
         await _create(run, change)
     elif change.action == "create":
