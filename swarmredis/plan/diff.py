@@ -121,7 +121,15 @@ def diff(desired: DesiredState, observed: Sequence[ObservedObject], prune: bool 
     for obj in observed:
         by_kind[obj.kind].append(obj)
     network_ids = {o.name: o.id for o in by_kind["network"]}
-    items = [] if desired.network is None else [_network(desired.network, by_kind["network"])]
+    # a network made before network.attachable existed is attachable; Docker cannot
+    # close it in place, so unless the stack file asks, it stays as it is (upgrading
+    # swarmredis must not refuse every deployed stack's next deploy)
+    keep_attachable = "attachable" not in desired.stack.network.model_fields_set
+    items = (
+        []
+        if desired.network is None
+        else [_network(desired.network, by_kind["network"], keep_attachable=keep_attachable)]
+    )
     items += [_data(obj, by_kind["secret"]) for obj in desired.secrets]
     items += [_data(obj, by_kind["config"]) for obj in desired.configs]
     items += [_service(obj, by_kind["service"], network_ids) for obj in desired.services]
@@ -129,7 +137,9 @@ def diff(desired: DesiredState, observed: Sequence[ObservedObject], prune: bool 
     return Plan(desired=desired, items=tuple(items))
 
 
-def _network(want: DesiredObject, have: Sequence[ObservedObject]) -> Change:
+def _network(
+    want: DesiredObject, have: Sequence[ObservedObject], *, keep_attachable: bool = False
+) -> Change:
     match = next((o for o in have if o.name == want.name), None)
     if match is None:
         return Change("network", want.name, want.logical, "create", desired=want)
@@ -137,6 +147,8 @@ def _network(want: DesiredObject, have: Sequence[ObservedObject]) -> Change:
         return _noop(want, match)
     assert want.spec is not None  # networks never wait for material
     fields = changed_paths(want.spec, _network_view(match.spec)) or ("Labels",)
+    if keep_attachable and match.spec.get("Attachable") and set(fields) <= {"Attachable", "Labels"}:
+        return _noop(want, match)
     return Change(
         "network",
         want.name,

@@ -13,6 +13,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import pytest
@@ -349,15 +350,22 @@ async def test_full_restart_comes_back_whole_by_itself(
     else:
         await anyio.to_thread.run_sync(lambda: restart_all_engines(swarm_lab))
 
+    last: dict[str, Any] = {}
+
     def back_by_itself() -> bool:
         """Every node is a new process (up for less than the time since the restart) and
         the stack is healthy in its planned roles."""
         code, report = d.status()
+        last.update(report)
         since = time.monotonic() - started
         fresh = all((n["uptime_seconds"] or since + 1) < since for n in report["nodes"])
         return fresh and code == 0 and all(n["role"] == n["planned_role"] for n in report["nodes"])
 
-    await timed(back_by_itself, 240, "every node restarted, healthy, planned roles, by itself")
+    try:
+        await timed(back_by_itself, 240, "every node restarted, healthy, planned roles")
+    except AssertionError as error:
+        roles = [(n["name"], n["role"], n["uptime_seconds"]) for n in last["nodes"]]
+        raise AssertionError(f"{error}: {last['problems']} {roles}") from None
     figure.restored_s = time.monotonic() - started
     await assert_whole_at_current_addresses(d, ids)
     client = await cluster_client(STACK, d.certs, swarm_lab.docker_host, "swarmredis-admin")

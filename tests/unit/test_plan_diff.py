@@ -133,10 +133,10 @@ def test_network_with_another_hash_is_recreated_listing_fields() -> None:
     assert change.fields == ("Options",)
 
 
-def _attachable_network_of_before(*services: str) -> tuple[Any, list[Any]]:
-    """A stack deployed when every network was attachable, planned again with the
-    default (not attachable); ``services``: those that already exist."""
-    after = stack()
+def _attachable_network_of_before(*services: str, **fields: Any) -> tuple[Any, list[Any]]:
+    """A stack deployed when every network was attachable, planned again with ``fields``
+    (default: no network.attachable); ``services``: those that already exist."""
+    after = stack(**fields)
     new = desired_state(after, place(after, NODES), {})
     assert new.network.spec is not None
     raw = _raw_network(dict(new.network.spec), Attachable=True)
@@ -150,8 +150,19 @@ def _attachable_network_of_before(*services: str) -> tuple[Any, list[Any]]:
     return new, observed_objects({"network": [raw], "service": running})
 
 
-def test_attachable_change_of_a_network_in_use_is_refused_naming_the_field() -> None:
+CLOSED = {"network": {"name": "acme_net", "attachable": False}}
+
+
+def test_a_network_from_before_attachable_existed_stays_as_it_is() -> None:
+    """Upgrading must not refuse every deployed stack's next deploy: unless the stack file
+    asks for network.attachable, an attachable network of before is kept."""
     new, observed = _attachable_network_of_before("node-1", "node-2")
+    change = diff(new, observed).items[0]
+    assert (change.kind, change.action, change.recreate) == ("network", "noop", False)
+
+
+def test_attachable_change_of_a_network_in_use_is_refused_naming_the_field() -> None:
+    new, observed = _attachable_network_of_before("node-1", "node-2", **CLOSED)
     result = diff(new, observed)
     change = result.items[0]
     assert (change.kind, change.action, change.recreate, change.fields) == (
@@ -173,7 +184,7 @@ def test_attachable_change_of_a_network_in_use_is_refused_naming_the_field() -> 
 
 
 def test_attachable_change_without_services_recreates_the_network() -> None:
-    new, observed = _attachable_network_of_before()
+    new, observed = _attachable_network_of_before(**CLOSED)
     result = diff(new, observed)
     assert result.items[0].recreate is True
     assert network_recreate_refusal(result) is None
