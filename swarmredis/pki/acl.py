@@ -82,11 +82,18 @@ REPLICATION_USER = AclUser(
     REPLICATION, commands=("+psync", "+replconf", "+ping"), purpose="replicas (masteruser)"
 )
 # In cluster mode each node's health check also heals peer addresses after restarts
-# (plan/heal.py): it asks a peer for its address (CLIENT INFO shows `laddr`), reads its
-# own CLUSTER INFO and MEETs the peer there. Those three, no keys, no other admin command.
+# (plan/heal.py): it reads its own CLUSTER INFO and CLUSTER NODES (the peers' hostnames),
+# asks a peer for its address (CLIENT INFO shows `laddr`) and MEETs the peer there. Those
+# four, no keys, no other admin command.
 CLUSTER_REPLICATION_USER = AclUser(
     REPLICATION,
-    commands=(*REPLICATION_USER.commands, "+client|info", "+cluster|info", "+cluster|meet"),
+    commands=(
+        *REPLICATION_USER.commands,
+        "+client|info",
+        "+cluster|info",
+        "+cluster|nodes",
+        "+cluster|meet",
+    ),
     purpose="replicas (masteruser); address healing in cluster mode",
 )
 # A metrics exporter, without keys or channels. Left out on purpose:

@@ -10,17 +10,18 @@ a power cut), nobody is where ``nodes.conf`` says, and the cluster stays down.
 So every health check (every 5 s) starts, in the background and without changing its
 own verdict, a step that does nothing unless this node was part of a cluster
 (``cluster_known_nodes`` > 1) and its ``cluster_state`` is ``fail``. Then it asks each
-planned peer, by its overlay alias, for the address it is reached at (``CLIENT INFO``
-shows ``laddr``), and MEETs it there; Redis matches the handshake to the node id it
-already knows and updates the address, and gossip spreads it (cluster.c, "If we already
-have this node, try to change the IP/port of the node with the new one"). MEET never
-adds a node this one does not plan with, and a fresh node is never touched, so a
-bootstrap's own order stands.
+peer its ``CLUSTER NODES`` lists, by the overlay alias it announced, for the address it
+is reached at (``CLIENT INFO`` shows ``laddr``, and ``addr`` this node's), MEETs it
+there and has the peer MEET this node back; Redis matches the
+handshake to the node id it already knows and updates the address, and gossip spreads
+it (cluster.c, "If we already have this node, try to change the IP/port of the node
+with the new one"). MEET never adds a node this one does not know, and a fresh node is
+never touched, so a bootstrap's own order stands.
 
 It needs only ``sh`` and ``redis-cli``: the password is read with ``read`` from the
 replication secret, passed in ``REDISCLI_AUTH`` (never on a command line); one step
 at a time, by a pid file in ``/data`` (a cut-off peer's connect can hang for two
-minutes). The ``replication`` user has just the three commands this needs
+minutes). The ``replication`` user has just the four commands this needs
 (``pki/acl.py``).
 """
 
@@ -37,11 +38,13 @@ def heal_script(
     auth_file: str,
     port: int,
     bus_port: int,
-    peers: Sequence[str],
     pid_file: str = PID_FILE,
 ) -> str:
-    """The step's ``sh`` text for a node that listens on ``port`` (bus ``bus_port``),
-    whose planned peers are the overlay aliases ``peers``."""
+    """The step's ``sh`` text for a node that listens on ``port`` (bus ``bus_port``).
+
+    Its peers are the nodes its own ``CLUSTER NODES`` lists (from ``nodes.conf``), by the
+    hostname each announced (``ip:port@cport,hostname``): no list in the service spec, so
+    adding or removing a node restarts no other."""
     cli = shlex.join(["redis-cli", "--no-auth-warning", *tls_args])
     return "\n".join(
         [
@@ -57,11 +60,18 @@ def heal_script(
             "info=$(me cluster info 2>/dev/null)",
             'case "$info" in *cluster_state:fail*) ;; *) exit 0;; esac',
             'case "$info" in *cluster_known_nodes:1[!0-9]*) exit 0;; esac',
-            f"for peer in {' '.join(shlex.quote(p) for p in peers)}; do",
+            "known=$(me cluster nodes 2>/dev/null) || exit 0",
+            "printf '%s\\n' \"$known\" | while read -r id addr flags rest; do",
+            '  case "$flags" in *myself*) continue;; esac',
+            '  peer=${addr#*,}; peer=${peer%%,*}; [ "$peer" != "$addr" ] || continue',
             f'  a=$({cli} --user "$u" -h "$peer" -p {port} client info 2>/dev/null)',
             '  case "$a" in *laddr=*) ;; *) continue;; esac',
-            "  a=${a#*laddr=}; ip=${a%%:*}",
+            "  m=${a#*addr=}; myip=${m%%:*}; a=${a#*laddr=}; ip=${a%%:*}",
             f'  me cluster meet "$ip" {port} {bus_port} >/dev/null 2>&1',
+            # and the peer MEETs this node where it sees it: Redis learns its own new
+            # address only from a MEET it receives (its `myself` line kept the old one)
+            f'  {cli} --user "$u" -h "$peer" -p {port} cluster meet "$myip" {port} {bus_port}'
+            " >/dev/null 2>&1",
             "done",
         ]
     )

@@ -34,7 +34,7 @@ from swarmredis.plan.redisconf import (
     secret_path,
 )
 from swarmredis.stackfile.model import Stack
-from swarmredis.stackfile.topology import LogicalNode, topology
+from swarmredis.stackfile.topology import LogicalNode
 
 USER = "999:999"
 OWNER = "999"
@@ -107,9 +107,8 @@ def healthcheck(stack: Stack, node: LogicalNode, host_addr: str | None = None) -
     test = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) exit 0;; *) exit 1;; esac'
     if heals_addresses(stack, node):
         check = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) ;; *) exit 1;; esac'
-        peers = [n.alias for n in topology(stack) if n.kind == "redis" and n.name != node.name]
         auth = secret_path("replication-auth.conf")
-        heal = heal_script(tls, auth, node.port, node.port + BUS_PORT_OFFSET, peers)
+        heal = heal_script(tls, auth, node.port, node.port + BUS_PORT_OFFSET)
         test = with_heal(check, heal)
     # Swarm reports a task "running" only after its first passing check, so the interval
     # bounds how fast a deploy converges (10 s cost 12 s per deploy on the lab); one
