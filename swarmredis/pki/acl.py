@@ -83,8 +83,9 @@ REPLICATION_USER = AclUser(
 )
 # In cluster mode each node's health check also heals peer addresses after restarts
 # (plan/heal.py): it reads its own CLUSTER INFO and CLUSTER NODES (the peers' hostnames),
-# asks a peer for its address (CLIENT INFO shows `laddr`) and MEETs the peer there. Those
-# four, no keys, no other admin command.
+# asks a peer for its address (CLIENT INFO shows `laddr`) and MEETs the peer there; a
+# replica whose primary moved is pointed at it again (ROLE, CLUSTER REPLICATE of the same
+# primary). No keys, no other admin command.
 CLUSTER_REPLICATION_USER = AclUser(
     REPLICATION,
     commands=(
@@ -93,6 +94,8 @@ CLUSTER_REPLICATION_USER = AclUser(
         "+cluster|info",
         "+cluster|nodes",
         "+cluster|meet",
+        "+cluster|replicate",
+        "+role",
     ),
     purpose="replicas (masteruser); address healing in cluster mode",
 )

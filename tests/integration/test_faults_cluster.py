@@ -353,20 +353,28 @@ async def test_full_restart_comes_back_whole_by_itself(
     last: dict[str, Any] = {}
 
     def back_by_itself() -> bool:
-        """Every node is a new process (up for less than the time since the restart) and
-        the stack is healthy in its planned roles."""
+        """Every node is a new process (up for less than the time since the restart), the
+        cluster is ok, and nothing is wrong but roles a failover moved (nodes restart at
+        different moments: a primary that came back late may find its replica promoted)."""
         code, report = d.status()
         last.update(report)
         since = time.monotonic() - started
         fresh = all((n["uptime_seconds"] or since + 1) < since for n in report["nodes"])
-        return fresh and code == 0 and all(n["role"] == n["planned_role"] for n in report["nodes"])
+        only_roles = all(p["kind"] == "failover" for p in report["problems"])
+        return fresh and code in (0, 1) and only_roles and report["cluster"]["state"] == "ok"
 
     try:
-        await timed(back_by_itself, 240, "every node restarted, healthy, planned roles")
+        await timed(back_by_itself, 240, "every node restarted, cluster ok, by itself")
     except AssertionError as error:
         roles = [(n["name"], n["role"], n["uptime_seconds"]) for n in last["nodes"]]
         raise AssertionError(f"{error}: {last['problems']} {roles}") from None
     figure.restored_s = time.monotonic() - started
+    moved = [p["node"] for p in last["problems"] if p["kind"] == "failover"]
+    if moved:
+        result = await anyio.to_thread.run_sync(lambda: d.deploy())
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+        figure.notes.append(f"a failover moved roles ({', '.join(moved)}); deploy gave them back")
+    assert await anyio.to_thread.run_sync(lambda: healthy_in_planned_roles(d))
     await assert_whole_at_current_addresses(d, ids)
     client = await cluster_client(STACK, d.certs, swarm_lab.docker_host, "swarmredis-admin")
     try:

@@ -27,16 +27,24 @@ case "$*" in
   *"-h acme-node-2"*"client info") echo "id=7 addr=10.0.1.9:5000 laddr=10.0.1.22:6379 fd=8 name=" ;;
   *"-h acme-node-3"*"client info") echo "Could not connect to acme-node-3:6379" >&2; exit 1 ;;
   *"-h 127.0.0.1"*"cluster nodes")
-    echo "aaa 10.0.1.5:6379@16379,acme-node-1 myself,master - 0 0 1 connected 0-5460"
+    echo "aaa 10.0.1.5:6379@16379,acme-node-1 $ME connected 0-5460"
     echo "bbb 10.0.1.6:6379@16379,acme-node-2 master,fail - 0 0 2 connected 5461-10922"
     echo "ccc 10.0.1.7:6379@16379,acme-node-3 master,fail - 0 0 3 connected 10923-16383"
     echo "ddd 10.0.1.8:6379@16379 slave,fail aaa 0 0 1 connected" ;;
-  *"cluster meet"*) echo OK ;;
+  *"-h 127.0.0.1"*" role") printf '%s\n' slave "$ROLE_AT" 6379 connected -1 ;;
+  *"cluster meet"*|*"cluster replicate"*) echo OK ;;
 esac
 """
 
 
-def run_heal(tmp_path: Path, state: str, known: str, auth: str) -> list[str]:
+def run_heal(
+    tmp_path: Path,
+    state: str,
+    known: str,
+    auth: str,
+    me: str = "myself,master - 0 0 1",
+    role_at: str = "",
+) -> list[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "redis-cli"
@@ -50,6 +58,7 @@ def run_heal(tmp_path: Path, state: str, known: str, auth: str) -> list[str]:
         ["--tls"], str(auth_file), 6379, 16379, pid_file=str(tmp_path / "heal.pid")
     )
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log), "STATE": state, "KNOWN": known}
+    env |= {"ME": me, "ROLE_AT": role_at}
     subprocess.run(["sh", "-c", script], env=env, check=True, timeout=10)
     return log.read_text().splitlines()
 
@@ -79,7 +88,8 @@ def test_a_failed_cluster_node_meets_each_answering_peer_where_it_is_now(tmp_pat
 )
 def test_nothing_is_met_for(tmp_path: Path, state: str, known: str, why: str) -> None:
     calls = run_heal(tmp_path, state, known, AUTH)
-    assert [c.rsplit(" ", 2)[-2:] for c in calls] == [["cluster", "info"]], why
+    read = [["cluster", "info"]] + ([["cluster", "nodes"]] if known != "1" else [])
+    assert [c.rsplit(" ", 2)[-2:] for c in calls] == read, why  # a primary: no ROLE either
 
 
 def test_without_the_replication_password_it_does_nothing(tmp_path: Path) -> None:
@@ -116,3 +126,19 @@ def test_only_the_cluster_replication_user_may_heal() -> None:
     assert healing <= set(cluster_users[acl.REPLICATION].commands)
     assert not healing & set(plain_users[acl.REPLICATION].commands)
     assert "+@all" not in cluster_users[acl.REPLICATION].commands
+
+
+REPLICA_OF_BBB = "myself,slave bbb 0 0 1"
+
+
+@pytest.mark.parametrize(("role_at", "repointed"), [("10.0.1.99", True), ("10.0.1.6", False)])
+def test_a_replica_following_its_primary_at_an_old_address_is_pointed_at_it_again(
+    tmp_path: Path, role_at: str, repointed: bool
+) -> None:
+    """Redis moves a moved primary's table entry but not the replica's link (master_host
+    kept the old address on the lab): CLUSTER REPLICATE of the same primary fixes it."""
+    calls = run_heal(tmp_path, "ok", "6", AUTH, me=REPLICA_OF_BBB, role_at=role_at)
+    tail = [c.split(" -p 6379 ", 1)[1] for c in calls]
+    assert tail == ["cluster info", "cluster nodes", "role"] + (
+        ["cluster replicate bbb"] if repointed else []
+    )
