@@ -19,11 +19,10 @@ from typing import Any
 
 import anyio
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.crc import key_slot
 from testkit import eventually, eventually_sync
 from testkit.ledger import Router, WriteLedger, write_until
+from testkit.tls import redis_client
 
 from .conftest import LAB, SwarmLab
 from .helpers import ROOT, DeployedStack, password
@@ -35,24 +34,8 @@ Remap = dict[Endpoint, Endpoint]
 def node_client(
     certs: Path, stack: str, endpoint: Endpoint, user: str, timeout: float = 2
 ) -> aioredis.Redis:
-    """A TLS client of one node's published endpoint as ``user``, with socket timeouts and
-    no retries of its own: a fault test counts each failure itself (redis-py would retry a
-    dead host's connect three times, 20 s in all)."""
-    store = certs / stack
-    return aioredis.Redis(
-        host=endpoint[0],
-        port=endpoint[1],
-        ssl=True,
-        ssl_check_hostname=False,
-        ssl_ca_certs=str(store / "ca.crt"),
-        ssl_certfile=str(store / "clients" / f"{user}.crt"),
-        ssl_keyfile=str(store / "clients" / f"{user}.key"),
-        username=user,
-        password=password(certs, stack, user),
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
+    """The TLS client of one node's published endpoint as ``user`` (testkit.tls)."""
+    return redis_client(endpoint, certs / stack, user, timeout_s=timeout)
 
 
 class _Clients:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,3 +120,21 @@ class DeployedStack:
 
     def endpoints(self) -> dict[tuple[str, int], tuple[str, int]]:
         return endpoints(self.stack, self.certs, self.lab.docker_host)
+
+
+@contextmanager
+def deployed_stack(
+    lab: SwarmLab, tmp: Path, source: str, name: str, base_port: int, **overrides: Any
+) -> Iterator[DeployedStack]:
+    """stacks/SOURCE.yaml deployed as NAME with a fresh certificate store under ``tmp``;
+    removed with its volumes afterwards, whatever the test did (and before, in case an
+    earlier run left it)."""
+    stack_file = stack_copy(tmp, source, name, base_port, **overrides)
+    certs = tmp / "certs"
+    cli("rm", name, "--volumes", "--yes", "-q", docker_host=lab.docker_host)
+    first = cli("deploy", str(stack_file), "--certs-dir", str(certs), docker_host=lab.docker_host)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
+    try:
+        yield DeployedStack(name, lab, stack_file, certs, first)
+    finally:
+        cli("rm", name, "--volumes", "--yes", "-q", docker_host=lab.docker_host)

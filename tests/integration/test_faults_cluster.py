@@ -33,7 +33,7 @@ from .faults import (
     timed,
     writing,
 )
-from .helpers import DeployedStack, cli, cluster_client, stack_copy
+from .helpers import DeployedStack, cluster_client, deployed_stack
 
 STACK = "itf"
 USER = "app"  # the stack's own user: keys app:*, +@write, WAIT (+@connection)
@@ -43,28 +43,15 @@ pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_node-{i}" for i in range(1,
 
 @pytest.fixture(scope="module")
 def stack(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedStack]:
+    placement = {"constraints": ["node.labels.redis == true"], "spread": "node.id"}
     tmp = tmp_path_factory.mktemp(STACK)
-    stack_file = stack_copy(
-        tmp,
-        "cluster",
-        STACK,
-        8100,
-        placement={"constraints": ["node.labels.redis == true"], "spread": "node.id"},
-    )
-    certs = tmp / "certs"
-    cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
-    first = cli(
-        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
-    )
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
-    d = DeployedStack(STACK, swarm_lab, stack_file, certs, first)
     try:
-        yield d
+        with deployed_stack(swarm_lab, tmp, "cluster", STACK, 8100, placement=placement) as d:
+            yield d
     finally:
         for k in range(2, swarm_lab.size + 1):  # whatever a failed scenario left broken
             swarm_lab.run("heal-host", str(k))
         subprocess.run([str(LAB), "up", str(swarm_lab.size)], check=True, timeout=600)
-        cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
 
 
 def primary_off_the_manager(d: DeployedStack) -> tuple[str, int]:

@@ -33,7 +33,7 @@ from .faults import (
     timed,
     writing,
 )
-from .helpers import DeployedStack, cli, stack_copy
+from .helpers import DeployedStack, deployed_stack
 
 STACK = "itfr"
 USER = "web"  # the stack's user: keys session:* and cart:*, +@write, WAIT (+@connection)
@@ -45,21 +45,15 @@ pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_{n}" for n in DATA + SENTIN
 
 @pytest.fixture(scope="module")
 def stack(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedStack]:
-    tmp = tmp_path_factory.mktemp(STACK)
-    stack_file = stack_copy(tmp, "replication", STACK, 8200)
-    certs = tmp / "certs"
-    cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
-    first = cli(
-        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
-    )
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
     try:
-        yield DeployedStack(STACK, swarm_lab, stack_file, certs, first)
+        with deployed_stack(
+            swarm_lab, tmp_path_factory.mktemp(STACK), "replication", STACK, 8200
+        ) as d:
+            yield d
     finally:
         for k in range(2, swarm_lab.size + 1):  # whatever a failed scenario left broken
             swarm_lab.run("heal-host", str(k))
         subprocess.run([str(LAB), "up", str(swarm_lab.size)], check=True, timeout=600)
-        cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
 
 
 def sentinel_router(d: DeployedStack) -> SentinelRouter:

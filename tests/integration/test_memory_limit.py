@@ -18,25 +18,9 @@ import redis.exceptions
 
 from .conftest import SwarmLab
 from .faults import Figure, node_client, record
-from .helpers import DeployedStack, cli, stack_copy
+from .helpers import DeployedStack, deployed_stack
 
 VALUE = "x" * 100_000  # 100 kB values: a 48 MiB maxmemory fills in about 500 writes
-
-
-def deploy_cache(lab: SwarmLab, tmp: Path, name: str, port: int, policy: str) -> DeployedStack:
-    stack_file = stack_copy(
-        tmp,
-        "standalone",
-        name,
-        port,
-        resources={"memory": "64M", "cpus": 0.5, "maxmemory_ratio": 0.75},
-        config={"maxmemory-policy": policy},
-    )
-    certs = tmp / "certs"
-    cli("rm", name, "--volumes", "--yes", "-q", docker_host=lab.docker_host)
-    first = cli("deploy", str(stack_file), "--certs-dir", str(certs), docker_host=lab.docker_host)
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
-    return DeployedStack(name, lab, stack_file, certs, first)
 
 
 @pytest.fixture(params=["noeviction", "allkeys-lru"])
@@ -44,12 +28,13 @@ def cache(
     swarm_lab: SwarmLab, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[DeployedStack]:
     policy = request.param
-    name = "itmem" if policy == "noeviction" else "itmeml"
-    d = deploy_cache(swarm_lab, tmp_path, name, 8300 if policy == "noeviction" else 8310, policy)
-    try:
+    name, port = ("itmem", 8300) if policy == "noeviction" else ("itmeml", 8310)
+    resources = {"memory": "64M", "cpus": 0.5, "maxmemory_ratio": 0.75}
+    config = {"maxmemory-policy": policy}
+    with deployed_stack(
+        swarm_lab, tmp_path, "standalone", name, port, resources=resources, config=config
+    ) as d:
         yield d
-    finally:
-        cli("rm", name, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
 
 
 def container_state(d: DeployedStack) -> dict[str, object]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import SwarmLab
-from .helpers import cli, stack_copy
+from .helpers import cli, deployed_stack
 
 STACK = "itsec"
 NAMESPACE = f"label=com.docker.stack.namespace={STACK}"
@@ -30,18 +30,8 @@ NAMESPACE = f"label=com.docker.stack.namespace={STACK}"
 def deployed(
     swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Path, Path, str]]:
-    tmp = tmp_path_factory.mktemp(STACK)
-    stack_file = stack_copy(tmp, "cluster", STACK, 7880)
-    certs = tmp / "certs"
-    cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
-    first = cli(
-        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
-    )
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
-    try:
-        yield stack_file, certs, first.stdout + first.stderr
-    finally:
-        cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+    with deployed_stack(swarm_lab, tmp_path_factory.mktemp(STACK), "cluster", STACK, 7880) as d:
+        yield d.stack_file, d.certs, d.first.stdout + d.first.stderr
 
 
 def _secrets(store: Path) -> dict[str, str]:

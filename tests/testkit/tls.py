@@ -20,6 +20,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 
 @dataclass(frozen=True)
@@ -140,11 +142,17 @@ def password(store: Path, user: str) -> str:
 
 
 def redis_client(
-    address: tuple[str, int], store: Path, user: str | None, cert: str | None = None
+    address: tuple[str, int],
+    store: Path,
+    user: str | None,
+    cert: str | None = None,
+    timeout_s: float = TIMEOUT_S,
 ) -> aioredis.Redis:
     """A plain (not cluster-aware) client of one node over TLS with socket timeouts,
     logged in as ``user`` (None: no AUTH), presenting ``cert``'s certificate (default:
-    the user's own; the engine's for an anonymous client)."""
+    the user's own; the engine's for an anonymous client). It makes no retries of its
+    own: a test counts each failure itself (redis-py would retry a dead host's connect
+    three times, 20 s in all)."""
     cert = cert or user or "swarmredis-admin"
     return aioredis.Redis(
         host=address[0],
@@ -159,6 +167,7 @@ def redis_client(
         # redis-py 8 starts RESP3 with HELLO, which Redis refuses before AUTH: an
         # anonymous client speaks RESP2, so the server answers its first command itself
         protocol=3 if user else 2,
-        socket_timeout=TIMEOUT_S,
-        socket_connect_timeout=TIMEOUT_S,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
     )
