@@ -12,7 +12,8 @@ from swarmredis.engine.modes.cluster.plan import Condition
 from swarmredis.engine.modes.cluster.timing import FORMING, Timing
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import NODE_TIMEOUT_MS, Lab, cluster_members
+from .product import NODE_TIMEOUT_MS
+from .servers import Lab, cluster_members
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,8 @@ from swarmredis.engine.modes.replication.plan import ReplicationSet
 from swarmredis.engine.redis.replies import parse_pairs
 from swarmredis.gateway.redis import RedisAccess
 
-from .servers import MASTER_NAME, Lab
+from .product import MASTER_NAME
+from .servers import Lab
 from .test_replication import start
 
 pytestmark = pytest.mark.anyio
