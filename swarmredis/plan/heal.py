@@ -81,12 +81,17 @@ def heal_script(
             "  fi",
             "fi",
             'case "$info" in *cluster_state:fail*) ;; *) exit 0;; esac',
-            "printf '%s\\n' \"$known\" | while read -r id addr flags rest; do",
+            # no slot assigned: a cluster still forming, whose MEETs are the bootstrap's
+            'case "$info" in *cluster_slots_assigned:0[!0-9]*) exit 0;; esac',
+            "printf '%s\\n' \"$known\" | while read -r id addr flags m p1 p2 e link rest; do",
             '  case "$flags" in *myself*) continue;; esac',
             '  peer=${addr#*,}; peer=${peer%%,*}; [ "$peer" != "$addr" ] || continue',
             f'  a=$({cli} --user "$u" -h "$peer" -p {port} client info 2>/dev/null)',
             '  case "$a" in *laddr=*) ;; *) continue;; esac',
             "  m=${a#*addr=}; myip=${m%%:*}; a=${a#*laddr=}; ip=${a%%:*}",
+            # a peer this node reaches where its table says needs nothing: a MEET would only
+            # add a handshake entry (seen by `redis-cli --cluster check` after a bootstrap)
+            '  [ "$ip" = "${addr%%:*}" ] && [ "$link" = connected ] && continue',
             f'  me cluster meet "$ip" {port} {bus_port} >/dev/null 2>&1',
             # and the peer MEETs this node where it sees it: Redis learns its own new
             # address only from a MEET it receives (its `myself` line kept the old one)

@@ -23,12 +23,13 @@ FAKE_CLI = r"""#!/bin/sh
 echo "$REDISCLI_AUTH|$*" >> "$LOG"
 case "$*" in
   *"-h 127.0.0.1"*"cluster info")
-    printf '%s\r\n' "cluster_state:$STATE" "cluster_known_nodes:$KNOWN" ;;
-  *"-h acme-node-2"*"client info") echo "id=7 addr=10.0.1.9:5000 laddr=10.0.1.22:6379 fd=8 name=" ;;
+    printf '%s\r\n' "cluster_state:$STATE" "cluster_slots_assigned:$SLOTS" \
+      "cluster_known_nodes:$KNOWN" ;;
+  *"-h acme-node-2"*"client info") echo "id=7 addr=10.0.1.9:5000 laddr=$AT2:6379 fd=8 name=" ;;
   *"-h acme-node-3"*"client info") echo "Could not connect to acme-node-3:6379" >&2; exit 1 ;;
   *"-h 127.0.0.1"*"cluster nodes")
     echo "aaa 10.0.1.5:6379@16379,acme-node-1 $ME connected 0-5460"
-    echo "bbb 10.0.1.6:6379@16379,acme-node-2 master,fail - 0 0 2 connected 5461-10922"
+    echo "bbb 10.0.1.6:6379@16379,acme-node-2 master - 0 0 2 connected 5461-10922"
     echo "ccc 10.0.1.7:6379@16379,acme-node-3 master,fail - 0 0 3 connected 10923-16383"
     echo "ddd 10.0.1.8:6379@16379 slave,fail aaa 0 0 1 connected" ;;
   *"-h 127.0.0.1"*" role") printf '%s\n' slave "$ROLE_AT" 6379 connected -1 ;;
@@ -44,6 +45,8 @@ def run_heal(
     auth: str,
     me: str = "myself,master - 0 0 1",
     role_at: str = "",
+    at2: str = "10.0.1.22",
+    slots: str = "16384",
 ) -> list[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -58,7 +61,7 @@ def run_heal(
         ["--tls"], str(auth_file), 6379, 16379, pid_file=str(tmp_path / "heal.pid")
     )
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log), "STATE": state, "KNOWN": known}
-    env |= {"ME": me, "ROLE_AT": role_at}
+    env |= {"ME": me, "ROLE_AT": role_at, "AT2": at2, "SLOTS": slots}
     subprocess.run(["sh", "-c", script], env=env, check=True, timeout=10)
     return log.read_text().splitlines()
 
@@ -142,3 +145,16 @@ def test_a_replica_following_its_primary_at_an_old_address_is_pointed_at_it_agai
     assert tail == ["cluster info", "cluster nodes", "role"] + (
         ["cluster replicate bbb"] if repointed else []
     )
+
+
+def test_a_peer_reached_where_the_table_says_is_not_met_again(tmp_path: Path) -> None:
+    """node-2 answers at 10.0.1.6, its table address, and its link is up: a MEET would only
+    add a transient handshake entry (a bootstrap's own view, `redis-cli --cluster check`)."""
+    calls = run_heal(tmp_path, "fail", "6", AUTH, at2="10.0.1.6")
+    assert not any("cluster meet" in c for c in calls), calls
+
+
+def test_a_cluster_still_forming_is_left_to_its_bootstrap(tmp_path: Path) -> None:
+    """No slot assigned yet: the nodes met moments ago, and the bootstrap MEETs them."""
+    calls = run_heal(tmp_path, "fail", "6", AUTH, slots="0")
+    assert not any("cluster meet" in c or "client info" in c for c in calls), calls
