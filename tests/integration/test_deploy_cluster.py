@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 import yaml
 from redis.asyncio.cluster import RedisCluster
+from testkit import eventually_sync
 from testkit.tls import client_context, handshake_and_ping, redis_client
 
 from .conftest import SwarmLab
@@ -31,6 +32,7 @@ class Deployed(DeployedStack):
     def in_overlay(self, *redis_cli_args: str, user: str = "swarmredis-admin") -> str:
         """redis-cli in a throwaway container on the stack's overlay, with the stack's certs."""
         client = "swarmredis-admin" if user == "swarmredis-admin" else user
+        self.wait_resolvable()
         return self.lab.docker(
             1,
             "run",
@@ -57,6 +59,21 @@ class Deployed(DeployedStack):
             "--no-auth-warning",
             *redis_cli_args,
         )
+
+    def wait_resolvable(self) -> None:
+        """Until a new container on host 1 resolves every node's alias: the overlay's DNS
+        records reach a host that had no task on the network a moment after the deploy
+        (the lab's upstream now answers NXDOMAIN at once, where it used to stall 4 s)."""
+        aliases = " ".join(f"{STACK}-node-{i}" for i in range(1, 7))
+        probe = f"for h in {aliases}; do redis-cli -h $h -p 1 ping; done 2>&1; exit 0"
+
+        def resolvable() -> bool:
+            out = self.lab.docker(
+                1, "run", "--rm", "--network", f"{STACK}_net", "redis:7.0", "sh", "-c", probe
+            )
+            return "not known" not in out and "failure in name resolution" not in out
+
+        eventually_sync(resolvable, 60, f"every {STACK} alias resolvable on lab-h1", every=1)
 
 
 @pytest.fixture(scope="module")
