@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import pytest
@@ -24,7 +25,6 @@ from .faults import (
     Endpoint,
     Figure,
     SentinelRouter,
-    healthy_in_planned_roles,
     minority_incr,
     names_the_fault,
     node_client,
@@ -147,8 +147,23 @@ async def count_losses(d: DeployedStack, ledger: WriteLedger, figure: Figure) ->
 async def restore_planned_roles(d: DeployedStack, figure: Figure, since: float) -> None:
     result = await anyio.to_thread.run_sync(lambda: d.deploy())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert await anyio.to_thread.run_sync(lambda: healthy_in_planned_roles(d))
+    await healthy_or_why(d, 60)
     figure.restored_s = time.monotonic() - since
+
+
+async def healthy_or_why(d: DeployedStack, within: float) -> None:
+    """Wait until status is healthy with every planned role; else fail with its problems."""
+    last: dict[str, Any] = {}
+
+    def healthy() -> bool:
+        code, report = d.status()
+        last.update(report)
+        return code == 0 and all(n["role"] == n["planned_role"] for n in report["nodes"])
+
+    try:
+        await timed(healthy, within, "healthy with the planned roles")
+    except AssertionError as error:
+        raise AssertionError(f"{error}: {last.get('problems')}") from None
 
 
 @pytest.mark.anyio
@@ -221,7 +236,11 @@ async def test_every_sentinel_restarted_at_once_keeps_the_primary(
                 fresh and code == 0 and all(n["role"] == n["planned_role"] for n in report["nodes"])
             )
 
-        await timed(restarted_and_healthy, 120, "new Sentinels, healthy, planned roles")
+        try:
+            await timed(restarted_and_healthy, 120, "new Sentinels, healthy, planned roles")
+        except AssertionError as error:
+            _, report = await anyio.to_thread.run_sync(d.status)
+            raise AssertionError(f"{error}: {report['problems']}") from None
         figure.restored_s = time.monotonic() - restarted
         assert await one_primary_named_by_every_sentinel(d) == before
     figure.notes.append(
