@@ -21,7 +21,7 @@ import anyio
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 from testkit import eventually, eventually_sync
-from testkit.ledger import Router, WriteLedger, write_until
+from testkit.ledger import Reader, Router, WriteLedger, lost_writes, write_until
 from testkit.tls import redis_client
 
 from .conftest import LAB, SwarmLab
@@ -220,6 +220,15 @@ def minority_incr(
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+async def fill_losses(figure: Figure, ledger: WriteLedger, read: Reader) -> None:
+    """Read every key the writer wrote back with ``read``; fill in the figure's counts."""
+    lost_confirmed = await lost_writes(read, ledger.confirmed)
+    lost_unconfirmed = await lost_writes(read, ledger.unconfirmed)
+    figure.confirmed, figure.lost_confirmed = len(ledger.confirmed), len(lost_confirmed)
+    figure.unconfirmed, figure.lost_unconfirmed = len(ledger.unconfirmed), len(lost_unconfirmed)
+    figure.failed = ledger.failed
 
 
 # ---------------------------------------------------------------- figures

@@ -24,6 +24,7 @@ from .conftest import LAB, SwarmLab
 from .faults import (
     ClusterRouter,
     Figure,
+    fill_losses,
     healthy_in_planned_roles,
     minority_incr,
     names_the_fault,
@@ -68,13 +69,9 @@ async def count_losses(d: DeployedStack, ledger: WriteLedger, figure: Figure) ->
     """Read every written key back through a cluster client; fill in the figure's counts."""
     client = await cluster_client(STACK, d.certs, d.lab.docker_host, "swarmredis-admin")
     try:
-        lost_confirmed = await lost_writes(client.mget_nonatomic, ledger.confirmed)
-        lost_unconfirmed = await lost_writes(client.mget_nonatomic, ledger.unconfirmed)
+        await fill_losses(figure, ledger, client.mget_nonatomic)
     finally:
         await client.aclose()
-    figure.confirmed, figure.lost_confirmed = len(ledger.confirmed), len(lost_confirmed)
-    figure.unconfirmed, figure.lost_unconfirmed = len(ledger.unconfirmed), len(lost_unconfirmed)
-    figure.failed = ledger.failed
 
 
 @pytest.mark.anyio

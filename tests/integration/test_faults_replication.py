@@ -18,13 +18,14 @@ import anyio
 import pytest
 import redis.exceptions
 from testkit import eventually
-from testkit.ledger import WriteLedger, lost_writes
+from testkit.ledger import WriteLedger
 
 from .conftest import LAB, SwarmLab
 from .faults import (
     Endpoint,
     Figure,
     SentinelRouter,
+    fill_losses,
     minority_incr,
     names_the_fault,
     node_client,
@@ -135,13 +136,9 @@ async def count_losses(d: DeployedStack, ledger: WriteLedger, figure: Figure) ->
     endpoint: Endpoint = d.endpoints()[(f"{STACK}-{primary}", 6379)]
     client = node_client(d.certs, STACK, endpoint, "swarmredis-admin", timeout=10)
     try:
-        lost_confirmed = await lost_writes(client.mget, ledger.confirmed)
-        lost_unconfirmed = await lost_writes(client.mget, ledger.unconfirmed)
+        await fill_losses(figure, ledger, client.mget)
     finally:
         await client.aclose()
-    figure.confirmed, figure.lost_confirmed = len(ledger.confirmed), len(lost_confirmed)
-    figure.unconfirmed, figure.lost_unconfirmed = len(ledger.unconfirmed), len(lost_unconfirmed)
-    figure.failed = ledger.failed
 
 
 async def restore_planned_roles(d: DeployedStack, figure: Figure, since: float) -> None:
