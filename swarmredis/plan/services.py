@@ -104,12 +104,12 @@ def healthcheck(stack: Stack, node: LogicalNode, host_addr: str | None = None) -
     tls += ["--cert", secret_path(f"{node.name}.crt"), "--key", secret_path(f"{node.name}.key")]
     target = host_addr if stack.host_network and host_addr else "127.0.0.1"
     cli = ["redis-cli", *tls, "-h", target, "-p", str(node.port), "ping"]
-    test = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) exit 0;; *) exit 1;; esac'
+    answered = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*)'
+    test = f"{answered} exit 0;; *) exit 1;; esac"
     if heals_addresses(stack, node):
-        check = f'case "$({shlex.join(cli)} 2>&1)" in *PONG*|*NOAUTH*) ;; *) exit 1;; esac'
         auth = secret_path("replication-auth.conf")
         heal = heal_script(tls, auth, node.port, node.port + BUS_PORT_OFFSET)
-        test = with_heal(check, heal)
+        test = with_heal(f"{answered} ;; *) exit 1;; esac", heal)
     # Swarm reports a task "running" only after its first passing check, so the interval
     # bounds how fast a deploy converges (10 s cost 12 s per deploy on the lab); one
     # redis-cli PING every 5 s is cheap.

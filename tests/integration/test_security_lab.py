@@ -30,7 +30,7 @@ import yaml
 from testkit.tls import client_context, handshake_and_ping, redis_client
 
 from .conftest import SwarmLab
-from .helpers import DeployedStack, cli, cluster_client, stack_copy
+from .helpers import DeployedStack, cli, cluster_client, deployed_stack
 from .probes import (
     NOAUTH,
     assert_hardened,
@@ -64,17 +64,8 @@ NOPERM_CHANNEL = "this user has no permissions to access one of the channels use
 @pytest.fixture(scope="module")
 def stack(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedStack]:
     tmp = tmp_path_factory.mktemp(STACK)
-    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT, acl={"users": USERS})
-    certs = tmp / "certs"
-    cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
-    first = cli(
-        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
-    )
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
-    try:
-        yield DeployedStack(STACK, swarm_lab, stack_file, certs, first)
-    finally:
-        cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+    with deployed_stack(swarm_lab, tmp, "cluster", STACK, BASE_PORT, acl={"users": USERS}) as d:
+        yield d
 
 
 def store(d: DeployedStack) -> Path:

@@ -18,7 +18,7 @@ import redis.exceptions as rexc
 from testkit.tls import redis_client
 
 from .conftest import SwarmLab
-from .helpers import DeployedStack, cli, stack_copy
+from .helpers import DeployedStack, deployed_stack
 from .probes import (
     assert_hardened,
     assert_listens_only_on,
@@ -37,17 +37,8 @@ NOPERM_CMD = "this user has no permissions to run the '{}' command"
 @pytest.fixture(scope="module")
 def stack(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedStack]:
     tmp = tmp_path_factory.mktemp(STACK)
-    stack_file = stack_copy(tmp, "replication", STACK, BASE_PORT)
-    certs = tmp / "certs"
-    cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
-    first = cli(
-        "deploy", str(stack_file), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
-    )
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr
-    try:
-        yield DeployedStack(STACK, swarm_lab, stack_file, certs, first)
-    finally:
-        cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
+    with deployed_stack(swarm_lab, tmp, "replication", STACK, BASE_PORT) as d:
+        yield d
 
 
 def store(d: DeployedStack) -> Path:

@@ -40,17 +40,18 @@ class ClusterMode:
     async def bootstrap(
         self, run: RunContext, desired: DesiredState, placed: Mapping[str, Placed]
     ) -> BootstrapReport:
-        reader = run.placement
+        current = None
+        if (reader := run.placement) is not None:
 
-        async def current() -> list[ClusterMember]:
-            return cluster_members(desired, await reader() if reader else placed)
+            async def current() -> list[ClusterMember]:
+                return cluster_members(desired, await reader())
 
         return await bootstrap_cluster(
             cluster_members(desired, placed),
             run.access,
             limiter=run.limiter,
             configured=configured_timing(desired.stack.config),
-            current_members=current if reader else None,
+            current_members=current,
             progress=run.report,
         )
 
