@@ -46,6 +46,41 @@ async def _role(access: RedisAccess, rs: ReplicationSet, name: str) -> str:
         return parse_role(await node.role()).kind
 
 
+async def test_a_deployment_verified_after_a_killed_handover_can_fail_over_at_once(
+    access: RedisAccess, rs: ReplicationSet
+) -> None:
+    """Killed handovers leave replicas at priority 0, and a Sentinel re-reads a replica's
+    priority from INFO only every 10 s. The bootstrap sets them back and returns only once
+    every Sentinel could promote a replica again: a SENTINEL FAILOVER right after it is
+    accepted, not refused with NOGOODSLAVE."""
+    for member in rs.data[1:]:
+        async with access.connect(member.name, member.endpoint) as node:
+            await node.execute("CONFIG", "SET", "replica-priority", "0")
+
+    async def seen_at_zero() -> bool:
+        for member in rs.sentinels:
+            async with access.connect(member.name, member.endpoint) as sentinel:
+                entries = await sentinel.execute("SENTINEL", "REPLICAS", MASTER_NAME)
+                assert isinstance(entries, list)
+                if any(parse_pairs(e).get("slave-priority") != "0" for e in entries):
+                    return False
+        return True
+
+    await eventually(seen_at_zero, 30, "every Sentinel sees both replicas at priority 0")
+    report = await _verify(rs, access)
+    assert (
+        len([a for a in report.actions if a.args[:3] == ("CONFIG", "SET", "replica-priority")]) == 2
+    )
+    first = rs.sentinels[0]
+    async with access.connect(first.name, first.endpoint) as sentinel:
+        assert await sentinel.execute("SENTINEL", "FAILOVER", MASTER_NAME) == "OK"
+
+    async def promoted() -> bool:
+        return "primary" in [await _role(access, rs, m.name) for m in rs.data[1:]]
+
+    await eventually(promoted, 30, "a replica promoted")
+
+
 async def test_handover_and_back_lose_no_acknowledged_write(
     lab: Lab, access: RedisAccess, rs: ReplicationSet
 ) -> None:

@@ -7,9 +7,11 @@ from swarmredis.engine.modes.replication.plan import (
     failover_abandoned,
     linked_replicas,
     planned_priority,
+    promotion_pending,
     replication_pending,
     sentinel_pending,
     stray_primaries,
+    unpromotable,
 )
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.replies import Role
@@ -85,10 +87,7 @@ def test_a_second_primary_is_a_stray_only_when_every_sentinel_names_the_other() 
 
 def test_sentinel_must_see_the_target_linked_and_every_other_replica_at_priority_0() -> None:
     run_ids = {"node-2": "r2", "node-3": "r3"}
-    ready = {
-        "r2": {"flags": "slave", "master-link-status": "ok", "slave-priority": "100"},
-        "r3": {"flags": "slave", "master-link-status": "ok", "slave-priority": "0"},
-    }
+    ready = {"r2": promotable(), "r3": promotable(**{"slave-priority": "0"})}
     assert sentinel_pending(ready, run_ids, "node-2", ["node-3"]) == []
     stale = {**ready, "r3": {**ready["r3"], "slave-priority": "100"}}
     assert sentinel_pending(stale, run_ids, "node-2", ["node-3"]) == [
@@ -96,11 +95,57 @@ def test_sentinel_must_see_the_target_linked_and_every_other_replica_at_priority
     ]
     syncing = {**ready, "r2": {**ready["r2"], "master-link-status": "err"}}
     assert sentinel_pending(syncing, run_ids, "node-2", ["node-3"]) == [
-        "sentinel sees node-2 as slave, link err"
+        "sentinel cannot promote node-2: link err"
     ]
     unknown = {"r3": ready["r3"]}  # restarted: a new run id the Sentinel has not seen
     assert sentinel_pending(unknown, run_ids, "node-2", ["node-3"]) == [
-        "sentinel sees node-2 as unknown, link unknown"
+        "sentinel cannot promote node-2: it does not know it yet"
+    ]
+
+
+def promotable(**more: str) -> dict[str, str]:
+    """A SENTINEL REPLICAS entry as Sentinel shows a replica it may promote."""
+    entry = {
+        "flags": "slave",
+        "master-link-status": "ok",
+        "slave-priority": "100",
+        "last-ok-ping-reply": "120",
+        "info-refresh": "4200",
+    }
+    return {**entry, **more}
+
+
+def test_a_sentinel_promotes_only_a_replica_it_sees_up_pinged_and_read_lately() -> None:
+    """Sentinel's own rules (sentinelSelectSlave): what makes SENTINEL FAILOVER answer
+    NOGOODSLAVE, each named."""
+    assert unpromotable(promotable()) is None
+    cases = {
+        "it does not know it yet": None,
+        "it sees it as slave,s_down": promotable(flags="slave,s_down"),
+        "it sees it as slave,disconnected": promotable(flags="slave,disconnected"),
+        "no PING answered within 5 s": promotable(**{"last-ok-ping-reply": "5001"}),
+        "its INFO not read yet": promotable(**{"info-refresh": "1764680000000"}),
+        "link err": promotable(**{"master-link-status": "err"}),
+        "it sees priority 0": promotable(**{"slave-priority": "0"}),
+    }
+    for why, entry in cases.items():
+        assert unpromotable(entry) == why, entry
+    garbled = promotable(**{"info-refresh": "soon"})
+    assert unpromotable(garbled) == "its INFO not read yet"
+    zero = promotable(**{"slave-priority": "0"})
+    assert unpromotable(zero, priority_counts=False) is None  # the stack plans 0 for all
+
+
+def test_promotion_pending_names_the_sentinel_and_each_replica_it_could_not_promote() -> None:
+    seen = (
+        {**promotable(), "runid": "run-node-2"},
+        {**promotable(**{"info-refresh": "40000"}), "runid": "run-node-3"},
+    )
+    facts = NodeFacts("sentinel-1", {}, Role("sentinel"), sentinel_replicas=seen)
+    replicas = {"node-2": "run-node-2", "node-3": "run-node-3", "node-4": "run-node-4"}
+    assert promotion_pending(facts, replicas) == [
+        "sentinel-1: cannot promote node-3: its INFO not read yet",
+        "sentinel-1: cannot promote node-4: it does not know it yet",
     ]
 
 

@@ -51,12 +51,17 @@ def replica(name: str, link: str = "up", offset: int = 5000000) -> Probe:
         "slave_repl_offset": str(offset),
         "master_host": "10.0.1.1",
         "master_port": "7000",
+        "run_id": f"run-{name}",
     }
     return Probe(target(name, "replica", "node-1"), facts=NodeFacts(name, info, Role("replica")))
 
 
 def sentinel(
-    name: str, runid: str = "run-1", quorum_error: str | None = None, **more: str
+    name: str,
+    runid: str = "run-1",
+    quorum_error: str | None = None,
+    promotes: tuple[str, ...] = ("node-2", "node-3"),
+    **more: str,
 ) -> Probe:
     fields = {
         "runid": runid,
@@ -68,7 +73,25 @@ def sentinel(
         "num-slaves": "2",
         **more,
     }
-    facts = NodeFacts(name, {}, Role("sentinel"), sentinel=fields, quorum_error=quorum_error)
+    replicas = tuple(
+        {
+            "runid": f"run-{node}",
+            "flags": "slave",
+            "master-link-status": "ok",
+            "last-ok-ping-reply": "300",
+            "info-refresh": "2500",
+            "slave-priority": "100",
+        }
+        for node in promotes
+    )
+    facts = NodeFacts(
+        name,
+        {},
+        Role("sentinel"),
+        sentinel=fields,
+        quorum_error=quorum_error,
+        sentinel_replicas=replicas,
+    )
     return Probe(target(name, "sentinel"), facts=facts)
 
 
@@ -109,6 +132,28 @@ def test_replication_healthy_then_each_kind_of_trouble() -> None:
     )
 
 
+def test_a_sentinel_that_could_promote_no_replica_is_degraded() -> None:
+    """SENTINEL FAILOVER would answer NOGOODSLAVE, and a real failover would be refused:
+    e.g. a Sentinel that has not read its replicas' INFO yet (every 10 s)."""
+    good = [primary(), replica("node-2"), replica("node-3")]
+    blind = sentinel("sentinel-1", promotes=())
+    others = [sentinel("sentinel-2"), sentinel("sentinel-3")]
+    assert replication(*good, blind, *others) == (
+        Status.DEGRADED,
+        [
+            "sentinel-1: could promote no replica if the primary failed:"
+            " cannot promote node-2: it does not know it yet;"
+            " cannot promote node-3: it does not know it yet"
+        ],
+    )
+    one = sentinel("sentinel-1", promotes=("node-3",))  # one replica suffices
+    assert replication(*good, one, *others) == (Status.HEALTHY, [])
+    # a replica whose link is down is not counted: only linked replicas are asked for
+    down = [good[0], replica("node-2", link="down"), good[2]]
+    _status, problems = replication(*down, one, *others)
+    assert problems == ["node-2: replica link to its primary is down"]
+
+
 def test_replication_without_a_reachable_primary_is_down() -> None:
     status, problems = replication(unreachable(primary()), replica("node-2"))
     assert status is Status.DOWN and "None: no reachable primary" in problems
@@ -126,7 +171,8 @@ def test_failover_in_replication_is_degraded() -> None:
 
 def test_a_failover_alone_is_a_failover_kind_problem_and_nothing_else() -> None:
     promoted = primary("node-2", planned="replica")
-    sentinels = [sentinel(f"sentinel-{i}", runid="run-1") for i in (1, 2, 3)]
+    promotes = ("node-1", "node-3")  # the replicas now
+    sentinels = [sentinel(f"sentinel-{i}", runid="run-1", promotes=promotes) for i in (1, 2, 3)]
     demoted = replica("node-1")
     report = judged("replication", demoted, promoted, replica("node-3"), *sentinels)
     assert [p.kind for p in report.problems] == [ProblemKind.FAILOVER]

@@ -1,7 +1,7 @@
 """What one Redis node or Sentinel says about itself: the one record of a node's facts (pure).
 
 ``engine.redis.probe.read_facts`` reads it (INFO, ROLE, and in cluster mode CLUSTER
-MYID/NODES/INFO, on a Sentinel SENTINEL MASTER and CKQUORUM); bootstrap, handovers and
+MYID/NODES/INFO, on a Sentinel SENTINEL MASTER, REPLICAS and CKQUORUM); bootstrap, handovers and
 health all judge the same record.
 """
 
@@ -25,6 +25,8 @@ class NodeFacts:
     cluster_info: ClusterInfo | None = None
     sentinel: Mapping[str, str] = field(default_factory=dict)  # SENTINEL MASTER (sentinels)
     quorum_error: str | None = None  # SENTINEL CKQUORUM's refusal, if it refused
+    # SENTINEL REPLICAS (sentinels): the replicas it knows, as it sees them
+    sentinel_replicas: tuple[Mapping[str, str], ...] = ()
     settings: Mapping[str, str] = field(default_factory=dict)  # CONFIG GET, when asked
 
     @property

@@ -13,6 +13,7 @@ from swarmredis.engine.redis.replies import (
     parse_cluster_info,
     parse_cluster_nodes,
     parse_info,
+    parse_pair_list,
     parse_pairs,
     parse_role,
     parse_sentinel_master,
@@ -34,7 +35,8 @@ async def read_facts(
 ) -> NodeFacts:
     """INFO and ROLE of any node; in cluster mode CLUSTER MYID/NODES/INFO too; on a data
     node ``CONFIG GET settings`` when asked; on a Sentinel, ``SENTINEL MASTER
-    master_name`` and whether ``SENTINEL CKQUORUM`` agrees.
+    master_name``, ``SENTINEL REPLICAS master_name`` and whether ``SENTINEL CKQUORUM``
+    agrees.
 
     A data node's commands go out in one pipeline (one round trip): at hundreds of nodes
     the fan-out's cost is the client's CPU per node, and each reply read on its own costs
@@ -55,12 +57,20 @@ async def read_facts(
         if master_name is None:
             return NodeFacts(name, info, role)
         sentinel = await node.read(parse_sentinel_master, "SENTINEL", "MASTER", master_name)
+        replicas = await node.read(parse_pair_list, "SENTINEL", "REPLICAS", master_name)
         quorum_error = None
         try:
             await node.execute("SENTINEL", "CKQUORUM", master_name)
         except RedisError as error:
             quorum_error = error.message
-        return NodeFacts(name, info, role, sentinel=sentinel, quorum_error=quorum_error)
+        return NodeFacts(
+            name,
+            info,
+            role,
+            sentinel=sentinel,
+            quorum_error=quorum_error,
+            sentinel_replicas=tuple(replicas),
+        )
     config = reply(parse_pairs, "CONFIG", "GET", *settings) if settings else {}
     if not cluster:
         return NodeFacts(name, info, role, settings=config)

@@ -7,7 +7,9 @@ as Sentinel itself would some seconds later (``plan.stray_primaries``); and a da
 whose ``replica-priority`` is not the planned one (a handover killed part-way leaves the
 other replicas at 0, which Sentinel never promotes) gets it back. Then it waits
 until exactly one data node is primary with every other one its linked replica, and every
-Sentinel sees that primary, the other Sentinels and a quorum. Every wait is bounded.
+Sentinel sees that primary, the other Sentinels and a quorum, and could promote every
+replica (a deploy that ends healthy leaves a stack that can fail over at once). Every wait
+is bounded.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import anyio
 from swarmredis.engine.modes.base import Action, BootstrapReport, Member
 from swarmredis.engine.modes.replication.plan import (
     DEFAULT_PRIORITY,
+    promotion_pending,
     replication_pending,
     sentinel_view_pending,
     stray_primaries,
@@ -104,17 +107,19 @@ async def _wait_linked(
     nodes: Mapping[str, RedisNode],
     limiter: anyio.CapacityLimiter,
     wait_timeout: float,
-) -> NodeFacts:
-    """Wait for one primary with every other data node its linked replica; return it."""
+) -> tuple[NodeFacts, dict[str, str]]:
+    """Wait for one primary with every other data node its linked replica; return it and
+    the replicas' run ids by name."""
     current: list[NodeFacts] = []
 
     async def linked() -> list[str]:
-        serving, pending = replication_pending(await read_data(data, nodes, limiter))
-        current[:] = [serving] if serving else []
-        return pending
+        current[:] = await read_data(data, nodes, limiter)
+        return replication_pending(current)[1]
 
     await wait_until(linked, within=wait_timeout, what="replicas linked")
-    return current[0]
+    serving, _ = replication_pending(current)
+    assert serving is not None  # no pending: exactly one primary
+    return serving, {v.name: v.run_id for v in current if v is not serving}
 
 
 async def _wait_sentinels(
@@ -122,14 +127,18 @@ async def _wait_sentinels(
     nodes: Mapping[str, RedisNode],
     master_name: str,
     primary: NodeFacts,
+    replicas: Mapping[str, str],
+    priority: str,
     limiter: anyio.CapacityLimiter,
     wait_timeout: float,
 ) -> None:
-    """Wait until every Sentinel sees the primary, the other Sentinels and a quorum."""
+    """Wait until every Sentinel sees the primary, the other Sentinels and a quorum, and
+    could promote every replica (``replicas``: run ids by name) if the primary failed."""
 
     async def one(sentinel: Member) -> list[str]:
         facts = await read_facts(nodes[sentinel.name], sentinel.name, master_name=master_name)
-        return sentinel_view_pending(facts, master_name, primary, len(sentinels))
+        pending = sentinel_view_pending(facts, master_name, primary, len(sentinels))
+        return pending + promotion_pending(facts, replicas, priority_counts=priority != "0")
 
     async def watched() -> list[str]:
         return [p for ps in await fan_out(sentinels, one, limiter=limiter) for p in ps]
@@ -166,9 +175,16 @@ async def bootstrap_replication(
             data, nodes, sentinels, sentinel_nodes, master_name, limiter
         )
         repaired += await restore_priorities(data, nodes, priority, limiter)
-        serving = await _wait_linked(data, nodes, limiter, wait_timeout)
+        serving, linked = await _wait_linked(data, nodes, limiter, wait_timeout)
         await _wait_sentinels(
-            sentinels, sentinel_nodes, master_name, serving, limiter, wait_timeout
+            sentinels,
+            sentinel_nodes,
+            master_name,
+            serving,
+            linked,
+            priority,
+            limiter,
+            wait_timeout,
         )
     report = BootstrapReport("replication", actions=repaired)
     if serving.name != primary.name:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from swarmredis.engine.modes.replication.plan import promotion_pending
 from swarmredis.engine.redis.verdict import (
     RESTORE_ROLES,
     NodeHealth,
@@ -26,6 +27,7 @@ def judge_replication(probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> 
     if not primaries:
         return None, [Problem(DOWN, ProblemKind.REPLICATION, None, "no reachable primary")]
     problems = []
+    linked: dict[str, str] = {}  # replicas linked to the primary: run ids by name
     if len(primaries) > 1:
         names = ", ".join(p.target.name for p in primaries)
         problems.append(Problem(DEGRADED, ProblemKind.ROLE, None, f"several primaries: {names}"))
@@ -40,15 +42,22 @@ def judge_replication(probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> 
         if p.info.get("master_replid") == primary.info.get("master_replid"):
             line.replicates = primary.target.name
             line.lag_bytes = lag_bytes(p, primary)
+            if line.link_up:
+                linked[p.target.name] = p.info.get("run_id", "")
         else:
             line.replicates = f"{p.info.get('master_host')}:{p.info.get('master_port')}"
             message = f"does not replicate {primary.target.name}"
             problems.append(Problem(DEGRADED, ProblemKind.REPLICATION, p.target.name, message))
         problems += replica_problems(line, primary.target.name)
-    return None, problems + _sentinel_problems(probes, primary)
+    return None, problems + _sentinel_problems(probes, primary, linked)
 
 
-def _sentinel_problems(probes: Sequence[Probe], primary: Probe) -> list[Problem]:
+def _sentinel_problems(
+    probes: Sequence[Probe], primary: Probe, linked: dict[str, str]
+) -> list[Problem]:
+    """What each Sentinel gets wrong: the primary, its flags, a failover it runs, the
+    quorum, and a Sentinel that could promote none of the linked replicas (it learns
+    replicas and their run ids from INFO every 10 s: a failover now would be refused)."""
     problems = []
     for p in probes:
         if p.target.role != "sentinel" or p.facts is None:
@@ -68,4 +77,9 @@ def _sentinel_problems(probes: Sequence[Probe], primary: Probe) -> list[Problem]
             add(ProblemKind.SENTINEL, f"runs a failover ({state})")
         if p.facts.quorum_error:
             add(ProblemKind.QUORUM, p.facts.quorum_error)
+        # priority is the stack's to choose (and a handover's to change): not judged here
+        refused = promotion_pending(p.facts, linked, priority_counts=False)
+        if linked and len(refused) == len(linked):
+            why = "; ".join(r.removeprefix(f"{name}: ") for r in refused)
+            add(ProblemKind.SENTINEL, f"could promote no replica if the primary failed: {why}")
     return problems

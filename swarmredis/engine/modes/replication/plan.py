@@ -123,6 +123,54 @@ def sentinel_view_pending(
     return pending
 
 
+# What Sentinel asks of a replica it promotes (sentinel.c, sentinelSelectSlave): not down
+# or disconnected, a PING answered within 5 s, its INFO (read every 10 s) within 30 s, a
+# priority other than 0. A Sentinel that discovered a replica a moment ago, or has not
+# re-read the priority a handover changed, refuses a failover with NOGOODSLAVE.
+PROMOTE_PING_MS = 5_000
+PROMOTE_INFO_MS = 30_000
+
+
+def unpromotable(entry: Mapping[str, str] | None, *, priority_counts: bool = True) -> str | None:
+    """Why a Sentinel would not promote this replica now (its ``SENTINEL REPLICAS``
+    entry), or None. ``priority_counts``: priority 0 counts against it (not where the
+    stack plans 0 for every data node)."""
+    if entry is None:
+        return "it does not know it yet"
+    flags = set(entry.get("flags", "").split(","))
+    if flags & {"s_down", "o_down", "disconnected"}:
+        return f"it sees it as {entry.get('flags')}"
+    if _millis(entry, "last-ok-ping-reply") > PROMOTE_PING_MS:
+        return "no PING answered within 5 s"
+    if _millis(entry, "info-refresh") > PROMOTE_INFO_MS:
+        return "its INFO not read yet"
+    if entry.get("master-link-status") != "ok":
+        return f"link {entry.get('master-link-status', 'unknown')}"
+    if priority_counts and entry.get("slave-priority") == "0":
+        return "it sees priority 0"
+    return None
+
+
+def _millis(entry: Mapping[str, str], key: str) -> int:
+    try:
+        return int(entry.get(key, ""))
+    except ValueError:
+        return PROMOTE_INFO_MS * 1000  # missing or garbled: as good as never
+
+
+def promotion_pending(
+    sentinel: NodeFacts, replicas: Mapping[str, str], *, priority_counts: bool = True
+) -> list[str]:
+    """The replicas (name -> run id) this Sentinel could not promote now, and why."""
+    seen = {entry.get("runid"): entry for entry in sentinel.sentinel_replicas}
+    pending = []
+    for name, run_id in replicas.items():
+        why = unpromotable(seen.get(run_id), priority_counts=priority_counts)
+        if why is not None:
+            pending.append(f"{sentinel.name}: cannot promote {name}: {why}")
+    return pending
+
+
 def choose_target(
     views: Sequence[NodeFacts], avoid: Collection[str], prefer: Sequence[str]
 ) -> str | None:
@@ -138,19 +186,12 @@ def sentinel_pending(
     others: Sequence[str],
 ) -> list[str]:
     """What keeps a Sentinel (``SENTINEL REPLICAS`` entries by run id) from choosing
-    exactly ``target``: it must see the target as a plain, linked replica and every other
+    exactly ``target``: it must be able to promote the target and see every other
     replica at priority 0."""
     pending = []
-    entry = seen.get(run_ids[target], {})
-    if (
-        entry.get("flags") != "slave"
-        or entry.get("master-link-status") != "ok"
-        or entry.get("slave-priority") == "0"
-    ):
-        pending.append(
-            f"sentinel sees {target} as {entry.get('flags', 'unknown')}, link"
-            f" {entry.get('master-link-status', 'unknown')}"
-        )
+    why = unpromotable(seen.get(run_ids[target]))
+    if why is not None:
+        pending.append(f"sentinel cannot promote {target}: {why}")
     for name in others:
         priority = seen.get(run_ids[name], {}).get("slave-priority")
         if priority != "0":
