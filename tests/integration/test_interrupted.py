@@ -171,9 +171,13 @@ def assert_broke_the_lock(run: Rerun, killed: Killed) -> None:
 # ---------------------------------------------------------------- what the Swarm holds
 
 
-def assert_healthy_as_planned(stack: str, certs: Path, lab: SwarmLab) -> dict[str, Any]:
+def assert_healthy_as_planned(
+    stack: str, certs: Path, lab: SwarmLab, run: Rerun | None = None
+) -> dict[str, Any]:
     code, report = status_json(stack, certs, lab.docker_host)
-    assert (code, report["status"]) == (0, "healthy"), report["problems"]
+    steps = ("rolling", "roles", "health", "bootstrap")
+    said = [e for e in run.events if e["step"] in steps] if run else []
+    assert (code, report["status"]) == (0, "healthy"), (report["problems"], said)
     roles = [(n["name"], n["role"]) for n in report["nodes"]]
     assert roles == [(n["name"], n["planned_role"]) for n in report["nodes"]]  # as planned
     return report
@@ -375,7 +379,7 @@ def test_a_replication_deploy_killed_mid_handover_completes_and_loses_no_key(
     figures.rerun_s["replication: after mid-handover, to healthy"] = final.seconds
     assert final.code == 0, final.stderr + json.dumps(final.events[-5:])
     assert_broke_the_lock(final, killed)
-    report = assert_healthy_as_planned(RSTACK, certs, lab)
+    report = assert_healthy_as_planned(RSTACK, certs, lab, final)
     primary = [n["name"] for n in report["nodes"] if n["role"] == "primary"]
     assert primary == ["node-1"]  # the planned primary has its role back
     endpoints = _endpoints(certs, lab)

@@ -10,10 +10,10 @@ from swarmredis.engine.context import RunContext
 from swarmredis.engine.events import Event
 from swarmredis.engine.modes.base import BootstrapReport
 from swarmredis.engine.modes.replication.bootstrap import bootstrap_replication
-from swarmredis.engine.modes.replication.handover import hand_over, restore_primary
+from swarmredis.engine.modes.replication.handover import _resent, hand_over, restore_primary
 from swarmredis.engine.modes.replication.plan import ReplicationSet
 from swarmredis.engine.redis.replies import parse_pairs, parse_role
-from swarmredis.errors import RedisError
+from swarmredis.errors import RedisError, RedisUnreachable
 from swarmredis.gateway.redis import RedisAccess
 from swarmredis.pki import acl
 
@@ -79,6 +79,27 @@ async def test_a_deployment_verified_after_a_killed_handover_can_fail_over_at_on
         return "primary" in [await _role(access, rs, m.name) for m in rs.data[1:]]
 
     await eventually(promoted, 30, "a replica promoted")
+
+
+async def test_a_handover_command_is_sent_again_after_sentinel_kills_our_connection(
+    lab: Lab, access: RedisAccess, rs: ReplicationSet
+) -> None:
+    """Sentinel does CLIENT KILL TYPE normal on each node it reconfigures, at any step of a
+    handover: the lost command goes out once more on a new connection."""
+    node = rs.data[1]
+    async with (
+        access.connect(node.name, node.endpoint) as ours,
+        access.connect(node.name, node.endpoint) as sentinel_like,
+    ):
+        await ours.ping()
+        await sentinel_like.execute("CLIENT", "KILL", "TYPE", "normal")  # skips itself
+        assert await _resent(ours, "CONFIG", "SET", "replica-priority", "0") == "OK"
+        assert parse_pairs(await ours.execute("CONFIG", "GET", "replica-priority")) == {
+            "replica-priority": "0"
+        }
+        await sentinel_like.execute("CLIENT", "KILL", "TYPE", "normal")
+        with pytest.raises(RedisUnreachable):  # what the handover met before
+            await ours.execute("CONFIG", "SET", "replica-priority", "100")
 
 
 async def test_handover_and_back_lose_no_acknowledged_write(

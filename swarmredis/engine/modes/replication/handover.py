@@ -56,7 +56,7 @@ from swarmredis.engine.redis.replies import (
     parse_sentinel_master,
 )
 from swarmredis.errors import RedisError, RedisUnreachable, SwarmRedisError
-from swarmredis.gateway.redis import RedisAccess, RedisNode
+from swarmredis.gateway.redis import RedisAccess, RedisNode, Reply
 
 FAILOVER_ATTEMPTS = 3
 # beyond Sentinel's failover timeout: it notices a promotion from INFO, read every second
@@ -185,7 +185,7 @@ class _Handover:
     async def execute(self) -> None:
         try:
             for name in self.others:
-                await self.nodes[name].execute("CONFIG", "SET", "replica-priority", "0")
+                await _resent(self.nodes[name], "CONFIG", "SET", "replica-priority", "0")
             await wait_until(
                 self._sentinel_ready,
                 within=self.timeout,
@@ -200,7 +200,7 @@ class _Handover:
                 )
                 address = await self._outcome()
                 if address is not None:
-                    await self.nodes[self.old].execute("REPLICAOF", *address)
+                    await _resent(self.nodes[self.old], "REPLICAOF", *address)
                     return
             raise RedisError(
                 f"{self.rs.master_name}: Sentinel abandoned the failover to {self.target}"
@@ -217,8 +217,9 @@ class _Handover:
         catch-up, Sentinel accepting, the failover; unpaused at the end in any case),
         and the target catches up with every write it acknowledged."""
         pause = 2 * self.timeout + self.rs.failover_timeout + PROMOTION_MARGIN
-        await self.nodes[self.old].execute("CLIENT", "PAUSE", str(int(pause * 1000)), "WRITE")
-        offset = (await self.nodes[self.old].read(parse_role, "ROLE")).offset
+        old = self.nodes[self.old]
+        await _resent(old, "CLIENT", "PAUSE", str(int(pause * 1000)), "WRITE")
+        offset = old.decode("ROLE", parse_role, await _resent(old, "ROLE")).offset
         await wait_until(
             lambda: self._caught_up(offset),
             within=self.timeout,
@@ -285,6 +286,19 @@ class _Handover:
                 args = ("CONFIG", "SET", "replica-priority", self.rs.priority)
                 await _best_effort(self.nodes[name], *args)
             await _best_effort(self.nodes[self.old], "CLIENT", "UNPAUSE")
+
+
+async def _resent(node: RedisNode, *args: str) -> Reply:
+    """Run an idempotent command; if the connection was lost, once more on a new one.
+
+    Sentinel does ``CLIENT KILL TYPE normal`` on every node it reconfigures (the promoted
+    replica, the other replicas, an old primary it turns into a replica), so our
+    connection to a node can be gone at any step of a handover, the last step included:
+    the engine's ``REPLICAOF`` races Sentinel's own on the old primary."""
+    try:
+        return await node.execute(*args)
+    except RedisUnreachable:
+        return await node.execute(*args)  # RedisNode dials again
 
 
 async def _best_effort(node: RedisNode, *args: str, attempts: int = 3) -> None:
