@@ -198,7 +198,19 @@ async def test_a_failover_sentinel_abandons_is_asked_for_again(
 ) -> None:
     """The target refuses Sentinel's `REPLICAOF NO ONE` while the first failover runs (its
     ACL), so Sentinel abandons that failover at its timeout (-failover-abort-slave-timeout);
-    the handover pauses writes again, waits for the catch-up and asks again."""
+    the handover pauses writes again, waits for the catch-up and asks again.
+
+    The old primary stays paused while Sentinel waits for the promotion, and a Sentinel's
+    PINGs queue behind its paused PUBLISH: after down-after-milliseconds every Sentinel
+    sees the primary down, and another one may run its own failover to the same target
+    (the only replica not at priority 0), ending the first one without an abort. The
+    Sentinels here wait long before calling the primary down, so the abort is Sentinel's
+    to decide alone, as the test needs."""
+    for member in rs.sentinels:
+        async with access.connect(member.name, member.endpoint) as sentinel:
+            await sentinel.execute(
+                "SENTINEL", "SET", MASTER_NAME, "down-after-milliseconds", "120000"
+            )
     target = rs.data[1]
     async with access.connect("node-2", target.endpoint) as node:
         await node.execute("ACL", "SETUSER", acl.SENTINEL, "-slaveof", "-replicaof")

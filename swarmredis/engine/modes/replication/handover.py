@@ -26,6 +26,12 @@ coordinates it:
 
 Clients that write during the handover wait (paused) for a second or two, then are told to
 go elsewhere; none gets an acknowledgement for a write that is then lost.
+
+While the old primary is paused, a Sentinel's PINGs queue behind its own paused PUBLISH
+(CLIENT PAUSE WRITE holds commands that may replicate): a failover that stalls past
+``down-after-milliseconds`` makes every Sentinel see the primary down, and another one may
+run its own failover. It can only pick the target (every other replica is at priority
+0), so the outcome is the same; the engine waits for it as for its own.
 """
 
 from __future__ import annotations
