@@ -6,7 +6,10 @@ created and inspected, not by sending traffic through it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from testkit import eventually
 
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.objects import network_object
@@ -25,8 +28,17 @@ async def test_encrypted_overlay_with_subnet_is_created_as_planned(
     for old in await gateway.list("network", "itnet"):
         await gateway.remove("network", str(old["Id"]))
     ident = await gateway.create("network", body)
+    seen: dict[str, Any] = {}
+
+    async def allocated() -> bool:
+        # the manager's allocator fills in the driver and IPAM state a moment after the
+        # create returns: until then inspect shows Driver "" and no IPAM config
+        seen.clear()
+        seen.update(await gateway.inspect("network", ident))
+        return bool(seen.get("Driver"))
+
     try:
-        seen = await gateway.inspect("network", ident)
+        await eventually(allocated, 10, "the network allocated by the manager")
         assert seen["Name"] == "itnet_net"
         assert seen["Driver"] == "overlay"
         assert seen["Scope"] == "swarm"
