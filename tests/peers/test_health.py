@@ -62,6 +62,36 @@ async def test_bootstrapped_cluster_is_healthy(lab: Lab, access: RedisAccess) ->
     assert data["nodes"][0]["slot_count"] == members[0].slots[0][1] + 1
 
 
+async def test_an_open_slot_is_degraded_naming_the_slot_and_both_nodes(
+    lab: Lab, access: RedisAccess
+) -> None:
+    """A move that was interrupted leaves [slot->-id] on the source and [slot-<-id] on
+    the target (CLUSTER NODES, myself line): clients get ASK, redis-cli refuses to run."""
+    members = cluster_members(lab.cluster(shards=3, replicas=1))
+    await bootstrap_cluster(members, access, wait_timeout=30)
+    source, target = members[0], members[1]
+    ids = {}
+    for m in (source, target):
+        async with access.connect(m.name, m.endpoint) as node:
+            ids[m.name] = await node.execute("CLUSTER", "MYID")
+    async with (
+        access.connect(source.name, source.endpoint) as src,
+        access.connect(target.name, target.endpoint) as dst,
+    ):
+        await dst.execute("CLUSTER", "SETSLOT", "100", "IMPORTING", ids[source.name])
+        await src.execute("CLUSTER", "SETSLOT", "100", "MIGRATING", ids[target.name])
+        report = await check_health(mode_for("cluster"), targets_of(members), access)
+        assert report.status is Status.DEGRADED
+        assert [(p.kind, p.node, p.message) for p in report.problems] == [
+            ("slots", "node-1", "slot 100 is open: migrating to node-2"),
+            ("slots", "node-2", "slot 100 is open: importing from node-1"),
+        ]
+        for node in (dst, src):
+            await node.execute("CLUSTER", "SETSLOT", "100", "STABLE")
+    report = await check_health(mode_for("cluster"), targets_of(members), access)
+    assert report.status is Status.HEALTHY, report.problems
+
+
 async def test_killed_replica_makes_the_cluster_degraded(lab: Lab, access: RedisAccess) -> None:
     members = cluster_members(lab.cluster(shards=3, replicas=1))
     await bootstrap_cluster(members, access, wait_timeout=30)

@@ -8,6 +8,7 @@ import pytest
 
 from swarmredis.engine.redis.replies import (
     ClusterNode,
+    OpenSlot,
     format_ranges,
     info_int,
     parse_cluster_info,
@@ -354,6 +355,13 @@ def test_cluster_node_line_with_hostname_and_migrating_slot() -> None:
         "acme-node-1",
     )
     assert node.slots == ((0, 5460),)  # the migration marker is not ownership
+    assert node.open_slots == (
+        OpenSlot(5461, "migrating", "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1"),
+    )
+    importing = parse_cluster_node_line(LINE_WITH_HOSTNAME.replace("->-", "-<-"))
+    assert importing.open_slots[0].state == "importing"
+    with pytest.raises(ValueError, match="not a slot marker"):
+        parse_cluster_node_line(LINE_WITH_HOSTNAME.replace("->-", "-?-"))
     with pytest.raises(ValueError, match="not a CLUSTER NODES line"):
         parse_cluster_node_line("garbage")
 

@@ -73,6 +73,28 @@ def _parse_slot_token(token: str) -> SlotRange | None:
     return int(start), int(end or start)
 
 
+@dataclass(frozen=True)
+class OpenSlot:
+    """A slot a node is moving out (``migrating``, ``[slot->-peer]``) or in
+    (``importing``, ``[slot-<-peer]``): CLUSTER NODES shows these on its ``myself`` line
+    only, on primaries and on replicas alike (valkey#998)."""
+
+    slot: int
+    state: str  # "migrating" | "importing"
+    peer_id: str
+
+
+def _parse_open_slot(token: str) -> OpenSlot | None:
+    if not (token.startswith("[") and token.endswith("]")):
+        return None
+    body = token[1:-1]
+    for marker, state in (("->-", "migrating"), ("-<-", "importing")):
+        slot, found, peer = body.partition(marker)
+        if found:
+            return OpenSlot(int(slot), state, peer)
+    raise ValueError(f"not a slot marker: {token!r}")
+
+
 # ---------------------------------------------------------------- CLUSTER NODES
 
 
@@ -90,6 +112,7 @@ class ClusterNode:
     config_epoch: int
     link_state: str
     slots: tuple[SlotRange, ...]
+    open_slots: tuple[OpenSlot, ...] = ()
 
     @property
     def myself(self) -> bool:
@@ -143,6 +166,7 @@ def _parse_fields(fields: tuple[str, ...]) -> ClusterNode:
     """id, address, flags, primary, config epoch, link state, slot tokens..."""
     ip, port, bus_port, hostname = _parse_address(fields[1])
     slots = tuple(r for r in (_parse_slot_token(t) for t in fields[6:]) if r is not None)
+    open_slots = tuple(o for o in (_parse_open_slot(t) for t in fields[6:]) if o is not None)
     return ClusterNode(
         node_id=fields[0],
         ip=ip,
@@ -154,6 +178,7 @@ def _parse_fields(fields: tuple[str, ...]) -> ClusterNode:
         config_epoch=int(fields[4]),
         link_state=fields[5],
         slots=slots,
+        open_slots=open_slots,
     )
 
 

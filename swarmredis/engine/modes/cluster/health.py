@@ -39,7 +39,22 @@ def judge_cluster(probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verd
     problems += _unserved_slots(ref, by_id)
     for p in reachable:
         problems += _node_problems(p, lines[p.target.name], by_id)
+        problems += _open_slots(p, by_id)
     return summary, problems
+
+
+def _open_slots(p: Probe, by_id: Mapping[str, Probe]) -> list[Problem]:
+    """Slots this node has open (a move that has not ended, or was interrupted: clients
+    get ASK redirections and ``redis-cli --cluster`` refuses to run), with the peer."""
+    me = p.facts.own_entry if p.facts else None
+    problems = []
+    for found in me.open_slots if me else ():
+        peer = by_id.get(found.peer_id)
+        named = peer.target.name if peer else found.peer_id[:8]
+        way = "to" if found.state == "migrating" else "from"
+        message = f"slot {found.slot} is open: {found.state} {way} {named}"
+        problems.append(Problem(DEGRADED, ProblemKind.SLOTS, p.target.name, message))
+    return problems
 
 
 def _epoch(p: Probe) -> int:
