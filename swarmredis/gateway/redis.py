@@ -128,6 +128,11 @@ def _reply_code(exc: BaseException) -> str | None:
     """The first word of a Redis error reply (``NOGOODSLAVE``, ``ERR``, ``MOVED``...)."""
     if not isinstance(exc, rexc.ResponseError):
         return None
+    # redis-py takes the code off the codes it knows (ASK, MOVED, READONLY, NOPERM...)
+    # and keeps it in status_code; other replies keep theirs as their first word
+    known = getattr(exc, "status_code", None)
+    if isinstance(known, str) and known:
+        return known
     word = str(exc).split(" ", 1)[0]
     return word if word.isupper() else "ERR"
 
@@ -227,6 +232,17 @@ class RedisNode:
         with _mapped(self.name, self.endpoint, label, self.timeout), anyio.fail_after(self.timeout):
             await self._connection.send_command(*args)
             reply: Reply = await self._connection.read_response()
+        return reply
+
+    async def execute_bytes(self, *args: Arg) -> bytes | None:
+        """Send one command whose reply is binary (``DUMP``): the bulk string undecoded,
+        or None for a nil reply."""
+        label = _command_label(args)
+        with _mapped(self.name, self.endpoint, label, self.timeout), anyio.fail_after(self.timeout):
+            await self._connection.send_command(*args)
+            reply = await self._connection.read_response(disable_decoding=True)
+        if reply is not None and not isinstance(reply, bytes):
+            raise self.unexpected(label, reply, "not a bulk string")
         return reply
 
     async def pipeline(self, *commands: tuple[Arg, ...]) -> list[Reply | RedisError]:

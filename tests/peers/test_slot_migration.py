@@ -1,0 +1,171 @@
+"""The classic slot-move protocol against real local cluster nodes: keys moved, nothing
+lost, BUSYKEY, a MIGRATE timeout, and a re-run that finishes a move left open."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import pytest
+
+from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
+from swarmredis.engine.modes.cluster.members import ClusterMember
+from swarmredis.engine.modes.cluster.migrate import MoveEnds, MoveError, move_slot
+from swarmredis.engine.redis.replies import parse_cluster_nodes
+from swarmredis.gateway.redis import RedisAccess, RedisNode
+
+from .servers import Lab, cluster_members
+
+pytestmark = pytest.mark.anyio
+
+TAG = "{shop}"  # every key below hashes to this tag's slot
+
+
+@pytest.fixture
+async def members(lab: Lab, access: RedisAccess) -> list[ClusterMember]:
+    found = cluster_members(lab.cluster(shards=3, replicas=1))
+    await bootstrap_cluster(found, access, wait_timeout=30)
+    return found
+
+
+@asynccontextmanager
+async def connected(
+    access: RedisAccess, members: list[ClusterMember]
+) -> AsyncIterator[dict[str, RedisNode]]:
+    async with AsyncExitStack() as stack:
+        nodes = {}
+        for m in members:
+            nodes[m.name] = await stack.enter_async_context(access.connect(m.name, m.endpoint))
+        yield nodes
+
+
+async def owner_of(nodes: dict[str, RedisNode], slot: int) -> tuple[str, str]:
+    """(name, node id) of the primary that serves ``slot``, as node-1 sees it."""
+    table = parse_cluster_nodes(str(await nodes["node-1"].execute("CLUSTER", "NODES")))
+    ids = {str(await n.execute("CLUSTER", "MYID")): name for name, n in nodes.items()}
+    owner = next(n for n in table if n.is_primary and any(a <= slot <= b for a, b in n.slots))
+    return ids[owner.node_id], owner.node_id
+
+
+async def ends_for(
+    nodes: dict[str, RedisNode],
+    members: list[ClusterMember],
+    access: RedisAccess,
+    source: str,
+    target: str,
+) -> MoveEnds:
+    by_name = {m.name: m for m in members}
+    ids = {name: str(await n.execute("CLUSTER", "MYID")) for name, n in nodes.items()}
+    others = [
+        nodes[m.name] for m in members if m.role == "primary" and m.name not in (source, target)
+    ]
+    return MoveEnds(
+        source=nodes[source],
+        source_id=ids[source],
+        target=nodes[target],
+        target_id=ids[target],
+        target_host=by_name[target].meet_ip,
+        target_port=by_name[target].meet_port,
+        migrate_as=access.credentials,
+        others=others,
+    )
+
+
+async def open_slots(nodes: dict[str, RedisNode]) -> list[str]:
+    found = []
+    for name, node in nodes.items():
+        for line in parse_cluster_nodes(str(await node.execute("CLUSTER", "NODES"))):
+            if line.myself and line.open_slots:
+                found.append(f"{name}: {line.open_slots}")
+    return found
+
+
+async def test_a_slot_and_its_keys_move_and_every_node_learns_the_new_owner(
+    access: RedisAccess, members: list[ClusterMember]
+) -> None:
+    async with connected(access, members) as nodes:
+        slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
+        source, _ = await owner_of(nodes, slot)
+        target = next(m.name for m in members if m.role == "primary" and m.name != source)
+        values = {f"{TAG}:{i}": f"v{i}" for i in range(95)}  # 10 batches, the last short
+        for key, value in values.items():
+            await nodes[source].execute("SET", key, value)
+        ends = await ends_for(nodes, members, access, source, target)
+
+        moved = await move_slot(ends, slot, migrate_timeout_ms=5000)
+
+        assert moved == 95
+        assert await nodes[source].execute("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 0
+        assert await nodes[target].execute("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 95
+        for key, value in values.items():
+            assert await nodes[target].execute("GET", key) == value
+        for name in ("node-1", "node-2", "node-3"):  # primaries told; replicas by gossip
+            table = parse_cluster_nodes(str(await nodes[name].execute("CLUSTER", "NODES")))
+            owner = next(n for n in table if any(a <= slot <= b for a, b in n.slots))
+            assert owner.node_id == ends.target_id, name
+        assert await open_slots(nodes) == []
+        again = await move_slot(ends, slot, migrate_timeout_ms=5000)  # already there
+        assert again == 0
+
+
+async def test_busykey_with_the_same_value_is_replaced_and_with_another_stops_the_move(
+    access: RedisAccess, members: list[ClusterMember]
+) -> None:
+    async with connected(access, members) as nodes:
+        slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
+        source, _ = await owner_of(nodes, slot)
+        target = next(m.name for m in members if m.role == "primary" and m.name != source)
+        ends = await ends_for(nodes, members, access, source, target)
+        await nodes[source].execute("SET", f"{TAG}:same", "one")
+        await nodes[source].execute("SET", f"{TAG}:differs", "source")
+        # the target holds copies, as a MIGRATE whose reply was lost leaves them
+        await nodes[target].execute("CLUSTER", "SETSLOT", str(slot), "IMPORTING", ends.source_id)
+        for key, value in ((f"{TAG}:same", "one"), (f"{TAG}:differs", "target")):
+            payload = await _dump(nodes[source], value)
+            await nodes[target].execute("ASKING")
+            await nodes[target].execute("RESTORE", key, "0", payload)
+
+        with pytest.raises(MoveError, match=r"key '\{shop\}:differs' is on .* different values"):
+            await move_slot(ends, slot, migrate_timeout_ms=5000)
+        assert await open_slots(nodes)  # left open, not finalised
+        assert await nodes[source].execute("GET", f"{TAG}:differs") == "source"  # not replaced
+
+        await nodes[target].execute("ASKING")
+        await nodes[target].execute("DEL", f"{TAG}:differs")
+        assert await move_slot(ends, slot, migrate_timeout_ms=5000) == 2  # the re-run ends it
+        assert await nodes[target].execute("GET", f"{TAG}:differs") == "source"
+        assert await nodes[target].execute("GET", f"{TAG}:same") == "one"
+        assert await open_slots(nodes) == []
+
+
+async def _dump(node: RedisNode, value: str) -> bytes:
+    """The DUMP payload of ``value`` (made on a scratch key of the same slot)."""
+    scratch = f"{TAG}:scratch"
+    await node.execute("SET", scratch, value)
+    payload = await node.execute_bytes("DUMP", scratch)
+    await node.execute("DEL", scratch)
+    assert payload is not None
+    return payload
+
+
+async def test_a_migrate_timeout_stops_the_move_and_a_re_run_finishes_it(
+    access: RedisAccess, members: list[ClusterMember]
+) -> None:
+    async with connected(access, members) as nodes:
+        slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
+        source, _ = await owner_of(nodes, slot)
+        target = next(m.name for m in members if m.role == "primary" and m.name != source)
+        ends = await ends_for(nodes, members, access, source, target)
+        for i in range(20):
+            await nodes[source].execute("SET", f"{TAG}:{i}", str(i))
+        await nodes[target].execute("CLIENT", "PAUSE", "3000", "WRITE")  # the target stalls
+
+        with pytest.raises(MoveError, match=r"slot \d+: MIGRATE to node-\d failed: .*IOERR"):
+            await move_slot(ends, slot, migrate_timeout_ms=300)
+        assert len(await open_slots(nodes)) == 2  # migrating on one, importing on the other
+
+        await nodes[target].execute("CLIENT", "UNPAUSE")
+        assert await move_slot(ends, slot, migrate_timeout_ms=5000) == 20
+        assert await open_slots(nodes) == []
+        for i in range(20):
+            assert await nodes[target].execute("GET", f"{TAG}:{i}") == str(i)
