@@ -99,6 +99,16 @@ CLUSTER_REPLICATION_USER = AclUser(
     ),
     purpose="replicas (masteruser); address healing in cluster mode",
 )
+# The user a source primary's MIGRATE logs in as on the target (MIGRATE ... AUTH2): it
+# sends SELECT on a new cached connection, then RESTORE-ASKING per key (REPLACE is an
+# argument). Keys: all, since a slot holds any key; no other command, no channel.
+MIGRATION = "migration"
+MIGRATION_USER = AclUser(
+    MIGRATION,
+    keys=("*",),
+    commands=("+select", "+restore-asking"),
+    purpose="slot moves (MIGRATE AUTH2 on the target)",
+)
 # A metrics exporter, without keys or channels. Left out on purpose:
 # CONFIG GET (it returns masterauth in clear text) and SLOWLOG GET (it shows
 # the arguments, i.e. data, of slow commands); SLOWLOG LEN is enough for metrics.

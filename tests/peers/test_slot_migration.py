@@ -3,6 +3,7 @@ lost, BUSYKEY, a MIGRATE timeout, and a re-run that finishes a move left open.""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -12,7 +13,9 @@ from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.members import ClusterMember
 from swarmredis.engine.modes.cluster.migrate import MoveEnds, MoveError, move_slot
 from swarmredis.engine.redis.replies import parse_cluster_nodes
-from swarmredis.gateway.redis import RedisAccess, RedisNode
+from swarmredis.errors import RedisError
+from swarmredis.gateway.redis import Credentials, RedisAccess, RedisNode
+from swarmredis.pki import acl
 
 from .servers import Lab, cluster_members
 
@@ -169,3 +172,35 @@ async def test_a_migrate_timeout_stops_the_move_and_a_re_run_finishes_it(
         assert await open_slots(nodes) == []
         for i in range(20):
             assert await nodes[target].execute("GET", f"{TAG}:{i}") == str(i)
+
+
+async def test_the_migration_user_can_restore_a_moved_key_and_nothing_else(
+    access: RedisAccess, members: list[ClusterMember]
+) -> None:
+    """MIGRATE ... AUTH2 migration: the least-privilege user the moves log in as."""
+    secret = "m1gr4t10n-" + "x" * 20
+    async with connected(access, members) as nodes:
+        for node in nodes.values():
+            rules = acl.MIGRATION_USER.rules().split()
+            await node.execute("ACL", "SETUSER", acl.MIGRATION, "reset", *rules, f">{secret}")
+        slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
+        source, _ = await owner_of(nodes, slot)
+        target = next(m.name for m in members if m.role == "primary" and m.name != source)
+        for i in range(15):
+            await nodes[source].execute("SET", f"{TAG}:{i}", str(i))
+        ends = await ends_for(nodes, members, access, source, target)
+        as_migration = dataclasses.replace(ends, migrate_as=Credentials(acl.MIGRATION, secret))
+        assert await move_slot(as_migration, slot, migrate_timeout_ms=5000) == 15
+        assert await nodes[target].execute("GET", f"{TAG}:7") == "7"
+
+    by_name = {m.name: m for m in members}
+    only = RedisAccess(access.tls, Credentials(acl.MIGRATION, secret), timeout=3)
+    async with only.connect(target, by_name[target].endpoint) as node:
+        for command in (
+            ("GET", f"{TAG}:7"),
+            ("SET", "k", "v"),
+            ("CLUSTER", "NODES"),
+            ("DUMP", "k"),
+        ):
+            with pytest.raises(RedisError, match="not permitted"):
+                await node.execute(*command)
