@@ -53,7 +53,7 @@ from swarmredis.gateway.tls import ContextCache as ContextCache
 from swarmredis.gateway.tls import TLSClientFiles as TLSClientFiles
 from swarmredis.gateway.tls import client_context as client_context
 
-Reply: TypeAlias = "str | int | float | list[Reply] | dict[str, Reply] | None"
+Reply: TypeAlias = "str | bytes | int | float | list[Reply] | dict[str, Reply] | None"
 Arg: TypeAlias = str | int | float | bytes
 T = TypeVar("T")
 # what a pure parser raises on a reply of the wrong shape or type (decode maps them)
@@ -128,9 +128,7 @@ def _reply_code(exc: BaseException) -> str | None:
     """The first word of a Redis error reply (``NOGOODSLAVE``, ``ERR``, ``MOVED``...)."""
     if not isinstance(exc, rexc.ResponseError):
         return None
-    # redis-py takes the code off the codes it knows (ASK, MOVED, READONLY, NOPERM...)
-    # and keeps it in status_code; other replies keep theirs as their first word
-    known = getattr(exc, "status_code", None)
+    known = getattr(exc, "status_code", None)  # redis-py took it off (ASK, MOVED...)
     if isinstance(known, str) and known:
         return known
     word = str(exc).split(" ", 1)[0]
@@ -226,23 +224,13 @@ class RedisNode:
     def __repr__(self) -> str:
         return f"RedisNode({self.name!r}, {self.endpoint})"
 
-    async def execute(self, *args: Arg) -> Reply:
-        """Send one command and return its raw reply (errors mapped, under the timeout)."""
+    async def execute(self, *args: Arg, raw: bool = False) -> Reply:
+        """Send one command and return its reply (errors mapped, under the timeout);
+        ``raw``: bulk strings undecoded, for binary replies (``DUMP``)."""
         label = _command_label(args)
         with _mapped(self.name, self.endpoint, label, self.timeout), anyio.fail_after(self.timeout):
             await self._connection.send_command(*args)
-            reply: Reply = await self._connection.read_response()
-        return reply
-
-    async def execute_bytes(self, *args: Arg) -> bytes | None:
-        """Send one command whose reply is binary (``DUMP``): the bulk string undecoded,
-        or None for a nil reply."""
-        label = _command_label(args)
-        with _mapped(self.name, self.endpoint, label, self.timeout), anyio.fail_after(self.timeout):
-            await self._connection.send_command(*args)
-            reply = await self._connection.read_response(disable_decoding=True)
-        if reply is not None and not isinstance(reply, bytes):
-            raise self.unexpected(label, reply, "not a bulk string")
+            reply: Reply = await self._connection.read_response(disable_decoding=raw)
         return reply
 
     async def pipeline(self, *commands: tuple[Arg, ...]) -> list[Reply | RedisError]:

@@ -145,9 +145,9 @@ async def _dump(node: RedisNode, value: str) -> bytes:
     """The DUMP payload of ``value`` (made on a scratch key of the same slot)."""
     scratch = f"{TAG}:scratch"
     await node.execute("SET", scratch, value)
-    payload = await node.execute_bytes("DUMP", scratch)
+    payload = await node.execute("DUMP", scratch, raw=True)
     await node.execute("DEL", scratch)
-    assert payload is not None
+    assert isinstance(payload, bytes)
     return payload
 
 

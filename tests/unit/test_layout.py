@@ -36,6 +36,7 @@ PURE = sorted(
         "engine/redis/verdict.py",
         "engine/modes/base.py",
         "engine/modes/cluster/members.py",
+        "engine/modes/cluster/moves.py",
         "engine/modes/cluster/plan.py",
         "engine/modes/cluster/roles.py",
         "engine/modes/cluster/health.py",

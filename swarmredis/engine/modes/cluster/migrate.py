@@ -138,13 +138,13 @@ async def _same_value(ends: MoveEnds, key: str) -> bool:
     equal: MIGRATE moved it (the source answers ``-ASK``), or it was not the one MIGRATE
     found busy. The target needs ASKING: the slot is importing there, not yet its own."""
     try:
-        mine = await ends.source.execute_bytes("DUMP", key)
+        mine = await ends.source.execute("DUMP", key, raw=True)
     except RedisError as error:
         if error.code != "ASK":
             raise
         return True  # no longer on the source: this MIGRATE moved it, nothing to compare
     await ends.target.execute("ASKING")  # for the next command on this connection
-    theirs = await ends.target.execute_bytes("DUMP", key)
+    theirs = await ends.target.execute("DUMP", key, raw=True)
     return theirs is None or mine == theirs
 
 
