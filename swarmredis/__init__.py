@@ -42,6 +42,7 @@ from swarmredis.errors import (
     SpecError,
     StoreFileError,
     SwarmRedisError,
+    TopologyChangeRefused,
 )
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ __all__ = [
     "Status",
     "StoreFileError",
     "SwarmRedisError",
+    "TopologyChangeRefused",
     "__version__",
     "deploy",
     "load_stack",

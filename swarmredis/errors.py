@@ -29,6 +29,7 @@ gateways, never scattered through the code.
     ├── ConvergenceError                 a task failed / was rejected on a host
     ├── DeployTimeout                    a wait ran out (converge, bootstrap, rm)
     ├── LockHeld                         another operation holds the stack's lock
+    ├── TopologyChangeRefused            a live stack's shard or replica count changed
     └── HealthError                      deploy finished but the stack is down
         └── DegradedError                exit 1: serving, but not as planned
 """
@@ -287,6 +288,11 @@ class LockHeld(SwarmRedisError):
             "operation": self.operation,
             "since": self.since,
         }
+
+
+class TopologyChangeRefused(SwarmRedisError):
+    """The stack file changes which node is which on a live stack (a shard or replica
+    count changed): refused before anything is written."""
 
 
 class HealthError(SwarmRedisError):

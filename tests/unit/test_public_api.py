@@ -49,6 +49,7 @@ def test_the_public_api_is_exactly_the_curated_names_and_the_errors() -> None:
 _ODD_ERRORS = {
     "DeployTimeout",
     "LockHeld",
+    "TopologyChangeRefused",
     "DockerUnreachable",
     "NotAManager",
     "NotInSwarm",

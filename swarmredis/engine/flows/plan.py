@@ -26,6 +26,7 @@ from swarmredis.plan.diff import Plan, diff
 from swarmredis.plan.observe import previous_assignment
 from swarmredis.plan.placement import place
 from swarmredis.plan.ports import check_host_ports, ports_taken
+from swarmredis.plan.scaling import topology_change_refusal
 from swarmredis.plan.state import desired_state
 from swarmredis.stackfile import Stack
 
@@ -63,6 +64,8 @@ async def plan_stack(
     Returns the plan and the certificates issued (``kind name``).
     """
     nodes, objects = await observe(gateway, stack.name)
+    if refusal := topology_change_refusal(stack, objects):
+        raise refusal  # before placement, certificates or any write
     # Placement first, once: it fails before anything is written, and with `announce: host`
     # the chosen hosts' addresses belong in the certificates.
     assignment = place(stack, nodes, previous_assignment(objects), options.allow_colocation)
