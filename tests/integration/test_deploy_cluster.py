@@ -10,6 +10,7 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import anyio
 import pytest
@@ -227,6 +228,50 @@ def test_second_deploy_changes_nothing(cluster: Deployed) -> None:
         docker_host=cluster.lab.docker_host,
     )
     assert plan.returncode == 0, plan.stdout + plan.stderr
+
+
+def test_a_changed_shard_count_is_refused_by_plan_and_deploy_and_nothing_changes(
+    cluster: Deployed, tmp_path: Path
+) -> None:
+    """Until slots move (issue 11), shards: 3 -> 4 on the live cluster is refused with
+    exit 2 before any write, naming the node it would re-role and the counts that run."""
+    grown = tmp_path / "itc-4-shards.yaml"
+    data = yaml.safe_load(cluster.stack_file.read_text())
+    data["shards"] = 4
+    grown.write_text(yaml.safe_dump(data))
+    before = _task_ids(cluster)
+    specs = cluster.lab.docker(
+        1,
+        "service",
+        "ls",
+        "--filter",
+        f"label=io.swarmredis.stack={STACK}",
+        "--format",
+        "{{.Name}} {{.ID}}",
+    )
+    for command in ("plan", "deploy"):
+        done = cli(
+            command,
+            str(grown),
+            "--certs-dir",
+            str(cluster.certs),
+            docker_host=cluster.lab.docker_host,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "node-4 is shard 1's replica and would become shard 4's primary" in done.stderr
+        assert "shards: 3, replicas: 1 run now" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert _task_ids(cluster) == before
+    after = cluster.lab.docker(
+        1,
+        "service",
+        "ls",
+        "--filter",
+        f"label=io.swarmredis.stack={STACK}",
+        "--format",
+        "{{.Name}} {{.ID}}",
+    )
+    assert after == specs  # no service created or removed
 
 
 @pytest.mark.anyio
