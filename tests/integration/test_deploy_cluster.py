@@ -230,6 +230,12 @@ def test_second_deploy_changes_nothing(cluster: Deployed) -> None:
     assert plan.returncode == 0, plan.stdout + plan.stderr
 
 
+def _service_ids(cluster: Deployed) -> str:
+    return cluster.lab.docker(
+        1, "service", "ls", "--filter", f"label=io.swarmredis.stack={STACK}", "-q"
+    )
+
+
 def test_a_changed_shard_count_is_refused_by_plan_and_deploy_and_nothing_changes(
     cluster: Deployed, tmp_path: Path
 ) -> None:
@@ -240,15 +246,7 @@ def test_a_changed_shard_count_is_refused_by_plan_and_deploy_and_nothing_changes
     data["shards"] = 4
     grown.write_text(yaml.safe_dump(data))
     before = _task_ids(cluster)
-    specs = cluster.lab.docker(
-        1,
-        "service",
-        "ls",
-        "--filter",
-        f"label=io.swarmredis.stack={STACK}",
-        "--format",
-        "{{.Name}} {{.ID}}",
-    )
+    specs = _service_ids(cluster)
     for command in ("plan", "deploy"):
         done = cli(
             command,
@@ -262,15 +260,7 @@ def test_a_changed_shard_count_is_refused_by_plan_and_deploy_and_nothing_changes
         assert "shards: 3, replicas: 1 run now" in done.stderr
         assert "Traceback" not in done.stderr
     assert _task_ids(cluster) == before
-    after = cluster.lab.docker(
-        1,
-        "service",
-        "ls",
-        "--filter",
-        f"label=io.swarmredis.stack={STACK}",
-        "--format",
-        "{{.Name}} {{.ID}}",
-    )
+    after = _service_ids(cluster)
     assert after == specs  # no service created or removed
 
 

@@ -74,6 +74,16 @@ async def ends_for(
     )
 
 
+async def tag_move(
+    nodes: dict[str, RedisNode], members: list[ClusterMember]
+) -> tuple[int, str, str]:
+    """The slot of TAG, the primary that serves it, and another primary to move it to."""
+    slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
+    source, _ = await owner_of(nodes, slot)
+    target = next(m.name for m in members if m.role == "primary" and m.name != source)
+    return slot, source, target
+
+
 async def open_slots(nodes: dict[str, RedisNode]) -> list[str]:
     found = []
     for name, node in nodes.items():
@@ -87,9 +97,7 @@ async def test_a_slot_and_its_keys_move_and_every_node_learns_the_new_owner(
     access: RedisAccess, members: list[ClusterMember]
 ) -> None:
     async with connected(access, members) as nodes:
-        slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
-        source, _ = await owner_of(nodes, slot)
-        target = next(m.name for m in members if m.role == "primary" and m.name != source)
+        slot, source, target = await tag_move(nodes, members)
         values = {f"{TAG}:{i}": f"v{i}" for i in range(95)}  # 10 batches, the last short
         for key, value in values.items():
             await nodes[source].execute("SET", key, value)
@@ -115,9 +123,7 @@ async def test_busykey_with_the_same_value_is_replaced_and_with_another_stops_th
     access: RedisAccess, members: list[ClusterMember]
 ) -> None:
     async with connected(access, members) as nodes:
-        slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
-        source, _ = await owner_of(nodes, slot)
-        target = next(m.name for m in members if m.role == "primary" and m.name != source)
+        slot, source, target = await tag_move(nodes, members)
         ends = await ends_for(nodes, members, access, source, target)
         await nodes[source].execute("SET", f"{TAG}:same", "one")
         await nodes[source].execute("SET", f"{TAG}:differs", "source")
@@ -155,9 +161,7 @@ async def test_a_migrate_timeout_stops_the_move_and_a_re_run_finishes_it(
     access: RedisAccess, members: list[ClusterMember]
 ) -> None:
     async with connected(access, members) as nodes:
-        slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
-        source, _ = await owner_of(nodes, slot)
-        target = next(m.name for m in members if m.role == "primary" and m.name != source)
+        slot, source, target = await tag_move(nodes, members)
         ends = await ends_for(nodes, members, access, source, target)
         for i in range(20):
             await nodes[source].execute("SET", f"{TAG}:{i}", str(i))
@@ -183,9 +187,7 @@ async def test_the_migration_user_can_restore_a_moved_key_and_nothing_else(
         for node in nodes.values():
             rules = acl.MIGRATION_USER.rules().split()
             await node.execute("ACL", "SETUSER", acl.MIGRATION, "reset", *rules, f">{secret}")
-        slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
-        source, _ = await owner_of(nodes, slot)
-        target = next(m.name for m in members if m.role == "primary" and m.name != source)
+        slot, source, target = await tag_move(nodes, members)
         for i in range(15):
             await nodes[source].execute("SET", f"{TAG}:{i}", str(i))
         ends = await ends_for(nodes, members, access, source, target)
