@@ -79,9 +79,10 @@ async def move_slot(
 
 async def _owns(node: RedisNode, slot: int) -> bool:
     """The node serves ``slot`` in its own view (its ``myself`` line)."""
-    me = next(
-        n for n in parse_cluster_nodes(str(await node.execute("CLUSTER", "NODES"))) if n.myself
-    )
+    table = await node.read(parse_cluster_nodes, "CLUSTER", "NODES")  # garbage: a reply error
+    me = next((n for n in table if n.myself), None)
+    if me is None:
+        raise node.unexpected("CLUSTER NODES", "", "no 'myself' line")
     return any(start <= slot <= end for start, end in me.slots)
 
 
