@@ -75,13 +75,21 @@ async def ends_for(
 
 
 async def tag_move(
-    nodes: dict[str, RedisNode], members: list[ClusterMember]
-) -> tuple[int, str, str]:
-    """The slot of TAG, the primary that serves it, and another primary to move it to."""
+    nodes: dict[str, RedisNode], members: list[ClusterMember], access: RedisAccess
+) -> tuple[int, MoveEnds]:
+    """The slot of TAG and a move of it from the primary that serves it to another one."""
     slot = int(str(await nodes["node-1"].execute("CLUSTER", "KEYSLOT", TAG)))
     source, _ = await owner_of(nodes, slot)
     target = next(m.name for m in members if m.role == "primary" and m.name != source)
-    return slot, source, target
+    return slot, await ends_for(nodes, members, access, source, target)
+
+
+async def write_keys(node: RedisNode, count: int) -> dict[str, str]:
+    """``count`` keys of TAG's slot on ``node``; their values by key."""
+    values = {f"{TAG}:{i}": str(i) for i in range(count)}
+    for key, value in values.items():
+        await node.execute("SET", key, value)
+    return values
 
 
 async def open_slots(nodes: dict[str, RedisNode]) -> list[str]:
@@ -97,19 +105,16 @@ async def test_a_slot_and_its_keys_move_and_every_node_learns_the_new_owner(
     access: RedisAccess, members: list[ClusterMember]
 ) -> None:
     async with connected(access, members) as nodes:
-        slot, source, target = await tag_move(nodes, members)
-        values = {f"{TAG}:{i}": f"v{i}" for i in range(95)}  # 10 batches, the last short
-        for key, value in values.items():
-            await nodes[source].execute("SET", key, value)
-        ends = await ends_for(nodes, members, access, source, target)
+        slot, ends = await tag_move(nodes, members, access)
+        values = await write_keys(ends.source, 95)  # 10 batches, the last short
 
         moved = await move_slot(ends, slot, migrate_timeout_ms=5000)
 
         assert moved == 95
-        assert await nodes[source].execute("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 0
-        assert await nodes[target].execute("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 95
+        assert await ends.source.execute("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 0
+        assert await ends.target.execute("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 95
         for key, value in values.items():
-            assert await nodes[target].execute("GET", key) == value
+            assert await ends.target.execute("GET", key) == value
         for name in ("node-1", "node-2", "node-3"):  # primaries told; replicas by gossip
             table = parse_cluster_nodes(str(await nodes[name].execute("CLUSTER", "NODES")))
             owner = next(n for n in table if any(a <= slot <= b for a, b in n.slots))
@@ -123,27 +128,26 @@ async def test_busykey_with_the_same_value_is_replaced_and_with_another_stops_th
     access: RedisAccess, members: list[ClusterMember]
 ) -> None:
     async with connected(access, members) as nodes:
-        slot, source, target = await tag_move(nodes, members)
-        ends = await ends_for(nodes, members, access, source, target)
-        await nodes[source].execute("SET", f"{TAG}:same", "one")
-        await nodes[source].execute("SET", f"{TAG}:differs", "source")
+        slot, ends = await tag_move(nodes, members, access)
+        await ends.source.execute("SET", f"{TAG}:same", "one")
+        await ends.source.execute("SET", f"{TAG}:differs", "source")
         # the target holds copies, as a MIGRATE whose reply was lost leaves them
-        await nodes[target].execute("CLUSTER", "SETSLOT", str(slot), "IMPORTING", ends.source_id)
+        await ends.target.execute("CLUSTER", "SETSLOT", str(slot), "IMPORTING", ends.source_id)
         for key, value in ((f"{TAG}:same", "one"), (f"{TAG}:differs", "target")):
-            payload = await _dump(nodes[source], value)
-            await nodes[target].execute("ASKING")
-            await nodes[target].execute("RESTORE", key, "0", payload)
+            payload = await _dump(ends.source, value)
+            await ends.target.execute("ASKING")
+            await ends.target.execute("RESTORE", key, "0", payload)
 
         with pytest.raises(MoveError, match=r"key '\{shop\}:differs' is on .* different values"):
             await move_slot(ends, slot, migrate_timeout_ms=5000)
         assert await open_slots(nodes)  # left open, not finalised
-        assert await nodes[source].execute("GET", f"{TAG}:differs") == "source"  # not replaced
+        assert await ends.source.execute("GET", f"{TAG}:differs") == "source"  # not replaced
 
-        await nodes[target].execute("ASKING")
-        await nodes[target].execute("DEL", f"{TAG}:differs")
+        await ends.target.execute("ASKING")
+        await ends.target.execute("DEL", f"{TAG}:differs")
         assert await move_slot(ends, slot, migrate_timeout_ms=5000) == 2  # the re-run ends it
-        assert await nodes[target].execute("GET", f"{TAG}:differs") == "source"
-        assert await nodes[target].execute("GET", f"{TAG}:same") == "one"
+        assert await ends.target.execute("GET", f"{TAG}:differs") == "source"
+        assert await ends.target.execute("GET", f"{TAG}:same") == "one"
         assert await open_slots(nodes) == []
 
 
@@ -161,21 +165,19 @@ async def test_a_migrate_timeout_stops_the_move_and_a_re_run_finishes_it(
     access: RedisAccess, members: list[ClusterMember]
 ) -> None:
     async with connected(access, members) as nodes:
-        slot, source, target = await tag_move(nodes, members)
-        ends = await ends_for(nodes, members, access, source, target)
-        for i in range(20):
-            await nodes[source].execute("SET", f"{TAG}:{i}", str(i))
-        await nodes[target].execute("CLIENT", "PAUSE", "3000", "WRITE")  # the target stalls
+        slot, ends = await tag_move(nodes, members, access)
+        values = await write_keys(ends.source, 20)
+        await ends.target.execute("CLIENT", "PAUSE", "3000", "WRITE")  # the target stalls
 
         with pytest.raises(MoveError, match=r"slot \d+: MIGRATE to node-\d failed: .*IOERR"):
             await move_slot(ends, slot, migrate_timeout_ms=300)
         assert len(await open_slots(nodes)) == 2  # migrating on one, importing on the other
 
-        await nodes[target].execute("CLIENT", "UNPAUSE")
+        await ends.target.execute("CLIENT", "UNPAUSE")
         assert await move_slot(ends, slot, migrate_timeout_ms=5000) == 20
         assert await open_slots(nodes) == []
-        for i in range(20):
-            assert await nodes[target].execute("GET", f"{TAG}:{i}") == str(i)
+        for key, value in values.items():
+            assert await ends.target.execute("GET", key) == value
 
 
 async def test_the_migration_user_can_restore_a_moved_key_and_nothing_else(
@@ -187,17 +189,14 @@ async def test_the_migration_user_can_restore_a_moved_key_and_nothing_else(
         for node in nodes.values():
             rules = acl.MIGRATION_USER.rules().split()
             await node.execute("ACL", "SETUSER", acl.MIGRATION, "reset", *rules, f">{secret}")
-        slot, source, target = await tag_move(nodes, members)
-        for i in range(15):
-            await nodes[source].execute("SET", f"{TAG}:{i}", str(i))
-        ends = await ends_for(nodes, members, access, source, target)
+        slot, ends = await tag_move(nodes, members, access)
+        await write_keys(ends.source, 15)
         as_migration = dataclasses.replace(ends, migrate_as=Credentials(acl.MIGRATION, secret))
         assert await move_slot(as_migration, slot, migrate_timeout_ms=5000) == 15
-        assert await nodes[target].execute("GET", f"{TAG}:7") == "7"
+        assert await ends.target.execute("GET", f"{TAG}:7") == "7"
 
-    by_name = {m.name: m for m in members}
     only = RedisAccess(access.tls, Credentials(acl.MIGRATION, secret), timeout=3)
-    async with only.connect(target, by_name[target].endpoint) as node:
+    async with only.connect(ends.target.name, ends.target.endpoint) as node:
         for command in (
             ("GET", f"{TAG}:7"),
             ("SET", "k", "v"),
