@@ -23,6 +23,27 @@ from swarmredis.constants import CLUSTER_SLOTS
 SlotRange = tuple[int, int]  # inclusive, as CLUSTER NODES and SETSLOT ranges are
 
 
+def slots_of(ranges: Iterable[SlotRange]) -> frozenset[int]:
+    """Every slot in these inclusive ranges."""
+    return frozenset(s for start, end in ranges for s in range(start, end + 1))
+
+
+def ranges_of(slots: Iterable[int]) -> tuple[SlotRange, ...]:
+    """Sorted slots -> the smallest list of inclusive ranges: {0,1,2,7} -> ((0,2),(7,7))."""
+    ranges: list[list[int]] = []
+    for slot in sorted(set(slots)):
+        if ranges and slot == ranges[-1][1] + 1:
+            ranges[-1][1] = slot
+        else:
+            ranges.append([slot, slot])
+    return tuple((start, end) for start, end in ranges)
+
+
+def format_ranges(ranges: Iterable[SlotRange]) -> str:
+    """Ranges for people: ``0-5460,5461``."""
+    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges) or "-"
+
+
 @dataclass(frozen=True)
 class SlotMove:
     """Slots that go from one primary to another."""
@@ -41,23 +62,11 @@ class SlotMove:
             yield from range(start, end + 1)
 
     def __str__(self) -> str:
-        shown = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in self.ranges)
-        return f"{self.count} slots {self.source} -> {self.target}: {shown}"
+        return f"{self.count} slots {self.source} -> {self.target}: {format_ranges(self.ranges)}"
 
 
 class SlotPlanError(ValueError):
     """The current slot map cannot be planned from (a gap, an overlap, a bad range)."""
-
-
-def ranges_of(slots: Iterable[int]) -> tuple[SlotRange, ...]:
-    """Slot numbers -> the fewest inclusive ranges, ascending."""
-    ranges: list[SlotRange] = []
-    for slot in sorted(set(slots)):
-        if ranges and ranges[-1][1] == slot - 1:
-            ranges[-1] = (ranges[-1][0], slot)
-        else:
-            ranges.append((slot, slot))
-    return tuple(ranges)
 
 
 def final_counts(current: Mapping[str, int], serving: Sequence[str]) -> dict[str, int]:
@@ -136,7 +145,7 @@ def _slots_held(current: Mapping[str, Sequence[SlotRange]]) -> dict[str, list[in
         slots.sort()
     if len(owner) != CLUSTER_SLOTS:
         missing = ranges_of(set(range(CLUSTER_SLOTS)) - owner.keys())
-        shown = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in missing[:5])
+        shown = format_ranges(missing[:5])
         raise SlotPlanError(
             f"{CLUSTER_SLOTS - len(owner)} slots are served by no primary ({shown}):"
             " the cluster must serve every slot before its shard count changes"

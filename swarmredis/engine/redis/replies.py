@@ -6,14 +6,18 @@ dataclasses. Everything is tested on captured real replies (tests/unit/test_repl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
 from swarmredis.constants import CLUSTER_SLOTS
 
-SlotRange = tuple[int, int]
+# the slot-range helpers live with the slot planner; parsers and rules import them here too
+from swarmredis.plan.slots import SlotRange as SlotRange
+from swarmredis.plan.slots import format_ranges as format_ranges
+from swarmredis.plan.slots import ranges_of as ranges_of
+from swarmredis.plan.slots import slots_of as slots_of
 
 
 def parse_info(text: str) -> dict[str, str]:
@@ -40,30 +44,6 @@ def info_int(info: Mapping[str, str], key: str, default: int = 0) -> int:
         return int(info[key])
     except (KeyError, ValueError):
         return default
-
-
-# ---------------------------------------------------------------- slots
-
-
-def slots_of(ranges: Iterable[SlotRange]) -> frozenset[int]:
-    """Every slot in these inclusive ranges."""
-    return frozenset(s for start, end in ranges for s in range(start, end + 1))
-
-
-def ranges_of(slots: Iterable[int]) -> tuple[SlotRange, ...]:
-    """Sorted slots -> the smallest list of inclusive ranges: {0,1,2,7} -> ((0,2),(7,7))."""
-    ranges: list[list[int]] = []
-    for slot in sorted(set(slots)):
-        if ranges and slot == ranges[-1][1] + 1:
-            ranges[-1][1] = slot
-        else:
-            ranges.append([slot, slot])
-    return tuple((start, end) for start, end in ranges)
-
-
-def format_ranges(ranges: Iterable[SlotRange]) -> str:
-    """Ranges for people: ``0-5460,5461``."""
-    return ",".join(f"{a}-{b}" if a != b else str(a) for a, b in ranges) or "-"
 
 
 def _parse_slot_token(token: str) -> SlotRange | None:
