@@ -294,27 +294,25 @@ class _Handover:
             await _best_effort(self.nodes[self.old], "CLIENT", "UNPAUSE")
 
 
-async def _resent(node: RedisNode, *args: str) -> Reply:
-    """Run an idempotent command; if the connection was lost, once more on a new one.
+async def _resent(node: RedisNode, *args: str, attempts: int = 2) -> Reply:
+    """Run an idempotent command; each time the connection was lost, again on a new one
+    (RedisNode dials again), up to ``attempts`` sends.
 
     Sentinel does ``CLIENT KILL TYPE normal`` on every node it reconfigures (the promoted
     replica, the other replicas, an old primary it turns into a replica), so our
     connection to a node can be gone at any step of a handover, the last step included:
     the engine's ``REPLICAOF`` races Sentinel's own on the old primary."""
-    try:
-        return await node.execute(*args)
-    except RedisUnreachable:
-        return await node.execute(*args)  # RedisNode dials again
-
-
-async def _best_effort(node: RedisNode, *args: str, attempts: int = 3) -> None:
-    """Run a command, dialling again if Sentinel killed our connection (it does
-    ``CLIENT KILL TYPE normal`` on every node it reconfigures); give up quietly."""
-    for _ in range(attempts):
+    for _ in range(attempts - 1):
         try:
-            await node.execute(*args)
-            return
+            return await node.execute(*args)
         except RedisUnreachable:
             continue
-        except SwarmRedisError:
-            return
+    return await node.execute(*args)
+
+
+async def _best_effort(node: RedisNode, *args: str) -> None:
+    """``_resent`` with three sends, giving up quietly (a node may be gone)."""
+    try:
+        await _resent(node, *args, attempts=3)
+    except SwarmRedisError:
+        return
