@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from swarmredis.engine.modes.replication.plan import promotion_pending
+from swarmredis.engine.modes.replication.plan import refused_promotions
 from swarmredis.engine.redis.verdict import (
     RESTORE_ROLES,
     NodeHealth,
@@ -78,8 +78,8 @@ def _sentinel_problems(
         if p.facts.quorum_error:
             add(ProblemKind.QUORUM, p.facts.quorum_error)
         # priority is the stack's to choose (and a handover's to change): not judged here
-        refused = promotion_pending(p.facts, linked, priority_counts=False)
+        refused = refused_promotions(p.facts, linked, priority_counts=False)
         if linked and len(refused) == len(linked):
-            why = "; ".join(r.removeprefix(f"{name}: ") for r in refused)
+            why = "; ".join(f"cannot promote {node}: {r}" for node, r in refused.items())
             add(ProblemKind.SENTINEL, f"could promote no replica if the primary failed: {why}")
     return problems

@@ -158,17 +158,26 @@ def _millis(entry: Mapping[str, str], key: str) -> int:
         return PROMOTE_INFO_MS * 1000  # missing or garbled: as good as never
 
 
-def promotion_pending(
+def refused_promotions(
     sentinel: NodeFacts, replicas: Mapping[str, str], *, priority_counts: bool = True
-) -> list[str]:
-    """The replicas (name -> run id) this Sentinel could not promote now, and why."""
+) -> dict[str, str]:
+    """Why this Sentinel could not promote each of ``replicas`` (name -> run id) now, by
+    name; the ones it could promote are left out."""
     seen = {entry.get("runid"): entry for entry in sentinel.sentinel_replicas}
-    pending = []
+    refused = {}
     for name, run_id in replicas.items():
         why = unpromotable(seen.get(run_id), priority_counts=priority_counts)
         if why is not None:
-            pending.append(f"{sentinel.name}: cannot promote {name}: {why}")
-    return pending
+            refused[name] = why
+    return refused
+
+
+def promotion_pending(
+    sentinel: NodeFacts, replicas: Mapping[str, str], *, priority_counts: bool = True
+) -> list[str]:
+    """``refused_promotions`` as pending conditions of a wait."""
+    refused = refused_promotions(sentinel, replicas, priority_counts=priority_counts)
+    return [f"{sentinel.name}: cannot promote {name}: {why}" for name, why in refused.items()]
 
 
 def choose_target(
