@@ -18,6 +18,7 @@ from swarmredis.pki.manage import cert_pem, load_trust
 from swarmredis.pki.model import ServerNode, StackPKI
 from swarmredis.pki.store import CertStore
 from swarmredis.stackfile import Stack, topology
+from swarmredis.stackfile.topology import Layout
 
 CA_BUNDLE = "ca.crt"
 USERS_ACL = "users.acl"
@@ -25,14 +26,18 @@ REPLICATION_AUTH = "replication-auth.conf"
 SENTINEL_AUTH = "sentinel-auth.conf"
 
 
-def stack_pki(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None = None) -> StackPKI:
+def stack_pki(
+    stack: Stack,
+    host_addresses: Mapping[str, Sequence[str]] | None = None,
+    layout: Layout | None = None,
+) -> StackPKI:
     """The PKI view of ``stack``; ``host_addresses`` (node -> addresses) become extra SANs.
 
     Pass host addresses for nodes that clients reach by host address
     (``announce: host``); passing every candidate host of a node keeps its
-    certificate valid when Swarm moves it.
+    certificate valid when Swarm moves it. ``layout``: a live stack's (``plan.seating``).
     """
-    nodes = topology(stack)
+    nodes = topology(stack, layout)
     addresses = dict(host_addresses or {})
     unknown = sorted(set(addresses) - {n.name for n in nodes})
     if unknown:

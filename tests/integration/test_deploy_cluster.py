@@ -240,7 +240,8 @@ def test_a_changed_shard_count_is_refused_by_plan_and_deploy_and_nothing_changes
     cluster: Deployed, tmp_path: Path
 ) -> None:
     """Until slots move (issue 11), shards: 3 -> 4 on the live cluster is refused with
-    exit 2 before any write, naming the node it would re-role and the counts that run."""
+    exit 2 before any write, naming the nodes it would add (under new names: the live
+    nodes keep theirs) and the counts that run."""
     grown = tmp_path / "itc-4-shards.yaml"
     data = yaml.safe_load(cluster.stack_file.read_text())
     data["shards"] = 4
@@ -256,7 +257,7 @@ def test_a_changed_shard_count_is_refused_by_plan_and_deploy_and_nothing_changes
             docker_host=cluster.lab.docker_host,
         )
         assert done.returncode == 2, done.stdout + done.stderr
-        assert "node-4 is shard 1's replica and would become shard 4's primary" in done.stderr
+        assert "node-7 would be added as shard 4's primary" in done.stderr
         assert "shards: 3, replicas: 1 run now" in done.stderr
         assert "Traceback" not in done.stderr
     assert _task_ids(cluster) == before
