@@ -59,11 +59,18 @@ def stack_pki(
     )
 
 
-def build_material(store: CertStore, spec: StackPKI) -> dict[str, bytes]:
-    """Logical name -> bytes of every secret the stack's services mount."""
+def build_material(
+    store: CertStore, spec: StackPKI, *, new_nodes_pending: bool = False
+) -> dict[str, bytes]:
+    """Logical name -> bytes of every secret the stack's services mount.
+
+    ``new_nodes_pending`` (``plan``, which issues nothing): a node that has no certificate
+    yet (one a scale-out adds) is left out, so only its own secrets show as pending."""
     material: dict[str, bytes] = {}
     material[CA_BUNDLE] = cert_pem(load_trust(store).bundle())
     for node in spec.nodes:
+        if new_nodes_pending and not store.node_cert(node.name).exists():
+            continue
         material[f"{node.name}.crt"] = store.read(store.node_cert(node.name))
         material[f"{node.name}.key"] = store.read_secret(store.node_key(node.name))
     passwords = {user: store.read_password(user) for user in spec.password_users()}

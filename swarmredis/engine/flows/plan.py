@@ -95,10 +95,11 @@ async def plan_stack(
 
 
 def _material_or_empty(store: CertStore, pki: StackPKI, required: bool) -> dict[str, bytes]:
-    """The stack's secrets; for a plan without certificates yet, none (they show pending)."""
-    try:
+    """The stack's secrets; for a plan, those that exist (a new node's show pending), or
+    none without certificates yet (they all show pending)."""
+    if required:
         return build_material(store, pki)
+    try:
+        return build_material(store, pki, new_nodes_pending=True)
     except PKIError:
-        if required:
-            raise
         return {}
