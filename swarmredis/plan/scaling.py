@@ -2,11 +2,11 @@
 
 A live stack keeps its nodes' identities (``plan/seating.py``): a changed shard or replica
 count adds seats under new names or retires seats, it never re-plans a running node.
-Until slots move and nodes are forgotten safely (issue 11), ``plan`` and ``deploy``
-refuse every such change, naming the nodes it would add and remove and the counts that
-run now. Creating seats of the stack as deployed that are missing is not refused: that
-is how a deploy killed while it created services resumes (and a replication stack's new
-replicas take the next indices that way too).
+Adding is done: new nodes join, a new shard's replicas follow its primary and the slots
+move until every shard holds an even share (``engine/modes/cluster/reshard.py``); a
+replication stack's new replicas follow its primary. Retiring (fewer shards or replicas)
+is refused until nodes are drained and forgotten safely (issue 11): ``plan`` and
+``deploy`` name the nodes it would remove and the counts that run now, and change nothing.
 """
 
 from __future__ import annotations
@@ -31,15 +31,14 @@ def topology_change_refusal(
 ) -> TopologyChangeRefused | None:
     """Why this plan must not run on what the Swarm holds (None: it may)."""
     scaling = seating.scaling
-    if scaling is None or not scaling.changes:
+    if scaling is None or not scaling.retire:
         return None
-    changes = [f"{s.name} would be added as {_held(s)}" for s in scaling.add]
-    changes += [f"{s.name} ({_held(s)}) would be removed" for s in scaling.retire]
+    changes = [f"{s.name} ({_held(s)}) would be removed" for s in scaling.retire]
     shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
     running = [o for o in observed if o.kind == "service" and o.labels.get(labels.ROLE) == "redis"]
     return TopologyChangeRefused(
-        f"stack {stack.name}: changing the shard or replica count of a live stack is not"
-        f" supported yet: {shown}",
+        f"stack {stack.name}: fewer shards or replicas on a live stack is not supported"
+        f" yet: {shown}",
         hint=f"nothing was changed; {_running_counts(stack, running)} run now:"
         " set them back in the stack file",
     )
