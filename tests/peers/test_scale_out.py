@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import anyio
 import pytest
 from redis.crc import key_slot
+from testkit import eventually
 
 from swarmredis import labels
 from swarmredis.constants import CLUSTER_SLOTS
@@ -123,6 +124,12 @@ async def assert_all_there(nodes: dict[str, RedisNode], values: dict[str, str]) 
         assert me.open_slots == (), (name, me.open_slots)
 
 
+async def open_on(node: RedisNode) -> tuple[tuple[int, str, str], ...]:
+    table = parse_cluster_nodes(str(await node.execute("CLUSTER", "NODES")))
+    me = next(n for n in table if n.myself)
+    return tuple((o.slot, o.state, o.peer_id) for o in me.open_slots)
+
+
 async def started(
     lab: Lab, access: RedisAccess
 ) -> tuple[dict[str, RedisProcess], list[ClusterMember]]:
@@ -199,3 +206,43 @@ async def test_moves_cancelled_midway_are_finished_by_the_next_bootstrap(
     async with connected(access, members) as nodes:
         await assert_all_there(nodes, values)
         assert sum(1 for name in (await owners(nodes)).values() if name == "node-7") == 4096
+
+
+async def test_a_move_killed_after_the_target_took_its_slot_is_ended_too(
+    lab: Lab, access: RedisAccess
+) -> None:
+    """Killed between the target's SETSLOT NODE and the source's: the target owns the slot,
+    and the source keeps showing it migrating (Redis 7.0 keeps the marker when gossip
+    tells it the new owner), which the new plan would never touch. The bootstrap ends it
+    (the source's SETSLOT NODE) before planning the moves."""
+    _, members = await started(lab, access)
+    async with connected(access, members) as nodes:
+        ids = {name: str(await n.execute("CLUSTER", "MYID")) for name, n in nodes.items()}
+        for name in ("node-7", "node-8"):  # as the deploy's bootstrap would: met, empty
+            await nodes[name].execute("CLUSTER", "MEET", LOOPBACK, str(members[0].meet_port))
+
+        async def known_both_ways() -> bool:  # SETSLOT names a node the receiver knows
+            seven = str(await nodes["node-7"].execute("CLUSTER", "NODES"))
+            one = str(await nodes["node-1"].execute("CLUSTER", "NODES"))
+            return ids["node-1"] in seven and ids["node-7"] in one
+
+        await eventually(known_both_ways, 10, "node-1 and node-7 knowing each other")
+        slot = 5461  # node-1's highest (it serves 0-5461): the first it would give
+        await nodes["node-7"].execute("CLUSTER", "SETSLOT", str(slot), "IMPORTING", ids["node-1"])
+        await nodes["node-1"].execute("CLUSTER", "SETSLOT", str(slot), "MIGRATING", ids["node-7"])
+        await nodes["node-7"].execute("CLUSTER", "SETSLOT", str(slot), "NODE", ids["node-7"])
+        left = await open_on(nodes["node-1"])
+    assert left == ((slot, "migrating", ids["node-7"]),)
+
+    report = await bootstrap_cluster(members, access, wait_timeout=60)
+
+    ended = [str(a) for a in report.actions if a.command == f"move slot {slot} to node-7"]
+    assert ended == [
+        f"node-1: move slot {slot} to node-7 (slot {slot} left open by an interrupted run, 0 keys)"
+    ], report.lines()
+    async with connected(access, members) as nodes:
+        await assert_all_there(nodes, {})  # no node shows a slot open
+        counts: dict[str, int] = {}
+        for slot_owner in (await owners(nodes)).values():
+            counts[slot_owner] = counts.get(slot_owner, 0) + 1
+        assert sorted(counts.values()) == [4096] * 4

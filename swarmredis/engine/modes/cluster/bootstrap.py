@@ -242,14 +242,14 @@ class _ClusterRun:
             await self.rebalance()
 
     async def rebalance(self) -> None:
-        """Even slots over the shards (``cluster.reshard``): a new shard's come to it.
-        Only on a whole cluster, with its configured timing; then wait for it to be whole
-        again (every node agreeing on the new owners)."""
+        """Even slots over the shards (``cluster.reshard``): a new shard's come to it, and
+        moves a killed run left open end. Only on a whole cluster, with its configured
+        timing; then wait for it to be whole again (every node agreeing on the owners)."""
         timeout = int((self.configured or configured_timing({})).node_timeout_ms)
         moved = await rebalance(
             self.members,
             self.nodes,
-            await self.read(),
+            self.read,
             self.report,
             node_timeout_ms=timeout,
             progress=self.progress,
