@@ -2,7 +2,8 @@
 
 A new shard joins empty (MEET, its replicas follow its primary); then the fewest slots
 that leave every shard 16384/N within one (``moves.rebalance_moves``) move to it, one at
-a time with the classic protocol (``migrate.move_slot``), each source's moves in turn.
+a batch of slots at a time with the classic protocol (``migrate.move_batch``), each
+source's moves in turn.
 First, a move a killed run left open (``moves.open_moves``: a slot importing or migrating
 somewhere) is finished from the slot's owner, or, where the target owns it already, by
 the last ``SETSLOT NODE`` steps: a slot the new plan would not move again would keep its
@@ -32,7 +33,7 @@ import anyio
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.modes.base import Action, BootstrapReport
 from swarmredis.engine.modes.cluster.members import ClusterMember
-from swarmredis.engine.modes.cluster.migrate import MoveEnds, move_slot
+from swarmredis.engine.modes.cluster.migrate import SLOTS_PER_BATCH, MoveEnds, move_batch, move_slot
 from swarmredis.engine.modes.cluster.moves import (
     OpenMove,
     open_moves,
@@ -45,7 +46,7 @@ from swarmredis.gateway.redis import Credentials, RedisNode
 from swarmredis.pki import acl
 from swarmredis.plan.slots import SlotMove, SlotPlanError, format_ranges
 
-SLOT_LIMIT_S = 30.0  # one slot's whole move, however many keys it holds
+BATCH_LIMIT_S = 60.0  # one batch's whole move, however many keys its slots hold
 MIGRATE_TIMEOUT_MAX_MS = 5000
 PROGRESS_EVERY_S = 1.0
 
@@ -66,8 +67,8 @@ class _Progress:
     def rate(self) -> float:
         return self.keys / max(time.monotonic() - self.start, 1e-6)
 
-    def step(self, keys: int, *, last: bool = False) -> None:
-        self.slots, self.keys = self.slots + 1, self.keys + keys
+    def step(self, keys: int, slots: int = 1, *, last: bool = False) -> None:
+        self.slots, self.keys = self.slots + slots, self.keys + keys
         now = time.monotonic()
         if not last and now - self.told < PROGRESS_EVERY_S:
             return
@@ -143,7 +144,7 @@ class _Mover:
         for move in opened:
             if (pair := self.ends_of(move)) is None:
                 continue
-            with anyio.fail_after(SLOT_LIMIT_S):
+            with anyio.fail_after(BATCH_LIMIT_S):
                 keys = await move_slot(
                     self.ends(*pair), move.slot, migrate_timeout_ms=self.timeout_ms
                 )
@@ -202,13 +203,14 @@ def _planned(members: Sequence[ClusterMember], views: Mapping[str, NodeFacts]) -
 
 
 async def _move(ends: MoveEnds, move: SlotMove, counter: _Progress, timeout_ms: int) -> int:
-    """Every slot of ``move``, in order; the keys moved."""
+    """Every slot of ``move``, in batches in order; the keys moved."""
     slots, keys = list(move.slots), 0
-    for i, slot in enumerate(slots):
-        with anyio.fail_after(SLOT_LIMIT_S):
-            moved = await move_slot(ends, slot, migrate_timeout_ms=timeout_ms)
+    for start in range(0, len(slots), SLOTS_PER_BATCH):
+        batch = slots[start : start + SLOTS_PER_BATCH]
+        with anyio.fail_after(BATCH_LIMIT_S):
+            moved = await move_batch(ends, batch, migrate_timeout_ms=timeout_ms)
         keys += moved
-        counter.step(moved, last=i == len(slots) - 1)
+        counter.step(moved, len(batch), last=start + SLOTS_PER_BATCH >= len(slots))
     return keys
 
 
