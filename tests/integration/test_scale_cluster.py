@@ -23,7 +23,14 @@ import yaml
 from testkit.ledger import WriteLedger
 
 from .conftest import SwarmLab
-from .faults import ClusterRouter, Figure, fill_losses, record, settle_writes, writing
+from .faults import (
+    ClusterRouter,
+    Figure,
+    count_cluster_losses,
+    record,
+    settle_writes,
+    writing,
+)
 from .helpers import DeployedStack, cluster_client, deployed_stack
 from .runs import Event, deploy_killed_at, rerun
 
@@ -124,11 +131,7 @@ async def count_losses(
     every.confirmed = {**loaded, **(ledger.confirmed if ledger else {})}
     if ledger is not None:
         every.unconfirmed, every.failed = ledger.unconfirmed, ledger.failed
-    client = await cluster_client(STACK, d.certs, d.lab.docker_host, "swarmredis-admin")
-    try:
-        await fill_losses(figure, every, client.mget_nonatomic)
-    finally:
-        await client.aclose()
+    await count_cluster_losses(d, every, figure)
 
 
 @pytest.mark.anyio
