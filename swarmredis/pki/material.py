@@ -18,6 +18,7 @@ from swarmredis.pki.manage import cert_pem, load_trust
 from swarmredis.pki.model import ServerNode, StackPKI
 from swarmredis.pki.store import CertStore
 from swarmredis.stackfile import Stack, topology
+from swarmredis.stackfile.topology import Layout
 
 CA_BUNDLE = "ca.crt"
 USERS_ACL = "users.acl"
@@ -25,14 +26,18 @@ REPLICATION_AUTH = "replication-auth.conf"
 SENTINEL_AUTH = "sentinel-auth.conf"
 
 
-def stack_pki(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None = None) -> StackPKI:
+def stack_pki(
+    stack: Stack,
+    host_addresses: Mapping[str, Sequence[str]] | None = None,
+    layout: Layout | None = None,
+) -> StackPKI:
     """The PKI view of ``stack``; ``host_addresses`` (node -> addresses) become extra SANs.
 
     Pass host addresses for nodes that clients reach by host address
     (``announce: host``); passing every candidate host of a node keeps its
-    certificate valid when Swarm moves it.
+    certificate valid when Swarm moves it. ``layout``: a live stack's (``plan.seating``).
     """
-    nodes = topology(stack)
+    nodes = topology(stack, layout)
     addresses = dict(host_addresses or {})
     unknown = sorted(set(addresses) - {n.name for n in nodes})
     if unknown:
@@ -54,11 +59,18 @@ def stack_pki(stack: Stack, host_addresses: Mapping[str, Sequence[str]] | None =
     )
 
 
-def build_material(store: CertStore, spec: StackPKI) -> dict[str, bytes]:
-    """Logical name -> bytes of every secret the stack's services mount."""
+def build_material(
+    store: CertStore, spec: StackPKI, *, new_nodes_pending: bool = False
+) -> dict[str, bytes]:
+    """Logical name -> bytes of every secret the stack's services mount.
+
+    ``new_nodes_pending`` (``plan``, which issues nothing): a node that has no certificate
+    yet (one a scale-out adds) is left out, so only its own secrets show as pending."""
     material: dict[str, bytes] = {}
     material[CA_BUNDLE] = cert_pem(load_trust(store).bundle())
     for node in spec.nodes:
+        if new_nodes_pending and not store.node_cert(node.name).exists():
+            continue
         material[f"{node.name}.crt"] = store.read(store.node_cert(node.name))
         material[f"{node.name}.key"] = store.read_secret(store.node_key(node.name))
     passwords = {user: store.read_password(user) for user in spec.password_users()}

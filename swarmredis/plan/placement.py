@@ -26,7 +26,7 @@ from swarmredis.errors import PlacementError
 from swarmredis.plan.observe import SwarmNode
 from swarmredis.stackfile.model import Stack
 from swarmredis.stackfile.rules import Constraint
-from swarmredis.stackfile.topology import LogicalNode, topology
+from swarmredis.stackfile.topology import Layout, LogicalNode, topology
 
 
 @dataclass(frozen=True)
@@ -159,8 +159,10 @@ def place(
     swarm_nodes: Sequence[SwarmNode],
     previous: Mapping[str, str] | None = None,
     allow_colocation: bool = False,
+    layout: Layout | None = None,
 ) -> Assignment:
-    """Assign every logical node of ``stack`` to a Swarm node id (see the module doc)."""
+    """Assign every logical node of ``stack`` (laid out as ``layout``) to a Swarm node id
+    (see the module doc)."""
     eligible, notes = eligible_nodes(stack, swarm_nodes)
     if not eligible:
         raise PlacementError(_no_nodes_message(stack, swarm_nodes, notes))
@@ -170,7 +172,7 @@ def place(
     )
     warnings = [f"not used: {note}" for note in notes]
     colocate = _check_domains(stack, state.order, allow_colocation, warnings)
-    logical = topology(stack)
+    logical = topology(stack, layout)
     kept = _keep_previous(logical, previous or {}, state, colocate)
     for node in logical:
         if node.name not in state.placed:

@@ -23,7 +23,7 @@ from swarmredis.constants import BUS_PORT_OFFSET
 from swarmredis.errors import PlacementError
 from swarmredis.plan.observe import pinned_node_id
 from swarmredis.stackfile.model import Stack
-from swarmredis.stackfile.topology import LogicalNode, topology
+from swarmredis.stackfile.topology import Layout, LogicalNode, topology
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,10 @@ def ports_taken(
 
 
 def check_host_ports(
-    stack: Stack, placed: Mapping[str, str], taken: Mapping[str, Mapping[int, HeldPort]]
+    stack: Stack,
+    placed: Mapping[str, str],
+    taken: Mapping[str, Mapping[int, HeldPort]],
+    layout: Layout | None = None,
 ) -> None:
     """Refuse a placement (logical node -> Swarm node id) whose host ports clash.
 
@@ -83,7 +86,7 @@ def check_host_ports(
     """
     mine: dict[str, dict[int, str]] = {}
     clashes: list[str] = []
-    for node in topology(stack):
+    for node in topology(stack, layout):
         host = placed[node.name]
         for port in held_ports(node):
             other = mine.setdefault(host, {}).get(port)

@@ -1,12 +1,12 @@
 """Changes of a live stack's shape that are refused until they can be done safely (pure).
 
-Node names follow the shard and replica counts (``stackfile/topology.py``), so a changed
-count re-plans existing nodes: with ``shards: 3 -> 4``, node-4 (shard 1's replica) would be
-planned as shard 4's primary, every replica re-pointed, and slot ranges planned that no
-node serves. Until scaling moves slots and keeps identities (issue 11), ``plan`` and
-``deploy`` refuse any change that gives a running node another role or shard, or drops
-it, and say which counts run now. Adding nodes that are missing is not refused: that is
-also how a deploy killed while it created services resumes.
+A live stack keeps its nodes' identities (``plan/seating.py``): a changed shard or replica
+count adds seats under new names or retires seats, it never re-plans a running node.
+Adding is done: new nodes join, a new shard's replicas follow its primary and the slots
+move until every shard holds an even share (``engine/modes/cluster/reshard.py``); a
+replication stack's new replicas follow its primary. Retiring (fewer shards or replicas)
+is refused until nodes are drained and forgotten safely (issue 11): ``plan`` and
+``deploy`` name the nodes it would remove and the counts that run now, and change nothing.
 """
 
 from __future__ import annotations
@@ -17,50 +17,31 @@ from collections.abc import Sequence
 from swarmredis import labels
 from swarmredis.errors import TopologyChangeRefused
 from swarmredis.plan.observe import ObservedObject
+from swarmredis.plan.seating import Seating
+from swarmredis.stackfile.identity import Seat
 from swarmredis.stackfile.model import Stack
-from swarmredis.stackfile.topology import topology
 
 
-def _seat(role: str | None, shard: str | None) -> str:
-    if role is None:
-        return "unlabelled"
-    return f"shard {shard}'s {role}" if shard else role
+def _held(seat: Seat) -> str:
+    return f"shard {seat.shard}'s {seat.role}" if seat.shard is not None else seat.role
 
 
 def topology_change_refusal(
-    stack: Stack, observed: Sequence[ObservedObject]
+    stack: Stack, seating: Seating, observed: Sequence[ObservedObject]
 ) -> TopologyChangeRefused | None:
     """Why this plan must not run on what the Swarm holds (None: it may)."""
-    planned = {n.name: n for n in topology(stack) if n.kind == "redis"}
-    running = {
-        o.logical: o
-        for o in observed
-        if o.kind == "service" and o.logical and o.labels.get(labels.ROLE) == "redis"
-    }
-    moved = []
-    for name, service in sorted(running.items(), key=lambda item: _index(item[0])):
-        have = (service.labels.get(labels.PLANNED_ROLE), service.labels.get(labels.SHARD))
-        want = planned.get(name)
-        if want is None:
-            moved.append(f"{name} ({_seat(*have)}) would be removed")
-            continue
-        shard = None if want.shard is None else str(want.shard)
-        if have != (want.role, shard):
-            moved.append(f"{name} is {_seat(*have)} and would become {_seat(want.role, shard)}")
-    if not moved:
+    scaling = seating.scaling
+    if scaling is None or not scaling.retire:
         return None
-    shown = "; ".join(moved[:4]) + (f"; and {len(moved) - 4} more" if len(moved) > 4 else "")
+    changes = [f"{s.name} ({_held(s)}) would be removed" for s in scaling.retire]
+    shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+    running = [o for o in observed if o.kind == "service" and o.labels.get(labels.ROLE) == "redis"]
     return TopologyChangeRefused(
-        f"stack {stack.name}: changing the shard or replica count of a live stack is not"
-        f" supported yet: {shown}",
-        hint=f"nothing was changed; {_running_counts(stack, list(running.values()))} run now:"
+        f"stack {stack.name}: fewer shards or replicas on a live stack is not supported"
+        f" yet: {shown}",
+        hint=f"nothing was changed; {_running_counts(stack, running)} run now:"
         " set them back in the stack file",
     )
-
-
-def _index(name: str) -> int:
-    tail = name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
 
 
 def _running_counts(stack: Stack, found: Sequence[ObservedObject]) -> str:

@@ -15,7 +15,7 @@ from swarmredis.plan.placement import Assignment, planned_slots
 from swarmredis.plan.redisconf import redis_conf, sentinel_conf
 from swarmredis.plan.services import config_logical, node_secrets, service_object
 from swarmredis.stackfile.model import Stack
-from swarmredis.stackfile.topology import LogicalNode, topology
+from swarmredis.stackfile.topology import Layout, LogicalNode, topology
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ class DesiredState:
         return (*network, *self.secrets, *self.configs, *self.services)
 
 
-def required_material(stack: Stack) -> tuple[str, ...]:
+def required_material(stack: Stack, layout: Layout | None = None) -> tuple[str, ...]:
     """Logical names of the material (secrets) the stack needs, sorted."""
     names: set[str] = set()
-    for node in topology(stack):
+    for node in topology(stack, layout):
         names.update(node_secrets(stack, node))
     return tuple(sorted(names))
 
@@ -58,16 +58,19 @@ def spec_warnings(stack: Stack) -> tuple[str, ...]:
 
 
 def desired_state(
-    stack: Stack, assignment: Assignment, material: Mapping[str, bytes]
+    stack: Stack,
+    assignment: Assignment,
+    material: Mapping[str, bytes],
+    layout: Layout | None = None,
 ) -> DesiredState:
     """Plan every Swarm object of ``stack`` placed as ``assignment`` (``plan.placement.place``).
 
     ``material`` maps logical secret names (docs/architecture.md) to their bytes;
     missing names make the secrets and the services using them pending.
     """
-    nodes = topology(stack)
+    nodes = topology(stack, layout)
     host_of = assignment.addresses
-    secrets = _secrets(stack, material)
+    secrets = _secrets(stack, material, layout)
     configs = tuple(_config(stack, node, nodes, host_of) for node in nodes)
     secret_names = {s.logical: s.name for s in secrets if not s.pending}
     services = tuple(
@@ -90,12 +93,14 @@ def desired_state(
     )
 
 
-def _secrets(stack: Stack, material: Mapping[str, bytes]) -> tuple[DesiredObject, ...]:
+def _secrets(
+    stack: Stack, material: Mapping[str, bytes], layout: Layout | None
+) -> tuple[DesiredObject, ...]:
     return tuple(
         data_object("secret", stack, logical, material[logical])
         if logical in material
         else pending_secret(logical)
-        for logical in required_material(stack)
+        for logical in required_material(stack, layout)
     )
 
 

@@ -100,12 +100,15 @@ def scaled_seats(
     add: list[Seat] = []
     free = max(used, *(s.index for s in existing)) + 1
     new_shards = [k for k in wanted if k not in groups]
-    for shard in new_shards:  # primaries first, as a fresh stack numbers them
+    # Primaries first, as a fresh stack numbers them: new shards', and the primary of a
+    # shard whose replicas exist without it (a run killed while it created services).
+    headless = [k for k in wanted if k in groups and not _primaries(groups[k])]
+    for shard in [*new_shards, *headless]:
         add.append(Seat(free, "primary", shard))
         free += 1
     for shard in wanted:
         seats = groups.get(shard, [])
-        primary = [s for s in seats if s.role == "primary"]
+        primary = _primaries(seats)
         current = sorted(s for s in seats if s.role == "replica")
         keep += primary + current[:replicas]
         retire += current[replicas:]
@@ -123,7 +126,8 @@ def _by_shard(mode: Mode, existing: Sequence[Seat]) -> dict[int | None, list[Sea
 
 
 def _check(mode: Mode, existing: Sequence[Seat]) -> None:
-    """One seat per index, the roles the mode has, one primary per shard."""
+    """One seat per index, the roles the mode has, at most one primary per shard (none:
+    a run was killed before it created it; ``scaled_seats`` gives it one)."""
     indices = [s.index for s in existing]
     if len(set(indices)) != len(indices):
         twice = sorted({i for i in indices if indices.count(i) > 1})
@@ -139,8 +143,11 @@ def _check(mode: Mode, existing: Sequence[Seat]) -> None:
             raise IdentityError(f"a standalone stack has one node, found {len(existing)}")
         return
     for shard, seats in _by_shard(mode, existing).items():
-        primaries = [s.name for s in seats if s.role == "primary"]
-        if len(primaries) != 1:
+        if len(primaries := _primaries(seats)) > 1:
             where = f"shard {shard}" if shard is not None else "the stack"
-            found = ", ".join(primaries) or "none"
+            found = ", ".join(s.name for s in primaries)
             raise IdentityError(f"{where} has {len(primaries)} planned primaries ({found})")
+
+
+def _primaries(seats: Sequence[Seat]) -> list[Seat]:
+    return [s for s in seats if s.role == "primary"]

@@ -1,29 +1,34 @@
 """``Stack`` -> logical nodes: names, roles, shards, services, aliases and ports.
 
-Naming follows docs/architecture.md: cluster primaries ``node-1..node-S``
+A fresh stack's naming follows docs/architecture.md: cluster primaries ``node-1..node-S``
 (shard k's primary is ``node-k``), then replica r of shard k is
-``node-{S + (k-1)*R + r}``; replication: ``node-1`` primary, ``node-2..``
-replicas, ``sentinel-1..``; standalone: ``node-1``.
+``node-{S + (k-1)*R + r}``; replication: ``node-1`` primary, ``node-2..`` replicas,
+``sentinel-1..``; standalone: ``node-1``. A live stack keeps the identities it has
+(``stackfile/identity.py``): its ``Layout`` is read from its services
+(``plan/seating.py``), and a changed count only adds or retires seats.
 
-Ports: with ``access.publish: host`` node i (sentinels following the Redis nodes) is
-reached on its host at ``access.base_port + i - 1``. On the overlay it listens on
-``port`` (``sentinel.port``) behind that published port; with ``network.mode: host``
-it listens on the host port itself, so ``port`` and ``published_port`` are the same
-and the cluster bus is that port + 10000.
+Ports: with ``access.publish: host`` a node at port position p is reached on its host at
+``access.base_port + p - 1``. A fresh stack's positions are its Redis nodes' indices,
+then the sentinels'; a live node keeps its position, and a new one takes the lowest free
+one (so a replica added to a replication stack does not take a sentinel's port). On the
+overlay a node listens on ``port`` (``sentinel.port``) behind that published port; with
+``network.mode: host`` it listens on the host port itself, so ``port`` and
+``published_port`` are the same and the cluster bus is that port + 10000.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from swarmredis import labels
 from swarmredis.constants import BUS_PORT_OFFSET
+from swarmredis.stackfile.identity import Seat, fresh_seats
 from swarmredis.stackfile.model import Stack
 
 Kind = Literal["redis", "sentinel"]
 Role = Literal["primary", "replica", "standalone", "sentinel"]
-Shape = tuple[Role, int | None, str | None]  # role, shard, primary
 
 
 @dataclass(frozen=True)
@@ -44,32 +49,47 @@ class LogicalNode:
     volume: str
 
 
-def topology(stack: Stack) -> tuple[LogicalNode, ...]:
-    """Every logical node of ``stack``: redis nodes first (by index), then sentinels."""
-    primary: Shape = ("primary", None, None)
-    replica: Shape = ("replica", None, "node-1")
-    shapes: list[Shape]
-    if stack.mode == "cluster":
-        shapes = [("primary", k, None) for k in range(1, stack.shards + 1)]
-        shapes += [
-            ("replica", k, f"node-{k}")
-            for k in range(1, stack.shards + 1)
-            for _ in range(stack.replicas)
-        ]
-    elif stack.mode == "replication":
-        shapes = [primary] + [replica] * stack.replicas
-    else:
-        shapes = [("standalone", None, None)]
-    nodes = [_redis(stack, i, *shape) for i, shape in enumerate(shapes, start=1)]
-    nodes += [_sentinel(stack, j, len(shapes)) for j in range(1, stack.sentinel_count + 1)]
+@dataclass(frozen=True)
+class Layout:
+    """The Redis nodes' seats and every node's port position (1-based, see the module doc)."""
+
+    seats: tuple[Seat, ...]
+    positions: Mapping[str, int]  # logical name -> position, sentinels included
+
+
+def sentinel_names(stack: Stack) -> tuple[str, ...]:
+    return tuple(f"sentinel-{j}" for j in range(1, stack.sentinel_count + 1))
+
+
+def fresh_layout(stack: Stack) -> Layout:
+    """The layout of ``stack`` deployed for the first time."""
+    seats = fresh_seats(stack.mode, stack.shards, stack.replicas)
+    names = [s.name for s in sorted(seats)] + list(sentinel_names(stack))
+    return Layout(seats, {name: p for p, name in enumerate(names, start=1)})
+
+
+def topology(stack: Stack, layout: Layout | None = None) -> tuple[LogicalNode, ...]:
+    """Every logical node of ``stack`` (laid out as ``layout``, by default a fresh stack's):
+    Redis nodes first (by index), then sentinels."""
+    layout = layout or fresh_layout(stack)
+    heads = {s.shard: s.name for s in layout.seats if s.role == "primary"}
+    nodes = [
+        _redis(stack, seat, layout.positions[seat.name], heads.get(seat.shard))
+        for seat in sorted(layout.seats)
+    ]
+    nodes += [
+        _sentinel(stack, j, layout.positions[name])
+        for j, name in enumerate(sentinel_names(stack), start=1)
+    ]
     return tuple(nodes)
 
 
-def _redis(
-    stack: Stack, index: int, role: Role, shard: int | None, primary: str | None
-) -> LogicalNode:
-    name = f"node-{index}"
-    published = _published(stack, index)
+def _redis(stack: Stack, seat: Seat, position: int, head: str | None) -> LogicalNode:
+    """The node at ``seat``; ``head``: its shard's (or the stack's) planned primary."""
+    index, shard, name = seat.index, seat.shard, seat.name
+    role: Role = seat.role
+    primary = head if role == "replica" else None
+    published = _published(stack, position)
     port = published if stack.host_network and published is not None else stack.port
     bus = None
     if published is not None and stack.mode == "cluster" and stack.announce == "host":
@@ -90,9 +110,9 @@ def _redis(
     )
 
 
-def _sentinel(stack: Stack, index: int, redis_count: int) -> LogicalNode:
+def _sentinel(stack: Stack, index: int, position: int) -> LogicalNode:
     name = f"sentinel-{index}"
-    published = _published(stack, redis_count + index)
+    published = _published(stack, position)
     port = published if stack.host_network and published is not None else stack.sentinel.port
     return LogicalNode(
         name=name,

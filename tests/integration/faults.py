@@ -25,7 +25,7 @@ from testkit.ledger import Reader, Router, WriteLedger, lost_writes, write_until
 from testkit.tls import redis_client
 
 from .conftest import LAB, SwarmLab
-from .helpers import ROOT, DeployedStack, password
+from .helpers import ROOT, DeployedStack, cluster_client, password
 
 Endpoint = tuple[str, int]
 Remap = dict[Endpoint, Endpoint]
@@ -220,6 +220,15 @@ def minority_incr(
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+async def count_cluster_losses(d: DeployedStack, ledger: WriteLedger, figure: Figure) -> None:
+    """Read every written key back through a cluster client; fill in the figure's counts."""
+    client = await cluster_client(d.stack, d.certs, d.lab.docker_host, "swarmredis-admin")
+    try:
+        await fill_losses(figure, ledger, client.mget_nonatomic)
+    finally:
+        await client.aclose()
 
 
 async def fill_losses(figure: Figure, ledger: WriteLedger, read: Reader) -> None:

@@ -236,27 +236,28 @@ def _service_ids(cluster: Deployed) -> str:
     )
 
 
-def test_a_changed_shard_count_is_refused_by_plan_and_deploy_and_nothing_changes(
+def test_fewer_replicas_are_refused_by_plan_and_deploy_and_nothing_changes(
     cluster: Deployed, tmp_path: Path
 ) -> None:
-    """Until slots move (issue 11), shards: 3 -> 4 on the live cluster is refused with
-    exit 2 before any write, naming the node it would re-role and the counts that run."""
-    grown = tmp_path / "itc-4-shards.yaml"
+    """Until replicas are drained and forgotten (issue 11), replicas: 1 -> 0 on the live
+    cluster is refused with exit 2 before any write, naming the nodes it would remove
+    and the counts that run (more shards or replicas: test_scale_cluster.py)."""
+    fewer = tmp_path / "itc-no-replicas.yaml"
     data = yaml.safe_load(cluster.stack_file.read_text())
-    data["shards"] = 4
-    grown.write_text(yaml.safe_dump(data))
+    data["replicas"] = 0
+    fewer.write_text(yaml.safe_dump(data))
     before = _task_ids(cluster)
     specs = _service_ids(cluster)
     for command in ("plan", "deploy"):
         done = cli(
             command,
-            str(grown),
+            str(fewer),
             "--certs-dir",
             str(cluster.certs),
             docker_host=cluster.lab.docker_host,
         )
         assert done.returncode == 2, done.stdout + done.stderr
-        assert "node-4 is shard 1's replica and would become shard 4's primary" in done.stderr
+        assert "node-4 (shard 1's replica) would be removed" in done.stderr
         assert "shards: 3, replicas: 1 run now" in done.stderr
         assert "Traceback" not in done.stderr
     assert _task_ids(cluster) == before

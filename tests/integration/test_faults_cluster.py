@@ -18,13 +18,13 @@ from typing import Any
 import anyio
 import pytest
 from redis.crc import key_slot
-from testkit.ledger import WriteLedger, lost_writes
+from testkit.ledger import lost_writes
 
 from .conftest import LAB, SwarmLab
 from .faults import (
     ClusterRouter,
     Figure,
-    fill_losses,
+    count_cluster_losses,
     healthy_in_planned_roles,
     minority_incr,
     names_the_fault,
@@ -63,15 +63,6 @@ def primary_off_the_manager(d: DeployedStack) -> tuple[str, int]:
         if node["role"] == "primary" and node["host"] != "lab-h1":
             return node["name"], int(node["host"].removeprefix("lab-h"))
     raise AssertionError(f"every primary is on lab-h1: {report['nodes']}")
-
-
-async def count_losses(d: DeployedStack, ledger: WriteLedger, figure: Figure) -> None:
-    """Read every written key back through a cluster client; fill in the figure's counts."""
-    client = await cluster_client(STACK, d.certs, d.lab.docker_host, "swarmredis-admin")
-    try:
-        await fill_losses(figure, ledger, client.mget_nonatomic)
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.anyio
@@ -114,7 +105,7 @@ async def test_host_loss_of_a_primary_fails_over_and_the_node_rejoins_as_a_repli
         assert await anyio.to_thread.run_sync(lambda: healthy_in_planned_roles(d))
         figure.restored_s = time.monotonic() - revived
         figure.notes.append("`deploy` handed the shard back to the planned primary")
-    await count_losses(d, ledger, figure)
+    await count_cluster_losses(d, ledger, figure)
     record(figure)
     assert figure.lost_confirmed == 0, figure
 
@@ -203,7 +194,7 @@ async def test_partition_of_a_primary_host_leaves_one_primary_per_slot(
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr
         assert await anyio.to_thread.run_sync(lambda: healthy_in_planned_roles(d))
         figure.restored_s = time.monotonic() - healed
-    await count_losses(d, ledger, figure)
+    await count_cluster_losses(d, ledger, figure)
     client = await cluster_client(STACK, d.certs, swarm_lab.docker_host, "swarmredis-admin")
     try:
         kept = int(await client.get(counter) or 0)

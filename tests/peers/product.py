@@ -22,7 +22,7 @@ from swarmredis.pki.material import SENTINEL_AUTH, build_material, stack_pki
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.redisconf import DATA_DIR, SECRETS_DIR, redis_conf, sentinel_conf
 from swarmredis.stackfile import Stack, parse_stack, topology
-from swarmredis.stackfile.topology import LogicalNode
+from swarmredis.stackfile.topology import Layout, LogicalNode
 
 STACK = "acme"
 MASTER_NAME = STACK  # the plan's sentinels monitor the primary under the stack's name
@@ -93,9 +93,10 @@ def make_store(base: Path, key_type: KeyType = KeyType.ECDSA_P256) -> CertStore:
     return store
 
 
-def node_of(stack: Stack, name: str) -> LogicalNode:
-    """The logical node called ``name`` of ``stack``."""
-    nodes = {n.name: n for n in topology(stack)}
+def node_of(stack: Stack, name: str, layout: Layout | None = None) -> LogicalNode:
+    """The logical node called ``name`` of ``stack`` (laid out as ``layout``: a live
+    stack's after a scale-out, by default a fresh one's)."""
+    nodes = {n.name: n for n in topology(stack, layout)}
     if name not in nodes:
         raise KeyError(f"{name} is not a node of the {stack.mode} stack: {sorted(nodes)}")
     return nodes[name]

@@ -23,7 +23,7 @@ from swarmredis.pki.store import CertStore
 from swarmredis.plan.placement import planned_slots
 from swarmredis.plan.services import node_secrets
 from swarmredis.stackfile import Stack, topology
-from swarmredis.stackfile.topology import LogicalNode
+from swarmredis.stackfile.topology import Layout, LogicalNode
 
 from .product import (
     LOOPBACK,
@@ -134,19 +134,19 @@ class Lab:
             self.materials[key] = stack_material(self.store, stack)
         return self.materials[key]
 
-    def prepare(self, name: str, stack: Stack) -> RedisProcess:
+    def prepare(self, name: str, stack: Stack, layout: Layout | None = None) -> RedisProcess:
         """Write the files of ``stack``'s node ``name``, without starting it (a container
         still starting)."""
-        node = node_of(stack, name)
+        node = node_of(stack, name, layout)
         process = RedisProcess(name, stack, node, self.root / name, free_port(), self.ports)
         self.ports[labels.dns_alias(stack.name, name)] = process.port
         process.write_files(self.material(stack))
         self.processes[name] = process
         return process
 
-    def add_node(self, name: str, stack: Stack) -> RedisProcess:
-        """Create and start node (or sentinel) ``name`` of ``stack``."""
-        process = self.prepare(name, stack)
+    def add_node(self, name: str, stack: Stack, layout: Layout | None = None) -> RedisProcess:
+        """Create and start node (or sentinel) ``name`` of ``stack`` (laid out as ``layout``)."""
+        process = self.prepare(name, stack, layout)
         process.start()
         return process
 

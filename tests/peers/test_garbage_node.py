@@ -268,7 +268,7 @@ async def test_a_garbled_sentinel_master_reply(
 
 
 def target(node: FakeNode, role: str = "primary") -> HealthTarget:
-    return HealthTarget("node-x", node.endpoint, role, slots=((0, 16383),))  # type: ignore[arg-type]
+    return HealthTarget("node-x", node.endpoint, role)  # type: ignore[arg-type]
 
 
 async def test_health_of_the_well_formed_fake_node_has_no_reply_problem(

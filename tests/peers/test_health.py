@@ -31,7 +31,6 @@ def targets_of(members: list[ClusterMember]) -> list[HealthTarget]:
             m.endpoint,
             m.role,
             primary=m.primary,
-            slots=m.slots,
             host="lab-host",
             task_state="running",
         )

@@ -15,7 +15,12 @@ Each case folder holds:
   ``actions`` (action -> sorted ``kind:logical`` list), ``fields`` (update
   ``kind:logical`` -> spec paths), ``warnings`` (substrings), ``hashes``
   (``kind:logical`` -> the spec hash of every desired object, written out; required
-  for recorded cases), or ``error`` (substring of the ``PlacementError``).
+  for recorded cases), ``error`` (substring of the ``PlacementError``), or ``refused``
+  (substring of the ``TopologyChangeRefused`` that ``plan`` and ``deploy`` raise before
+  placing anything: a changed count on a live stack).
+
+The cases plan as ``plan`` does: the layout of a live stack is read from its services
+(``plan.seating``), so a recorded stack plans on its nodes' own names, roles and ports.
 
 Nothing here runs the planner to build an input or an expectation: see
 tests/cases/README.md.
@@ -41,6 +46,8 @@ from swarmredis.plan import (
     required_material,
     swarm_node,
 )
+from swarmredis.plan.scaling import topology_change_refusal
+from swarmredis.plan.seating import seating
 from swarmredis.stackfile import Stack, load_stack
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
@@ -85,8 +92,18 @@ def summary(actions: Sequence[Any]) -> dict[str, list[str]]:
 def test_case(name: str) -> None:
     stack, nodes, objects, material, options, expected = load_case(name)
     colocate = options.get("allow_colocation", False)
+    seated = seating(stack, objects)
+    refusal = topology_change_refusal(stack, seated, objects)
+    if "refused" in expected:
+        assert refusal is not None and expected["refused"] in refusal.message, refusal
+        return
+    assert refusal is None, refusal
+    layout = seated.layout
     run = lambda: desired_state(  # noqa: E731
-        stack, place(stack, nodes, previous_assignment(objects), colocate), material
+        stack,
+        place(stack, nodes, previous_assignment(objects), colocate, layout),
+        material,
+        layout,
     )
     if "error" in expected:
         with pytest.raises(PlacementError) as caught:
@@ -121,4 +138,4 @@ def test_recorded_cases_expect_literal_hashes(name: str) -> None:
     if "objects" in observed:
         assert observed["recorded"]["by"] == "scripts/record-cases"
         assert "material" in observed
-        assert expected["hashes"], name
+        assert expected.get("hashes") or expected.get("refused"), name

@@ -150,7 +150,6 @@ def test_health_targets_come_from_labels_ports_and_tasks() -> None:
     assert stack_mode(DATA["services"]).name == "cluster"
     assert sorted(targets) == [f"node-{i}" for i in range(1, 7)]
     assert targets["node-1"].role == "primary"
-    assert targets["node-1"].slots == ((0, 5461),)
     assert targets["node-4"].role == "replica" and targets["node-4"].primary == "node-1"
     assert targets["node-1"].endpoint.port == 7000
     assert targets["node-6"].endpoint.port == 7005

@@ -65,9 +65,17 @@ def test_replicas_up_and_down_in_both_modes() -> None:
     assert shape(fewer.retire) == [("node-3", "replica", None), ("node-4", "replica", None)]
 
 
+def test_a_shard_whose_primary_was_never_created_gets_one_at_a_new_index() -> None:
+    """A run killed while it created shard 4's services left its replica only: the
+    primary comes at the next free index, and the replica keeps its seat."""
+    live = (*fresh_seats("cluster", 3, 1), Seat(8, "replica", 4))
+    scaling = scaled_seats("cluster", 4, 1, live)
+    assert shape(scaling.add) == [("node-9", "primary", 4)]
+    assert ("node-8", "replica", 4) in shape(scaling.keep) and scaling.retire == ()
+
+
 def test_seats_that_are_not_a_stack_are_refused_naming_them() -> None:
     cases = {
-        "shard 2 has 0 planned primaries": [Seat(1, "primary", 1), Seat(2, "replica", 2)],
         "shard 1 has 2 planned primaries": [Seat(1, "primary", 1), Seat(2, "primary", 1)],
         "node-1 is found twice": [Seat(1, "primary", 1), Seat(1, "replica", 1)],
         "node-3: shard None does not fit cluster": [

@@ -122,19 +122,25 @@ def test_table_output_names_hosts_and_pending_secrets(
     assert "swarmredis certs issue" in result.stdout
 
 
-def test_recorded_deploy_plans_nothing_and_exits_0(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The Swarm objects and certificate store a real deploy on the lab left behind
-    # (scripts/record-cases), not the planner's own output.
-    case = ROOT / "tests/cases/replan-same-nodes-noop"
-    recorded = json.loads((case / "observed.json").read_text())
-    store = CertStore(tmp_path, load_stack(case / "stack.yaml").name)
+RECORDED = ROOT / "tests/cases/replan-same-nodes-noop"
+
+
+def recorded_deploy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Swarm objects and certificate store a real deploy on the lab left behind
+    (scripts/record-cases), not the planner's own output, behind the fake gateway."""
+    recorded = json.loads((RECORDED / "observed.json").read_text())
+    store = CertStore(tmp_path, load_stack(RECORDED / "stack.yaml").name)
     for name, data in recorded["store"].items():
         secret = name.endswith((".key", ".password"))
         store.write(store.root / name, base64.b64decode(data), secret=secret)
     use(monkeypatch, FakeGateway(recorded["nodes"], recorded["objects"]))
-    args = ["plan", str(case / "stack.yaml"), "--json", "--certs-dir", str(tmp_path)]
+
+
+def test_recorded_deploy_plans_nothing_and_exits_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded_deploy(tmp_path, monkeypatch)
+    args = ["plan", str(RECORDED / "stack.yaml"), "--json", "--certs-dir", str(tmp_path)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.stdout + result.stderr
     plan = json.loads(result.stdout)
@@ -142,6 +148,39 @@ def test_recorded_deploy_plans_nothing_and_exits_0(
     assert len(plan["actions"]) == 28
     assert {a["action"] for a in plan["actions"]} == {"noop"}
     assert all(row["kept"] for row in plan["assignment"])
+
+
+def test_a_fourth_shard_on_the_recorded_deploy_plans_only_its_two_nodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """shards: 3 -> 4: node-7 and node-8 (new names; node-4 stays shard 1's replica) and
+    their configs are created, their certificates and services pending (``deploy``
+    issues the certificates), and every recorded object stays as it is."""
+    recorded_deploy(tmp_path, monkeypatch)
+    grown = tmp_path / "grown.yaml"
+    grown.write_text((RECORDED / "stack.yaml").read_text().replace("shards: 3", "shards: 4"))
+    assert "shards: 4" in grown.read_text()
+    result = runner.invoke(app, ["plan", str(grown), "--json", "--certs-dir", str(tmp_path)])
+    assert result.exit_code == 3, result.stdout + result.stderr
+    plan = json.loads(result.stdout)
+    changed = sorted(f"{a['action']} {a['kind']}:{a['logical']}" for a in plan["actions"])
+    changed = [c for c in changed if not c.startswith("noop")]
+    assert changed == [
+        "create config:redis-node-7.conf",
+        "create config:redis-node-8.conf",
+        "pending secret:node-7.crt",  # deploy issues them; plan issues nothing
+        "pending secret:node-7.key",
+        "pending secret:node-8.crt",
+        "pending secret:node-8.key",
+        "pending service:node-7",  # waiting for its certificate
+        "pending service:node-8",
+    ]
+    rows = {row["node"]: row for row in plan["assignment"]}
+    assert (rows["node-7"]["role"], rows["node-7"]["shard"]) == ("primary", 4)
+    assert (rows["node-4"]["role"], rows["node-4"]["shard"]) == ("replica", 1)
+    assert rows["node-8"]["primary"] == "node-7"
+    assert rows["node-7"]["domain"] != rows["node-8"]["domain"]  # a shard's pair apart
+    assert all(rows[f"node-{i}"]["kept"] for i in range(1, 7))
 
 
 def test_impossible_placement_exits_4(

@@ -27,6 +27,7 @@ from swarmredis.plan.observe import previous_assignment
 from swarmredis.plan.placement import place
 from swarmredis.plan.ports import check_host_ports, ports_taken
 from swarmredis.plan.scaling import topology_change_refusal
+from swarmredis.plan.seating import seating
 from swarmredis.plan.state import desired_state
 from swarmredis.stackfile import Stack
 
@@ -64,21 +65,24 @@ async def plan_stack(
     Returns the plan and the certificates issued (``kind name``).
     """
     nodes, objects = await observe(gateway, stack.name)
-    if refusal := topology_change_refusal(stack, objects):
+    seated = seating(stack, objects)  # the live nodes keep their names, roles and ports
+    if refusal := topology_change_refusal(stack, seated, objects):
         raise refusal  # before placement, certificates or any write
+    layout = seated.layout
     # Placement first, once: it fails before anything is written, and with `announce: host`
     # the chosen hosts' addresses belong in the certificates.
-    assignment = place(stack, nodes, previous_assignment(objects), options.allow_colocation)
+    previous = previous_assignment(objects)
+    assignment = place(stack, nodes, previous, options.allow_colocation, layout)
     # Swarm does not know the ports a host-network node binds: refuse clashes with the
     # nodes of other stacks on the same hosts here, before anything is written.
     taken = ports_taken(await gateway.list("service"), stack.name)
-    check_host_ports(stack, assignment.nodes, taken)
+    check_host_ports(stack, assignment.nodes, taken, layout)
     hosts = (
         {name: (addr,) for name, addr in assignment.addresses.items()}
         if stack.announce == "host"
         else None
     )
-    pki = stack_pki(stack, hosts)
+    pki = stack_pki(stack, hosts, layout)
     issued: list[str] = []
     if issue:
         report = await anyio.to_thread.run_sync(
@@ -86,14 +90,16 @@ async def plan_stack(
         )
         issued = [f"{leaf.kind} {leaf.name}" for leaf in report.issued]
     material = await anyio.to_thread.run_sync(lambda: _material_or_empty(store, pki, issue))
-    return diff(desired_state(stack, assignment, material), objects, options.prune), issued
+    desired = desired_state(stack, assignment, material, layout)
+    return diff(desired, objects, options.prune), issued
 
 
 def _material_or_empty(store: CertStore, pki: StackPKI, required: bool) -> dict[str, bytes]:
-    """The stack's secrets; for a plan without certificates yet, none (they show pending)."""
-    try:
+    """The stack's secrets; for a plan, those that exist (a new node's show pending), or
+    none without certificates yet (they all show pending)."""
+    if required:
         return build_material(store, pki)
+    try:
+        return build_material(store, pki, new_nodes_pending=True)
     except PKIError:
-        if required:
-            raise
         return {}

@@ -28,7 +28,6 @@ from swarmredis.gateway.docker import DockerGateway
 from swarmredis.gateway.endpoint import RedisEndpoint
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.observe import SwarmNode, pinned_node_id
-from swarmredis.plan.placement import planned_slots
 from swarmredis.plan.tasks import Task, by_service, current, tasks_of
 
 Role = Literal["primary", "replica", "sentinel"]
@@ -69,7 +68,6 @@ def health_targets(
     )
     shard_primary = {_label(s, labels.SHARD): _label(s, labels.NODE) or "" for s in primaries}
     sharded = {shard: name for shard, name in shard_primary.items() if shard}
-    slots = planned_slots(list(sharded.values()))
     first_primary = _label(primaries[0], labels.NODE) if primaries else None
     return [
         _target(
@@ -78,7 +76,6 @@ def health_targets(
             grouped.get(str(service["ID"]), []),
             nodes,
             sharded,
-            slots,
             first_primary,
         )
         for service in sorted(services, key=lambda s: _node_sort_key(_label(s, labels.NODE) or ""))
@@ -96,7 +93,6 @@ def _target(
     tasks: Sequence[Task],
     nodes: Mapping[str, SwarmNode],
     shard_primary: Mapping[str, str],
-    slots: Mapping[str, tuple[int, int]],
     first_primary: str | None,
 ) -> HealthTarget:
     name = _label(service, labels.NODE) or str(service["Spec"]["Name"])
@@ -115,7 +111,6 @@ def _target(
         endpoint=RedisEndpoint(where.addr if where else "", port or 0),
         role=role,
         primary=primary if role == "replica" else None,
-        slots=(slots[name],) if role == "primary" and name in slots else (),
         host=where.hostname if where else None,
         task_state=task.state if task else "no task",
         server_name=labels.dns_alias(stack, name),

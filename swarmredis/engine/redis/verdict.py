@@ -68,7 +68,6 @@ class HealthTarget:
     endpoint: RedisEndpoint
     role: Literal["primary", "replica", "sentinel"]
     primary: str | None = None
-    slots: tuple[SlotRange, ...] = ()  # planned slots of a cluster primary
     host: str | None = None
     task_state: str | None = None
     server_name: str | None = None

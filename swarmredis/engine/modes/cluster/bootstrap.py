@@ -3,8 +3,9 @@
 Read every member's view concurrently, classify it (``cluster.plan``), run only what is
 missing (fresh: config epochs, MEET, ADDSLOTSRANGE, REPLICATE), re-reading between
 phases, then wait until every node is in, every slot is served, all nodes agree on the
-configuration and every replica's link is up; last, forget old ids of replaced nodes. An
-existing cluster is never reset. Every wait is bounded.
+configuration and every replica's link is up; then forget old ids of replaced nodes;
+last, move slots until the shards hold even shares (``cluster.reshard``: a new shard's
+slots, after a scale-out). An existing cluster is never reset. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from swarmredis.engine.modes.cluster.plan import (
     plan_replicas,
     plan_slots,
 )
+from swarmredis.engine.modes.cluster.reshard import rebalance
 from swarmredis.engine.modes.cluster.timing import (
     FORMING,
     NO_FAILOVER,
     NODE_TIMEOUT,
     SETTINGS,
     Timing,
+    configured_timing,
     retime_actions,
 )
 from swarmredis.engine.redis.facts import NodeFacts
@@ -235,6 +238,25 @@ class _ClusterRun:
         with report.timed("window"):
             if configured is not None:
                 await self.retime(configured, "as configured")
+        with report.timed("rebalance"):
+            await self.rebalance()
+
+    async def rebalance(self) -> None:
+        """Even slots over the shards (``cluster.reshard``): a new shard's come to it, and
+        moves a killed run left open end. Only on a whole cluster, with its configured
+        timing; then wait for it to be whole again (every node agreeing on the owners)."""
+        timeout = int((self.configured or configured_timing({})).node_timeout_ms)
+        moved = await rebalance(
+            self.members,
+            self.nodes,
+            self.read,
+            self.report,
+            node_timeout_ms=timeout,
+            progress=self.progress,
+        )
+        if moved:
+            await self.wait_whole()
+            self.done("rebalance", f"{moved} slots moved: every shard serves an even share")
 
 
 async def bootstrap_cluster(

@@ -1,4 +1,4 @@
-"""Cluster mode's health rules (pure): coverage, agreement, failovers, planned slots."""
+"""Cluster mode's health rules (pure): coverage, agreement, failovers, even slot shares."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def judge_cluster(probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verd
     for p in reachable:
         problems += _node_problems(p, lines[p.target.name], by_id)
         problems += _open_slots(p, by_id)
+    problems += _uneven_shares(probes)
     return summary, problems
 
 
@@ -133,7 +134,27 @@ def _node_problems(p: Probe, line: NodeHealth, by_id: Mapping[str, Probe]) -> li
             f"{found}, as an interrupted bootstrap leaves it: `swarmredis deploy` sets it back"
         )
         problems.append(Problem(DEGRADED, ProblemKind.SETTINGS, t.name, message))
-    if t.role == "primary" and me.is_primary and t.slots and me.slots != t.slots:
-        message = f"serves slots {format_ranges(me.slots)}, planned {format_ranges(t.slots)}"
-        problems.append(Problem(DEGRADED, ProblemKind.SLOTS, t.name, message))
+    return problems
+
+
+def _uneven_shares(probes: Sequence[Probe]) -> list[Problem]:
+    """Primaries whose share of the slots is not 16384/N within one (N planned shards), and
+    planned primaries that serve none: a new shard whose slots have not come yet (an
+    interrupted scale-out), or slots moved by hand. ``deploy`` evens them out."""
+    shards = sum(1 for p in probes if p.target.role == "primary")
+    if not shards:
+        return []
+    base, extra = divmod(CLUSTER_SLOTS, shards)
+    share = f"{base}" if not extra else f"{base} or {base + 1}"
+    problems = []
+    for p in probes:
+        me = p.facts.own_entry if p.facts else None
+        if me is None or not me.is_primary or not (me.slots or p.target.role == "primary"):
+            continue
+        if not base <= me.slot_count <= base + (1 if extra else 0):
+            served = (
+                f"{me.slot_count} slots ({format_ranges(me.slots)})" if me.slots else "no slots"
+            )
+            message = f"serves {served}; an even share is {share} of {shards} shards"
+            problems.append(Problem(DEGRADED, ProblemKind.SLOTS, p.target.name, message))
     return problems

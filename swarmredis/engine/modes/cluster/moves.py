@@ -1,4 +1,5 @@
-"""Slot moves left open (pure): what an interrupted move left, and how to end it.
+"""Slot moves (pure): which moves make a cluster's slots even, and what an interrupted
+move left open and how to end it.
 
 Every node shows its own open slots on its ``myself`` line of CLUSTER NODES: ``[s->-T]``
 on a source migrating slot ``s`` to ``T``, ``[s-<-S]`` on a target importing it from
@@ -24,7 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from swarmredis.engine.modes.cluster.members import ClusterMember
+from swarmredis.engine.modes.cluster.plan import Views, current_primary
 from swarmredis.engine.redis.replies import ClusterNode
+from swarmredis.plan.slots import SlotMove, plan_moves
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,25 @@ def _owner(tables: Mapping[str, Sequence[ClusterNode]], slot: int) -> str:
             if n.is_primary and any(a <= slot <= b for a, b in n.slots):
                 votes[n.node_id] = votes.get(n.node_id, 0) + 1
     return max(sorted(votes), key=lambda node_id: votes[node_id], default="")
+
+
+def serving_primaries(members: Sequence[ClusterMember], views: Views) -> list[str]:
+    """Who serves each shard once the slots are even, in plan order: the member that
+    serves it now (its planned primary, or a replica after a failover), or, for a shard
+    that serves nothing yet (a new one), its planned primary."""
+    heads = [m for m in members if m.role == "primary"]
+    return [current_primary(m.shard, members, views) or m.name for m in heads]
+
+
+def rebalance_moves(members: Sequence[ClusterMember], views: Views) -> list[SlotMove]:
+    """The fewest slot moves that leave every shard 16384/N slots within one
+    (``plan.slots.plan_moves``), from what each primary says it serves; none when even.
+
+    Raises SlotPlanError when the primaries' own views do not cover every slot exactly
+    once (run it on a whole cluster, after ``final_pending`` is empty)."""
+    current = {
+        m.name: views[m.name].me.slots
+        for m in members
+        if views[m.name].me.is_primary and views[m.name].me.slots
+    }
+    return plan_moves(current, serving_primaries(members, views))

@@ -203,14 +203,15 @@ def plan_slots(members: Sequence[ClusterMember], views: Views) -> tuple[list[Act
 
 
 def plan_replicas(members: Sequence[ClusterMember], views: Views) -> tuple[list[Action], list[str]]:
-    """REPLICATE for members without slots that do not replicate their shard's primary.
+    """REPLICATE for members without slots that do not replicate their shard's primary
+    (for a new shard that serves no slot yet: its planned primary, see ``_new_head``).
 
     Returns the actions and notes about failovers (left as they are).
     """
     actions: list[Action] = []
     notes: list[str] = []
     for member in members:
-        serving = current_primary(member.shard, members, views)
+        serving = current_primary(member.shard, members, views) or _new_head(member, views)
         if serving is None:
             continue
         me, primary_id = views[member.name].me, views[serving].node_id
@@ -236,6 +237,19 @@ def plan_replicas(members: Sequence[ClusterMember], views: Views) -> tuple[list[
             Action(member.name, ("CLUSTER", "REPLICATE", primary_id), f"{reason}: follow {serving}")
         )
     return actions, notes
+
+
+def _new_head(member: ClusterMember, views: Views) -> str | None:
+    """The planned primary of a shard that serves no slot yet (a new shard, before slots
+    move to it), for a planned replica that is an empty primary itself (a node that just
+    joined). Nobody else follows an empty primary: a replica that follows anything, or
+    serves slots, keeps its data."""
+    me, head = views[member.name].me, views.get(member.primary or "")
+    if member.role != "replica" or head is None:
+        return None
+    if me.is_primary and not me.slots and head.me.is_primary and not head.me.slots:
+        return member.primary
+    return None
 
 
 def gossip_pending(members: Sequence[ClusterMember], views: Views) -> list[str]:

@@ -1,0 +1,106 @@
+"""Running the real CLI's `deploy --json` on the lab: to its end, or SIGKILLed at an event.
+
+Each event is a line, flushed as it happens; a test reads them and kills the process when
+the line of the step it wants appears (no hook in the product).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .conftest import ROOT, SwarmLab
+from .helpers import cli
+
+Event = dict[str, Any]
+
+
+@dataclass
+class Killed:
+    """A deploy killed at a step: its pid, the events it printed, when it died."""
+
+    pid: int
+    events: list[Event]
+    seconds: float
+
+
+def deploy_killed_at(
+    stack_file: Path,
+    certs: Path,
+    lab: SwarmLab,
+    at: Callable[[Event], bool],
+    *,
+    then: Callable[[], None] | None = None,
+    within: float = 240,
+) -> Killed:
+    """Start `deploy --json`, SIGKILL it as soon as an event matches ``at`` (after
+    ``then()``, a bounded wait for what the step must have done), and reap it."""
+    args = [sys.executable, "-m", "swarmredis", "deploy", str(stack_file), "--json"]
+    args += ["--certs-dir", str(certs), "--docker-host", lab.docker_host]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    watchdog = threading.Timer(within, proc.kill)  # bounds the reading below
+    watchdog.start()
+    events: list[Event] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            event = json.loads(line).get("event")
+            if event is None:
+                break  # the result line: the deploy finished before the kill point
+            events.append(event)
+            if at(event):
+                if then is not None:
+                    then()
+                os.kill(proc.pid, signal.SIGKILL)
+                seconds = time.monotonic() - started
+                assert proc.wait(timeout=30) == -signal.SIGKILL
+                return Killed(proc.pid, events, seconds)
+        code = proc.wait(timeout=30)
+        stderr = proc.stderr.read() if proc.stderr else ""
+        raise AssertionError(
+            f"deploy ended (exit {code}) before the kill point: {events[-3:]} {stderr[-800:]}"
+        )
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+@dataclass
+class Rerun:
+    code: int
+    events: list[Event]
+    result: dict[str, Any]
+    seconds: float
+    stderr: str
+
+
+def rerun(stack_file: Path, certs: Path, lab: SwarmLab) -> Rerun:
+    """`deploy --json` to its end; its events, result and duration."""
+    started = time.monotonic()
+    done = cli(
+        "deploy",
+        str(stack_file),
+        "--json",
+        "--certs-dir",
+        str(certs),
+        docker_host=lab.docker_host,
+        timeout=400,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    events = [line["event"] for line in lines if "event" in line]
+    result = next((line["result"] for line in lines if "result" in line), {})
+    return Rerun(done.returncode, events, result, time.monotonic() - started, done.stderr)

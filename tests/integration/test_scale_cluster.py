@@ -1,0 +1,210 @@
+"""Scaling a live cluster on the lab (issue 11): shards 3 -> 4 under a writer with 20,000
+keys, then 4 -> 5 with the deploy SIGKILLed while slots move and run again.
+
+A writer (:mod:`testkit.ledger`) keeps writing through a slot-map router while the deploy
+runs; the router learns the new nodes' published endpoints as status lists them. Every
+acknowledged write and every loaded key must read back afterwards; no slot may stay open;
+every primary holds 16384/N slots within one; a new shard's primary and replica never
+share a host. The figures (keys moved per second, the longest run of failed writes a
+client saw) go to docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+import yaml
+from testkit.ledger import WriteLedger
+
+from .conftest import SwarmLab
+from .faults import (
+    ClusterRouter,
+    Figure,
+    count_cluster_losses,
+    record,
+    settle_writes,
+    writing,
+)
+from .helpers import DeployedStack, cluster_client, deployed_stack
+from .runs import Event, deploy_killed_at, rerun
+
+STACK = "itscale"
+BASE_PORT = 8200
+USER = "app"
+KEYS = 20_000
+SLOTS = 16384
+
+pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_node-{i}" for i in range(1, 11)))
+
+
+@pytest.fixture(scope="module")
+def stack(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedStack]:
+    tmp = tmp_path_factory.mktemp(STACK)
+    with deployed_stack(
+        swarm_lab, tmp, "cluster", STACK, BASE_PORT, resources={"memory": "256M"}
+    ) as d:
+        yield d
+
+
+def grow(d: DeployedStack, shards: int) -> None:
+    data = yaml.safe_load(d.stack_file.read_text())
+    data["shards"] = shards
+    d.stack_file.write_text(yaml.safe_dump(data))
+
+
+@asynccontextmanager
+async def following(d: DeployedStack) -> AsyncIterator[dict[tuple[str, int], tuple[str, int]]]:
+    """The stack's alias -> published endpoint map, kept up to date from status every
+    2 s while the block runs (a new node appears in it once its service exists)."""
+    remap = await anyio.to_thread.run_sync(d.endpoints)
+    async with anyio.create_task_group() as tg:
+
+        async def refresh() -> None:
+            while True:
+                await anyio.sleep(2)
+                remap.update(await anyio.to_thread.run_sync(d.endpoints))
+
+        tg.start_soon(refresh)
+        yield remap
+        tg.cancel_scope.cancel()
+
+
+def longest_error_window(ledger: WriteLedger, gap: float = 0.5) -> float:
+    """The longest run of failed writes (failures closer than ``gap`` s to the previous
+    one: the writer retries every 0.1 s) in seconds, from its first to its last."""
+    longest, start, last = 0.0, None, None
+    for moment in ledger.failure_times:
+        if last is None or moment - last > gap:
+            start = moment
+        last = moment
+        longest = max(longest, moment - (start or moment))
+    return longest
+
+
+def moved_per_second(events: list[Event]) -> tuple[int, float]:
+    """Slots moved and keys/s from the last progress event of the moves."""
+    told = [e["data"] for e in events if e.get("subject") == "slots" and e.get("status") == "info"]
+    assert told, "no progress event of the slot moves"
+    return int(told[-1]["slots"]), float(told[-1]["keys_per_s"])
+
+
+async def assert_even_and_closed(d: DeployedStack, shards: int) -> dict[str, Any]:
+    code, report = await anyio.to_thread.run_sync(d.status)
+    assert code == 0, json.dumps(report["problems"])
+    primaries = [n for n in report["nodes"] if n["role"] == "primary"]
+    counts = sorted(n["slot_count"] for n in primaries)
+    assert len(primaries) == shards and sum(counts) == SLOTS, counts
+    assert counts[-1] - counts[0] <= 1, counts
+    assert all(n["role"] == n["planned_role"] for n in report["nodes"])
+    return report
+
+
+def assert_apart(report: dict[str, Any], primary: str, replica: str) -> None:
+    hosts = {n["name"]: n["host"] for n in report["nodes"]}
+    assert hosts[primary] != hosts[replica], hosts
+
+
+async def load_keys(d: DeployedStack, prefix: str) -> dict[str, str]:
+    """``KEYS`` keys written through a cluster client before the change."""
+    client = await cluster_client(STACK, d.certs, d.lab.docker_host, "swarmredis-admin")
+    values = {f"{prefix}:{i}": f"v{i}" for i in range(KEYS)}
+    try:
+        items = list(values.items())
+        for start in range(0, KEYS, 2000):
+            await client.mset_nonatomic(dict(items[start : start + 2000]))
+    finally:
+        await client.aclose()
+    return values
+
+
+async def count_losses(
+    d: DeployedStack, loaded: dict[str, str], figure: Figure, ledger: WriteLedger | None = None
+) -> None:
+    """Read back the loaded keys and what the writer wrote (confirmed: both)."""
+    every = WriteLedger("app")
+    every.confirmed = {**loaded, **(ledger.confirmed if ledger else {})}
+    if ledger is not None:
+        every.unconfirmed, every.failed = ledger.unconfirmed, ledger.failed
+    await count_cluster_losses(d, every, figure)
+
+
+@pytest.mark.anyio
+async def test_shards_3_to_4_under_a_writer_keeps_every_key(
+    swarm_lab: SwarmLab, stack: DeployedStack
+) -> None:
+    d = stack
+    loaded = await load_keys(d, "app:load4")
+    grow(d, 4)
+    figure = Figure(
+        "cluster: scale out 3 -> 4 shards",
+        "cluster",
+        f"`deploy` with shards: 4 on a live 3 x 1 cluster holding {KEYS} keys, while a"
+        " client writes through a slot map (no ASK following: a write to a slot mid-move"
+        " fails and is retried)",
+    )
+    async with following(d) as remap:
+        router = ClusterRouter(d.certs, STACK, remap, USER)
+        async with writing(router, "app:scale") as ledger:
+            started = ledger.now()
+            run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+            assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+            await settle_writes(ledger)
+            figure.restored_s = run.seconds
+            figure.recover_s = (ledger.last_failure_after(started) or started) - started
+    slots, rate = moved_per_second(run.events)
+    assert slots == SLOTS // 4  # the fewest: each old shard gives 1365 or 1366
+    window = longest_error_window(ledger)
+    figure.notes.append(
+        f"{slots} slots moved at {rate:.0f} keys/s; the longest run of failed writes"
+        f" lasted {window:.1f} s ({ledger.failed} failed writes in all); confirmed counts"
+        f" the {KEYS} keys loaded before"
+    )
+    report = await assert_even_and_closed(d, 4)
+    assert_apart(report, "node-7", "node-8")
+    await count_losses(d, loaded, figure, ledger)
+    record(figure)
+    assert figure.lost_confirmed == 0, figure
+
+    again = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+    assert again.code == 0 and "move slots" not in json.dumps(again.result)
+
+
+@pytest.mark.anyio
+async def test_a_scale_out_killed_while_slots_move_is_finished_by_the_next_deploy(
+    swarm_lab: SwarmLab, stack: DeployedStack
+) -> None:
+    d = stack
+    loaded = await load_keys(d, "app:load5")
+    grow(d, 5)
+
+    def moving(event: Event) -> bool:
+        return event.get("subject") == "slots" and event.get("status") == "info"
+
+    killed = await anyio.to_thread.run_sync(
+        lambda: deploy_killed_at(d.stack_file, d.certs, swarm_lab, moving)
+    )
+    code, report = await anyio.to_thread.run_sync(d.status)
+    assert code == 1, report["problems"]  # degraded: a share not even, maybe a slot open
+    assert any("even share" in p["message"] for p in report["problems"]), report["problems"]
+
+    started = time.monotonic()
+    run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+    assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+    report = await assert_even_and_closed(d, 5)
+    assert_apart(report, "node-9", "node-10")
+    figure = Figure(
+        "cluster: scale out killed mid-move",
+        "cluster",
+        "`deploy` with shards: 5 SIGKILLed at its first progress event of the slot moves"
+        f" ({killed.seconds:.1f} s in), then run again",
+        restored_s=time.monotonic() - started,
+    )
+    await count_losses(d, loaded, figure)
+    record(figure)
+    assert figure.lost_confirmed == 0, figure
