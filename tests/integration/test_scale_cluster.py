@@ -261,6 +261,11 @@ async def test_a_replica_more_per_shard_follows_its_primary_on_a_host_of_its_own
         assert len(set(hosts)) == 3, (primary, replicas, hosts)
 
 
+def running_tasks(d: DeployedStack) -> set[str]:
+    out = d.lab.docker(1, "stack", "ps", d.stack, "-q", "--filter", "desired-state=running")
+    return set(out.split())
+
+
 @pytest.fixture(scope="module")
 def replication(
     swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory
@@ -277,7 +282,8 @@ async def test_a_replica_added_to_a_replication_stack_syncs_and_the_sentinels_kn
     swarm_lab: SwarmLab, replication: DeployedStack
 ) -> None:
     """replicas: 1 -> 2: node-3 is created, syncs from the primary, and every Sentinel
-    lists it; the Sentinels keep their published ports (node-3 takes the next free one)."""
+    lists it; nothing else restarts, and the Sentinels keep their published ports (node-3
+    takes the next free one)."""
     d = replication
     before = await anyio.to_thread.run_sync(d.endpoints)
     primary = node_client(d.certs, RSTACK, before[(f"{RSTACK}-node-1", 6379)], "swarmredis-admin")
@@ -288,10 +294,12 @@ async def test_a_replica_added_to_a_replication_stack_syncs_and_the_sentinels_kn
     data = yaml.safe_load(d.stack_file.read_text())
     data["replicas"] = 2
     d.stack_file.write_text(yaml.safe_dump(data))
+    running = running_tasks(d)
 
     run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
 
     assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+    assert running <= running_tasks(d)  # no node or Sentinel restarted: node-3 only added
     code, report = await anyio.to_thread.run_sync(d.status)
     assert code == 0, report["problems"]
     nodes = {n["name"]: n for n in report["nodes"]}
