@@ -28,6 +28,7 @@ from swarmredis.errors import EXIT_CHANGES, EXIT_OK
 
 if TYPE_CHECKING:
     from swarmredis.plan.diff import Change, Plan
+    from swarmredis.plan.slots import PlannedMoves
 
 _STYLES = {
     "create": "green",
@@ -46,11 +47,13 @@ async def make_plan(
     *,
     prune: bool,
     allow_colocation: bool,
-) -> Plan:
-    """Read the stack file and the Swarm (through a manager) and plan, issuing nothing."""
+) -> tuple[Plan, PlannedMoves]:
+    """Read the stack file and the Swarm (through a manager) and plan, issuing nothing;
+    for a live cluster, also the slot moves `deploy` would make."""
     from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
     from swarmredis.gateway.docker import DockerGateway
     from swarmredis.pki.store import CertStore
+    from swarmredis.plan.slots import PlannedMoves
     from swarmredis.stackfile import load_stack
 
     stack = load_stack(stack_file)
@@ -60,7 +63,12 @@ async def make_plan(
     async with DockerGateway.connect(docker_host) as gateway:
         await gateway.require_manager()
         plan, _ = await plan_stack(gateway, stack, store, options, issue=False)
-    return plan
+        moves = PlannedMoves()
+        if plan.adds_shards:  # only then the Redis client loads: plan stays quick to start
+            from swarmredis.engine.flows.moves import planned_moves
+
+            moves = await planned_moves(gateway, plan, store)
+    return plan, moves
 
 
 def render_assignment(plan: Plan) -> Table:
@@ -115,9 +123,20 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def render_plan(plan: Plan) -> Group:
-    """The whole plan as rich renderables: placement, changes, warnings."""
+def render_moves(moves: PlannedMoves) -> list[Text]:
+    """The slot moves of a live cluster, one line each (or why they are not known)."""
+    if moves.unknown:
+        return [Text(f"slot moves: not known ({moves.unknown})", style="yellow")]
+    if not moves.moves:
+        return []
+    lines = [Text(f"{moves.slots} slot(s) move for even shares:", style="yellow")]
+    return lines + [Text(f"  {move}") for move in moves.moves]
+
+
+def render_plan(plan: Plan, moves: PlannedMoves) -> Group:
+    """The whole plan as rich renderables: placement, changes, slot moves, warnings."""
     parts: list[Table | Text] = [render_assignment(plan), render_actions(plan)]
+    parts += render_moves(moves)
     for warning in plan.desired.warnings:
         parts.append(Text(f"warning: {warning}", style="yellow"))
     if plan.desired.missing_material:
@@ -128,7 +147,7 @@ def render_plan(plan: Plan) -> Group:
                 style="cyan",
             )
         )
-    if plan.changes == 0:
+    if plan.changes == 0 and not moves.moves:
         parts.append(Text("nothing to do", style="bold green"))
     return Group(*parts)
 
@@ -149,13 +168,13 @@ def register(app: typer.Typer) -> None:
         certs_dir: Path = CERTS_DIR_OPTION,
     ) -> None:
         """Show what `deploy` would change: exit 0 nothing to do, 3 changes, 4 tool error."""
-        plan = run(
+        plan, moves = run(
             lambda: make_plan(
                 stack_file, docker_host, certs_dir, prune=prune, allow_colocation=allow_colocation
             )
         )
         if as_json:
-            print_json(plan.to_dict())
+            print_json({**plan.to_dict(), **moves.to_dict()})
         else:
-            console.print(render_plan(plan))
-        raise typer.Exit(EXIT_CHANGES if plan.changes else EXIT_OK)
+            console.print(render_plan(plan, moves))
+        raise typer.Exit(EXIT_CHANGES if plan.changes or moves.moves else EXIT_OK)

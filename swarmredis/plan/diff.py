@@ -76,6 +76,14 @@ class Plan:
         """How many objects would change (orphans kept and no-ops do not count)."""
         return sum(1 for c in self.items if c.action not in ("noop", "orphan"))
 
+    @property
+    def adds_shards(self) -> bool:
+        """A live cluster gains shards: a new shard's primary is created (slots will move)."""
+        heads = {n.name for n in self.desired.nodes if n.role == "primary" and n.shard}
+        services = [c for c in self.items if c.kind == "service"]
+        new = any(c.logical in heads and c.action in ("create", "pending") for c in services)
+        return new and any(c.id for c in services)
+
     def by_action(self, action: Action) -> tuple[Change, ...]:
         """The changes with this action, in plan order."""
         return tuple(c for c in self.items if c.action == action)

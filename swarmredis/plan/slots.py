@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from swarmredis.constants import CLUSTER_SLOTS
 
@@ -63,6 +64,26 @@ class SlotMove:
 
     def __str__(self) -> str:
         return f"{self.count} slots {self.source} -> {self.target}: {format_ranges(self.ranges)}"
+
+
+@dataclass(frozen=True)
+class PlannedMoves:
+    """The slot moves ``plan`` shows, or (``unknown``) why they could not be read."""
+
+    moves: tuple[SlotMove, ...] = ()
+    unknown: str | None = None
+
+    @property
+    def slots(self) -> int:
+        return sum(move.count for move in self.moves)
+
+    def to_dict(self) -> dict[str, Any]:
+        moves = [
+            {"source": m.source, "target": m.target, "slots": m.count}
+            | {"ranges": format_ranges(m.ranges)}
+            for m in self.moves
+        ]
+        return {"slot_moves": moves, "slot_moves_unknown": self.unknown}
 
 
 class SlotPlanError(ValueError):
@@ -151,3 +172,18 @@ def _slots_held(current: Mapping[str, Sequence[SlotRange]]) -> dict[str, list[in
             " the cluster must serve every slot before its shard count changes"
         )
     return held
+
+
+def even_out(
+    shards: Mapping[int, Sequence[str]], held: Mapping[str, Sequence[SlotRange]]
+) -> list[SlotMove]:
+    """The moves that even out a live cluster laid out in ``shards`` (shard -> its
+    members' names, the planned primary first): ``held`` is what each primary serves now.
+    Each shard is served by the member holding most of its slots now (a replica after a
+    failover), or by its planned primary if none holds any (a new shard)."""
+    serving = []
+    for _, names in sorted(shards.items()):
+        holding = [n for n in names if held.get(n)]
+        best = max(holding, key=lambda n: sum(b - a + 1 for a, b in held[n]), default=names[0])
+        serving.append(best)
+    return plan_moves(held, serving)

@@ -1,5 +1,6 @@
-"""Scaling a live cluster on the lab (issue 11): shards 3 -> 4 under a writer with 20,000
-keys, then 4 -> 5 with the deploy SIGKILLed while slots move and run again.
+"""Scaling live stacks on the lab (issue 11): shards 3 -> 4 under a writer with 20,000
+keys, then 4 -> 5 with the deploy SIGKILLed while slots move and run again, then one
+replica more per shard; and a replica added to a replication stack.
 
 A writer (:mod:`testkit.ledger`) keeps writing through a slot-map router while the deploy
 runs; the router learns the new nodes' published endpoints as status lists them. Every
@@ -27,15 +28,18 @@ from .faults import (
     ClusterRouter,
     Figure,
     count_cluster_losses,
+    node_client,
     record,
     settle_writes,
     writing,
 )
-from .helpers import DeployedStack, cluster_client, deployed_stack
+from .helpers import DeployedStack, cli, cluster_client, deployed_stack
 from .runs import Event, deploy_killed_at, rerun
 
 STACK = "itscale"
 BASE_PORT = 8200
+RSTACK = "itscaler"  # replication
+RBASE_PORT = 8230
 USER = "app"
 KEYS = 20_000
 SLOTS = 16384
@@ -141,6 +145,24 @@ async def test_shards_3_to_4_under_a_writer_keeps_every_key(
     d = stack
     loaded = await load_keys(d, "app:load4")
     grow(d, 4)
+    planned = await anyio.to_thread.run_sync(
+        lambda: cli(
+            "plan",
+            str(d.stack_file),
+            "--json",
+            "--certs-dir",
+            str(d.certs),
+            docker_host=swarm_lab.docker_host,
+        )
+    )
+    assert planned.returncode == 3, planned.stdout[-2000:] + planned.stderr
+    moves = json.loads(planned.stdout)["slot_moves"]
+    assert [(m["source"], m["target"]) for m in moves] == [
+        ("node-1", "node-7"),
+        ("node-2", "node-7"),
+        ("node-3", "node-7"),
+    ]
+    assert sum(m["slots"] for m in moves) == SLOTS // 4
     figure = Figure(
         "cluster: scale out 3 -> 4 shards",
         "cluster",
@@ -208,3 +230,96 @@ async def test_a_scale_out_killed_while_slots_move_is_finished_by_the_next_deplo
     await count_losses(d, loaded, figure)
     record(figure)
     assert figure.lost_confirmed == 0, figure
+
+
+@pytest.mark.anyio
+async def test_a_replica_more_per_shard_follows_its_primary_on_a_host_of_its_own(
+    swarm_lab: SwarmLab, stack: DeployedStack
+) -> None:
+    """replicas: 1 -> 2 on the live 5-shard cluster: one new replica per shard under a new
+    name (node-11..15), linked to its shard's primary, on a host neither the primary nor
+    the other replica uses (3 hosts, 3 zones)."""
+    d = stack
+    data = yaml.safe_load(d.stack_file.read_text())
+    data["replicas"] = 2
+    d.stack_file.write_text(yaml.safe_dump(data))
+    run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+    assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+    report = await assert_even_and_closed(d, 5)
+    nodes = {n["name"]: n for n in report["nodes"]}
+    assert sorted(nodes, key=lambda n: int(n.split("-")[1]))[-5:] == [
+        f"node-{i}" for i in range(11, 16)
+    ]
+    shards: dict[str, list[str]] = {}
+    for name, node in nodes.items():
+        if node["role"] == "replica":
+            assert node["link_up"] is True, node
+            shards.setdefault(node["replicates"], []).append(name)
+    assert sorted(len(r) for r in shards.values()) == [2] * 5, shards
+    for primary, replicas in shards.items():
+        hosts = [nodes[primary]["host"], *(nodes[r]["host"] for r in replicas)]
+        assert len(set(hosts)) == 3, (primary, replicas, hosts)
+
+
+def running_tasks(d: DeployedStack) -> set[str]:
+    out = d.lab.docker(1, "stack", "ps", d.stack, "-q", "--filter", "desired-state=running")
+    return set(out.split())
+
+
+@pytest.fixture(scope="module")
+def replication(
+    swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DeployedStack]:
+    tmp = tmp_path_factory.mktemp(RSTACK)
+    with deployed_stack(
+        swarm_lab, tmp, "replication", RSTACK, RBASE_PORT, replicas=1, resources={"memory": "256M"}
+    ) as d:
+        yield d
+
+
+@pytest.mark.anyio
+async def test_a_replica_added_to_a_replication_stack_syncs_and_the_sentinels_know_it(
+    swarm_lab: SwarmLab, replication: DeployedStack
+) -> None:
+    """replicas: 1 -> 2: node-3 is created, syncs from the primary, and every Sentinel
+    lists it; nothing else restarts, and the Sentinels keep their published ports (node-3
+    takes the next free one)."""
+    d = replication
+    before = await anyio.to_thread.run_sync(d.endpoints)
+    primary = node_client(d.certs, RSTACK, before[(f"{RSTACK}-node-1", 6379)], "swarmredis-admin")
+    try:
+        await primary.set("before:scale", "kept")
+    finally:
+        await primary.aclose()
+    data = yaml.safe_load(d.stack_file.read_text())
+    data["replicas"] = 2
+    d.stack_file.write_text(yaml.safe_dump(data))
+    running = running_tasks(d)
+
+    run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+
+    assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+    assert running <= running_tasks(d)  # no node or Sentinel restarted: node-3 only added
+    code, report = await anyio.to_thread.run_sync(d.status)
+    assert code == 0, report["problems"]
+    nodes = {n["name"]: n for n in report["nodes"]}
+    assert nodes["node-3"]["role"] == "replica" and nodes["node-3"]["link_up"] is True
+    after = await anyio.to_thread.run_sync(d.endpoints)
+    for j in (1, 2, 3):
+        alias = (f"{RSTACK}-sentinel-{j}", 6379)
+        assert after[alias] == before[alias]  # no sentinel moved to another port
+    assert after[(f"{RSTACK}-node-3", 6379)][1] == RBASE_PORT + 5  # after the sentinels'
+    replica = node_client(d.certs, RSTACK, after[(f"{RSTACK}-node-3", 6379)], "swarmredis-admin")
+    try:
+        assert await replica.get("before:scale") == b"kept"
+    finally:
+        await replica.aclose()
+    for j in (1, 2, 3):
+        sentinel = node_client(
+            d.certs, RSTACK, after[(f"{RSTACK}-sentinel-{j}", 6379)], "swarmredis-admin"
+        )
+        try:
+            replicas = await sentinel.execute_command("SENTINEL", "REPLICAS", RSTACK)
+        finally:
+            await sentinel.aclose()
+        assert len(replicas) == 2, replicas

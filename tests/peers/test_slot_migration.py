@@ -11,7 +11,7 @@ import pytest
 
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.members import ClusterMember
-from swarmredis.engine.modes.cluster.migrate import MoveEnds, MoveError, move_slot
+from swarmredis.engine.modes.cluster.migrate import MoveEnds, MoveError, move_batch, move_slot
 from swarmredis.engine.redis.replies import parse_cluster_nodes
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import Credentials, RedisAccess, RedisNode
@@ -205,3 +205,24 @@ async def test_the_migration_user_can_restore_a_moved_key_and_nothing_else(
         ):
             with pytest.raises(RedisError, match="not permitted"):
                 await node.execute(*command)
+
+
+async def test_a_key_too_big_to_move_stops_the_batch_before_its_slots_open(
+    access: RedisAccess, members: list[ClusterMember]
+) -> None:
+    """A key over the bound is named with its slot and size before any SETSLOT: nothing
+    is open, nothing moved; with the bound above it, the same move goes through."""
+    async with connected(access, members) as nodes:
+        slot, ends = await tag_move(nodes, members, access)
+        small = await write_keys(ends.source, 5)
+        await ends.source.execute("SET", f"{TAG}:big", "x" * 2_000_000)
+
+        with pytest.raises(MoveError, match=rf"slot {slot}: key '{{shop}}:big' on node-\d takes"):
+            await move_batch(ends, [slot], migrate_timeout_ms=5000, max_key_bytes=1_000_000)
+        assert await open_slots(nodes) == []
+        assert await ends.source.execute("CLUSTER", "COUNTKEYSINSLOT", str(slot)) == 6
+
+        moved = await move_batch(ends, [slot], migrate_timeout_ms=5000, max_key_bytes=4_000_000)
+        assert moved == 6 and await open_slots(nodes) == []
+        for key, value in small.items():
+            assert await ends.target.execute("GET", key) == value

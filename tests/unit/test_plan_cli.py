@@ -14,7 +14,9 @@ from test_stackfile_errors import BAD
 from typer.testing import CliRunner
 
 from swarmredis.cli import app
+from swarmredis.engine.flows import moves as flows_moves
 from swarmredis.pki.store import CertStore
+from swarmredis.plan.slots import PlannedMoves, SlotMove
 from swarmredis.stackfile import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,6 +159,13 @@ def test_a_fourth_shard_on_the_recorded_deploy_plans_only_its_two_nodes(
     their configs are created, their certificates and services pending (``deploy``
     issues the certificates), and every recorded object stays as it is."""
     recorded_deploy(tmp_path, monkeypatch)
+    read: list[str] = []
+
+    async def moves_read_from_the_nodes(gateway: Any, plan: Any, store: Any) -> PlannedMoves:
+        read.append(plan.desired.stack.name)  # the nodes are not here: tested on the lab
+        return PlannedMoves((SlotMove("node-1", "node-7", ((4096, 5461),)),))
+
+    monkeypatch.setattr(flows_moves, "planned_moves", moves_read_from_the_nodes)
     grown = tmp_path / "grown.yaml"
     grown.write_text((RECORDED / "stack.yaml").read_text().replace("shards: 3", "shards: 4"))
     assert "shards: 4" in grown.read_text()
@@ -181,6 +190,14 @@ def test_a_fourth_shard_on_the_recorded_deploy_plans_only_its_two_nodes(
     assert rows["node-8"]["primary"] == "node-7"
     assert rows["node-7"]["domain"] != rows["node-8"]["domain"]  # a shard's pair apart
     assert all(rows[f"node-{i}"]["kept"] for i in range(1, 7))
+    assert read == ["reccase"]  # a new shard on a live cluster: the moves are read
+    assert plan["slot_moves"] == [
+        {"source": "node-1", "target": "node-7", "slots": 1366, "ranges": "4096-5461"}
+    ]
+    table = runner.invoke(app, ["plan", str(grown), "--certs-dir", str(tmp_path)])
+    assert table.exit_code == 3
+    assert "1366 slot(s) move for even shares:" in table.stdout
+    assert "1366 slots node-1 -> node-7: 4096-5461" in table.stdout
 
 
 def test_impossible_placement_exits_4(

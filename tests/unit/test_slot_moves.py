@@ -14,6 +14,7 @@ from swarmredis.plan.slots import (
     SlotMove,
     SlotPlanError,
     apply_moves,
+    even_out,
     plan_moves,
     ranges_of,
 )
@@ -138,3 +139,14 @@ def test_from_any_map_the_plan_is_even_and_minimal(
     assert max(counts(result).values()) - min(counts(result).values()) <= 1
     assert set(result) == set(serving)
     assert sum(m.count for m in moves) == optimum(current, serving)
+
+
+def test_even_out_serves_each_shard_by_who_holds_it_now_or_its_new_primary() -> None:
+    """shard -> members (planned primary first): after a failover the replica holding
+    the shard's slots gives them; a new shard's planned primary receives."""
+    shards = {1: ["node-1", "node-4"], 2: ["node-2", "node-5"], 3: ["node-3", "node-6"]}
+    shards[4] = ["node-7", "node-8"]
+    held = {"node-4": ((0, 5461),), "node-2": ((5462, 10922),), "node-3": ((10923, 16383),)}
+    moves = even_out(shards, held)
+    assert {m.source for m in moves} == {"node-4", "node-2", "node-3"}
+    assert {m.target for m in moves} == {"node-7"} and sum(m.count for m in moves) == 4096
