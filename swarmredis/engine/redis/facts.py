@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from swarmredis.engine.redis.replies import ClusterInfo, ClusterNode, Role
+from swarmredis.engine.redis.replies import ClusterInfo, ClusterNode, Role, myself
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class NodeFacts:
     @property
     def own_entry(self) -> ClusterNode | None:
         """The ``myself`` line of CLUSTER NODES, if this is a cluster node."""
-        return next((n for n in self.cluster_nodes if n.myself), None)
+        return myself(self.cluster_nodes)
 
     @property
     def me(self) -> ClusterNode:

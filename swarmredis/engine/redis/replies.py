@@ -6,7 +6,7 @@ dataclasses. Everything is tested on captured real replies (tests/unit/test_repl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -160,6 +160,11 @@ def _parse_fields(fields: tuple[str, ...]) -> ClusterNode:
         slots=slots,
         open_slots=open_slots,
     )
+
+
+def myself(table: Iterable[ClusterNode]) -> ClusterNode | None:
+    """The ``myself`` line of a node's CLUSTER NODES table, if it has one."""
+    return next((n for n in table if n.myself), None)
 
 
 def parse_cluster_nodes(text: str) -> tuple[ClusterNode, ...]:

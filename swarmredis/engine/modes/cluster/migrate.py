@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from swarmredis.engine.redis.replies import parse_cluster_nodes
+from swarmredis.engine.redis.replies import myself, parse_cluster_nodes
 from swarmredis.errors import RedisError
 from swarmredis.gateway.redis import Credentials, RedisNode
 
@@ -138,7 +138,7 @@ async def _refuse_big_keys(ends: MoveEnds, slots: Sequence[int], limit: int) -> 
 async def _owned(node: RedisNode, slots: Sequence[int]) -> set[int]:
     """Which of ``slots`` the node serves in its own view (its ``myself`` line)."""
     table = await node.read(parse_cluster_nodes, "CLUSTER", "NODES")  # garbage: a reply error
-    me = next((n for n in table if n.myself), None)
+    me = myself(table)
     if me is None:
         raise node.unexpected("CLUSTER NODES", "", "no 'myself' line")
     return {s for s in slots if any(start <= s <= end for start, end in me.slots)}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from swarmredis.engine.modes.cluster.members import ClusterMember
 from swarmredis.engine.modes.cluster.plan import Views, current_primary
-from swarmredis.engine.redis.replies import ClusterNode
+from swarmredis.engine.redis.replies import ClusterNode, myself
 from swarmredis.plan.slots import SlotMove, plan_moves
 
 
@@ -51,7 +51,7 @@ def open_moves(tables: Mapping[str, Sequence[ClusterNode]]) -> list[OpenMove]:
     primaries = {n.node_id for table in tables.values() for n in table if n.is_primary}
     marks: dict[int, dict[str, list[tuple[str, str]]]] = {}
     for node_id, table in tables.items():
-        me = next((n for n in table if n.myself), None)
+        me = myself(table)
         for found in me.open_slots if me else ():
             marks.setdefault(found.slot, {}).setdefault(found.state, []).append(
                 (node_id, found.peer_id)
