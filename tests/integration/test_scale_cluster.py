@@ -56,9 +56,10 @@ def stack(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield d
 
 
-def grow(d: DeployedStack, shards: int) -> None:
+def grow(d: DeployedStack, **counts: int) -> None:
+    """Set ``shards`` or ``replicas`` in the stack's file."""
     data = yaml.safe_load(d.stack_file.read_text())
-    data["shards"] = shards
+    data.update(counts)
     d.stack_file.write_text(yaml.safe_dump(data))
 
 
@@ -144,7 +145,7 @@ async def test_shards_3_to_4_under_a_writer_keeps_every_key(
 ) -> None:
     d = stack
     loaded = await load_keys(d, "app:load4")
-    grow(d, 4)
+    grow(d, shards=4)
     planned = await anyio.to_thread.run_sync(
         lambda: cli(
             "plan",
@@ -203,7 +204,7 @@ async def test_a_scale_out_killed_while_slots_move_is_finished_by_the_next_deplo
 ) -> None:
     d = stack
     loaded = await load_keys(d, "app:load5")
-    grow(d, 5)
+    grow(d, shards=5)
 
     def moving(event: Event) -> bool:
         return event.get("subject") == "slots" and event.get("status") == "info"
@@ -240,9 +241,7 @@ async def test_a_replica_more_per_shard_follows_its_primary_on_a_host_of_its_own
     name (node-11..15), linked to its shard's primary, on a host neither the primary nor
     the other replica uses (3 hosts, 3 zones)."""
     d = stack
-    data = yaml.safe_load(d.stack_file.read_text())
-    data["replicas"] = 2
-    d.stack_file.write_text(yaml.safe_dump(data))
+    grow(d, replicas=2)
     run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
     assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
     report = await assert_even_and_closed(d, 5)
@@ -291,9 +290,7 @@ async def test_a_replica_added_to_a_replication_stack_syncs_and_the_sentinels_kn
         await primary.set("before:scale", "kept")
     finally:
         await primary.aclose()
-    data = yaml.safe_load(d.stack_file.read_text())
-    data["replicas"] = 2
-    d.stack_file.write_text(yaml.safe_dump(data))
+    grow(d, replicas=2)
     running = running_tasks(d)
 
     run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))

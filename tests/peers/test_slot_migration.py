@@ -106,7 +106,7 @@ async def test_a_slot_and_its_keys_move_and_every_node_learns_the_new_owner(
 ) -> None:
     async with connected(access, members) as nodes:
         slot, ends = await tag_move(nodes, members, access)
-        values = await write_keys(ends.source, 95)  # 10 batches, the last short
+        values = await write_keys(ends.source, 95)  # one MIGRATE (KEYS_PER_MIGRATE is 100)
 
         moved = await move_slot(ends, slot, migrate_timeout_ms=5000)
 
