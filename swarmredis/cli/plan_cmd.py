@@ -36,6 +36,7 @@ _STYLES = {
     "remove": "red",
     "orphan": "magenta",
     "pending": "cyan",
+    "retire": "bold red",
     "noop": "dim",
 }
 
@@ -64,7 +65,7 @@ async def make_plan(
         await gateway.require_manager()
         plan, _ = await plan_stack(gateway, stack, store, options, issue=False)
         moves = PlannedMoves()
-        if plan.adds_shards:  # only then the Redis client loads: plan stays quick to start
+        if plan.reshards:  # only then the Redis client loads: plan stays quick to start
             from swarmredis.engine.flows.moves import planned_moves
 
             moves = await planned_moves(gateway, plan, store)
@@ -90,7 +91,7 @@ def render_assignment(plan: Plan) -> Table:
             row["address"],
             _text(row["published_port"]),
             f"{slots[0]}-{slots[1]}" if slots else "",
-            "kept" if row["kept"] else "placed",
+            "retires" if row["retiring"] else "kept" if row["kept"] else "placed",
         )
     return table
 

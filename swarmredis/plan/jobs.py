@@ -35,15 +35,17 @@ class VolumeSet:
     names: tuple[str, ...]
     image: str
     constraints: tuple[str, ...] = ()
+    retired: tuple[int, ...] = ()  # node indices a lower count retired: never given again
 
     def merged(self, other: VolumeSet | None) -> VolumeSet:
-        """Both sets' volumes; this set's image and constraints first."""
+        """Both sets' volumes and retired indices; this set's image and constraints first."""
         if other is None:
             return self
         return VolumeSet(
             tuple(sorted({*self.names, *other.names})),
             self.image or other.image,
             self.constraints or other.constraints,
+            tuple(sorted({*self.retired, *other.retired})),
         )
 
 
@@ -51,7 +53,8 @@ class VolumeSet:
 # labels, so that `docker stack rm` leaves it, and `rm NAME --volumes` still knows what
 # to empty after the services are gone.
 RECORD_OF = f"{labels.PREFIX}.volumes-of"  # the stack
-RECORD = f"{labels.PREFIX}.volumes"  # JSON: {"names": [...], "image": ..., "constraints": [...]}
+# JSON: {"names": [...], "image": ..., "constraints": [...], "retired": [node indices]}
+RECORD = f"{labels.PREFIX}.volumes"
 
 
 def record_name(stack: str) -> str:
@@ -59,8 +62,10 @@ def record_name(stack: str) -> str:
 
 
 def record_labels(stack: str, volumes: VolumeSet) -> dict[str, str]:
-    value = {"names": list(volumes.names), "image": volumes.image}
+    value: dict[str, Any] = {"names": list(volumes.names), "image": volumes.image}
     value["constraints"] = list(volumes.constraints)
+    if volumes.retired:
+        value["retired"] = list(volumes.retired)
     return {RECORD_OF: stack, RECORD: json.dumps(value, sort_keys=True)}
 
 
@@ -81,9 +86,10 @@ def recorded_volumes(config: Mapping[str, Any]) -> VolumeSet | None:
         value = json.loads(found[RECORD])
         names = tuple(sorted(str(n) for n in value["names"]))
         image, constraints = str(value["image"]), tuple(str(c) for c in value["constraints"])
+        retired = tuple(sorted(int(i) for i in value.get("retired", ())))
     except (KeyError, TypeError, ValueError):
         return None
-    return VolumeSet(names, image, constraints) if names else None
+    return VolumeSet(names, image, constraints, retired) if names else None
 
 
 def volumes_of(services: Sequence[Mapping[str, Any]]) -> VolumeSet | None:

@@ -9,7 +9,12 @@ read from the Redis services' labels (``io.swarmredis.node``, ``.planned-role``,
   to a replication stack: its new replicas take the next indices either way): the
   layout is the fresh one;
 - otherwise the counts changed under a live stack: ``scaled_seats`` keeps every live
-  seat and adds or retires seats (``plan/scaling.py`` decides what may run).
+  seat and adds or retires seats. A retiring seat stays in the layout, flagged, until
+  ``deploy`` has drained and forgotten it and removed its service (``Mode.retire``).
+
+A new seat never takes an index the stack retired before (the volume record keeps them:
+that volume still holds the old node's ``nodes.conf``), so such a stack is laid out
+through ``scaled_seats`` too.
 
 Port positions: a live node keeps the position its published port (or host port, on the
 host network) gives it, counted from node-1's port so that a changed
@@ -20,7 +25,7 @@ out as its indices.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from swarmredis import labels
@@ -44,25 +49,36 @@ class Seating:
     scaling: Scaling | None  # None: the fresh layout (all of it live, or some to create)
 
 
-def seating(stack: Stack, objects: Sequence[ObservedObject]) -> Seating:
-    """How ``stack`` is laid out on the Swarm now, and what its counts make of that."""
+def seating(
+    stack: Stack, objects: Sequence[ObservedObject], retired: Iterable[int] = ()
+) -> Seating:
+    """How ``stack`` is laid out on the Swarm now, and what its counts make of that.
+
+    ``retired``: the indices the stack retired before (the volume record keeps them): a
+    new seat never takes one, since that node's volume still holds its old identity."""
     services = [o for o in objects if o.kind == "service" and o.logical]
     live = live_seats(stack, services)
+    gone = frozenset(retired)
     fresh = fresh_layout(stack)
     planned = {(s.index, s.role, s.shard) for s in fresh.seats}
-    if all((s.index, s.role, s.shard) in planned for s in live):
+    reuses = any(s.index in gone for s in fresh.seats if s not in live)
+    retiring: tuple[Seat, ...] = ()
+    if all((s.index, s.role, s.shard) in planned for s in live) and not reuses:
         seats, scaling = fresh.seats, None
     else:
         try:
-            scaling = scaled_seats(stack.mode, stack.shards, stack.replicas, live)
+            used = max(gone, default=0)
+            scaling = scaled_seats(stack.mode, stack.shards, stack.replicas, live, used=used)
         except IdentityError as error:
             raise TopologyChangeRefused(
                 f"stack {stack.name}: its services' labels are not one stack's: {error}",
                 hint="nothing was changed; inspect the services' io.swarmredis labels",
             ) from error
-        seats = scaling.seats
-    names = [s.name for s in sorted(seats)] + list(sentinel_names(stack))
-    layout = Layout(seats, _positions(stack, names, live_ports(services)))
+        seats, retiring = scaling.seats, scaling.retire
+    everyone = tuple(sorted(seats + retiring))
+    names = [s.name for s in everyone] + list(sentinel_names(stack))
+    positions = _positions(stack, names, live_ports(services))
+    layout = Layout(everyone, positions, frozenset(s.name for s in retiring))
     _check_ports(stack, layout)
     return Seating(layout, live, scaling)
 

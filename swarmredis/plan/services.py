@@ -69,10 +69,15 @@ exec redis-server {DATA_DIR}/sentinel.conf --sentinel
 
 def node_secrets(stack: Stack, node: LogicalNode) -> tuple[str, ...]:
     """Logical names of the secrets mounted into ``node``'s containers."""
-    tls = ("ca.crt", f"{node.name}.crt", f"{node.name}.key")
+    tls = ("ca.crt", *own_secrets(node))
     if node.kind == "sentinel":
         return (*tls, "sentinel-auth.conf")
     return (*tls, "users.acl", "replication-auth.conf")
+
+
+def own_secrets(node: LogicalNode) -> tuple[str, ...]:
+    """The secrets only ``node`` mounts: its certificate and key."""
+    return (f"{node.name}.crt", f"{node.name}.key")
 
 
 def config_logical(node: LogicalNode) -> str:

@@ -33,6 +33,11 @@ class DesiredState:
     warnings: tuple[str, ...]
     missing_material: tuple[str, ...]
 
+    @property
+    def retiring(self) -> tuple[LogicalNode, ...]:
+        """The nodes a lower count retires (``deploy`` drains, forgets, then removes them)."""
+        return tuple(n for n in self.nodes if n.retiring)
+
     def objects(self) -> tuple[DesiredObject, ...]:
         """All objects in creation order: network, secrets, configs, services."""
         network = () if self.network is None else (self.network,)
@@ -78,7 +83,8 @@ def desired_state(
         for node, config in zip(nodes, configs, strict=True)
     )
     sharded = stack.mode == "cluster"
-    slots = planned_slots([n.name for n in nodes if n.role == "primary"] if sharded else [])
+    heads = [n.name for n in nodes if n.role == "primary" and not n.retiring]
+    slots = planned_slots(heads if sharded else [])
     return DesiredState(
         stack=stack,
         nodes=nodes,

@@ -5,7 +5,9 @@ A fresh stack's naming follows docs/architecture.md: cluster primaries ``node-1.
 ``node-{S + (k-1)*R + r}``; replication: ``node-1`` primary, ``node-2..`` replicas,
 ``sentinel-1..``; standalone: ``node-1``. A live stack keeps the identities it has
 (``stackfile/identity.py``): its ``Layout`` is read from its services
-(``plan/seating.py``), and a changed count only adds or retires seats.
+(``plan/seating.py``), and a changed count only adds or retires seats. A retiring seat
+stays in the layout (flagged ``retiring``) until ``deploy`` has drained, forgotten and
+removed it: its service is left as it is meanwhile, and no slot is planned for it.
 
 Ports: with ``access.publish: host`` a node at port position p is reached on its host at
 ``access.base_port + p - 1``. A fresh stack's positions are its Redis nodes' indices,
@@ -47,6 +49,7 @@ class LogicalNode:
     published_port: int | None  # where it is reached on its host
     bus_published_port: int | None
     volume: str
+    retiring: bool = False  # a seat a lower count retires: drained, forgotten, removed
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Layout:
 
     seats: tuple[Seat, ...]
     positions: Mapping[str, int]  # logical name -> position, sentinels included
+    retiring: frozenset[str] = frozenset()  # seats (among ``seats``) a lower count retires
 
 
 def sentinel_names(stack: Stack) -> tuple[str, ...]:
@@ -74,7 +78,7 @@ def topology(stack: Stack, layout: Layout | None = None) -> tuple[LogicalNode, .
     layout = layout or fresh_layout(stack)
     heads = {s.shard: s.name for s in layout.seats if s.role == "primary"}
     nodes = [
-        _redis(stack, seat, layout.positions[seat.name], heads.get(seat.shard))
+        _redis(stack, seat, layout.positions[seat.name], heads.get(seat.shard), layout.retiring)
         for seat in sorted(layout.seats)
     ]
     nodes += [
@@ -84,7 +88,9 @@ def topology(stack: Stack, layout: Layout | None = None) -> tuple[LogicalNode, .
     return tuple(nodes)
 
 
-def _redis(stack: Stack, seat: Seat, position: int, head: str | None) -> LogicalNode:
+def _redis(
+    stack: Stack, seat: Seat, position: int, head: str | None, retiring: frozenset[str]
+) -> LogicalNode:
     """The node at ``seat``; ``head``: its shard's (or the stack's) planned primary."""
     index, shard, name = seat.index, seat.shard, seat.name
     role: Role = seat.role
@@ -107,6 +113,7 @@ def _redis(stack: Stack, seat: Seat, position: int, head: str | None) -> Logical
         published_port=published,
         bus_published_port=bus,
         volume=labels.volume_name(stack.name, index),
+        retiring=name in retiring,
     )
 
 

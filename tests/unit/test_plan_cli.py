@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from swarmredis.cli import app
 from swarmredis.engine.flows import moves as flows_moves
+from swarmredis.errors import ObjectNotFound
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.slots import PlannedMoves, SlotMove
 from swarmredis.stackfile import load_stack
@@ -37,7 +38,7 @@ def raw_node(i: int) -> dict[str, Any]:
 
 
 class FakeGateway:
-    """The three reads `plan` makes, answered from memory (raw API dicts)."""
+    """The reads `plan` makes, answered from memory (raw API dicts)."""
 
     def __init__(self, nodes: list[dict[str, Any]], objects: Mapping[str, list[Any]]) -> None:
         self._nodes = nodes
@@ -57,6 +58,12 @@ class FakeGateway:
     async def list(self, kind: str, stack: str | None = None) -> list[dict[str, Any]]:
         self.listed.append((kind, stack))
         return list(self._objects.get(kind, []))
+
+    async def inspect(self, kind: str, ident: str) -> dict[str, Any]:
+        for raw in self._objects.get(kind, []):
+            if ident in (raw.get("ID"), (raw.get("Spec") or {}).get("Name")):
+                return dict(raw)
+        raise ObjectNotFound(f"{kind} {ident}: not found", status=404)
 
 
 @pytest.fixture

@@ -246,6 +246,7 @@ def test_plan_to_dict_is_json() -> None:
         "address": "10.0.0.1",
         "published_port": 7000,
         "kept": False,
+        "retiring": False,
     }
 
 

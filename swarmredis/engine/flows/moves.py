@@ -1,7 +1,8 @@
-"""What `plan` says of slot moves when it adds shards to a live cluster: the ones `deploy`
-would make once the new primaries join, from what every primary serves now (read with
-`status`'s probes), or why they are not known. (A cluster whose shares are uneven for
-another reason, such as an interrupted scale-out, shows in `status`; `deploy` evens it.)"""
+"""What `plan` says of slot moves when it adds or retires shards of a live cluster: the
+ones `deploy` would make once the new primaries join, or to drain the retiring ones, from
+what every primary serves now (read with `status`'s probes), or why they are not known.
+(A cluster whose shares are uneven for another reason, such as an interrupted scale-out,
+shows in `status`; `deploy` evens it.)"""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from swarmredis.plan.slots import PlannedMoves, SlotPlanError, even_out
 
 
 async def planned_moves(gateway: DockerGateway, plan: Plan, store: CertStore) -> PlannedMoves:
-    """When the plan adds shards to a live cluster (``Plan.adds_shards``), the slot moves
-    `deploy` would make once they join; nothing otherwise."""
+    """When the plan adds or retires shards of a live cluster (``Plan.reshards``), the
+    slot moves `deploy` would make; nothing otherwise."""
     desired = plan.desired
-    if not plan.adds_shards:
+    if not plan.reshards:
         return PlannedMoves()
     try:
         access = await anyio.to_thread.run_sync(lambda: admin_access(store))
@@ -30,7 +31,7 @@ async def planned_moves(gateway: DockerGateway, plan: Plan, store: CertStore) ->
     held = {n.name: n.slots for n in report.nodes if n.role == "primary" and n.slots}
     shards: dict[int, list[str]] = {}
     for node in sorted(desired.nodes, key=lambda n: n.role != "primary"):
-        if node.shard is not None:
+        if node.shard is not None and not node.retiring:  # a retiring shard gives all
             shards.setdefault(node.shard, []).append(node.name)
     try:
         return PlannedMoves(tuple(even_out(shards, held)))

@@ -15,6 +15,7 @@ import anyio
 
 from swarmredis.constants import DEFAULT_CONCURRENCY, LOCK_WAIT_S, NODE_TIMEOUT_S
 from swarmredis.engine.swarm.observe import observe
+from swarmredis.engine.swarm.records import read_volume_record
 from swarmredis.errors import PKIError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.manage import ensure_certs
@@ -26,7 +27,6 @@ from swarmredis.plan.diff import Plan, diff
 from swarmredis.plan.observe import previous_assignment
 from swarmredis.plan.placement import place
 from swarmredis.plan.ports import check_host_ports, ports_taken
-from swarmredis.plan.scaling import topology_change_refusal
 from swarmredis.plan.seating import seating
 from swarmredis.plan.state import desired_state
 from swarmredis.stackfile import Stack
@@ -65,10 +65,10 @@ async def plan_stack(
     Returns the plan and the certificates issued (``kind name``).
     """
     nodes, objects = await observe(gateway, stack.name)
-    seated = seating(stack, objects)  # the live nodes keep their names, roles and ports
-    if refusal := topology_change_refusal(stack, seated, objects):
-        raise refusal  # before placement, certificates or any write
-    layout = seated.layout
+    record = await read_volume_record(gateway, stack.name)
+    retired = record.retired if record else ()  # a retired node's index is never reused
+    # the live nodes keep their names, roles and ports; fewer nodes retire (drained first)
+    layout = seating(stack, objects, retired).layout
     # Placement first, once: it fails before anything is written, and with `announce: host`
     # the chosen hosts' addresses belong in the certificates.
     previous = previous_assignment(objects)
