@@ -4,7 +4,7 @@ the middle of the moves is finished by the next one."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
@@ -22,7 +22,7 @@ from swarmredis.gateway.redis import RedisAccess, RedisNode
 from swarmredis.plan.observe import ObservedObject
 from swarmredis.plan.placement import planned_slots
 from swarmredis.plan.seating import seating
-from swarmredis.stackfile.topology import Layout, topology
+from swarmredis.stackfile.topology import Layout, LogicalNode, topology
 
 from .product import stack_of
 from .servers import LOOPBACK, Lab, RedisProcess
@@ -38,7 +38,7 @@ def members_of(
     """The members of a ``shards`` x 1 cluster laid out as ``layout`` (the planned slots
     are the bootstrap's for a fresh cluster: contiguous ranges in seat order)."""
     nodes = topology(stack_of("cluster", shards=shards), layout)
-    slots = planned_slots([n.name for n in nodes if n.role == "primary"])
+    slots = planned_slots([n.name for n in nodes if n.role == "primary" and not n.retiring])
     return [
         ClusterMember(
             name=n.name,
@@ -49,6 +49,7 @@ def members_of(
             role="primary" if n.role == "primary" else "replica",
             primary=n.primary,
             slots=(slots[n.name],) if n.name in slots else (),
+            retiring=n.retiring,
         )
         for n in nodes
     ]
@@ -56,7 +57,11 @@ def members_of(
 
 def grown_layout() -> Layout:
     """shards: 3 -> 4 on the 3 x 1 stack as deployed: its services' labels, read back."""
-    three = stack_of("cluster", shards=3)
+    return relaid(topology(stack_of("cluster", shards=3)), 4)
+
+
+def relaid(deployed: Sequence[LogicalNode], shards: int) -> Layout:
+    """The layout ``seating`` gives ``shards`` x 1 on a stack whose services are these."""
     services = [
         ObservedObject(
             "service",
@@ -71,9 +76,9 @@ def grown_layout() -> Layout:
             },
             {},
         )
-        for n in topology(three)
+        for n in deployed
     ]
-    return seating(stack_of("cluster", shards=4), services).layout
+    return seating(stack_of("cluster", shards=shards), services).layout
 
 
 @asynccontextmanager

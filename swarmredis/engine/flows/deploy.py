@@ -1,5 +1,5 @@
 """``deploy``: plan -> certificates -> apply (guarded) -> converge -> bootstrap -> roles ->
-health.
+retire -> health.
 
 The orchestration only; each step lives in its own module (docs/architecture.md), and
 every Redis step goes through the stack's Mode (``engine.modes``). File I/O and key
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -20,11 +20,11 @@ from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
 from swarmredis.engine.flows.rolling import rolling_guard
 from swarmredis.engine.flows.status import stack_status
-from swarmredis.engine.modes.base import BootstrapReport, Mode
+from swarmredis.engine.modes.base import Action, BootstrapReport, Mode
 from swarmredis.engine.modes.registry import mode_for
 from swarmredis.engine.polling import Backoff
 from swarmredis.engine.redis.verdict import HealthReport, Status, failover_only
-from swarmredis.engine.swarm.apply import ApplyResult, apply_plan
+from swarmredis.engine.swarm.apply import ApplyResult, apply_plan, remove_retired
 from swarmredis.engine.swarm.converge import current_placement
 from swarmredis.engine.swarm.lock import stack_lock
 from swarmredis.engine.swarm.records import record_volumes
@@ -124,7 +124,9 @@ async def _deploy(
         # what rm --volumes must empty, kept where `docker stack rm` leaves it
         volumes = volumes_of([{"Spec": s.spec} for s in plan.desired.services])
         if volumes is not None:
-            await record_volumes(gateway, stack.name, volumes)
+            # a retiring node's index is never given again, however this run ends
+            retired = tuple(n.index for n in plan.desired.retiring)
+            await record_volumes(gateway, stack.name, replace(volumes, retired=retired))
     run.placement = lambda: current_placement(gateway, applied.placed, applied.network_id)
     report(Event("bootstrap", stack.name, "start", stack.mode))
     with run.timed("bootstrap"), anyio.move_on_after(options.timeout) as scope:
@@ -141,6 +143,8 @@ async def _deploy(
             hint="the services run; see `swarmredis status`, then re-run deploy (it resumes)",
             stage="bootstrap",
         )
+    if plan.retiring:
+        boot.actions += await _retire(gateway, mode, run, plan, applied, options.timeout)
     for line in boot.lines():
         report(Event("bootstrap", stack.name, "info", line))
     report(Event("bootstrap", stack.name, "done", stack.mode))
@@ -164,6 +168,36 @@ async def _deploy(
             )
         )
     return result
+
+
+async def _retire(
+    gateway: DockerGateway,
+    mode: Mode,
+    run: RunContext,
+    plan: Plan,
+    applied: ApplyResult,
+    within: float,
+) -> list[Action]:
+    """The nodes a lower count retires: drained and forgotten by the mode, which removes
+    their services (and their own configs and certificates) when its order says."""
+    stack = plan.desired.stack.name
+    names = ", ".join(n.name for n in plan.desired.retiring)
+    run.report(Event("retire", stack, "start", names))
+
+    async def remove() -> None:
+        removed = await remove_retired(gateway, plan, report=run.report, limiter=run.limiter)
+        applied.removed += removed
+
+    with run.timed("retire"), anyio.move_on_after(within) as scope:
+        actions = await mode.retire(run, plan.desired, applied.placed, remove)
+    if scope.cancelled_caught:
+        raise DeployTimeout(
+            f"{stack}: retiring {names} did not finish within --timeout {within:g}s",
+            hint="see `swarmredis status`, then re-run deploy (it resumes)",
+            stage="retire",
+        )
+    run.report(Event("retire", stack, "done", f"{names}: drained, forgotten, removed"))
+    return actions
 
 
 def adopted_data(

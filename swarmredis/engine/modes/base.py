@@ -12,7 +12,7 @@ are imported for type checking only).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -112,6 +112,7 @@ def member_of(desired: DesiredState, node: LogicalNode) -> Member:
 
 
 Handover = tuple[str, str]  # (node that gave its slots or primary role, node that took them)
+Removal = Callable[[], Awaitable[None]]  # removes the retiring nodes' services and objects
 
 
 class Mode(Protocol):
@@ -172,4 +173,17 @@ class Mode(Protocol):
     ) -> list[Action]:
         """Hand what failovers moved back to the planned primaries (only the shards or
         role of ``touched`` nodes, or everything when None); returns what was done."""
+        ...
+
+    async def retire(
+        self,
+        run: RunContext,
+        desired: DesiredState,
+        placed: Mapping[str, Placed],
+        remove: Removal,
+    ) -> list[Action]:
+        """Take ``desired.retiring`` out of the stack with nothing lost: what they serve
+        moves to the kept nodes, the others stop knowing them, and ``remove`` (which
+        removes their services) runs at the point the mode's order puts it; returns what
+        was done. Runs after ``bootstrap``, on a whole stack."""
         ...

@@ -1,7 +1,8 @@
 """Standalone mode: one Redis node, no replicas, nothing to hand over.
 
 Every step of the Mode protocol is here: the bootstrap checks that the node answers as a
-primary; before a restart and after failovers there is nothing to move.
+primary; before a restart and after failovers there is nothing to move, and no count
+changes, so nothing retires.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from collections.abc import Mapping, Sequence
 import anyio
 
 from swarmredis.engine.context import RunContext
-from swarmredis.engine.modes.base import Action, BootstrapReport, Handover, Member, member_of
+from swarmredis.engine.modes.base import (
+    Action,
+    BootstrapReport,
+    Handover,
+    Member,
+    Removal,
+    member_of,
+)
 from swarmredis.engine.redis.nodes import bounded, connect_all
 from swarmredis.engine.redis.replies import parse_role
 from swarmredis.engine.redis.verdict import (
@@ -101,3 +109,13 @@ class StandaloneMode:
         touched: set[str] | None,
     ) -> list[Action]:
         return []  # no failover can have moved anything
+
+    async def retire(
+        self,
+        run: RunContext,
+        desired: DesiredState,
+        placed: Mapping[str, Placed],
+        remove: Removal,
+    ) -> list[Action]:
+        await remove()  # one node, never fewer: nothing retires, nothing to drain
+        return []

@@ -102,6 +102,22 @@ async def apply_plan(
     return run.result
 
 
+async def remove_retired(
+    gateway: DockerGateway,
+    plan: Plan,
+    *,
+    report: Reporter,
+    limiter: anyio.CapacityLimiter | None = None,
+) -> list[str]:
+    """Remove what the plan retires (``Plan.retiring``): the services, then the configs
+    and certificates only they used. Returns the names removed."""
+    bound = limiter or anyio.CapacityLimiter(DEFAULT_CONCURRENCY)
+    run = _Run(gateway, plan, report, bound, 0.0, ApplyResult())
+    for kind in ("service", "config", "secret"):
+        await run.fan_out([c for c in plan.retiring if c.kind == kind], lambda c: _remove(run, c))
+    return run.result.removed
+
+
 async def _network(run: _Run) -> None:
     if run.plan.desired.network is None:
         return  # on the hosts' network (network.mode: host) the stack has no network object
@@ -154,7 +170,8 @@ async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]
     creates = [c for c in services if c.action == "create"]
     removes = [c for c in services if c.action == "remove"]
     updates = sorted((c for c in services if c.action == "update"), key=_update_order)
-    waiting = [c for c in services if c.action in ("create", "update", "noop")]
+    # a retiring node stays as it is, and placed: the mode drains it before it goes
+    waiting = [c for c in services if c.action in ("create", "update", "noop", "retire")]
     await run.fan_out(
         creates + removes, lambda c: _create(run, c) if c.action == "create" else _remove(run, c)
     )

@@ -30,6 +30,7 @@ from swarmredis.engine.modes.cluster.plan import (
     plan_meets,
     plan_replicas,
     plan_slots,
+    still_known,
 )
 from swarmredis.engine.modes.cluster.reshard import rebalance
 from swarmredis.engine.modes.cluster.timing import (
@@ -135,7 +136,9 @@ class _ClusterRun:
     async def meet(self) -> None:
         """Refuse a foreign cluster; then (fresh: the forming window, epochs and) MEETs,
         and wait for gossip."""
-        state = classify(self.members, await self.read())
+        views = await self.read()
+        self.members = still_known(self.members, views)
+        state = classify(self.members, views)
         if state.condition is Condition.CONFLICTING:
             raise RedisError(
                 "refusing to bootstrap: " + "; ".join(state.problems),

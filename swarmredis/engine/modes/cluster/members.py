@@ -21,7 +21,9 @@ class ClusterMember:
 
     ``endpoint`` is where the engine dials (host address + published port); ``meet_ip``,
     ``meet_port`` and ``bus_port`` are what the other nodes use (overlay IP, TLS port, bus).
-    A primary lists its planned ``slots``; a replica names its planned ``primary``.
+    A primary lists its planned ``slots``; a replica names its planned ``primary``. A
+    ``retiring`` member (a lower shard or replica count) is planned no slots: a retiring
+    primary gives all it serves to the kept ones (``moves.serving_primaries``).
     """
 
     name: str
@@ -33,6 +35,7 @@ class ClusterMember:
     primary: str | None = None
     slots: tuple[SlotRange, ...] = ()
     server_name: str | None = None
+    retiring: bool = False  # a lower count retires it: drained, forgotten, then removed
 
     @property
     def shard(self) -> str:
@@ -68,6 +71,7 @@ def cluster_members(desired: DesiredState, placed: Mapping[str, Placed]) -> list
                 primary=node.primary,
                 slots=(desired.slots[node.name],) if node.name in desired.slots else (),
                 server_name=node.alias,
+                retiring=node.retiring,
             )
         )
     return members

@@ -6,6 +6,9 @@ Each step of the Mode protocol, and where it lives:
 - bootstrap: ``bootstrap.py``, decisions in ``plan.py`` (pure)
 - before a primary restarts, and giving roles back: ``failover.py``, choices in ``roles.py``
 - health: ``health.py`` (pure)
+- slots even over the shards (the bootstrap's last phase): ``reshard.py``, ``migrate.py``,
+  choices in ``moves.py`` (pure)
+- retiring nodes of a lower count: ``retire.py``
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from swarmredis.engine.context import RunContext
-from swarmredis.engine.modes.base import Action, BootstrapReport, Handover, Member
+from swarmredis.engine.modes.base import Action, BootstrapReport, Handover, Member, Removal
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.failover import before_restart, restore_planned_primaries
 from swarmredis.engine.modes.cluster.health import judge_cluster
 from swarmredis.engine.modes.cluster.members import ClusterMember, cluster_members
+from swarmredis.engine.modes.cluster.retire import retire_members
 from swarmredis.engine.modes.cluster.timing import WINDOW_SETTINGS, configured_timing
 from swarmredis.engine.redis.verdict import NodeHealth, Probe, Verdict
 from swarmredis.plan.state import DesiredState
@@ -77,3 +81,12 @@ class ClusterMode:
         members = cluster_members(desired, placed)
         shards = None if touched is None else {m.shard for m in members if m.name in touched}
         return await restore_planned_primaries(run, members, shards)
+
+    async def retire(
+        self,
+        run: RunContext,
+        desired: DesiredState,
+        placed: Mapping[str, Placed],
+        remove: Removal,
+    ) -> list[Action]:
+        return await retire_members(run, cluster_members(desired, placed), remove)

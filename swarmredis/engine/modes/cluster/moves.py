@@ -83,8 +83,9 @@ def _owner(tables: Mapping[str, Sequence[ClusterNode]], slot: int) -> str:
 def serving_primaries(members: Sequence[ClusterMember], views: Views) -> list[str]:
     """Who serves each shard once the slots are even, in plan order: the member that
     serves it now (its planned primary, or a replica after a failover), or, for a shard
-    that serves nothing yet (a new one), its planned primary."""
-    heads = [m for m in members if m.role == "primary"]
+    that serves nothing yet (a new one), its planned primary. A retiring shard serves
+    nothing once the slots are even: everything it holds goes to these."""
+    heads = [m for m in members if m.role == "primary" and not m.retiring]
     return [current_primary(m.shard, members, views) or m.name for m in heads]
 
 

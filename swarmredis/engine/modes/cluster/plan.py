@@ -108,6 +108,19 @@ def classify(members: Sequence[ClusterMember], views: Views) -> ClusterState:
     return ClusterState(condition, views, tuple(problems), tuple(notes))
 
 
+def still_known(members: Sequence[ClusterMember], views: Views) -> list[ClusterMember]:
+    """The members without the retiring ones every kept member forgot already (a run
+    killed after ``retire`` forgot them, before their services went): they stay out of
+    the cluster, not met again."""
+    kept = [m for m in members if not m.retiring]
+
+    def known(member: ClusterMember) -> bool:
+        node_id = views[member.name].node_id
+        return any(views[k.name].entry(node_id) for k in kept)
+
+    return [m for m in members if not m.retiring or known(m) or not kept]
+
+
 def _seed(members: Sequence[ClusterMember], views: Views) -> ClusterMember:
     """The member best anchored in the cluster: known by most others, then knowing most,
     then serving slots, then first in plan order."""

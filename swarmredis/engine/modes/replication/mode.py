@@ -7,6 +7,7 @@ Each step of the Mode protocol, and where it lives:
 - before the primary restarts, and giving the role back: ``handover.py`` (a coordinated
   handover through Sentinel)
 - health: ``health.py`` (pure)
+- replicas a lower count retires: ``retire.py`` (removed, then each Sentinel reset)
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from swarmredis.engine.context import RunContext
-from swarmredis.engine.modes.base import Action, BootstrapReport, Handover, Member
+from swarmredis.engine.modes.base import Action, BootstrapReport, Handover, Member, Removal
 from swarmredis.engine.modes.replication.bootstrap import bootstrap_replication
 from swarmredis.engine.modes.replication.handover import before_restart, restore_primary
 from swarmredis.engine.modes.replication.health import judge_replication
 from swarmredis.engine.modes.replication.plan import replication_set
+from swarmredis.engine.modes.replication.retire import retire_replicas
 from swarmredis.engine.redis.verdict import NodeHealth, Probe, Verdict
 from swarmredis.plan.state import DesiredState
 from swarmredis.plan.tasks import Placed
@@ -73,3 +75,13 @@ class ReplicationMode:
     ) -> list[Action]:
         # one primary role: whatever was touched, it is the planned primary's to take back
         return await restore_primary(run, replication_set(desired))
+
+    async def retire(
+        self,
+        run: RunContext,
+        desired: DesiredState,
+        placed: Mapping[str, Placed],
+        remove: Removal,
+    ) -> list[Action]:
+        retiring = [n.name for n in desired.retiring]
+        return await retire_replicas(run, replication_set(desired), retiring, remove)
