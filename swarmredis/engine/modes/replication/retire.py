@@ -77,7 +77,8 @@ async def _wait_unlinked(
         links = int(primary.info.get("connected_slaves", "-1"))
         want = len(found) - 1
         out = [f"{primary.name} has {links} replica links, not {want}"] * (links != want)
-        return out + [f"{v.name} is not linked yet" for v in found if v.name not in linked]
+        unlinked = [v.name for v in found if v is not primary and v.name not in linked]
+        return out + [f"{name} is not linked yet" for name in unlinked]
 
     await wait_until(pending, within=SETTLE_S, what="retired replicas unlinked")
     primary, _ = linked_replicas(found)
