@@ -1,6 +1,7 @@
 """Scaling live stacks on the lab (issue 11): shards 3 -> 4 under a writer with 20,000
 keys, then 4 -> 5 with the deploy SIGKILLed while slots move and run again, then one
-replica more per shard; and a replica added to a replication stack.
+replica more per shard and one less again, then shards 5 -> 3 under a writer; and a
+replica added to a replication stack and removed again.
 
 A writer (:mod:`testkit.ledger`) keeps writing through a slot-map router while the deploy
 runs; the router learns the new nodes' published endpoints as status lists them. Every
@@ -44,7 +45,7 @@ USER = "app"
 KEYS = 20_000
 SLOTS = 16384
 
-pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_node-{i}" for i in range(1, 11)))
+pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_node-{i}" for i in range(1, 16)))
 
 
 @pytest.fixture(scope="module")
@@ -260,6 +261,126 @@ async def test_a_replica_more_per_shard_follows_its_primary_on_a_host_of_its_own
         assert len(set(hosts)) == 3, (primary, replicas, hosts)
 
 
+async def cluster_ids(d: DeployedStack) -> dict[str, set[str]]:
+    """Each running node's own id and the ids its CLUSTER NODES lists: name -> ids."""
+    seen: dict[str, set[str]] = {}
+    for (alias, _), endpoint in (await anyio.to_thread.run_sync(d.endpoints)).items():
+        name = alias.removeprefix(f"{STACK}-")
+        client = node_client(d.certs, STACK, endpoint, "swarmredis-admin")
+        try:
+            table = await client.execute_command("CLUSTER", "NODES")
+        finally:
+            await client.aclose()
+        text = table.decode() if isinstance(table, bytes) else str(table)
+        seen[name] = {line.split()[0] for line in text.splitlines() if line.strip()}
+    return seen
+
+
+async def own_ids(d: DeployedStack, names: list[str]) -> dict[str, str]:
+    endpoints = await anyio.to_thread.run_sync(d.endpoints)
+    ids = {}
+    for name in names:
+        client = node_client(
+            d.certs, STACK, endpoints[(f"{STACK}-{name}", 6379)], "swarmredis-admin"
+        )
+        try:
+            ids[name] = (await client.execute_command("CLUSTER", "MYID")).decode()
+        finally:
+            await client.aclose()
+    return ids
+
+
+def assert_forgotten(seen: dict[str, set[str]], gone: dict[str, str]) -> None:
+    """No running node lists a retired id, and every one lists each of the others."""
+    assert not set(gone) & set(seen), sorted(seen)
+    for name, ids in seen.items():
+        assert not ids & set(gone.values()), (name, sorted(ids & set(gone.values())))
+        assert len(ids) == len(seen), (name, len(ids), len(seen))
+
+
+@pytest.mark.anyio
+async def test_a_replica_less_per_shard_is_forgotten_and_removed(
+    swarm_lab: SwarmLab, stack: DeployedStack
+) -> None:
+    """replicas: 2 -> 1 on the live 5-shard cluster: node-11..15 (the newest replica of
+    each shard) are forgotten by every node, then their services go; the shares stay."""
+    d = stack
+    retiring = [f"node-{i}" for i in range(11, 16)]
+    gone = await own_ids(d, retiring)
+    grow(d, replicas=1)
+    run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+    assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+    assert {f"{STACK}_{n}" for n in retiring} <= set(run.result["removed"])
+    report = await assert_even_and_closed(d, 5)
+    assert len(report["nodes"]) == 10
+    assert all(n["link_up"] for n in report["nodes"] if n["role"] == "replica")
+    assert_forgotten(await cluster_ids(d), gone)
+    services = d.lab.docker(1, "service", "ls", "--format", "{{.Name}}").split()
+    assert not {f"{STACK}_{n}" for n in retiring} & set(services)
+
+
+@pytest.mark.anyio
+async def test_shards_5_to_3_under_a_writer_drains_forgets_and_keeps_every_key(
+    swarm_lab: SwarmLab, stack: DeployedStack
+) -> None:
+    """shards: 5 -> 3 while a client writes: shards 4 and 5 (node-7/8, node-9/10) give
+    every slot to shards 1-3, then every kept node forgets them, then their services go.
+    Every loaded and acknowledged key reads back, shares are even, nothing is open."""
+    d = stack
+    loaded = await load_keys(d, "app:load3")
+    retiring = ["node-7", "node-8", "node-9", "node-10"]
+    gone = await own_ids(d, retiring)
+    grow(d, shards=3)
+    planned = await anyio.to_thread.run_sync(
+        lambda: cli(
+            "plan",
+            str(d.stack_file),
+            "--json",
+            "--certs-dir",
+            str(d.certs),
+            docker_host=swarm_lab.docker_host,
+        )
+    )
+    assert planned.returncode == 3, planned.stdout[-2000:] + planned.stderr
+    shown = json.loads(planned.stdout)
+    assert {m["source"] for m in shown["slot_moves"]} == {"node-7", "node-9"}
+    assert {m["target"] for m in shown["slot_moves"]} == {"node-1", "node-2", "node-3"}
+    retire = {a["logical"] for a in shown["actions"] if a["action"] == "retire"}
+    assert retire == {f"{n}{part}" for n in retiring for part in ("", ".crt", ".key")} | {
+        f"redis-{n}.conf" for n in retiring
+    }
+    figure = Figure(
+        "cluster: scale in 5 -> 3 shards",
+        "cluster",
+        f"`deploy` with shards: 3 on a live 5 x 1 cluster holding {KEYS} keys and more,"
+        " while a client writes through a slot map (no ASK following)",
+    )
+    async with following(d) as remap:
+        router = ClusterRouter(d.certs, STACK, remap, USER)
+        async with writing(router, "app:scalein") as ledger:
+            started = ledger.now()
+            run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+            assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+            await settle_writes(ledger)
+            figure.restored_s = run.seconds
+            figure.recover_s = (ledger.last_failure_after(started) or started) - started
+    slots, rate = moved_per_second(run.events)
+    assert slots == 2 * (SLOTS // 5) + 1  # every slot of shards 4 and 5: 3277 + 3276
+    window = longest_error_window(ledger)
+    figure.notes.append(
+        f"{slots} slots drained at {rate:.0f} keys/s; the longest run of failed writes"
+        f" lasted {window:.1f} s ({ledger.failed} failed writes in all); the retired ids"
+        " were gone from every node's CLUSTER NODES"
+    )
+    report = await assert_even_and_closed(d, 3)
+    for k in (1, 2, 3):
+        assert_apart(report, f"node-{k}", f"node-{k + 3}")
+    assert_forgotten(await cluster_ids(d), gone)
+    await count_losses(d, loaded, figure, ledger)
+    record(figure)
+    assert figure.lost_confirmed == 0, figure
+
+
 def running_tasks(d: DeployedStack) -> set[str]:
     out = d.lab.docker(1, "stack", "ps", d.stack, "-q", "--filter", "desired-state=running")
     return set(out.split())
@@ -320,3 +441,53 @@ async def test_a_replica_added_to_a_replication_stack_syncs_and_the_sentinels_kn
         finally:
             await sentinel.aclose()
         assert len(replicas) == 2, replicas
+
+
+@pytest.mark.anyio
+async def test_a_replica_removed_from_a_replication_stack_leaves_every_sentinel(
+    swarm_lab: SwarmLab, replication: DeployedStack
+) -> None:
+    """replicas: 2 -> 1: node-3's service goes and every Sentinel, reset one at a time,
+    lists the one kept replica; nothing else restarts. replicas: 1 -> 2 again takes a new
+    name (node-4): a retired node's volume still holds its old data."""
+    d = replication
+    grow(d, replicas=1)
+    running = running_tasks(d)
+
+    run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+
+    assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+    assert f"{RSTACK}_node-3" in run.result["removed"]
+    assert len(running - running_tasks(d)) == 1  # node-3's task, nothing else
+    code, report = await anyio.to_thread.run_sync(d.status)
+    assert code == 0, report["problems"]
+    assert sorted(n["name"] for n in report["nodes"] if n["role"] != "sentinel") == [
+        "node-1",
+        "node-2",
+    ]
+    await sentinels_list(d, replicas=1)
+
+    grow(d, replicas=2)
+    again = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+    assert again.code == 0, again.stderr[-3000:] + json.dumps(again.events[-5:])
+    code, report = await anyio.to_thread.run_sync(d.status)
+    assert code == 0, report["problems"]
+    nodes = {n["name"]: n for n in report["nodes"]}
+    assert "node-3" not in nodes and nodes["node-4"]["link_up"] is True, sorted(nodes)
+    await sentinels_list(d, replicas=2)
+
+
+async def sentinels_list(d: DeployedStack, *, replicas: int) -> None:
+    """Every Sentinel lists exactly ``replicas`` replicas, none of them down."""
+    endpoints = await anyio.to_thread.run_sync(d.endpoints)
+    for j in (1, 2, 3):
+        sentinel = node_client(
+            d.certs, RSTACK, endpoints[(f"{RSTACK}-sentinel-{j}", 6379)], "swarmredis-admin"
+        )
+        try:
+            found = await sentinel.execute_command("SENTINEL", "REPLICAS", RSTACK)
+        finally:
+            await sentinel.aclose()
+        assert len(found) == replicas, found
+        flags = [set(r[b"flags"].decode().split(",")) for r in found]
+        assert not any(f & {"s_down", "o_down", "disconnected"} for f in flags), found
