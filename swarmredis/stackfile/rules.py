@@ -95,6 +95,10 @@ DENIED_DIRECTIVES = frozenset(
     }
 )
 DENIED_PREFIXES = ("tls-", "cluster-", "replica-announce-", "slave-announce-")
+# cluster-* directives the stack file may set after all, with the values allowed: whether
+# an emptied primary and its replicas follow another primary (swarmredis: no, unless
+# set; see engine/modes/cluster/bootstrap.py)
+ALLOWED_CLUSTER = {"cluster-allow-replica-migration": ("yes", "no")}
 DIRECTIVE_OWNERS = {
     "maxmemory": "resources.memory and resources.maxmemory_ratio",
     "save": "persistence.save",
@@ -211,6 +215,11 @@ def check_directive(key: str, value: str) -> str:
     """An extra redis.conf directive: allowed name, one line of value (returned stripped)."""
     if not CONFIG_KEY.fullmatch(key):
         raise ValueError(f"{shown(key)} is not a redis.conf directive name (lowercase, a-z0-9-)")
+    if key in ALLOWED_CLUSTER:
+        if value.strip() not in ALLOWED_CLUSTER[key]:
+            allowed = " or ".join(ALLOWED_CLUSTER[key])
+            raise ValueError(f"{key!r} must be {allowed}, got {shown(value)}")
+        return value.strip()
     denied = key in DENIED_DIRECTIVES or key.startswith(DENIED_PREFIXES)
     if denied:
         owner = DIRECTIVE_OWNERS.get(key)

@@ -50,7 +50,7 @@ async def test_a_retiring_shard_is_drained_forgotten_and_removed_with_every_key(
     assert retiring == ["node-7", "node-8"]
     kept = [m for m in members if not m.retiring]
 
-    report = await bootstrap_cluster(members, access, wait_timeout=60)
+    report = await bootstrap_cluster(members, access, wait_timeout=60, replica_migration="no")
 
     moves = [a for a in report.actions if a.command.startswith("move slots")]
     assert {(a.node, a.args[-1]) for a in moves} == {
@@ -61,10 +61,10 @@ async def test_a_retiring_shard_is_drained_forgotten_and_removed_with_every_key(
     async with connected(access, members) as nodes:
         ids = {m: str(await nodes[m].execute("CLUSTER", "MYID")) for m in retiring}
         assert "node-7" not in set((await owners(nodes)).values())
-        # emptied, it followed the last target (cluster-allow-replica-migration yes):
-        # the keys it shows now are a copy of that primary's
+        # cluster-allow-replica-migration no: emptied, it stays a primary, with no key
         role = await nodes["node-7"].execute("ROLE")
-        assert isinstance(role, list) and role[0] in ("master", "slave"), role
+        assert isinstance(role, list) and role[0] == "master", role
+        assert await nodes["node-7"].execute("DBSIZE") == 0
     removed: list[str] = []
 
     async def remove() -> None:
@@ -101,12 +101,10 @@ async def test_a_retiring_primary_that_still_holds_keys_is_neither_forgotten_nor
 ) -> None:
     """Keys outside any slot it serves (DBSIZE > 0 after the drain) stop the retirement
     before anything is forgotten: the error names the node and the count. (With replica
-    migration off, node-7 stays a primary once emptied; a stray key gets there as
+    migration off, node-7 stays a primary once drained; a stray key gets there as
     RESTORE-ASKING would put one: the slot importing, ASKING, SET, the slot stable.)"""
     _, members, _ = await four_shards(lab, access)
-    async with connected(access, members) as nodes:
-        await nodes["node-7"].execute("CONFIG", "SET", "cluster-allow-replica-migration", "no")
-    await bootstrap_cluster(members, access, wait_timeout=60)  # drains node-7
+    await bootstrap_cluster(members, access, wait_timeout=60, replica_migration="no")
     async with connected(access, members) as nodes:
         one = str(await nodes["node-1"].execute("CLUSTER", "MYID"))
         await nodes["node-7"].execute("CLUSTER", "SETSLOT", "0", "IMPORTING", one)

@@ -50,6 +50,13 @@ from swarmredis.errors import RedisError, SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 
 GOSSIP_PATIENCE = 3.0  # seconds of waiting for gossip before meeting stragglers directly
+# Whether an emptied primary (and its replicas) turns replica of the node that took its
+# last slot (Redis 6.2+, default yes). Set to "no" at run time on every member unless the
+# stack file's config sets it (then redis.conf has it): a drained primary stays an empty
+# primary (checked with DBSIZE before it retires), and replicas stay where placement put
+# them (the valkey-operator's base config does the same). At run time, not in redis.conf:
+# a new directive there would roll every live stack.
+REPLICA_MIGRATION = "cluster-allow-replica-migration"
 
 
 # ---------------------------------------------------------------- reading
@@ -114,6 +121,7 @@ class _ClusterRun:
     report: BootstrapReport = field(default_factory=lambda: BootstrapReport("cluster"))
     fresh: bool = False
     progress: Reporter = silent
+    replica_migration: str | None = None  # REPLICA_MIGRATION to set (None: leave alone)
 
     async def read(self) -> dict[str, NodeFacts]:
         return await _read_views(self.members, self.nodes, self.limiter)
@@ -242,7 +250,31 @@ class _ClusterRun:
             if configured is not None:
                 await self.retime(configured, "as configured")
         with report.timed("rebalance"):
+            await self.pin_replica_migration()
             await self.rebalance()
+
+    async def pin_replica_migration(self) -> None:
+        """``REPLICA_MIGRATION`` as wanted on every member where it differs (read first)."""
+        wanted = self.replica_migration
+        if wanted is None:
+            return
+
+        async def one(member: ClusterMember) -> str:
+            found = await self.nodes[member.name].read(
+                parse_pairs, "CONFIG", "GET", REPLICA_MIGRATION
+            )
+            return found.get(REPLICA_MIGRATION, "")
+
+        found = await fan_out(self.members, one, limiter=self.limiter)
+        args = ("CONFIG", "SET", REPLICA_MIGRATION, wanted)
+        reason = "slot moves keep an emptied primary and every replica where they are"
+        await self.act(
+            [
+                Action(m.name, args, reason)
+                for m, v in zip(self.members, found, strict=True)
+                if v != wanted
+            ]
+        )
 
     async def rebalance(self) -> None:
         """Even slots over the shards (``cluster.reshard``): a new shard's come to it, and
@@ -272,12 +304,15 @@ async def bootstrap_cluster(
     configured: Timing | None = None,
     current_members: Callable[[], Awaitable[Sequence[ClusterMember]]] | None = None,
     progress: Reporter = silent,
+    replica_migration: str | None = None,
 ) -> BootstrapReport:
     """Bring the cluster to its plan: create it if fresh, else add only what is missing.
 
     ``current_members`` reads the members again once every node answers: where a task
     was replaced after converge, its overlay address (what peers MEET) changed.
     ``progress`` hears of each phase as it completes (meet, slots, whole).
+    ``replica_migration``: the value of ``REPLICA_MIGRATION`` every member gets before
+    slots move (None: left alone).
 
     With ``configured``, a fresh cluster forms fast (``cluster.timing``) and every node
     ends with that timing; without, the nodes' settings are left alone.
@@ -296,6 +331,7 @@ async def bootstrap_cluster(
             validate_members(members)
         run = _ClusterRun(members, nodes, limiter, wait_timeout, configured, report)
         run.progress = progress
+        run.replica_migration = replica_migration
         try:
             await run.form()
         except BaseException:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from swarmredis.engine.context import RunContext
 from swarmredis.engine.modes.base import Action, BootstrapReport, Handover, Member, Removal
-from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
+from swarmredis.engine.modes.cluster.bootstrap import REPLICA_MIGRATION, bootstrap_cluster
 from swarmredis.engine.modes.cluster.failover import before_restart, restore_planned_primaries
 from swarmredis.engine.modes.cluster.health import judge_cluster
 from swarmredis.engine.modes.cluster.members import ClusterMember, cluster_members
@@ -57,6 +57,7 @@ class ClusterMode:
             configured=configured_timing(desired.stack.config),
             current_members=current,
             progress=run.report,
+            replica_migration=desired.stack.config.get(REPLICA_MIGRATION, "no"),
         )
 
     def judge(self, probes: Sequence[Probe], lines: dict[str, NodeHealth]) -> Verdict:
