@@ -236,33 +236,39 @@ def _service_ids(cluster: Deployed) -> str:
     )
 
 
-def test_fewer_replicas_are_refused_by_plan_and_deploy_and_nothing_changes(
+def test_plan_of_fewer_replicas_names_the_retiring_nodes_and_changes_nothing(
     cluster: Deployed, tmp_path: Path
 ) -> None:
-    """Until replicas are drained and forgotten (issue 11), replicas: 1 -> 0 on the live
-    cluster is refused with exit 2 before any write, naming the nodes it would remove
-    and the counts that run (more shards or replicas: test_scale_cluster.py)."""
+    """replicas: 1 -> 0 on the live cluster: `plan` lists each replica as retiring (its
+    service, config and certificate), exits 3 and changes nothing (the deploy itself:
+    test_scale_cluster.py)."""
     fewer = tmp_path / "itc-no-replicas.yaml"
     data = yaml.safe_load(cluster.stack_file.read_text())
     data["replicas"] = 0
     fewer.write_text(yaml.safe_dump(data))
     before = _task_ids(cluster)
     specs = _service_ids(cluster)
-    for command in ("plan", "deploy"):
-        done = cli(
-            command,
-            str(fewer),
-            "--certs-dir",
-            str(cluster.certs),
-            docker_host=cluster.lab.docker_host,
-        )
-        assert done.returncode == 2, done.stdout + done.stderr
-        assert "node-4 (shard 1's replica) would be removed" in done.stderr
-        assert "shards: 3, replicas: 1 run now" in done.stderr
-        assert "Traceback" not in done.stderr
+    done = cli(
+        "plan",
+        str(fewer),
+        "--json",
+        "--certs-dir",
+        str(cluster.certs),
+        docker_host=cluster.lab.docker_host,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    shown = json.loads(done.stdout)
+    retire = sorted(
+        f"{a['kind']}:{a['logical']}" for a in shown["actions"] if a["action"] == "retire"
+    )
+    assert retire == sorted(
+        item
+        for n in ("node-4", "node-5", "node-6")
+        for item in (f"service:{n}", f"config:redis-{n}.conf", f"secret:{n}.crt", f"secret:{n}.key")
+    )
+    assert shown["slot_moves"] == []  # replicas serve no slot: nothing to drain
     assert _task_ids(cluster) == before
-    after = _service_ids(cluster)
-    assert after == specs  # no service created or removed
+    assert _service_ids(cluster) == specs  # no service created or removed
 
 
 @pytest.mark.anyio
