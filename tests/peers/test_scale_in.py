@@ -124,3 +124,43 @@ async def test_a_retiring_primary_that_still_holds_keys_is_neither_forgotten_nor
         seven = str(await nodes["node-7"].execute("CLUSTER", "MYID"))
         for name, table in (await tables(nodes)).items():
             assert seven in {n.node_id for n in table}, name  # nobody forgot it
+
+
+async def test_a_retirement_killed_after_the_forgetting_is_finished_by_the_next_run(
+    lab: Lab, access: RedisAccess
+) -> None:
+    """As a SIGKILL of swarmredis right before the services go: every kept node forgot
+    node-7 and node-8, which still run. The next bootstrap does not MEET them back, and
+    the next retirement finds nothing left to forget and removes them."""
+    processes, members, values = await four_shards(lab, access)
+    await bootstrap_cluster(members, access, wait_timeout=60, replica_migration="no")
+    kept = [m for m in members if not m.retiring]
+
+    class Killed(Exception):
+        pass
+
+    async def killed() -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        await retire_members(RunContext.create(access), members, killed)
+    async with connected(access, members) as nodes:
+        ids = {str(await nodes[n].execute("CLUSTER", "MYID")) for n in ("node-7", "node-8")}
+
+    again = await bootstrap_cluster(members, access, wait_timeout=30, replica_migration="no")
+
+    assert again.nothing_to_do, again.lines()  # no MEET of a forgotten node
+    stopped: list[str] = []
+
+    async def remove() -> None:
+        for name in ("node-7", "node-8"):
+            processes[name].stop()
+            stopped.append(name)
+
+    actions = await retire_members(RunContext.create(access), members, remove)
+    assert stopped == ["node-7", "node-8"]
+    assert not [a for a in actions if a.args[:2] == ("CLUSTER", "FORGET")], actions
+    async with connected(access, kept) as nodes:
+        await assert_all_there(nodes, values)
+        for name, table in (await tables(nodes)).items():
+            assert not {n.node_id for n in table} & ids, name
