@@ -10,10 +10,11 @@ order: target IMPORTING, source MIGRATING, keys, target NODE, source NODE, other
   moved): keys may be on both sides; the move is finished from the slot's current owner;
 - migrating on the source only: the target already owns the slot (step 4 done); only
   the source's (and the others') SETSLOT NODE are left;
-- a marker naming a node the cluster no longer knows, or a target that is no primary
-  any more: the move cannot end there; the marker is cleared (``SETSLOT STABLE``) after
-  checking that no key of the slot is on that node (``STABLE`` loses nothing: the keys
-  stay where they are).
+- a marker whose target is no primary any more, and no owner among the marked nodes:
+  the move cannot end there; it is left as it is (``status`` reports the open slot).
+  A marker never names a node the cluster forgot: ``CLUSTER FORGET`` clears the
+  forgetting node's markers that name the forgotten one (``clusterDelNode`` in cluster.c),
+  so retiring nodes (``retire.py``) leave none behind.
 
 With Redis 7, a failover of a source mid-move leaves the new primary without the
 marker (SETSLOT is not replicated) and the target importing from the old one: the move is
