@@ -21,8 +21,9 @@ the node, its endpoint and the command, here too and nowhere else.
 
 from __future__ import annotations
 
+import itertools
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import (
     AbstractAsyncContextManager,
     asynccontextmanager,
@@ -188,6 +189,13 @@ def _refusal(
     raise AssertionError("unreachable: _mapped maps every ResponseError")  # pragma: no cover
 
 
+def _pipeline_label(labels: Sequence[str]) -> str:
+    """``CLUSTER SETSLOT + 64 x MIGRATE``: a pipeline's commands for a message, repeats
+    counted (a batch of slot moves sends 64 MIGRATEs in one)."""
+    runs = [(label, len(list(same))) for label, same in itertools.groupby(labels)]
+    return " + ".join(label if n == 1 else f"{n} x {label}" for label, n in runs)
+
+
 def _command_label(args: tuple[Arg, ...]) -> str:
     words = [a.decode() if isinstance(a, bytes) else str(a) for a in args[:2]]
     if len(words) == 2 and not words[1].isalpha():
@@ -239,7 +247,7 @@ class RedisNode:
         usable); a lost connection or the timeout raises, as ``execute`` does."""
         labels = [_command_label(c) for c in commands]
         replies: list[Reply | RedisError] = []
-        what = " + ".join(labels)
+        what = _pipeline_label(labels)
         with _mapped(self.name, self.endpoint, what, self.timeout), anyio.fail_after(self.timeout):
             packed = self._connection.pack_commands(commands)
             await self._connection.send_packed_command(packed)

@@ -4,6 +4,7 @@ the middle of the moves is finished by the next one."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -15,9 +16,11 @@ from testkit import eventually
 from swarmredis import labels
 from swarmredis.constants import CLUSTER_SLOTS
 from swarmredis.engine.events import Event
+from swarmredis.engine.modes.cluster import reshard
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.members import ClusterMember
 from swarmredis.engine.redis.replies import parse_cluster_nodes
+from swarmredis.errors import SwarmRedisError
 from swarmredis.gateway.redis import RedisAccess, RedisNode
 from swarmredis.plan.observe import ObservedObject
 from swarmredis.plan.placement import planned_slots
@@ -251,3 +254,54 @@ async def test_a_move_killed_after_the_target_took_its_slot_is_ended_too(
         for slot_owner in (await owners(nodes)).values():
             counts[slot_owner] = counts.get(slot_owner, 0) + 1
         assert sorted(counts.values()) == [4096] * 4
+
+
+@pytest.mark.parametrize("restarted", ["node-1", "node-7"])
+async def test_a_primary_restarted_while_slots_move_ends_with_every_key(
+    lab: Lab, access: RedisAccess, restarted: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source (node-1) or the target (node-7) of the first move restarts while the
+    moves run (``SHUTDOWN SAVE``, as Swarm's SIGTERM stops a node with persistence, then
+    started again on its files): the bootstrap stops or goes on; the next one ends every
+    open slot. No key is lost and the shares end even. (Progress after every batch: the
+    restart starts after node-1's first batch to node-7, of 22.)"""
+    monkeypatch.setattr(reshard, "PROGRESS_EVERY_S", 0.0)
+    processes, members = await started(lab, access)
+    async with connected(access, members) as nodes:
+        values = await write(nodes)
+    process, member = processes[restarted], next(m for m in members if m.name == restarted)
+    moving, back = anyio.Event(), anyio.Event()
+
+    async def restart() -> None:
+        await moving.wait()
+        async with access.connect(member.name, member.endpoint) as node:
+            with contextlib.suppress(SwarmRedisError):  # the connection goes with the node
+                await node.execute("SHUTDOWN", "SAVE")
+        proc = process.proc
+        assert proc is not None
+        await anyio.to_thread.run_sync(lambda: proc.wait(10))
+        process.proc = None
+        await anyio.to_thread.run_sync(process.start)
+        back.set()
+
+    def on_event(event: Event) -> None:
+        if event.subject == "slots" and event.status == "info":
+            moving.set()
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(restart)
+            # as seen here: the source's connection lost, or MIGRATE refused (IOERR)
+            with contextlib.suppress(SwarmRedisError):
+                await bootstrap_cluster(members, access, wait_timeout=60, progress=on_event)
+            moving.set()  # ended before a progress event: restart now all the same
+            await back.wait()
+
+    await bootstrap_cluster(members, access, wait_timeout=60)
+
+    async with connected(access, members) as nodes:
+        await assert_all_there(nodes, values)
+        counts: dict[str, int] = {}
+        for slot_owner in (await owners(nodes)).values():
+            counts[slot_owner] = counts.get(slot_owner, 0) + 1
+        assert sorted(counts.values()) == [4096] * 4, counts
