@@ -1,9 +1,9 @@
 """Redis access over TLS: one connection per node, every wait bounded, errors mapped once.
 
-The engine talks to Redis only through ``connect_node`` (or ``RedisAccess.connect``).
-Each node gets exactly one ``redis.asyncio`` connection (no pool, no silent retries); every
-network wait runs under ``anyio.fail_after``. Errors of redis.asyncio, ssl and the socket
-layer are translated in ``_mapped`` into the swarmredis error tree:
+The engine talks to Redis only through ``connect_node`` (or ``RedisAccess.connect``). Each
+node gets exactly one ``redis.asyncio`` connection (no pool, no silent retries); every network
+wait runs under ``anyio.fail_after``. Errors of redis.asyncio, ssl and the socket layer are
+translated in ``_mapped`` into the swarmredis error tree:
 
     RedisError                 a node refused a command (names node and command)
     ├── RedisAuthError         WRONGPASS / NOAUTH / NOPERM: TLS worked, the user did not
@@ -12,18 +12,18 @@ layer are translated in ``_mapped`` into the swarmredis error tree:
         └── RedisTLSError      TCP worked, the TLS handshake did not (CA, certificate)
             └── RedisHandshakeClosed  closed mid-handshake: refused certificate or killed
 
-Replies are returned raw (``str``, ``int``, lists); ``swarmredis.engine.redis.replies`` parses
-them, so this module stays the only one that knows redis.asyncio. A parser runs through
-``RedisNode.decode`` (or ``read``): a reply it cannot read (a ValueError, TypeError,
+Replies are returned raw (``str``, ``int``, lists); ``swarmredis.engine.redis.replies``
+parses them, so this module stays the only one that knows redis.asyncio. A parser runs
+through ``RedisNode.decode`` (or ``read``): a reply it cannot read (a ValueError, TypeError,
 IndexError, KeyError or AttributeError of the parser) becomes a ``RedisReplyError`` naming
-the node, its endpoint and the command, here too and nowhere else.
+the node, its endpoint and the command, here and nowhere else.
 """
 
 from __future__ import annotations
 
 import itertools
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import (
     AbstractAsyncContextManager,
     asynccontextmanager,
@@ -189,13 +189,6 @@ def _refusal(
     raise AssertionError("unreachable: _mapped maps every ResponseError")  # pragma: no cover
 
 
-def _pipeline_label(labels: Sequence[str]) -> str:
-    """``CLUSTER SETSLOT + 64 x MIGRATE``: a pipeline's commands for a message, repeats
-    counted (a batch of slot moves sends 64 MIGRATEs in one)."""
-    runs = [(label, len(list(same))) for label, same in itertools.groupby(labels)]
-    return " + ".join(label if n == 1 else f"{n} x {label}" for label, n in runs)
-
-
 def _command_label(args: tuple[Arg, ...]) -> str:
     words = [a.decode() if isinstance(a, bytes) else str(a) for a in args[:2]]
     if len(words) == 2 and not words[1].isalpha():
@@ -247,7 +240,8 @@ class RedisNode:
         usable); a lost connection or the timeout raises, as ``execute`` does."""
         labels = [_command_label(c) for c in commands]
         replies: list[Reply | RedisError] = []
-        what = _pipeline_label(labels)
+        runs = ((label, len(list(same))) for label, same in itertools.groupby(labels))
+        what = " + ".join(f"{n} x {label}" if n > 1 else label for label, n in runs)
         with _mapped(self.name, self.endpoint, what, self.timeout), anyio.fail_after(self.timeout):
             packed = self._connection.pack_commands(commands)
             await self._connection.send_packed_command(packed)

@@ -119,6 +119,17 @@ async def test_lost_connection_is_unreachable(lab: Lab, access: RedisAccess) -> 
             await redis.ping()
 
 
+async def test_a_lost_pipeline_names_its_commands_with_repeats_counted(
+    lab: Lab, access: RedisAccess
+) -> None:
+    """A batch of slot moves pipelines 64 MIGRATEs: the error says ``64 x MIGRATE``."""
+    node = lab.add_node("node-1", STANDALONE)
+    async with access.connect("node-1", RedisEndpoint("127.0.0.1", node.port)) as redis:
+        node.stop()
+        with pytest.raises(RedisUnreachable, match=r"node-1 at .*: SET \+ 3 x PING \+ GET:"):
+            await redis.pipeline(("SET", "app:a", "1"), *[("PING",)] * 3, ("GET", "app:a"))
+
+
 async def test_connection_reset_mid_handshake_is_tried_a_few_times_then_reported(
     access: RedisAccess,
 ) -> None:
