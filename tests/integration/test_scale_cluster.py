@@ -35,7 +35,7 @@ from .faults import (
     writing,
 )
 from .helpers import DeployedStack, cli, cluster_client, deployed_stack
-from .runs import Event, deploy_killed_at, rerun
+from .runs import Event, Rerun, deploy_killed_at, rerun
 
 STACK = "itscale"
 BASE_PORT = 8200
@@ -79,6 +79,40 @@ async def following(d: DeployedStack) -> AsyncIterator[dict[tuple[str, int], tup
         tg.start_soon(refresh)
         yield remap
         tg.cancel_scope.cancel()
+
+
+async def planned_changes(d: DeployedStack) -> dict[str, Any]:
+    """`plan --json` of the stack file as it is now: it must plan changes (exit 3)."""
+    planned = await anyio.to_thread.run_sync(
+        lambda: cli(
+            "plan",
+            str(d.stack_file),
+            "--json",
+            "--certs-dir",
+            str(d.certs),
+            docker_host=d.lab.docker_host,
+        )
+    )
+    assert planned.returncode == 3, planned.stdout[-2000:] + planned.stderr
+    found: dict[str, Any] = json.loads(planned.stdout)
+    return found
+
+
+async def deploy_under_a_writer(
+    d: DeployedStack, lab: SwarmLab, prefix: str, figure: Figure
+) -> tuple[Rerun, WriteLedger]:
+    """`deploy` to its end while a client writes ``prefix`` keys through a slot map that
+    follows the stack's endpoints; the run, what the writer saw, and the figure's times."""
+    async with following(d) as remap:
+        router = ClusterRouter(d.certs, STACK, remap, USER)
+        async with writing(router, prefix) as ledger:
+            started = ledger.now()
+            run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, lab))
+            assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
+            await settle_writes(ledger)
+            figure.restored_s = run.seconds
+            figure.recover_s = (ledger.last_failure_after(started) or started) - started
+    return run, ledger
 
 
 def longest_error_window(ledger: WriteLedger, gap: float = 0.5) -> float:
@@ -147,18 +181,7 @@ async def test_shards_3_to_4_under_a_writer_keeps_every_key(
     d = stack
     loaded = await load_keys(d, "app:load4")
     grow(d, shards=4)
-    planned = await anyio.to_thread.run_sync(
-        lambda: cli(
-            "plan",
-            str(d.stack_file),
-            "--json",
-            "--certs-dir",
-            str(d.certs),
-            docker_host=swarm_lab.docker_host,
-        )
-    )
-    assert planned.returncode == 3, planned.stdout[-2000:] + planned.stderr
-    moves = json.loads(planned.stdout)["slot_moves"]
+    moves = (await planned_changes(d))["slot_moves"]
     assert [(m["source"], m["target"]) for m in moves] == [
         ("node-1", "node-7"),
         ("node-2", "node-7"),
@@ -172,15 +195,7 @@ async def test_shards_3_to_4_under_a_writer_keeps_every_key(
         " client writes through a slot map (no ASK following: a write to a slot mid-move"
         " fails and is retried)",
     )
-    async with following(d) as remap:
-        router = ClusterRouter(d.certs, STACK, remap, USER)
-        async with writing(router, "app:scale") as ledger:
-            started = ledger.now()
-            run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
-            assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
-            await settle_writes(ledger)
-            figure.restored_s = run.seconds
-            figure.recover_s = (ledger.last_failure_after(started) or started) - started
+    run, ledger = await deploy_under_a_writer(d, swarm_lab, "app:scale", figure)
     slots, rate = moved_per_second(run.events)
     assert slots == SLOTS // 4  # the fewest: each old shard gives 1365 or 1366
     window = longest_error_window(ledger)
@@ -331,18 +346,7 @@ async def test_shards_5_to_3_under_a_writer_drains_forgets_and_keeps_every_key(
     retiring = ["node-7", "node-8", "node-9", "node-10"]
     gone = await own_ids(d, retiring)
     grow(d, shards=3)
-    planned = await anyio.to_thread.run_sync(
-        lambda: cli(
-            "plan",
-            str(d.stack_file),
-            "--json",
-            "--certs-dir",
-            str(d.certs),
-            docker_host=swarm_lab.docker_host,
-        )
-    )
-    assert planned.returncode == 3, planned.stdout[-2000:] + planned.stderr
-    shown = json.loads(planned.stdout)
+    shown = await planned_changes(d)
     assert {m["source"] for m in shown["slot_moves"]} == {"node-7", "node-9"}
     assert {m["target"] for m in shown["slot_moves"]} == {"node-1", "node-2", "node-3"}
     retire = {a["logical"] for a in shown["actions"] if a["action"] == "retire"}
@@ -355,15 +359,7 @@ async def test_shards_5_to_3_under_a_writer_drains_forgets_and_keeps_every_key(
         f"`deploy` with shards: 3 on a live 5 x 1 cluster holding {KEYS} keys and more,"
         " while a client writes through a slot map (no ASK following)",
     )
-    async with following(d) as remap:
-        router = ClusterRouter(d.certs, STACK, remap, USER)
-        async with writing(router, "app:scalein") as ledger:
-            started = ledger.now()
-            run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
-            assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
-            await settle_writes(ledger)
-            figure.restored_s = run.seconds
-            figure.recover_s = (ledger.last_failure_after(started) or started) - started
+    run, ledger = await deploy_under_a_writer(d, swarm_lab, "app:scalein", figure)
     slots, rate = moved_per_second(run.events)
     assert slots == 2 * (SLOTS // 5) + 1  # every slot of shards 4 and 5: 3277 + 3276
     window = longest_error_window(ledger)
