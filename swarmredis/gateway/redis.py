@@ -3,7 +3,7 @@
 The engine talks to Redis only through ``connect_node`` (or ``RedisAccess.connect``). Each
 node gets exactly one ``redis.asyncio`` connection (no pool, no silent retries); every network
 wait runs under ``anyio.fail_after``. Errors of redis.asyncio, ssl and the socket layer are
-translated in ``_mapped`` into the swarmredis error tree:
+translated in ``redis_errors.mapped`` into the swarmredis error tree:
 
     RedisError                 a node refused a command (names node and command)
     ├── RedisAuthError         WRONGPASS / NOAUTH / NOPERM: TLS worked, the user did not
@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import itertools
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import (
     AbstractAsyncContextManager,
     asynccontextmanager,
-    contextmanager,
     suppress,
 )
 from dataclasses import dataclass, field
@@ -41,15 +40,11 @@ from redis.backoff import NoBackoff
 
 from swarmredis.constants import NODE_TIMEOUT_S
 from swarmredis.errors import (
-    RedisAuthError,
     RedisError,
-    RedisHandshakeClosed,
     RedisReplyError,
-    RedisTLSError,
-    RedisUnreachable,
-    SwarmRedisError,
 )
 from swarmredis.gateway.endpoint import RedisEndpoint
+from swarmredis.gateway.redis_errors import mapped, refusal
 from swarmredis.gateway.tls import ContextCache as ContextCache
 from swarmredis.gateway.tls import TLSClientFiles as TLSClientFiles
 from swarmredis.gateway.tls import client_context as client_context
@@ -75,7 +70,9 @@ class _NamedSSLConnection(SSLConnection):
     given name, not the address: the engine dials host addresses, while node
     certificates name the node (its alias)."""
 
-    def __init__(self, *, server_name: str | None, context: ssl.SSLContext, **kwargs: Any) -> None:
+    def __init__(
+        self, *, server_name: str | None, context: ssl.SSLContext | None, **kwargs: Any
+    ) -> None:
         self._server_name = server_name
         self._context = context
         super().__init__(ssl_check_hostname=server_name is not None, **kwargs)
@@ -84,109 +81,12 @@ class _NamedSSLConnection(SSLConnection):
         # the plain connection's arguments: SSLConnection's own would build redis-py's
         # context (with the system's CA store: 20 ms of CPU each) only to be replaced
         arguments = dict(Connection._connection_arguments(self))
+        if self._context is None:  # plain TCP (RedisAccess.tls None)
+            return arguments
         arguments["ssl"] = self._context
         if self._server_name is not None:
             arguments["server_hostname"] = self._server_name
         return arguments
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _describe_connect_failure(exc: BaseException, timeout: float) -> tuple[type[RedisError], str]:
-    """Which stage of connecting failed (TCP, TLS handshake, auth) and why."""
-    chain = list(_chain(exc))
-    garbled = next((e for e in chain if isinstance(e, rexc.InvalidResponse)), None)
-    if garbled is not None:
-        return RedisReplyError, f"answered AUTH with something that is not Redis: {garbled}"
-    if any(isinstance(e, rexc.AuthenticationError) for e in chain):
-        return RedisAuthError, f"auth failed: {exc}"
-    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
-    if tls is not None:
-        reason = getattr(tls, "reason", None) or str(tls)
-        return RedisTLSError, f"TLS handshake failed: {reason}"
-    if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return RedisUnreachable, "TCP connection refused"
-    if any(isinstance(e, TimeoutError | rexc.TimeoutError) for e in chain):
-        return RedisUnreachable, f"TCP/TLS connect timed out after {timeout:g}s"
-    if any(isinstance(e, rexc.BusyLoadingError) for e in chain):
-        return RedisUnreachable, "still loading its dataset"
-    if any(isinstance(e, ConnectionResetError | EOFError) for e in chain):
-        return RedisHandshakeClosed, (
-            "connection closed during TLS handshake (client certificate refused?)"
-        )
-    os_error = next((e for e in chain if isinstance(e, OSError)), None)
-    return RedisUnreachable, f"TCP: {os_error.strerror or os_error}" if os_error else str(exc)
-
-
-def _reply_code(exc: BaseException) -> str | None:
-    """The first word of a Redis error reply (``NOGOODSLAVE``, ``ERR``, ``MOVED``...)."""
-    if not isinstance(exc, rexc.ResponseError):
-        return None
-    known = getattr(exc, "status_code", None)  # redis-py took it off (ASK, MOVED...)
-    if isinstance(known, str) and known:
-        return known
-    word = str(exc).split(" ", 1)[0]
-    return word if word.isupper() else "ERR"
-
-
-def _describe_command_failure(exc: BaseException, timeout: float) -> tuple[type[RedisError], str]:
-    """A failure after the connection was established."""
-    text = str(exc)
-    if isinstance(exc, rexc.NoPermissionError) or text.startswith(("NOAUTH", "WRONGPASS")):
-        return RedisAuthError, f"not permitted: {text}"
-    if isinstance(exc, rexc.ResponseError):
-        return RedisError, f"refused: {text}"
-    if isinstance(exc, rexc.InvalidResponse):
-        return RedisReplyError, f"a reply that is not Redis (RESP): {text}"
-    if isinstance(exc, TimeoutError | rexc.TimeoutError):
-        return RedisUnreachable, f"no reply within {timeout:g}s"
-    if any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
-        return RedisTLSError, f"TLS failure: {text}"
-    return RedisUnreachable, f"connection lost: {text}"
-
-
-@contextmanager
-def _mapped(
-    name: str, endpoint: RedisEndpoint, command: str | None, timeout: float
-) -> Iterator[None]:
-    """The one place where library errors become swarmredis errors."""
-    try:
-        yield
-    except SwarmRedisError:
-        raise
-    except (rexc.RedisError, OSError, TimeoutError, EOFError) as exc:
-        if command is None:
-            kind, what = _describe_connect_failure(exc, timeout)
-            where = f"{name} at {endpoint}"
-        else:
-            kind, what = _describe_command_failure(exc, timeout)
-            where = f"{name} at {endpoint}: {command}"
-        raise kind(
-            f"{where}: {what}",
-            node=name,
-            endpoint=str(endpoint),
-            command=command,
-            code=_reply_code(exc),
-        ) from None
-
-
-def _refusal(
-    name: str, endpoint: RedisEndpoint, label: str, exc: rexc.ResponseError, timeout: float
-) -> RedisError:
-    """The error ``execute`` would have raised for this refused command."""
-    try:
-        with _mapped(name, endpoint, label, timeout):
-            raise exc
-    except RedisError as error:
-        return error
-    raise AssertionError("unreachable: _mapped maps every ResponseError")  # pragma: no cover
 
 
 def _command_label(args: tuple[Arg, ...]) -> str:
@@ -229,7 +129,7 @@ class RedisNode:
         """Send one command and return its reply (errors mapped, under the timeout);
         ``raw``: bulk strings undecoded, for binary replies (``DUMP``)."""
         label = _command_label(args)
-        with _mapped(self.name, self.endpoint, label, self.timeout), anyio.fail_after(self.timeout):
+        with mapped(self.name, self.endpoint, label, self.timeout), anyio.fail_after(self.timeout):
             await self._connection.send_command(*args)
             reply: Reply = await self._connection.read_response(disable_decoding=raw)
         return reply
@@ -242,14 +142,14 @@ class RedisNode:
         replies: list[Reply | RedisError] = []
         runs = ((label, len(list(same))) for label, same in itertools.groupby(labels))
         what = " + ".join(f"{n} x {label}" if n > 1 else label for label, n in runs)
-        with _mapped(self.name, self.endpoint, what, self.timeout), anyio.fail_after(self.timeout):
+        with mapped(self.name, self.endpoint, what, self.timeout), anyio.fail_after(self.timeout):
             packed = self._connection.pack_commands(commands)
             await self._connection.send_packed_command(packed)
             for label in labels:
                 try:
                     replies.append(await self._connection.read_response())
                 except rexc.ResponseError as exc:
-                    replies.append(_refusal(self.name, self.endpoint, label, exc, self.timeout))
+                    replies.append(refusal(self.name, self.endpoint, label, exc, self.timeout))
         return replies
 
     def decode(self, command: str, parse: Callable[[Any], T], reply: Reply | RedisError) -> T:
@@ -319,7 +219,7 @@ class RedisNode:
 async def connect_node(
     name: str,
     endpoint: RedisEndpoint,
-    tls: TLSClientFiles,
+    tls: TLSClientFiles | None,
     credentials: Credentials,
     *,
     timeout: float = NODE_TIMEOUT_S,  # noqa: ASYNC109 - per command for the connection's life, not a deadline
@@ -337,8 +237,8 @@ async def connect_node(
     dials host addresses that node certificates do not name. ``contexts`` keeps the TLS
     contexts for the next connections (``RedisAccess`` has one).
     """
-    with _mapped(name, endpoint, None, timeout):
-        context = client_context(tls, server_name is not None, contexts)
+    with mapped(name, endpoint, None, timeout):
+        context = client_context(tls, server_name is not None, contexts) if tls else None
     dial = timeout if connect_timeout is None else connect_timeout
     connection = _NamedSSLConnection(
         server_name=server_name,
@@ -359,7 +259,7 @@ async def connect_node(
     )
     node = RedisNode(name, endpoint, connection, timeout)
     try:
-        with _mapped(name, endpoint, None, dial), anyio.fail_after(dial):
+        with mapped(name, endpoint, None, dial), anyio.fail_after(dial):
             await connection.connect()  # type: ignore[no-untyped-call]
         yield node
     finally:
@@ -369,9 +269,11 @@ async def connect_node(
 @dataclass(frozen=True)
 class RedisAccess:
     """How the engine reaches every node of a stack: TLS identity, user, timeout; its TLS
-    contexts are built on the first connection and shared by all that follow."""
+    contexts are built on the first connection and shared by all that follow. ``tls``
+    None is plain TCP: never for a stack (TLS only), for a server built without TLS
+    (the atomic slot migration peer tests' Valkey 9)."""
 
-    tls: TLSClientFiles
+    tls: TLSClientFiles | None
     credentials: Credentials
     timeout: float = NODE_TIMEOUT_S
     contexts: ContextCache = field(default_factory=dict, init=False, repr=False, compare=False)

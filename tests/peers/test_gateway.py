@@ -14,13 +14,17 @@ from testkit import free_port
 from swarmredis.engine.modes.base import Member
 from swarmredis.engine.redis.nodes import HANDSHAKE_ATTEMPTS, connect_all
 from swarmredis.engine.redis.replies import parse_info, parse_role
-from swarmredis.errors import RedisError, RedisHandshakeClosed, RedisUnreachable
+from swarmredis.errors import (
+    RedisAuthError,
+    RedisError,
+    RedisHandshakeClosed,
+    RedisTLSError,
+    RedisUnreachable,
+)
 from swarmredis.gateway.endpoint import RedisEndpoint
 from swarmredis.gateway.redis import (
     Credentials,
     RedisAccess,
-    RedisAuthError,
-    RedisTLSError,
     TLSClientFiles,
     client_context,
     connect_node,

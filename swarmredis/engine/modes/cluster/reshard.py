@@ -20,6 +20,10 @@ again and finishes it.
 
 MIGRATE's I/O timeout is a third of ``cluster-node-timeout``, at most 5 s: a move that
 stalls the source never stalls it long enough for its replica to fail over.
+
+Where every primary has Valkey 9's ``CLUSTER MIGRATESLOTS``, each planned move is one
+atomic migration job instead (``atomic.py``), with the rights the job needs for the
+moves only in place of the ``migration`` user.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import anyio
 
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.modes.base import Action, BootstrapReport
+from swarmredis.engine.modes.cluster import atomic
 from swarmredis.engine.modes.cluster.members import ClusterMember
 from swarmredis.engine.modes.cluster.migrate import SLOTS_PER_BATCH, MoveEnds, move_batch, move_slot
 from swarmredis.engine.modes.cluster.moves import (
@@ -95,7 +100,18 @@ class _Mover:
         self.ids = {m.name: views[m.name].node_id for m in members}
         self.names = {node_id: name for name, node_id in self.ids.items()}
         self.serving = serving_primaries(members, views)
+        self.primaries = [m.name for m in members if views[m.name].me.is_primary]
         self.user = Credentials(acl.MIGRATION, secrets.token_urlsafe(24))
+        self.atomic = False  # moves as Valkey 9 jobs (atomic.py), not the classic protocol
+
+    async def choose(self) -> None:
+        """Atomic moves when every serving primary has them; then a job a killed run
+        left running is waited for (the caller plans again afterwards)."""
+        serving = {name: self.nodes[name] for name in self.serving}
+        self.atomic = await atomic.supports_atomic(self.nodes[n] for n in self.primaries)
+        if self.atomic:  # a job a killed run started runs with the rights it left wide
+            await atomic.wait_running(serving)
+            await atomic.narrow(serving.values())
 
     def ends(self, source: str, target: str) -> MoveEnds:
         member = self.by_name[target]
@@ -111,14 +127,21 @@ class _Mover:
         )
 
     async def grant(self) -> None:
-        """The migration user on every primary that may receive slots."""
+        """The migration user on every primary that may receive slots (atomic: the
+        rights a target runs a job's stream with, for ``replication``)."""
+        if self.atomic:
+            await atomic.widen(self.nodes[name] for name in self.serving)
+            return
         rules = (*acl.MIGRATION_USER.rules().split(), f">{self.user.password}")
         for name in self.serving:
             await self.nodes[name].execute("ACL", "SETUSER", self.user.username, "reset", *rules)
 
     async def revoke(self) -> None:
         """Delete it again; bounded, and quiet: a node that is down lost it anyway (it
-        lives in memory only)."""
+        lives in memory only). Atomic: ``replication``'s planned rules back."""
+        if self.atomic:
+            await atomic.narrow(self.nodes[name] for name in self.serving)
+            return
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
             for name in self.serving:
                 try:
@@ -155,6 +178,13 @@ class _Mover:
             )
 
     async def run(self, move: SlotMove, report: BootstrapReport) -> None:
+        if self.atomic:
+            keys = await atomic.move_atomically(
+                self.nodes[move.source], self.ids[move.target], move
+            )
+            self.counter.step(keys, move.count, last=True)
+            report.actions.append(_done(move, keys, "atomic: "))
+            return
         keys = await _move(self.ends(move.source, move.target), move, self.counter, self.timeout_ms)
         report.actions.append(_done(move, keys))
 
@@ -182,6 +212,10 @@ async def rebalance(
         return 0
     counter = _Progress(len(opened) + sum(move.count for move in moves), progress)
     mover = _Mover(members, nodes, views, counter, migrate_timeout_ms(node_timeout_ms))
+    await mover.choose()
+    if mover.atomic:  # a job that ended meanwhile changed what is left to move
+        moves = _planned(members, await read())
+        counter.total = len(opened) + sum(move.count for move in moves)
     try:
         await mover.grant()
         if opened:
@@ -214,7 +248,7 @@ async def _move(ends: MoveEnds, move: SlotMove, counter: _Progress, timeout_ms: 
     return keys
 
 
-def _done(move: SlotMove, keys: int) -> Action:
+def _done(move: SlotMove, keys: int, how: str = "") -> Action:
     """The report's line for a whole move (one line, not one per slot and command)."""
     args = ("move", "slots", format_ranges(move.ranges), "to", move.target)
-    return Action(move.source, args, f"{move.count} slots, {keys} keys: even shards")
+    return Action(move.source, args, f"{how}{move.count} slots, {keys} keys: even shards")

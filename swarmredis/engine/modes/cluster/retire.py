@@ -51,10 +51,11 @@ async def retire_members(
         await remove()
         return []
     kept_shards = {m.shard for m in kept}
-    serving = [m.name for m in retiring if m.shard in kept_shards]
+    in_kept = [m.name for m in retiring if m.shard in kept_shards]  # fewer replicas
+    handed = await before_restart(run, members, in_kept) if in_kept else []
     actions = [
         Action(given, ("CLUSTER", "FAILOVER"), f"takes {gone}'s slots: {gone} retires")
-        for gone, given in await before_restart(run, members, serving)
+        for gone, given in handed
     ]
     async with connect_all(members, run.access, limiter=run.limiter) as nodes:
         step = _Retire(run, kept, retiring, nodes)
