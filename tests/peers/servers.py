@@ -6,15 +6,13 @@ changed only by ``product.localize``.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import socket
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testkit import eventually_sync, free_port
+from testkit import eventually_sync, free_port, listening
 
 from swarmredis import labels
 from swarmredis.engine.modes.cluster.members import ClusterMember
@@ -97,9 +95,7 @@ class RedisProcess:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.name} exited: {self.log_tail()}")
-        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, self.port), 0.2):
-            return True
-        return False
+        return listening(self.port)
 
     def stop(self) -> None:
         """Kill the process (like a crashed container) and reap it."""

@@ -10,7 +10,6 @@ the admin user as the engine logs in). Everything else is the engine's own code.
 from __future__ import annotations
 
 import secrets
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Literal
 
 import pytest
 from redis.crc import key_slot
-from testkit import eventually, eventually_sync, free_port
+from testkit import eventually, eventually_sync, free_port, listening
 
 from swarmredis.engine.events import Event
 from swarmredis.engine.modes.cluster import atomic
@@ -52,15 +51,7 @@ class Valkey:
         (self.root / "valkey.conf").write_text(config)
         binary = str(get_binary_path())
         self.proc = subprocess.Popen([binary, "valkey.conf"], cwd=self.root)
-
-        def listening() -> bool:
-            try:
-                socket.create_connection((LOOPBACK, self.port), 0.2).close()
-                return True
-            except OSError:
-                return False
-
-        eventually_sync(listening, 10, f"{self.name} listening", 0.05)
+        eventually_sync(lambda: listening(self.port), 10, f"{self.name} listening", 0.05)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -4,7 +4,7 @@ Importable as ``testkit`` from any test (pytest puts ``tests/`` on the path).
 """
 
 from .clients import tls_client
-from .ports import free_port
+from .ports import free_port, listening
 from .wait import eventually, eventually_sync
 
-__all__ = ["eventually", "eventually_sync", "free_port", "tls_client"]
+__all__ = ["eventually", "eventually_sync", "free_port", "listening", "tls_client"]
