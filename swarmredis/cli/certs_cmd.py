@@ -286,16 +286,17 @@ def ca_start_command(
     permit_ip: list[str] = PERMIT_IP,
 ) -> None:
     """Step 1 of a CA rotation: a new CA signs from now on; ca.crt trusts it and the old one."""
-    from swarmredis.pki import manage
+    from swarmredis.pki import rotation
 
     store, spec = open_stack(stack_file, certs_dir)
     limits = _limits(spec, name_constraints, permit_ip)
-    manage.rotate_ca(
+    rotation.start_ca_rotation(
         store,
         now=_now(),
         key_type=None if key_type is None else _key_type(key_type),
         days=ca_days,
         passphrase=_new_passphrase(encrypt_key),
+        old_passphrase=_ask_passphrase,
         limits=limits,
     )
     console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)
@@ -306,10 +307,13 @@ def ca_finish_command(
     certs_dir: Path = CERTS_DIR_OPTION,
 ) -> None:
     """Last step of a CA rotation: ca.crt trusts only the new CA (every leaf re-issued first)."""
-    from swarmredis.pki import manage
+    from swarmredis.pki import rotation
 
     store, spec = open_stack(stack_file, certs_dir)
-    manage.finish_ca_rotation(store, spec, now=_now())
+    if not rotation.finish_ca_rotation(store, spec, now=_now()):
+        raise PKIError(
+            "no CA rotation in progress", hint=f"{store.show(store.ca_previous)} does not exist"
+        )
     console.print(
         f"{store.show(store.ca_bundle)} now trusts only the new CA; "
         f"run `swarmredis deploy {stack_file}`",

@@ -2,6 +2,7 @@
 
 Pure builders: ``ca``, ``leaf``, ``acl``, ``keys``, ``model``, ``status``.
 File I/O: ``store`` (the on-disk layout), ``manage`` (operations on a store),
+``rotation`` (the CA rotation's steps, the record of a running ``certs rotate``),
 ``material`` (what the plan mounts and the engine logs in with).
 """
 
@@ -16,10 +17,8 @@ from swarmredis.pki.manage import (
     check_leaves,
     ensure_certs,
     env_passphrase,
-    finish_ca_rotation,
     init_ca,
     issue,
-    rotate_ca,
     store_status,
 )
 from swarmredis.pki.material import (
@@ -29,6 +28,7 @@ from swarmredis.pki.material import (
     stack_pki,
 )
 from swarmredis.pki.model import ServerNode, StackPKI
+from swarmredis.pki.rotation import finish_ca_rotation, start_ca_rotation
 from swarmredis.pki.status import CertInfo, State, exit_code
 from swarmredis.pki.store import CertStore, resolve_base
 
@@ -57,7 +57,7 @@ __all__ = [
     "issue",
     "load_admin_credentials",
     "resolve_base",
-    "rotate_ca",
     "stack_pki",
+    "start_ca_rotation",
     "store_status",
 ]

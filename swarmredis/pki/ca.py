@@ -88,7 +88,10 @@ def build_ca(
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        # 1, not 0: room for the new CA certified by this one during a CA rotation
+        # (pki/rotation.py). OpenSSL does not count that self-issued certificate against a
+        # path length (RFC 5280), but Go's and rustls's verifiers do.
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)

@@ -5,14 +5,7 @@ The decisions are made by the pure builders (``ca``, ``leaf``, ``acl``,
 the result through ``CertStore``. The CA key is only read (and its passphrase
 only asked for) when something has to be signed.
 
-CA rotation runs in three deploys, so that no node ever meets a peer
-certificate it does not trust:
-
-1. ``rotate_ca``: a new CA signs from now on; ``ca.crt`` trusts old + new.
-   Deploy: every node learns to trust the new CA.
-2. ``issue``: leaves signed by the previous CA are re-issued by the new one.
-   Deploy: every node presents a new-CA certificate.
-3. ``finish_ca_rotation``: ``ca.crt`` trusts only the new CA. Deploy.
+The CA rotation's own steps live in ``rotation``.
 """
 
 from __future__ import annotations
@@ -35,7 +28,6 @@ from swarmredis.pki.keys import (
     PrivateKey,
     is_encrypted_pem,
     key_to_pem,
-    key_type_of,
     load_key,
     public_der,
 )
@@ -273,50 +265,6 @@ def ensure_certs(
     if not has_ca(store):
         init_ca(store, now=now, key_type=key_type, passphrase=passphrase())
     return issue(store, spec, now=now, passphrase=passphrase, skip={Reason.PREVIOUS_CA})
-
-
-def rotate_ca(
-    store: CertStore,
-    *,
-    now: datetime,
-    key_type: KeyType | None = None,
-    days: int = CA_DAYS,
-    passphrase: bytes | None = None,
-    limits: NameLimits | None = None,
-) -> CertKey:
-    """Step 1 of a CA rotation: a new current CA; the old one stays trusted."""
-    if store.exists(store.ca_previous):
-        raise PKIError(
-            f"a CA rotation is already in progress ({store.show(store.ca_previous)} exists)",
-            hint=f"re-issue the leaves with `swarmredis certs issue {store.stack_file}`, deploy, "
-            f"then run `swarmredis certs ca finish {store.stack_file}`",
-        )
-    old = load_trust(store).current
-    if key_type is None:
-        key_type = key_type_of(old.public_key())
-    new = build_ca(store.stack, now=now, key_type=key_type, days=days, limits=limits)
-    store.write(store.ca_previous, cert_pem([old]), secret=False)
-    _write_ca(store, new, passphrase)
-    _sync_bundle(store, Trust(new.cert, old))
-    return new
-
-
-def finish_ca_rotation(store: CertStore, spec: StackPKI, *, now: datetime) -> None:
-    """Step 3 of a CA rotation: stop trusting the previous CA (all leaves re-issued)."""
-    if not store.exists(store.ca_previous):
-        raise PKIError(
-            "no CA rotation in progress", hint=f"{store.show(store.ca_previous)} does not exist"
-        )
-    blocking = {Reason.MISSING, Reason.PREVIOUS_CA, Reason.UNTRUSTED}
-    stale = [c.name for c in check_leaves(store, spec, now=now) if blocking & set(c.reasons)]
-    if stale:
-        raise PKIError(
-            "not every certificate is signed by the new CA yet: " + ", ".join(stale),
-            hint=f"run `swarmredis certs issue {store.stack_file}` and deploy first",
-        )
-    current = load_trust(store).current
-    store.remove(store.ca_previous)
-    _sync_bundle(store, Trust(current))
 
 
 def store_status(

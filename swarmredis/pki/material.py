@@ -16,6 +16,7 @@ from swarmredis.errors import PKIError
 from swarmredis.pki import acl
 from swarmredis.pki.manage import cert_pem, load_trust
 from swarmredis.pki.model import ServerNode, StackPKI
+from swarmredis.pki.rotation import served_chain
 from swarmredis.pki.store import CertStore
 from swarmredis.stackfile import Stack, topology
 from swarmredis.stackfile.topology import Layout
@@ -71,7 +72,7 @@ def build_material(
     for node in spec.nodes:
         if new_nodes_pending and not store.node_cert(node.name).exists():
             continue
-        material[f"{node.name}.crt"] = store.read(store.node_cert(node.name))
+        material[f"{node.name}.crt"] = served_chain(store, store.read(store.node_cert(node.name)))
         material[f"{node.name}.key"] = store.read_secret(store.node_key(node.name))
     passwords = {user: store.read_password(user) for user in spec.password_users()}
     material[USERS_ACL] = acl.render_users(spec.redis_users(), passwords).encode()

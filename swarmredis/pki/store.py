@@ -110,6 +110,26 @@ class CertStore:
         """``ca-previous.crt``: the CA being rotated out."""
         return self.root / "ca-previous.crt"
 
+    @property
+    def ca_cross(self) -> Path:
+        """``ca-cross.crt``: during a CA rotation, the new CA certified by the previous one."""
+        return self.root / "ca-cross.crt"
+
+    @property
+    def ca_next(self) -> Path:
+        """``ca-next.crt``: a new CA staged by a rotation that has not made it current yet."""
+        return self.root / "ca-next.crt"
+
+    @property
+    def ca_next_key(self) -> Path:
+        """``ca-next.key``: the staged new CA's private key."""
+        return self.root / "ca-next.key"
+
+    @property
+    def rotation(self) -> Path:
+        """``rotation.json``: the phase a running ``certs rotate`` reached."""
+        return self.root / "rotation.json"
+
     def node_cert(self, node: str) -> Path:
         """Server certificate of a redis node or sentinel."""
         return self.root / "nodes" / f"{node}.crt"

@@ -157,7 +157,7 @@ def _check_ca_key(store: CertStore, ca: x509.Certificate) -> None:
     if is_encrypted_pem(data) and secret is None:
         return  # checked when something has to be signed and the passphrase is asked for
     key = _read_key(store, store.ca_key, data, secret)
-    if public_der(key) != public_der(ca.public_key()):
+    if public_der(key) != public_der(ca.public_key()) and not _staged_for(store, key):
         raise _fail(
             store,
             store.ca_key,
@@ -165,6 +165,14 @@ def _check_ca_key(store: CertStore, ca: x509.Certificate) -> None:
             f"does not belong to {store.show(store.ca_current)}",
             "an interrupted rotation? restore both files from the same backup",
         )
+
+
+def _staged_for(store: CertStore, key: PrivateKey) -> bool:
+    """Whether ``key`` is that of a CA a killed rotation staged (``certs rotate --ca``
+    makes it current when run again)."""
+    if not store.exists(store.ca_next):
+        return False
+    return public_der(key) == public_der(store.read_cert(store.ca_next).public_key())
 
 
 def _check_bundle(store: CertStore, cas: list[x509.Certificate]) -> None:

