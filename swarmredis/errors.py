@@ -30,6 +30,8 @@ gateways, never scattered through the code.
     ├── DeployTimeout                    a wait ran out (converge, bootstrap, rm)
     ├── LockHeld                         another operation holds the stack's lock
     ├── TopologyChangeRefused            a live stack's shard or replica count changed
+    ├── RotationStopped                  `certs rotate` stopped in a phase (``phase``):
+    │                                    running it again resumes from there
     └── HealthError                      deploy finished but the stack is down
         └── DegradedError                exit 1: serving, but not as planned
 """
@@ -293,6 +295,17 @@ class LockHeld(SwarmRedisError):
 class TopologyChangeRefused(SwarmRedisError):
     """The stack file changes which node is which on a live stack (a shard or replica
     count changed): refused before anything is written."""
+
+
+class RotationStopped(SwarmRedisError):
+    """A ``certs rotate`` stopped before its end; ``phase`` is where the next run resumes."""
+
+    def __init__(self, message: str, *, hint: str | None = None, phase: str) -> None:
+        super().__init__(message, hint=hint)
+        self.phase = phase
+
+    def context(self) -> dict[str, Any]:
+        return {"phase": self.phase}
 
 
 class HealthError(SwarmRedisError):

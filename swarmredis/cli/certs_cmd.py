@@ -345,6 +345,9 @@ def register(app: typer.Typer) -> None:
     }
     for name, fn in commands.items():
         certs.command(name, cls=Command)(fn)
+    from swarmredis.cli.rotate_cmd import rotate_command
+
+    certs.command("rotate", cls=Command)(rotate_command)
     ca = typer.Typer(
         help="Rotate the stack's CA in steps: start, re-issue and deploy, finish.",
         no_args_is_help=True,

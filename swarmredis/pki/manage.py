@@ -213,14 +213,33 @@ def issue(
     """
     checks = check_leaves(store, spec, now=now, renew_within=renew_within)  # needs the CA
     new_passwords = ensure_passwords(store, spec.password_users())
-    todo = tuple(c for c in checks if set(c.reasons) - set(skip))
+    todo = reissue(
+        store,
+        [c for c in checks if set(c.reasons) - set(skip)],
+        now=now,
+        passphrase=passphrase,
+        days=days,
+    )
+    unchanged = tuple(c for c in checks if c not in todo)
+    return IssueReport(todo, unchanged, new_passwords)
+
+
+def reissue(
+    store: CertStore,
+    checks: Iterable[LeafCheck],
+    *,
+    now: datetime,
+    passphrase: PassphraseSource = env_passphrase,
+    days: int = LEAF_DAYS,
+) -> tuple[LeafCheck, ...]:
+    """Sign the leaves of ``checks`` anew, whatever their state (``certs rotate --force``)."""
+    todo = tuple(checks)
     if todo:
         signer = load_signer(store, passphrase)
         for check in todo:
             _issue_one(store, signer, check, now=now, days=days)
     _sync_bundle(store, load_trust(store))
-    unchanged = tuple(c for c in checks if c not in todo)
-    return IssueReport(todo, unchanged, new_passwords)
+    return todo
 
 
 def _issue_one(

@@ -135,6 +135,11 @@ def ca_rotation_started(store: CertStore) -> bool:
     return store.exists(store.ca_previous)
 
 
+def ca_started_fully(store: CertStore) -> bool:
+    """Whether a started CA rotation made its new CA current (nothing staged is left)."""
+    return ca_rotation_started(store) and not store.exists(store.ca_next)
+
+
 def start_ca_rotation(
     store: CertStore,
     *,
@@ -154,12 +159,17 @@ def start_ca_rotation(
             hint=f"finish it with `swarmredis certs rotate {store.stack_file} --ca`",
         )
     if not _staged(store):
-        old = load_signer(store, old_passphrase)
+        old_cert = store.read_cert(store.ca_current)
+        # a lost CA key is replaced by a rotation: then nothing certifies the new CA
+        old = load_signer(store, old_passphrase) if store.exists(store.ca_key) else None
         if key_type is None:
-            key_type = key_type_of(old.cert.public_key())
+            key_type = key_type_of(old_cert.public_key())
         new = build_ca(store.stack, now=now, key_type=key_type, days=days, limits=limits)
         store.write(store.ca_next_key, key_to_pem(new.key, passphrase), secret=True)
-        store.write(store.ca_cross, cert_pem([cross_certificate(new.cert, old)]), secret=False)
+        store.remove(store.ca_cross)
+        if old is not None:
+            cross = cert_pem([cross_certificate(new.cert, old)])
+            store.write(store.ca_cross, cross, secret=False)
         store.write(store.ca_next, cert_pem([new.cert]), secret=False)  # staged: complete
     return _commit_staged(store)
 

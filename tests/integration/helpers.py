@@ -32,6 +32,9 @@ def cli(*args: str, docker_host: str, timeout: float = 600) -> subprocess.Comple
     )
 
 
+FAST_UPDATE = {"parallelism": 1, "delay": "1s"}  # rolling batches without the 5 s pauses
+
+
 def stack_copy(tmp_path: Path, source: str, name: str, base_port: int, **overrides: Any) -> Path:
     """stacks/SOURCE.yaml renamed (objects, network, ports apart from other tests)."""
     data = yaml.safe_load((ROOT / "stacks" / f"{source}.yaml").read_text())

@@ -41,10 +41,12 @@ def deploy_killed_at(
     *,
     then: Callable[[], None] | None = None,
     within: float = 240,
+    command: tuple[str, ...] = ("deploy",),
+    extra: tuple[str, ...] = (),
 ) -> Killed:
-    """Start `deploy --json`, SIGKILL it as soon as an event matches ``at`` (after
-    ``then()``, a bounded wait for what the step must have done), and reap it."""
-    args = [sys.executable, "-m", "swarmredis", "deploy", str(stack_file), "--json"]
+    """Start `COMMAND STACKFILE --json` (deploy), SIGKILL it as soon as an event matches
+    ``at`` (after ``then()``, a bounded wait for what the step must have done), and reap it."""
+    args = [sys.executable, "-m", "swarmredis", *command, str(stack_file), *extra, "--json"]
     args += ["--certs-dir", str(certs), "--docker-host", lab.docker_host]
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -70,7 +72,8 @@ def deploy_killed_at(
         code = proc.wait(timeout=30)
         stderr = proc.stderr.read() if proc.stderr else ""
         raise AssertionError(
-            f"deploy ended (exit {code}) before the kill point: {events[-3:]} {stderr[-800:]}"
+            f"{' '.join(command)} ended (exit {code}) before the kill point: "
+            f"{events[-3:]} {stderr[-800:]}"
         )
     finally:
         watchdog.cancel()
@@ -88,17 +91,25 @@ class Rerun:
     stderr: str
 
 
-def rerun(stack_file: Path, certs: Path, lab: SwarmLab) -> Rerun:
-    """`deploy --json` to its end; its events, result and duration."""
+def rerun(
+    stack_file: Path,
+    certs: Path,
+    lab: SwarmLab,
+    command: tuple[str, ...] = ("deploy",),
+    extra: tuple[str, ...] = (),
+    timeout: float = 400,
+) -> Rerun:
+    """`COMMAND STACKFILE --json` (deploy) to its end; its events, result and duration."""
     started = time.monotonic()
     done = cli(
-        "deploy",
+        *command,
         str(stack_file),
+        *extra,
         "--json",
         "--certs-dir",
         str(certs),
         docker_host=lab.docker_host,
-        timeout=400,
+        timeout=timeout,
     )
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     events = [line["event"] for line in lines if "event" in line]

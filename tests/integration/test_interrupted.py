@@ -36,11 +36,10 @@ from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles
 from swarmredis.pki.store import CertStore
 
 from .conftest import SwarmLab
-from .helpers import cli, password, stack_copy, status_json
+from .helpers import FAST_UPDATE, cli, password, stack_copy, status_json
 from .runs import Event, Killed, Rerun, deploy_killed_at, rerun
 
 STACK, RSTACK = "itkill", "itkillr"
-FAST_UPDATE = {"parallelism": 1, "delay": "1s"}  # rolling batches without the 5-10 s pauses
 
 
 def lock_left(lab: SwarmLab, stack: str) -> LockHolder | None:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -26,16 +25,14 @@ from testkit.ledger import WriteLedger
 
 from .conftest import SwarmLab
 from .faults import (
-    ClusterRouter,
     Figure,
     count_cluster_losses,
     node_client,
     record,
-    settle_writes,
-    writing,
 )
 from .helpers import DeployedStack, cli, cluster_client, deployed_stack
-from .runs import Event, Rerun, deploy_killed_at, rerun
+from .runs import Event, deploy_killed_at, rerun
+from .underload import longest_error_window, run_under_a_writer
 
 STACK = "itscale"
 BASE_PORT = 8200
@@ -64,23 +61,6 @@ def grow(d: DeployedStack, **counts: int) -> None:
     d.stack_file.write_text(yaml.safe_dump(data))
 
 
-@asynccontextmanager
-async def following(d: DeployedStack) -> AsyncIterator[dict[tuple[str, int], tuple[str, int]]]:
-    """The stack's alias -> published endpoint map, kept up to date from status every
-    2 s while the block runs (a new node appears in it once its service exists)."""
-    remap = await anyio.to_thread.run_sync(d.endpoints)
-    async with anyio.create_task_group() as tg:
-
-        async def refresh() -> None:
-            while True:
-                await anyio.sleep(2)
-                remap.update(await anyio.to_thread.run_sync(d.endpoints))
-
-        tg.start_soon(refresh)
-        yield remap
-        tg.cancel_scope.cancel()
-
-
 async def planned_changes(d: DeployedStack) -> dict[str, Any]:
     """`plan --json` of the stack file as it is now: it must plan changes (exit 3)."""
     planned = await anyio.to_thread.run_sync(
@@ -96,35 +76,6 @@ async def planned_changes(d: DeployedStack) -> dict[str, Any]:
     assert planned.returncode == 3, planned.stdout[-2000:] + planned.stderr
     found: dict[str, Any] = json.loads(planned.stdout)
     return found
-
-
-async def deploy_under_a_writer(
-    d: DeployedStack, lab: SwarmLab, prefix: str, figure: Figure
-) -> tuple[Rerun, WriteLedger]:
-    """`deploy` to its end while a client writes ``prefix`` keys through a slot map that
-    follows the stack's endpoints; the run, what the writer saw, and the figure's times."""
-    async with following(d) as remap:
-        router = ClusterRouter(d.certs, STACK, remap, USER)
-        async with writing(router, prefix) as ledger:
-            started = ledger.now()
-            run = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, lab))
-            assert run.code == 0, run.stderr[-3000:] + json.dumps(run.events[-5:])
-            await settle_writes(ledger)
-            figure.restored_s = run.seconds
-            figure.recover_s = (ledger.last_failure_after(started) or started) - started
-    return run, ledger
-
-
-def longest_error_window(ledger: WriteLedger, gap: float = 0.5) -> float:
-    """The longest run of failed writes (failures closer than ``gap`` s to the previous
-    one: the writer retries every 0.1 s) in seconds, from its first to its last."""
-    longest, start, last = 0.0, None, None
-    for moment in ledger.failure_times:
-        if last is None or moment - last > gap:
-            start = moment
-        last = moment
-        longest = max(longest, moment - (start or moment))
-    return longest
 
 
 def moved_per_second(events: list[Event]) -> tuple[int, float]:
@@ -195,7 +146,7 @@ async def test_shards_3_to_4_under_a_writer_keeps_every_key(
         " client writes through a slot map (no ASK following: a write to a slot mid-move"
         " fails and is retried)",
     )
-    run, ledger = await deploy_under_a_writer(d, swarm_lab, "app:scale", figure)
+    run, ledger = await run_under_a_writer(d, swarm_lab, "app:scale", figure)
     slots, rate = moved_per_second(run.events)
     assert slots == SLOTS // 4  # the fewest: each old shard gives 1365 or 1366
     window = longest_error_window(ledger)
@@ -359,7 +310,7 @@ async def test_shards_5_to_3_under_a_writer_drains_forgets_and_keeps_every_key(
         f"`deploy` with shards: 3 on a live 5 x 1 cluster holding {KEYS} keys and more,"
         " while a client writes through a slot map (no ASK following)",
     )
-    run, ledger = await deploy_under_a_writer(d, swarm_lab, "app:scalein", figure)
+    run, ledger = await run_under_a_writer(d, swarm_lab, "app:scalein", figure)
     slots, rate = moved_per_second(run.events)
     assert slots == 2 * (SLOTS // 5) + 1  # every slot of shards 4 and 5: 3277 + 3276
     window = longest_error_window(ledger)

@@ -57,8 +57,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def test_the_tree_is_walked() -> None:
     expected = {("status",), ("certs", "status"), ("certs", "due"), ("certs", "ca", "finish")}
-    assert expected | {("users",), ("certs", "ca", "start")} <= set(PATHS)
-    assert not any("rotate" in path for path in PATHS)
+    assert expected | {("users",), ("certs", "ca", "start"), ("certs", "rotate")} <= set(PATHS)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "swarmredis")
@@ -92,6 +91,8 @@ def test_unknown_flag_exits_4(path: tuple[str, ...]) -> None:
         ["status", "ops", "--interval", "soon"],  # bad value
         ["status", "ops", "--node-timeout", "0.1"],  # out of range
         ["deploy", CLUSTER, "--concurrency", "0"],
+        ["certs", "rotate"],
+        ["certs", "rotate", CLUSTER, "--leaf-days", "0"],
         ["certs", "init", REPLICATION, "--key-type", "dsa"],
         ["users", REPLICATION, "--show-password"],  # option without its value
     ],
@@ -118,6 +119,7 @@ def test_usage_error_under_json_is_a_json_line_on_stderr() -> None:
         ["status", "ops", "--json"],
         ["nodes", "--json"],
         ["deploy", CLUSTER, "--json"],
+        ["certs", "rotate", CLUSTER, "--json"],
         ["rm", "ops", "--json"],
     ],
 )

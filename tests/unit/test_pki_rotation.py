@@ -146,3 +146,16 @@ def test_the_record_round_trips_and_a_bad_one_names_its_file(store: CertStore) -
     with pytest.raises(PKIError, match=r"rotation\.json: not a rotation record") as caught:
         rotation.read_record(store)
     assert "certs rotate" in (caught.value.hint or "")
+
+
+def test_a_lost_ca_key_is_replaced_by_a_rotation_without_a_cross_certificate(
+    store: CertStore,
+) -> None:
+    old = store.read_cert(store.ca_current)
+    store.remove(store.ca_key)
+    new = rotation.start_ca_rotation(store, now=NOW + DAY)
+    assert store.read_bundle(store.ca_bundle) == [new, old]
+    assert not store.exists(store.ca_cross)  # nothing could sign it
+    manage.issue(store, make_spec(), now=NOW + 2 * DAY)
+    leaf = store.read(store.node_cert("node-1"))
+    assert rotation.served_chain(store, leaf) == leaf

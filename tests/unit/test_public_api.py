@@ -50,6 +50,7 @@ _ODD_ERRORS = {
     "DeployTimeout",
     "LockHeld",
     "TopologyChangeRefused",
+    "RotationStopped",
     "DockerUnreachable",
     "NotAManager",
     "NotInSwarm",

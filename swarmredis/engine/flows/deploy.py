@@ -86,6 +86,21 @@ async def deploy(
     report: Reporter = silent,
 ) -> DeployResult:
     """Take the Swarm from any state to ``stack`` deployed, bootstrapped and answering."""
+    await check_deployable(gateway, stack, options)
+    # before the first change, the CA included: one operation on a stack at a time
+    async with stack_lock(
+        gateway, stack.name, "deploy", wait=options.lock_timeout, report=report
+    ) as lock:
+        result = await deploy_held(gateway, stack, options, report)
+        # the lock's own requests are bookkeeping, not changes to the stack
+        result.docker_calls = dict(Counter(result.docker_calls) - lock.calls)
+        result.lock_calls = dict(lock.calls)
+        return result
+
+
+async def check_deployable(gateway: DockerGateway, stack: Stack, options: DeployOptions) -> None:
+    """What a deploy refuses before it takes the lock: a stack the engine cannot reach, a
+    bad certificate store, an engine that is not a Swarm manager."""
     if stack.access.publish != "host":
         raise SpecError(
             f"access.publish: {stack.access.publish} leaves the engine no way to reach the nodes",
@@ -93,20 +108,12 @@ async def deploy(
         )
     await check_certs(CertStore(options.certs_dir, stack.name))
     await gateway.require_manager()
-    # before the first change, the CA included: one operation on a stack at a time
-    async with stack_lock(
-        gateway, stack.name, "deploy", wait=options.lock_timeout, report=report
-    ) as lock:
-        result = await _deploy(gateway, stack, options, report)
-        # the lock's own requests are bookkeeping, not changes to the stack
-        result.docker_calls = dict(Counter(result.docker_calls) - lock.calls)
-        result.lock_calls = dict(lock.calls)
-        return result
 
 
-async def _deploy(
+async def deploy_held(
     gateway: DockerGateway, stack: Stack, options: DeployOptions, report: Reporter
 ) -> DeployResult:
+    """The deploy itself; the caller holds the stack's lock (``deploy``, ``certs rotate``)."""
     store = CertStore(options.certs_dir, stack.name)
     report(Event("plan", stack.name, "start", "reading the Swarm"))
     plan, issued = await plan_stack(gateway, stack, store, options, issue=True)

@@ -24,12 +24,13 @@ from swarmredis.pki.model import StackPKI
 from swarmredis.pki.store import CertStore
 from swarmredis.pki.validate import check_store
 from swarmredis.plan.diff import Plan, diff
-from swarmredis.plan.observe import previous_assignment
-from swarmredis.plan.placement import place
+from swarmredis.plan.observe import ObservedObject, previous_assignment
+from swarmredis.plan.placement import Assignment, place
 from swarmredis.plan.ports import check_host_ports, ports_taken
 from swarmredis.plan.seating import seating
 from swarmredis.plan.state import desired_state
 from swarmredis.stackfile import Stack
+from swarmredis.stackfile.topology import Layout
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,20 @@ async def check_certs(store: CertStore) -> None:
     await anyio.to_thread.run_sync(lambda: check_store(store, now=datetime.now(UTC)))
 
 
-async def plan_stack(
-    gateway: DockerGateway,
-    stack: Stack,
-    store: CertStore,
-    options: DeployOptions,
-    *,
-    issue: bool,
-) -> tuple[Plan, list[str]]:
-    """Read the Swarm and plan ``stack``; with ``issue``, create missing certificates first.
+@dataclass(frozen=True)
+class LiveStack:
+    """What the Swarm holds of a stack and where its nodes go: the ground every plan,
+    certificate and rotation works from."""
 
-    Returns the plan and the certificates issued (``kind name``).
-    """
+    objects: tuple[ObservedObject, ...]
+    layout: Layout
+    assignment: Assignment
+    pki: StackPKI
+
+
+async def read_live(gateway: DockerGateway, stack: Stack, options: DeployOptions) -> LiveStack:
+    """Read the Swarm, seat and place ``stack``'s nodes, check host ports: the nodes a
+    scaled stack really has, with the names, hosts and addresses their certificates carry."""
     nodes, objects = await observe(gateway, stack.name)
     record = await read_volume_record(gateway, stack.name)
     retired = record.retired if record else ()  # a retired node's index is never reused
@@ -82,7 +85,23 @@ async def plan_stack(
         if stack.announce == "host"
         else None
     )
-    pki = stack_pki(stack, hosts, layout)
+    return LiveStack(objects, layout, assignment, stack_pki(stack, hosts, layout))
+
+
+async def plan_stack(
+    gateway: DockerGateway,
+    stack: Stack,
+    store: CertStore,
+    options: DeployOptions,
+    *,
+    issue: bool,
+) -> tuple[Plan, list[str]]:
+    """Read the Swarm and plan ``stack``; with ``issue``, create missing certificates first.
+
+    Returns the plan and the certificates issued (``kind name``).
+    """
+    live = await read_live(gateway, stack, options)
+    pki = live.pki
     issued: list[str] = []
     if issue:
         report = await anyio.to_thread.run_sync(
@@ -90,8 +109,8 @@ async def plan_stack(
         )
         issued = [f"{leaf.kind} {leaf.name}" for leaf in report.issued]
     material = await anyio.to_thread.run_sync(lambda: _material_or_empty(store, pki, issue))
-    desired = desired_state(stack, assignment, material, layout)
-    return diff(desired, objects, options.prune), issued
+    desired = desired_state(stack, live.assignment, material, live.layout)
+    return diff(desired, live.objects, options.prune), issued
 
 
 def _material_or_empty(store: CertStore, pki: StackPKI, required: bool) -> dict[str, bytes]:
