@@ -32,6 +32,8 @@ gateways, never scattered through the code.
     ├── TopologyChangeRefused            a live stack's shard or replica count changed
     ├── RotationStopped                  `certs rotate` stopped in a phase (``phase``):
     │                                    running it again resumes from there
+    ├── DowntimeRefused                  a restart would take a primary's data offline
+    │                                    (no linked replica): refused before any change
     └── HealthError                      deploy finished but the stack is down
         └── DegradedError                exit 1: serving, but not as planned
 """
@@ -306,6 +308,18 @@ class RotationStopped(SwarmRedisError):
 
     def context(self) -> dict[str, Any]:
         return {"phase": self.phase}
+
+
+class DowntimeRefused(SwarmRedisError):
+    """A rolling update would restart primaries (``nodes``) that no linked replica can
+    stand in for; refused before anything changes, unless ``--allow-downtime``."""
+
+    def __init__(self, message: str, *, hint: str | None = None, nodes: Sequence[str]) -> None:
+        super().__init__(message, hint=hint)
+        self.nodes = tuple(nodes)
+
+    def context(self) -> dict[str, Any]:
+        return {"nodes": list(self.nodes)}
 
 
 class HealthError(SwarmRedisError):

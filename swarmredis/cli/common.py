@@ -74,6 +74,11 @@ LOCK_TIMEOUT_OPTION = typer.Option(
     min=0.0,
     help="Seconds to wait while another operation holds the stack's lock (0: fail at once).",
 )
+ALLOW_DOWNTIME_OPTION = flag(
+    "--allow-downtime",
+    help="Restart a primary that has no linked replica to stand in (its data is offline"
+    " meanwhile); refused without it.",
+)
 CERTS_DIR_OPTION = typer.Option(
     Path("certs"),
     "--certs-dir",

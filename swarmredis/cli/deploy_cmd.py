@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from swarmredis.cli.common import (
+    ALLOW_DOWNTIME_OPTION,
     CERTS_DIR_OPTION,
     DOCKER_HOST_OPTION,
     JSON_LINES_OPTION,
@@ -52,6 +53,7 @@ def register(app: typer.Typer) -> None:
             help="Leave a failover's roles as they are (default: hand each cluster shard"
             " back to its planned primary with a coordinated CLUSTER FAILOVER).",
         ),
+        allow_downtime: bool = ALLOW_DOWNTIME_OPTION,
         lock_timeout: float = LOCK_TIMEOUT_OPTION,
         as_json: bool = JSON_LINES_OPTION,
         quiet: bool = flag("--quiet", "-q", help="Print only errors."),
@@ -70,6 +72,7 @@ def register(app: typer.Typer) -> None:
             prune=prune,
             allow_colocation=allow_colocation,
             restore_roles=not keep_roles,
+            allow_downtime=allow_downtime,
             lock_timeout=lock_timeout,
         )
 

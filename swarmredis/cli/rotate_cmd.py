@@ -19,6 +19,7 @@ from swarmredis.cli.certs_cmd import (
     _new_passphrase,
 )
 from swarmredis.cli.common import (
+    ALLOW_DOWNTIME_OPTION,
     CERTS_DIR_OPTION,
     DOCKER_HOST_OPTION,
     JSON_LINES_OPTION,
@@ -56,6 +57,7 @@ def rotate_command(
     timeout: float = typer.Option(
         300.0, "--timeout", min=1.0, help="Seconds each rolling deploy may take."
     ),
+    allow_downtime: bool = ALLOW_DOWNTIME_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     as_json: bool = JSON_LINES_OPTION,
     quiet: bool = flag("--quiet", "-q", help="Print only errors."),
@@ -70,7 +72,12 @@ def rotate_command(
 
     mode: Mode = "json" if as_json else "quiet" if quiet else "human"
     options = RotateOptions(
-        deploy=DeployOptions(certs_dir=certs_dir, timeout=timeout, lock_timeout=lock_timeout),
+        deploy=DeployOptions(
+            certs_dir=certs_dir,
+            timeout=timeout,
+            lock_timeout=lock_timeout,
+            allow_downtime=allow_downtime,
+        ),
         stack_file=str(stack_file),
         ca=ca,
         force=force,

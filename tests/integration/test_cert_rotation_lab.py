@@ -240,11 +240,15 @@ async def test_rotate_ca_killed_while_new_leaves_roll_out_resumes_and_ends_at_th
     served = await anyio.to_thread.run_sync(rotated.served, new_only)
     assert len(served) == 6 and all(signed_by(cert, new_ca) for cert in served.values())
     old_ca_new_cert = rotated.app_files().kept(tmp_path / "old-ca", ca=old_only.ca)
+    old_cert_new_ca = old_only.kept(tmp_path / "old-cert", ca=new_ca)
     for host, port in (await anyio.to_thread.run_sync(rotated.endpoints)).values():
+        # a client that holds only the old CA cannot verify the node any more (it sends
+        # its leaf and the new CA: "self-signed certificate in certificate chain")
         with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
-            served_certificate(host, port, old_ca_new_cert)  # holds only the old CA
+            served_certificate(host, port, old_ca_new_cert)
+        # and the node refuses a client certificate of the old CA
         with pytest.raises(ssl.SSLError, match=REFUSED):
-            ping_reply(host, port, old_only)  # and its old client certificate
+            ping_reply(host, port, old_cert_new_ca)
     assert set(secret_versions(swarm_lab).values()) == {1}
     await assert_nothing_lost(rotated, ledger, figure)
     assert await read_all(rotated, new_only) == {}

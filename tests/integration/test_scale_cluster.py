@@ -328,6 +328,31 @@ async def test_shards_5_to_3_under_a_writer_drains_forgets_and_keeps_every_key(
     assert figure.lost_confirmed == 0, figure
 
 
+@pytest.mark.anyio
+async def test_with_no_replica_left_a_restart_is_refused_unless_downtime_is_allowed(
+    stack: DeployedStack,
+) -> None:
+    """replicas: 1 -> 0 retires node-4..6; then a change that restarts the primaries is
+    refused before anything changes (their slots would be offline), and done with
+    --allow-downtime."""
+    d = stack
+    grow(d, replicas=0)
+    done = await anyio.to_thread.run_sync(d.deploy)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    data = yaml.safe_load(d.stack_file.read_text())
+    data["config"] = {**data.get("config", {}), "maxmemory-policy": "allkeys-lfu"}
+    d.stack_file.write_text(yaml.safe_dump(data))
+    before = await anyio.to_thread.run_sync(running_tasks, d)
+    refused = await anyio.to_thread.run_sync(d.deploy)
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr
+    assert "node-1, node-2, node-3" in refused.stderr and "--allow-downtime" in refused.stderr
+    assert await anyio.to_thread.run_sync(running_tasks, d) == before  # nothing restarted
+    allowed = await anyio.to_thread.run_sync(lambda: d.deploy("--allow-downtime"))
+    assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr
+    assert "restarts with no replica (downtime)" in allowed.stdout
+    await assert_even_and_closed(d, 3)
+
+
 def running_tasks(d: DeployedStack) -> set[str]:
     out = d.lab.docker(1, "stack", "ps", d.stack, "-q", "--filter", "desired-state=running")
     return set(out.split())

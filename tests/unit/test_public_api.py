@@ -51,6 +51,7 @@ _ODD_ERRORS = {
     "LockHeld",
     "TopologyChangeRefused",
     "RotationStopped",
+    "DowntimeRefused",
     "DockerUnreachable",
     "NotAManager",
     "NotInSwarm",

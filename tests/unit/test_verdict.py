@@ -16,6 +16,7 @@ from swarmredis.engine.redis.verdict import (
     Status,
     assess,
     failover_only,
+    without_standby,
 )
 from swarmredis.gateway.endpoint import RedisEndpoint
 
@@ -224,3 +225,20 @@ def test_a_task_in_any_other_state_is_a_problem_even_when_its_node_answers() -> 
     assert [p.message for p in report.problems if p.kind is ProblemKind.TASK] == [
         "task is preparing"
     ]
+
+
+def test_a_primary_restarts_without_standby_only_when_no_replica_is_linked_to_it() -> None:
+    sentinels = [sentinel(f"sentinel-{i}") for i in (1, 2, 3)]
+    both = judged("replication", primary(), replica("node-2"), replica("node-3"), *sentinels)
+    assert without_standby(both, ["node-1", "node-2", "sentinel-1"]) == []
+    one_down = judged(
+        "replication",
+        primary(),
+        replica("node-2", link="down"),
+        replica("node-3", link="down"),
+        *sentinels,
+    )
+    assert [n.name for n in without_standby(one_down, ["node-1", "node-3"])] == ["node-1"]
+    assert without_standby(one_down, ["node-2", "node-3"]) == []  # replicas: no data lost
+    alone = judged("replication", primary(), *sentinels)
+    assert [n.name for n in without_standby(alone, ["node-1"])] == ["node-1"]

@@ -124,7 +124,7 @@ async def deploy_held(
     run = RunContext.create(access, concurrency=options.concurrency, report=report)
     mode = mode_for(stack.mode)
     with run.timed("apply"):
-        guard = await rolling_guard(gateway, plan, mode, run)
+        guard = await rolling_guard(gateway, plan, mode, run, allow_downtime=options.allow_downtime)
         applied = await apply_plan(
             gateway, plan, report=report, limiter=run.limiter, deadline=options.timeout, guard=guard
         )

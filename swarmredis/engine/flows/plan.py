@@ -44,6 +44,7 @@ class DeployOptions:
     allow_colocation: bool = False
     node_timeout: float = NODE_TIMEOUT_S
     restore_roles: bool = True
+    allow_downtime: bool = False  # restart primaries that have no linked replica
     lock_timeout: float = LOCK_WAIT_S  # seconds to wait for another run's lock
 
 

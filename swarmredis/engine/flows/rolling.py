@@ -28,7 +28,8 @@ from swarmredis.engine.context import RunContext
 from swarmredis.engine.events import Event
 from swarmredis.engine.flows.status import stack_status
 from swarmredis.engine.modes.base import Handover, Mode
-from swarmredis.engine.redis.verdict import Status, failover_only
+from swarmredis.engine.redis.verdict import Status, failover_only, without_standby
+from swarmredis.errors import DowntimeRefused
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.diff import Plan
 from swarmredis.plan.state import DesiredState
@@ -63,11 +64,20 @@ class StackGuard:
 
 
 async def rolling_guard(
-    gateway: DockerGateway, plan: Plan, mode: Mode, run: RunContext
+    gateway: DockerGateway,
+    plan: Plan,
+    mode: Mode,
+    run: RunContext,
+    *,
+    allow_downtime: bool = False,
 ) -> StackGuard | None:
-    """A guard for the rolling update when a healthy stack will have services restarted."""
+    """A guard for the rolling update when a healthy stack will have services restarted.
+
+    A primary that would restart with no linked replica to stand in for it is refused
+    (``DowntimeRefused``) before anything changes, unless ``allow_downtime``."""
     stack = plan.desired.stack
-    if not any(c.kind == "service" and c.action == "update" for c in plan.items):
+    restarting = [c.logical for c in plan.items if c.kind == "service" and c.action == "update"]
+    if not restarting:
         return None
     current = await stack_status(gateway, stack.name, run)
     if not (current.status is Status.HEALTHY or failover_only(current)):
@@ -76,4 +86,16 @@ async def rolling_guard(
         message = f"{current.status.value} before the update: plain rolling restart"
         run.report(Event("rolling", stack.name, "info", message))
         return None
+    alone = without_standby(current, restarting) if mode.hands_over else []
+    if alone and not allow_downtime:
+        names = ", ".join(n.name for n in alone)
+        raise DowntimeRefused(
+            f"{stack.name}: the update restarts {names}, which serve(s) as primary with no "
+            "linked replica to stand in: their data would be offline while they restart",
+            hint="add replicas first (replicas: 1), wait until `swarmredis status` is "
+            "healthy, or accept the downtime with --allow-downtime",
+            nodes=[n.name for n in alone],
+        )
+    for node in alone:
+        run.report(Event("rolling", node.name, "skip", "restarts with no replica (downtime)"))
     return StackGuard(plan.desired, mode, run)

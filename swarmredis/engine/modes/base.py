@@ -129,6 +129,12 @@ class Mode(Protocol):
         ...
 
     @property
+    def hands_over(self) -> bool:
+        """Whether a primary's work can move to a linked replica before it restarts (a
+        rolling update without downtime needs one per restarting primary)."""
+        ...
+
+    @property
     def settings(self) -> tuple[str, ...]:
         """The ``CONFIG GET`` settings its health rules read on every data node."""
         ...

@@ -74,6 +74,7 @@ class StandaloneMode:
     """The Mode protocol for ``mode: standalone``."""
 
     name = "standalone"
+    hands_over = False
     reads_cluster = False
     settings: tuple[str, ...] = ()
 

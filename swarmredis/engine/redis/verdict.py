@@ -12,7 +12,7 @@ its message. The JSON form (``HealthReport.to_dict``) is documented in docs/stat
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -340,3 +340,19 @@ def failover_only(report: HealthReport) -> bool:
     return report.status is Status.DEGRADED and all(
         p.kind is ProblemKind.FAILOVER for p in report.problems
     )
+
+
+def without_standby(report: HealthReport, restarting: Iterable[str]) -> list[NodeHealth]:
+    """The nodes of ``restarting`` that serve as primaries (with slots, in a cluster)
+    while no replica is linked to them: restarting one takes its data offline."""
+    linked = {n.replicates for n in report.nodes if n.role == "replica" and n.link_up}
+    names = set(restarting)
+    return [
+        n
+        for n in report.nodes
+        if n.name in names
+        and n.role == "primary"
+        and n.planned_role != "sentinel"
+        and (n.slots or report.cluster is None)
+        and n.name not in linked
+    ]

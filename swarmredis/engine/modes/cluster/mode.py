@@ -32,6 +32,7 @@ class ClusterMode:
     """The Mode protocol for ``mode: cluster``."""
 
     name = "cluster"
+    hands_over = True
     reads_cluster = True
     settings = WINDOW_SETTINGS  # health flags a forming window left open
 

@@ -30,6 +30,7 @@ class ReplicationMode:
     """The Mode protocol for ``mode: replication``."""
 
     name = "replication"
+    hands_over = True
     reads_cluster = False
     settings: tuple[str, ...] = ()
 
