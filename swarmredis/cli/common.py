@@ -213,3 +213,15 @@ def stack_file_arg(arg: str) -> Path | None:
     """``arg`` as a stack file path when it names one (``*.yaml``/``*.yml`` or a file)."""
     path = Path(arg)
     return path if path.suffix in (".yaml", ".yml") or path.is_file() else None
+
+
+class DefaultGroup(Group):
+    """A group whose first word may be an argument of its ``default`` command instead of
+    a command: ``swarmredis users STACKFILE`` is ``swarmredis users list STACKFILE``."""
+
+    default = "list"
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)

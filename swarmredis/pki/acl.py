@@ -58,9 +58,12 @@ class AclUser:
         parts += ["-@all", *self.commands]
         return " ".join(parts)
 
-    def line(self, password_hash: str | None) -> str:
-        """The ``user`` line of an ACL file (or of sentinel.conf)."""
+    def line(self, password_hash: str | None, previous_hash: str | None = None) -> str:
+        """The ``user`` line of an ACL file (or of sentinel.conf); during a password
+        rotation the previous password is valid too."""
         secret = f"#{password_hash}" if password_hash else "resetpass"
+        if password_hash and previous_hash and previous_hash != password_hash:
+            secret += f" #{previous_hash}"
         on_off, rest = self.rules().split(" ", 1)
         return f"user {self.name} {on_off} {secret} {rest}"
 
@@ -267,14 +270,20 @@ def password_hash(password: str) -> str:
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
-def render_users(users: Sequence[AclUser], passwords: Mapping[str, str]) -> str:
-    """``user`` lines for ``users``; every enabled user needs a password in ``passwords``."""
+def render_users(
+    users: Sequence[AclUser],
+    passwords: Mapping[str, str],
+    previous: Mapping[str, str] | None = None,
+) -> str:
+    """``user`` lines for ``users``; every enabled user needs a password in ``passwords``;
+    a user in ``previous`` (a password rotation) accepts that password too."""
     lines = []
     for user in users:
         if user.enabled and user.name not in passwords:
             raise PKIError(f"no password for ACL user {user.name!r}")
         digest = password_hash(passwords[user.name]) if user.enabled else None
-        lines.append(user.line(digest))
+        old = (previous or {}).get(user.name) if user.enabled else None
+        lines.append(user.line(digest, password_hash(old) if old else None))
     return "\n".join(lines) + "\n"
 
 

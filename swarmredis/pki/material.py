@@ -16,6 +16,7 @@ from swarmredis.errors import PKIError
 from swarmredis.pki import acl
 from swarmredis.pki.manage import cert_pem, load_trust
 from swarmredis.pki.model import ServerNode, StackPKI
+from swarmredis.pki.passwords import previous_passwords
 from swarmredis.pki.rotation import served_chain
 from swarmredis.pki.store import CertStore
 from swarmredis.stackfile import Stack, topology
@@ -75,10 +76,11 @@ def build_material(
         material[f"{node.name}.crt"] = served_chain(store, store.read(store.node_cert(node.name)))
         material[f"{node.name}.key"] = store.read_secret(store.node_key(node.name))
     passwords = {user: store.read_password(user) for user in spec.password_users()}
-    material[USERS_ACL] = acl.render_users(spec.redis_users(), passwords).encode()
+    previous = previous_passwords(store, spec.password_users())  # rotations under way
+    material[USERS_ACL] = acl.render_users(spec.redis_users(), passwords, previous).encode()
     material[REPLICATION_AUTH] = acl.replication_auth(passwords[acl.REPLICATION]).encode()
     if spec.sentinels:
-        users = acl.render_users(spec.sentinel_users(), passwords)
+        users = acl.render_users(spec.sentinel_users(), passwords, previous)
         text = acl.sentinel_auth(spec.stack, passwords[acl.SENTINEL], users)
         material[SENTINEL_AUTH] = text.encode()
     return material

@@ -150,6 +150,10 @@ class CertStore:
         """Plain-text password of an ACL user."""
         return self.root / "users" / f"{user}.password"
 
+    def previous_password_file(self, user: str) -> Path:
+        """During a password rotation: the password ``user`` had before (still valid)."""
+        return self.root / "users" / f"{user}.previous.password"
+
     def show(self, path: Path) -> str:
         """``path`` as the user should see it in messages (relative when possible)."""
         with contextlib.suppress(ValueError):

@@ -1,18 +1,21 @@
-"""`certs rotate` on the lab (stack `itrot`), while a client writes: every leaf, then the CA.
+"""`certs rotate` and `users rotate` on the lab (stack `itrot`), while a client writes.
 
 The module deploys one cluster and writes keys; the tests run in file order. First
 `certs rotate --force`: every node serves a certificate with a new serial, and a second
 run finds nothing to do. Then `certs rotate --ca`, SIGKILLed while the new CA's leaves roll
 out and run again: until the last phase a client that holds only the old CA verifies every
 node; at the end every node serves a leaf of the new CA, such a client is refused, and the
-old secrets are gone from Swarm. Every acknowledged write and every key reads back; the
-longest run of failed writes goes to docs/reliability.md.
+old secrets are gone from Swarm. Last `users rotate app`: both passwords work on every
+node, after the rolling restart too, until `--finish` refuses the old one. Every
+acknowledged write and every key reads back; the longest run of failed writes goes to
+docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -26,7 +29,7 @@ from testkit.tls import ClientFiles, ping_reply, served_certificate, signed_by
 
 from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
-from .helpers import FAST_UPDATE, DeployedStack, cli, cluster_client, stack_copy
+from .helpers import FAST_UPDATE, DeployedStack, cli, cluster_client, password, stack_copy
 from .runs import Event, deploy_killed_at, rerun
 from .underload import longest_error_window, run_under_a_writer
 
@@ -252,3 +255,49 @@ async def test_rotate_ca_killed_while_new_leaves_roll_out_resumes_and_ends_at_th
     assert set(secret_versions(swarm_lab).values()) == {1}
     await assert_nothing_lost(rotated, ledger, figure)
     assert await read_all(rotated, new_only) == {}
+
+
+def auth_reply(host: str, port: int, files: ClientFiles, user: str, secret: str) -> bytes:
+    """The first reply line to ``AUTH user secret`` over TLS."""
+    with (
+        socket.create_connection((host, port), timeout=5) as raw,
+        files.context().wrap_socket(raw) as tls,
+    ):
+        tls.sendall(f"AUTH {user} {secret}\r\n".encode())
+        return tls.recv(256).split(b"\r\n", 1)[0]
+
+
+def auth_on_every_node(d: Rotated, user: str, secret: str) -> set[bytes]:
+    """The replies of every node to ``AUTH user secret``."""
+    files = d.app_files()
+    return {auth_reply(h, p, files, user, secret) for h, p in d.endpoints().values()}
+
+
+@pytest.mark.anyio
+async def test_users_rotate_app_then_finish_under_a_writer(
+    rotated: Rotated, swarm_lab: SwarmLab
+) -> None:
+    old = password(rotated.certs, STACK, "app")
+    figure = rotate_figure(
+        "cluster: users rotate app (and --finish) under a writer",
+        "a new password for app, live on every node, rolled out; then the old one removed",
+    )
+    run, ledger = await run_under_a_writer(
+        rotated, swarm_lab, "app:rotu", figure, command=("users", "rotate"), extra=("app",)
+    )
+    new = password(rotated.certs, STACK, "app")
+    assert new != old and len(run.result["live"]) == 6 and not run.result["resumed"]
+    both = await anyio.to_thread.run_sync(auth_on_every_node, rotated, "app", old)
+    assert both == {b"+OK"}  # the old one still works, after the rolling restart too
+    assert await anyio.to_thread.run_sync(auth_on_every_node, rotated, "app", new) == {b"+OK"}
+    done = await anyio.to_thread.run_sync(
+        lambda: rerun(
+            rotated.stack_file, rotated.certs, swarm_lab, ("users", "rotate"), ("app", "--finish")
+        )
+    )
+    assert done.code == 0, done.stderr[-2000:]
+    refused = await anyio.to_thread.run_sync(auth_on_every_node, rotated, "app", old)
+    assert len(refused) == 1 and refused.pop().startswith(b"-WRONGPASS")
+    assert await anyio.to_thread.run_sync(auth_on_every_node, rotated, "app", new) == {b"+OK"}
+    assert not (rotated.store / "users" / "app.previous.password").exists()
+    await assert_nothing_lost(rotated, ledger, figure)

@@ -57,7 +57,8 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def test_the_tree_is_walked() -> None:
     expected = {("status",), ("certs", "status"), ("certs", "due"), ("certs", "ca", "finish")}
-    assert expected | {("users",), ("certs", "ca", "start"), ("certs", "rotate")} <= set(PATHS)
+    more = {("users",), ("users", "rotate"), ("certs", "ca", "start"), ("certs", "rotate")}
+    assert expected | more <= set(PATHS)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "swarmredis")
@@ -92,6 +93,7 @@ def test_unknown_flag_exits_4(path: tuple[str, ...]) -> None:
         ["status", "ops", "--node-timeout", "0.1"],  # out of range
         ["deploy", CLUSTER, "--concurrency", "0"],
         ["certs", "rotate"],
+        ["users", "rotate", REPLICATION],  # no user
         ["certs", "rotate", CLUSTER, "--leaf-days", "0"],
         ["certs", "init", REPLICATION, "--key-type", "dsa"],
         ["users", REPLICATION, "--show-password"],  # option without its value

@@ -12,9 +12,10 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from test_pki_manage import make_spec
 
 from swarmredis.errors import PKIError
-from swarmredis.pki import manage, rotation
+from swarmredis.pki import acl, manage, passwords, rotation
 from swarmredis.pki.keys import KeyType, key_type_of
 from swarmredis.pki.leaf import Reason, issued_by
+from swarmredis.pki.material import build_material
 from swarmredis.pki.rotation import Phase, RotationRecord
 from swarmredis.pki.store import CertStore
 from swarmredis.pki.validate import check_store
@@ -159,3 +160,35 @@ def test_a_lost_ca_key_is_replaced_by_a_rotation_without_a_cross_certificate(
     manage.issue(store, make_spec(), now=NOW + 2 * DAY)
     leaf = store.read(store.node_cert("node-1"))
     assert rotation.served_chain(store, leaf) == leaf
+
+
+def test_a_password_rotation_keeps_the_previous_password_until_it_finishes(
+    store: CertStore,
+) -> None:
+    spec = make_spec()
+    old = store.read_password("app")
+    assert passwords.previous_passwords(store, ["app"]) == {}
+    new, previous, resumed = passwords.start_password_rotation(store, "app")
+    assert previous == old and new != old and not resumed
+    assert store.read_password("app") == new
+    assert passwords.previous_passwords(store, spec.password_users()) == {"app": old}
+    users_acl = build_material(store, spec)["users.acl"].decode()
+    line = next(x for x in users_acl.splitlines() if x.startswith("user app "))
+    assert f"#{acl.password_hash(new)} #{acl.password_hash(old)}" in line
+    # run again (a killed run): the same new password, not a third one
+    assert passwords.start_password_rotation(store, "app") == (new, old, True)
+    check_store(store, now=NOW)  # the previous password file is a valid store file
+    passwords.finish_password_rotation(store, "app")
+    assert passwords.previous_password(store, "app") is None
+    users_acl = build_material(store, spec)["users.acl"].decode()
+    assert acl.password_hash(old) not in users_acl and acl.password_hash(new) in users_acl
+
+
+def test_a_rotation_killed_between_its_two_writes_makes_the_new_password_next_time(
+    store: CertStore,
+) -> None:
+    old = store.read_password("app")
+    store.write(store.previous_password_file("app"), old.encode(), secret=True)  # killed here
+    assert passwords.previous_passwords(store, ["app"]) == {}  # nothing to accept twice yet
+    new, previous, resumed = passwords.start_password_rotation(store, "app")
+    assert previous == old and new != old and resumed

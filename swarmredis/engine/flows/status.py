@@ -134,15 +134,25 @@ async def stack_status(gateway: DockerGateway, stack: str, run: RunContext) -> H
     return await _judge(gateway, stack, await require_stack(gateway, stack), run)
 
 
+async def stack_targets(gateway: DockerGateway, stack: str) -> list[HealthTarget]:
+    """Every Redis node and Sentinel of the running stack, as the engine dials it."""
+    return await _targets(gateway, stack, await require_stack(gateway, stack))
+
+
+async def _targets(
+    gateway: DockerGateway, stack: str, services: Sequence[Mapping[str, Any]]
+) -> list[HealthTarget]:
+    nodes = await swarm_nodes(gateway)
+    tasks = tasks_of(await gateway.tasks([str(s["ID"]) for s in services]))
+    return health_targets(stack, services, tasks, nodes)
+
+
 async def _judge(
     gateway: DockerGateway, stack: str, services: Sequence[Mapping[str, Any]], run: RunContext
 ) -> HealthReport:
-    nodes = await swarm_nodes(gateway)
-    tasks = tasks_of(await gateway.tasks([str(s["ID"]) for s in services]))
-    targets = health_targets(stack, services, tasks, nodes)
     return await check_health(
         stack_mode(services),
-        targets,
+        await _targets(gateway, stack, services),
         run.access,
         stack=stack,
         node_timeout=run.access.timeout,

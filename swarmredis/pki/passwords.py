@@ -1,0 +1,49 @@
+"""Password rotation in the store: a new password next to the previous one, both valid on
+the nodes until the rotation finishes (``users rotate``, ``users rotate --finish``).
+
+``users/<user>.previous.password`` exists exactly while a rotation of ``user`` runs. It
+is written before the new password, so a run killed in between is resumed by the next
+one (which then makes the new password), and never two rotations of a user overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from swarmredis.pki import acl
+from swarmredis.pki.store import CertStore
+
+
+def previous_password(store: CertStore, user: str) -> str | None:
+    """The password ``user`` had before a rotation that has not finished (else ``None``)."""
+    path = store.previous_password_file(user)
+    return store.read_password_file(path) if store.exists(path) else None
+
+
+def previous_passwords(store: CertStore, users: Iterable[str]) -> dict[str, str]:
+    """The users in a rotation and their previous passwords."""
+    out = {}
+    for user in users:
+        old = previous_password(store, user)
+        if old is not None and old != store.read_password(user):
+            out[user] = old
+    return out
+
+
+def start_password_rotation(store: CertStore, user: str) -> tuple[str, str, bool]:
+    """A new password for ``user``, the previous one kept: ``(new, old, resumed)``.
+    A rotation already under way keeps its new password (``resumed``)."""
+    current = store.read_password(user)
+    old = previous_password(store, user)
+    if old is not None and old != current:
+        return current, old, True
+    if old is None:
+        store.write(store.previous_password_file(user), current.encode("ascii"), secret=True)
+    new = acl.new_password()
+    store.write(store.password_file(user), new.encode("ascii"), secret=True)
+    return new, current, old is not None
+
+
+def finish_password_rotation(store: CertStore, user: str) -> None:
+    """Forget the previous password (after the nodes stopped accepting it)."""
+    store.remove(store.previous_password_file(user))
