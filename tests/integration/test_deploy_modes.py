@@ -14,7 +14,7 @@ import yaml
 from redis.asyncio.cluster import RedisCluster
 
 from .conftest import SwarmLab
-from .helpers import cli, endpoints, password, stack_copy, status_json
+from .helpers import FAST_UPDATE, cli, endpoints, password, stack_copy, status_json
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,10 @@ def _deploy(lab: SwarmLab, tmp: Path, stack_file: Path, name: str) -> Iterator[P
 @pytest.fixture(scope="module")
 def replication(swarm_lab: SwarmLab, modes_dir: Path) -> Iterator[Path]:
     yield from _deploy(
-        swarm_lab, modes_dir, stack_copy(modes_dir, "replication", "itr", 7400), "itr"
+        swarm_lab,
+        modes_dir,
+        stack_copy(modes_dir, "replication", "itr", 7400, update=FAST_UPDATE),
+        "itr",
     )
 
 
