@@ -34,6 +34,8 @@ gateways, never scattered through the code.
     │                                    running it again resumes from there
     ├── DowntimeRefused                  a restart would take a primary's data offline
     │                                    (no linked replica): refused before any change
+    ├── ImageError                       exit 4: a new image that a host cannot run, that
+    │                                    lacks redis-server/redis-cli, or is an older major
     └── HealthError                      deploy finished but the stack is down
         └── DegradedError                exit 1: serving, but not as planned
 """
@@ -320,6 +322,12 @@ class DowntimeRefused(SwarmRedisError):
 
     def context(self) -> dict[str, Any]:
         return {"nodes": list(self.nodes)}
+
+
+class ImageError(SwarmRedisError):
+    """An image change refused before the first restart (``flows/upgrade.py``)."""
+
+    exit_code = EXIT_USAGE
 
 
 class HealthError(SwarmRedisError):

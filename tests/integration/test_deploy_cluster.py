@@ -340,16 +340,55 @@ async def test_deploy_hands_a_failover_back_to_the_planned_primary(cluster: Depl
     assert {n["role"] for n in report["nodes"] if n["name"] == replica["name"]} == {"replica"}
 
 
+NEXT_IMAGE = "redis:7.0-next"  # a second tag of the lab image
+
+
+def running_tasks(cluster: Deployed) -> set[str]:
+    out = cluster.lab.docker(1, "stack", "ps", STACK, "-q", "--filter", "desired-state=running")
+    return set(out.split())
+
+
+@pytest.mark.anyio
+async def test_an_image_missing_on_a_host_is_refused_before_any_restart(
+    cluster: Deployed,
+) -> None:
+    """image: a tag that lab-h3 does not have: the probe job finds out, deploy exits 4
+    naming the host, and no task restarts."""
+    if cluster.lab.docker(3, "image", "ls", "-q", NEXT_IMAGE).strip():  # an earlier run's
+        await anyio.to_thread.run_sync(lambda: cluster.lab.docker(3, "image", "rm", NEXT_IMAGE))
+    for k in (1, 2):
+        await anyio.to_thread.run_sync(
+            lambda k=k: cluster.lab.docker(k, "tag", "redis:7.0", NEXT_IMAGE)
+        )
+    data = yaml.safe_load(cluster.stack_file.read_text())
+    data["image"] = NEXT_IMAGE
+    changed = cluster.stack_file.with_name("itc-next.yaml")
+    changed.write_text(yaml.safe_dump(data))
+    before = await anyio.to_thread.run_sync(running_tasks, cluster)
+    refused = await anyio.to_thread.run_sync(
+        lambda: cli(
+            "deploy",
+            str(changed),
+            "--certs-dir",
+            str(cluster.certs),
+            docker_host=cluster.lab.docker_host,
+        )
+    )
+    assert refused.returncode == 4, refused.stdout[-2000:] + refused.stderr
+    assert f"lab-h3 cannot run the image {NEXT_IMAGE}" in refused.stderr
+    assert "nothing changed" in refused.stderr
+    assert await anyio.to_thread.run_sync(running_tasks, cluster) == before
+    await anyio.to_thread.run_sync(lambda: cluster.lab.docker(3, "tag", "redis:7.0", NEXT_IMAGE))
+
+
 @pytest.mark.anyio
 async def test_rolling_update_hands_slots_over_and_keeps_every_acknowledged_write(
     cluster: Deployed,
 ) -> None:
-    """A change that restarts every node: slots move to a replica before each restart,
-    writes go on meanwhile, and the planned primaries serve again at the end."""
-    data = yaml.safe_load(cluster.stack_file.read_text())
-    data["resources"]["maxmemory_ratio"] = 0.7
-    changed = cluster.stack_file.with_name("itc-changed.yaml")
-    changed.write_text(yaml.safe_dump(data))
+    """An image change (a second tag of the lab image, on every host now) restarts every
+    node: the image is checked on every host first, slots move to a replica before each
+    restart, writes go on meanwhile, and the planned primaries serve again at the end."""
+    changed = cluster.stack_file.with_name("itc-next.yaml")
     code, _ = cluster.status()
     if code != 0:  # an earlier test left a failover: restore the planned roles first
         assert cluster.deploy().returncode == 0
@@ -386,6 +425,7 @@ async def test_rolling_update_hands_slots_over_and_keeps_every_acknowledged_writ
         )
         done.set()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert f"{NEXT_IMAGE}: redis-server 7 on 3 host(s)" in result.stdout  # probed first
     assert result.stdout.count("hand its slots to") == 3  # each primary, before its restart
     assert "serves its slots again" in result.stdout
     code, report = cluster.status()

@@ -20,6 +20,7 @@ from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
 from swarmredis.engine.flows.rolling import rolling_guard
 from swarmredis.engine.flows.status import stack_status
+from swarmredis.engine.flows.upgrade import changes_image, check_image
 from swarmredis.engine.modes.base import Action, BootstrapReport, Mode
 from swarmredis.engine.modes.registry import mode_for
 from swarmredis.engine.polling import Backoff
@@ -123,6 +124,8 @@ async def deploy_held(
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
     run = RunContext.create(access, concurrency=options.concurrency, report=report)
     mode = mode_for(stack.mode)
+    if changes_image(plan):  # before the first restart: every host can run it
+        await check_image(gateway, plan, run, options.timeout)
     with run.timed("apply"):
         guard = await rolling_guard(gateway, plan, mode, run, allow_downtime=options.allow_downtime)
         applied = await apply_plan(

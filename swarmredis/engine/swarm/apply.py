@@ -183,9 +183,14 @@ async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]
         if run.guard:
             await run.guard.before([c.logical for c in group], placed)
         await run.fan_out(group, lambda c: _update(run, c))
-        await _converge(run, group, known)
+        # Guarded, the batch's containers need only have started: the guard's bootstrap
+        # dials each node until it answers and waits until the stack is whole, which is
+        # more than Swarm's first health check (5 s after the start) says. Unguarded (a
+        # stack that was not healthy), each batch waits for that health check.
+        guarded = run.guard is not None
+        await _converge(run, group, known, started=guarded)
         if run.guard:
-            placed = await _converge(run, waiting, known, announce=False)
+            placed = await _converge(run, waiting, known, announce=False, started=True)
             await run.guard.after(placed)
         if start + batch < len(updates) and stack.update.delay:
             await anyio.sleep(stack.update.delay)
