@@ -74,6 +74,9 @@ LOCK_TIMEOUT_OPTION = typer.Option(
     min=0.0,
     help="Seconds to wait while another operation holds the stack's lock (0: fail at once).",
 )
+ROLLING_TIMEOUT_OPTION = typer.Option(
+    300.0, "--timeout", min=1.0, help="Seconds each rolling deploy may take."
+)
 ALLOW_DOWNTIME_OPTION = flag(
     "--allow-downtime",
     help="Restart a primary that has no linked replica to stand in (its data is offline"

@@ -24,6 +24,7 @@ from swarmredis.cli.common import (
     DOCKER_HOST_OPTION,
     JSON_LINES_OPTION,
     LOCK_TIMEOUT_OPTION,
+    ROLLING_TIMEOUT_OPTION,
     console,
     flag,
     print_json_line,
@@ -54,9 +55,7 @@ def rotate_command(
     plan: bool = flag("--plan", help="Show the phases and leaves; change nothing (exit 3/0)."),
     docker_host: str | None = DOCKER_HOST_OPTION,
     certs_dir: Path = CERTS_DIR_OPTION,
-    timeout: float = typer.Option(
-        300.0, "--timeout", min=1.0, help="Seconds each rolling deploy may take."
-    ),
+    timeout: float = ROLLING_TIMEOUT_OPTION,
     allow_downtime: bool = ALLOW_DOWNTIME_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     as_json: bool = JSON_LINES_OPTION,

@@ -21,6 +21,7 @@ from swarmredis.cli.common import (
     JSON_LINES_OPTION,
     JSON_OPTION,
     LOCK_TIMEOUT_OPTION,
+    ROLLING_TIMEOUT_OPTION,
     Command,
     DefaultGroup,
     console,
@@ -119,9 +120,7 @@ def rotate_command(
     ),
     docker_host: str | None = DOCKER_HOST_OPTION,
     certs_dir: Path = CERTS_DIR_OPTION,
-    timeout: float = typer.Option(
-        300.0, "--timeout", min=1.0, help="Seconds the rolling deploy may take."
-    ),
+    timeout: float = ROLLING_TIMEOUT_OPTION,
     lock_timeout: float = LOCK_TIMEOUT_OPTION,
     as_json: bool = JSON_LINES_OPTION,
     quiet: bool = flag("--quiet", "-q", help="Print only errors."),

@@ -11,10 +11,11 @@ pull it where no registry is reachable).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swarmredis import labels
+from swarmredis.plan.tasks import Task, by_node, newest
 
 NO_SERVER, NO_CLI, NO_VERSION = 100, 101, 102
 OFFSET = 10
@@ -41,6 +42,22 @@ def probe_job(stack: str, image: str, constraints: Sequence[str]) -> dict[str, A
         },
         "Mode": {"GlobalJob": {}},
     }
+
+
+def probe_outcomes(
+    tasks: Sequence[Task], hostnames: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """One (host, state, words) per host: the task that ran the probe to its exit code,
+    else the newest that was rejected. The probe always exits non-zero, and Swarm starts
+    a job's failed task again: a host's newest task is often a new one, still pending."""
+    out = []
+    for node_id, own in by_node(tasks).items():
+        ran = [t for t in own if t.state in ("failed", "complete") and _EXIT.search(t.words)]
+        rejected = [t for t in own if t.state == "rejected"]
+        task = ran[0] if ran else newest(rejected) or newest(own)
+        assert task is not None
+        out.append((hostnames.get(node_id, node_id), task.state, task.words or task.state))
+    return sorted(out)
 
 
 def probe_answer(state: str, words: str, image: str, host: str) -> int | str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -343,6 +344,17 @@ async def test_deploy_hands_a_failover_back_to_the_planned_primary(cluster: Depl
 NEXT_IMAGE = "redis:7.0-next"  # a second tag of the lab image
 
 
+def deploy_file(cluster: Deployed, stack_file: Path) -> subprocess.CompletedProcess[str]:
+    """`deploy` of another version of the cluster's stack file."""
+    return cli(
+        "deploy",
+        str(stack_file),
+        "--certs-dir",
+        str(cluster.certs),
+        docker_host=cluster.lab.docker_host,
+    )
+
+
 def running_tasks(cluster: Deployed) -> set[str]:
     out = cluster.lab.docker(1, "stack", "ps", STACK, "-q", "--filter", "desired-state=running")
     return set(out.split())
@@ -365,15 +377,7 @@ async def test_an_image_missing_on_a_host_is_refused_before_any_restart(
     changed = cluster.stack_file.with_name("itc-next.yaml")
     changed.write_text(yaml.safe_dump(data))
     before = await anyio.to_thread.run_sync(running_tasks, cluster)
-    refused = await anyio.to_thread.run_sync(
-        lambda: cli(
-            "deploy",
-            str(changed),
-            "--certs-dir",
-            str(cluster.certs),
-            docker_host=cluster.lab.docker_host,
-        )
-    )
+    refused = await anyio.to_thread.run_sync(deploy_file, cluster, changed)
     assert refused.returncode == 4, refused.stdout[-2000:] + refused.stderr
     assert f"lab-h3 cannot run the image {NEXT_IMAGE}" in refused.stderr
     assert "nothing changed" in refused.stderr
@@ -414,15 +418,7 @@ async def test_rolling_update_hands_slots_over_and_keeps_every_acknowledged_writ
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(writer)
-        result = await anyio.to_thread.run_sync(
-            lambda: cli(
-                "deploy",
-                str(changed),
-                "--certs-dir",
-                str(cluster.certs),
-                docker_host=cluster.lab.docker_host,
-            )
-        )
+        result = await anyio.to_thread.run_sync(deploy_file, cluster, changed)
         done.set()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert f"{NEXT_IMAGE}: redis-server 7 on 3 host(s)" in result.stdout  # probed first

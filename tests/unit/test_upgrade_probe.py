@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from swarmredis.plan.upgrade import NO_CLI, NO_SERVER, major_of, probe_answer, probe_job
+from swarmredis.plan.tasks import tasks_of
+from swarmredis.plan.upgrade import (
+    NO_CLI,
+    NO_SERVER,
+    major_of,
+    probe_answer,
+    probe_job,
+    probe_outcomes,
+)
 
 SH = shutil.which("sh")
 REDIS_SERVER = shutil.which("redis-server")
@@ -63,3 +71,32 @@ def test_the_probe_names_what_the_image_lacks(tmp_path: Path) -> None:
         rejected
         == "lab-h3 cannot run the image x:1 (No such image: x:1): load it there (docker load)"
     )
+
+
+def raw_task(node: str, state: str, err: str, at: str) -> dict[str, object]:
+    return {
+        "ID": f"{node}-{at}",
+        "ServiceID": "probe",
+        "NodeID": node,
+        "UpdatedAt": at,
+        "Status": {"State": state, "Err": err, "Message": ""},
+    }
+
+
+def test_each_host_answers_with_the_task_that_ran_not_a_newer_pending_one() -> None:
+    """The probe always exits non-zero and Swarm starts a job's failed task again."""
+    tasks = tasks_of(
+        [
+            raw_task("n1", "failed", "task: non-zero exit (17)", "2026-01-01T00:00:01Z"),
+            raw_task("n1", "pending", "", "2026-01-01T00:00:02Z"),
+            raw_task("n3", "rejected", "No such image: x:1", "2026-01-01T00:00:01Z"),
+            raw_task("n3", "pending", "", "2026-01-01T00:00:03Z"),
+        ]
+    )
+    outcomes = probe_outcomes(tasks, {"n1": "lab-h1", "n3": "lab-h3"})
+    assert outcomes == [
+        ("lab-h1", "failed", "task: non-zero exit (17)"),
+        ("lab-h3", "rejected", "No such image: x:1"),
+    ]
+    host, state, words = outcomes[0]
+    assert probe_answer(state, words, "x:1", host) == 7

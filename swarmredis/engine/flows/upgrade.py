@@ -21,9 +21,15 @@ from swarmredis.engine.swarm.jobs import run_global_job
 from swarmredis.errors import ImageError, RedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.diff import Plan
-from swarmredis.plan.jobs import job_outcomes, volumes_of
+from swarmredis.plan.jobs import volumes_of
 from swarmredis.plan.tasks import Task
-from swarmredis.plan.upgrade import IMAGE_FIELD, major_of, probe_answer, probe_job
+from swarmredis.plan.upgrade import (
+    IMAGE_FIELD,
+    major_of,
+    probe_answer,
+    probe_job,
+    probe_outcomes,
+)
 
 
 def changes_image(plan: Plan) -> bool:
@@ -52,7 +58,7 @@ async def check_image(gateway: DockerGateway, plan: Plan, run: RunContext, deadl
         running = await _running_majors(gateway, stack.name, run)
     answers = {
         host: probe_answer(state, why, image, host)
-        for host, state, why in job_outcomes(tasks, hostnames)
+        for host, state, why in probe_outcomes(tasks, hostnames)
     }
     problems = [a for a in answers.values() if isinstance(a, str)]
     if not answers:
