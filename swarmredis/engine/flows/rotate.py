@@ -25,6 +25,7 @@ import anyio
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.flows.deploy import DeployResult, check_deployable, deploy_held
 from swarmredis.engine.flows.plan import DeployOptions, read_live
+from swarmredis.engine.flows.status import require_stack
 from swarmredis.engine.swarm.lock import stack_lock
 from swarmredis.errors import DegradedError, PKIError, RotationStopped, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
@@ -109,6 +110,7 @@ async def rotate_certs(
     """Re-issue and roll out; with ``plan_only``, say what would be done and change nothing."""
     store = CertStore(options.deploy.certs_dir, stack.name, stack_file=options.stack_file)
     await check_deployable(gateway, stack, options.deploy)
+    await require_stack(gateway, stack.name)  # rotating is not deploying a new stack
     if plan_only:
         pki = (await read_live(gateway, stack, options.deploy)).pki
         return await anyio.to_thread.run_sync(lambda: _plan(store, pki, options))
