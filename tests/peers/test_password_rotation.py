@@ -11,7 +11,7 @@ import pytest
 from testkit import eventually
 
 from swarmredis.engine.context import RunContext
-from swarmredis.engine.flows.users import _follow, _live
+from swarmredis.engine.flows.users import add_password, follow_password, remove_password
 from swarmredis.engine.modes.replication.bootstrap import bootstrap_replication
 from swarmredis.engine.redis.verdict import HealthTarget
 from swarmredis.errors import RedisAuthError
@@ -77,22 +77,22 @@ async def test_passwords_rotated_live_work_side_by_side_and_the_old_stops_at_the
 
     # a stack user, on data nodes and Sentinels: both passwords at once, then the new alone
     old, new = store.read_password("app"), acl.new_password()
-    changed = await _live(run, every, ("ACL", "SETUSER", "app", "#" + acl.password_hash(new)))
+    changed = await add_password(run, every, "app", new)
     assert sorted(changed) == sorted(t.name for t in every)
     for target in every:
         assert await logs_in(access, target, "app", old), target.name
         assert await logs_in(access, target, "app", new), target.name
-    await _live(run, every, ("ACL", "SETUSER", "app", "!" + acl.password_hash(old)))
-    await _live(run, every, ("ACL", "SETUSER", "app", "!" + acl.password_hash(old)))  # again
+    await remove_password(run, every, "app", old)
+    await remove_password(run, every, "app", old)  # again
     for target in every:
         assert not await logs_in(access, target, "app", old), target.name
         assert await logs_in(access, target, "app", new), target.name
 
     # replication: masterauth follows; the links survive a reconnect with the old removed
     old_r, new_r = store.read_password(acl.REPLICATION), acl.new_password()
-    await _live(run, data, ("ACL", "SETUSER", acl.REPLICATION, "#" + acl.password_hash(new_r)))
-    await _follow(run, every, acl.REPLICATION, new_r, MASTER_NAME)
-    await _live(run, data, ("ACL", "SETUSER", acl.REPLICATION, "!" + acl.password_hash(old_r)))
+    await add_password(run, data, acl.REPLICATION, new_r)
+    await follow_password(run, every, acl.REPLICATION, new_r, MASTER_NAME)
+    await remove_password(run, data, acl.REPLICATION, old_r)
     (main,) = [t for t in data if t.role == "primary"]
     killed = await kill(access, main, "replica")
     await eventually(
@@ -103,9 +103,9 @@ async def test_passwords_rotated_live_work_side_by_side_and_the_old_stops_at_the
 
     # sentinel: auth-pass and sentinel-pass follow; reconnects use the new password
     old_s, new_s = store.read_password(acl.SENTINEL), acl.new_password()
-    await _live(run, every, ("ACL", "SETUSER", acl.SENTINEL, "#" + acl.password_hash(new_s)))
-    await _follow(run, every, acl.SENTINEL, new_s, MASTER_NAME)
-    await _live(run, every, ("ACL", "SETUSER", acl.SENTINEL, "!" + acl.password_hash(old_s)))
+    await add_password(run, every, acl.SENTINEL, new_s)
+    await follow_password(run, every, acl.SENTINEL, new_s, MASTER_NAME)
+    await remove_password(run, every, acl.SENTINEL, old_s)
     # each Sentinel keeps a command and a pub/sub link to the primary, and to each other
     killed = await kill(access, main, "normal", "pubsub")
     await eventually(

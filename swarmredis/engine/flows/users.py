@@ -93,7 +93,7 @@ async def rotate_password(
             result = PasswordResult(stack.name, user, finished=True, resumed=False)
             access = await thread(lambda: admin_access(store, options.node_timeout))
             run = RunContext.create(access, concurrency=options.concurrency, report=report)
-            result.live = await _live(run, where, ("ACL", "SETUSER", user, "!" + _hash(previous)))
+            result.live = await remove_password(run, where, user, previous)
             await thread(partial(passwords.finish_password_rotation, store, user))
         else:
             new, old, resumed = await thread(
@@ -104,8 +104,8 @@ async def rotate_password(
             if user == acl.ADMIN:  # the nodes know only the old one until this step
                 access = replace(access, credentials=Credentials(acl.ADMIN, old))
             run = RunContext.create(access, concurrency=options.concurrency, report=report)
-            result.live = await _live(run, where, ("ACL", "SETUSER", user, "#" + _hash(new)))
-            await _follow(run, targets, user, new, stack.name)
+            result.live = await add_password(run, where, user, new)
+            await follow_password(run, targets, user, new, stack.name)
         report(Event("users", user, "done", f"live on {len(result.live)} node(s)"))
         result.deploy = await deploy_held(gateway, stack, options, report)
         return result
@@ -120,17 +120,25 @@ def _check_user(pki: StackPKI, user: str) -> None:
         )
 
 
-def _hash(password: str) -> str:
-    return acl.password_hash(password)
-
-
-async def _live(
-    run: RunContext, targets: Sequence[HealthTarget], command: tuple[str, ...]
+async def add_password(
+    run: RunContext, targets: Sequence[HealthTarget], user: str, password: str
 ) -> list[str]:
-    """Run the ACL change on every target; a password already added or removed is fine
-    (``!<hash>`` of a password the user lacks is an error: it is checked first)."""
-    user, change = command[2], command[3]
+    """``password`` accepted for ``user`` on every target, beside the ones it has."""
+    return await _acl(run, targets, user, "#" + acl.password_hash(password))
 
+
+async def remove_password(
+    run: RunContext, targets: Sequence[HealthTarget], user: str, password: str
+) -> list[str]:
+    """``password`` no longer accepted for ``user`` on any target."""
+    return await _acl(run, targets, user, "!" + acl.password_hash(password))
+
+
+async def _acl(
+    run: RunContext, targets: Sequence[HealthTarget], user: str, change: str
+) -> list[str]:
+    """``ACL SETUSER user <change>`` on every target; the names changed. Adding a hash the
+    user has is a no-op; removing one it lacks is an error, so that is checked first."""
     async with connect_all(targets, run.access, limiter=run.limiter) as nodes:
 
         async def one(name: str) -> str:
@@ -139,8 +147,9 @@ async def _live(
                 entry = await node.execute("ACL", "GETUSER", user)
                 if change[1:] not in _passwords_of(entry):
                     return name
-            await node.execute(*command)
-            run.report(Event("users", name, "done", f"ACL SETUSER {user} (password {change[0]})"))
+            await node.execute("ACL", "SETUSER", user, change)
+            what = "added" if change.startswith("#") else "removed"
+            run.report(Event("users", name, "done", f"ACL SETUSER {user}: a password {what}"))
             return name
 
         return await fan_out(list(nodes), one, limiter=run.limiter, what="cannot change ACL")
@@ -154,7 +163,7 @@ def _passwords_of(entry: Any) -> list[str]:
     return [str(p) for p in pairs.get("passwords", [])]
 
 
-async def _follow(
+async def follow_password(
     run: RunContext, targets: Sequence[HealthTarget], user: str, new: str, master: str
 ) -> None:
     """What logs in as ``user`` by itself switches to the new password, live."""
