@@ -225,6 +225,6 @@ class DefaultGroup(Group):
     default = "list"
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
+        if args and args[0] not in self.commands and args[0] != "--help":
             args = [self.default, *args]
         return super().parse_args(ctx, args)

@@ -84,6 +84,13 @@ def test_show_password_prints_only_the_password(certs: Path) -> None:
     code, out = cli("users", STACK, "--show-password", "web")
     assert code == 0
     assert out == (certs / "users" / "web.password").read_text().strip() + "\n"
+    # `users` is a group now: `users list` by default, options before the file too
+    assert cli("users", "list", STACK, "--show-password", "web") == (0, out)
+    assert cli("users", "--show-password", "web", STACK) == (0, out)
+    # during a rotation the previous password follows on a second line
+    (certs / "users" / "web.previous.password").write_text("previous-secret\n")
+    (certs / "users" / "web.previous.password").chmod(0o600)
+    assert cli("users", STACK, "--show-password", "web") == (0, out + "previous-secret\n")
     code, out = cli("users", STACK, "--show-password", "default")
     assert code == 4 and "no user 'default' with a password" in out
 
