@@ -97,6 +97,15 @@ def heals_addresses(stack: Stack, node: LogicalNode) -> bool:
     )
 
 
+# A Sentinel resolves its peers' names on its main thread: while its host is cut off, each
+# lookup waits out its 1 s timeout and the Sentinel answers PING late. Three failed checks
+# (15 s) had Swarm kill one right after a partition healed (CI), and the restarted Sentinel
+# came back naming the old primary and made the new one its replica: no primary at all.
+# A Sentinel that is alive but slow is left alone for 2 minutes; one that exits is
+# restarted by Swarm at once.
+SENTINEL_RETRIES = 24
+
+
 def healthcheck(stack: Stack, node: LogicalNode, host_addr: str | None = None) -> dict[str, Any]:
     """HealthConfig: PING over TLS with the node's own certificate, no password.
 
@@ -122,7 +131,7 @@ def healthcheck(stack: Stack, node: LogicalNode, host_addr: str | None = None) -
         "Test": ["CMD-SHELL", test],
         "Interval": 5 * SECOND,
         "Timeout": 5 * SECOND,
-        "Retries": 3,
+        "Retries": SENTINEL_RETRIES if node.kind == "sentinel" else 3,
         "StartPeriod": 30 * SECOND,
     }
 

@@ -202,6 +202,18 @@ def test_healthcheck_pings_over_tls_without_a_password() -> None:
     assert health["Retries"] == 3
 
 
+def test_a_slow_sentinel_is_left_alone_for_two_minutes() -> None:
+    state = plan(stack(mode="replication", replicas=2))
+    retries = {
+        s.name: s.spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"]["Retries"]
+        for s in state.services
+    }
+    assert {n: r for n, r in retries.items() if "sentinel" in n} == {
+        f"acme_sentinel-{i}": 24 for i in (1, 2, 3)
+    }
+    assert {r for n, r in retries.items() if "sentinel" not in n} == {3}
+
+
 def test_every_node_and_sentinel_bounds_a_dns_lookup_to_one_second() -> None:
     # Redis resolves on its main thread: an alias missing from the overlay DNS must
     # not stall a sentinel long enough for its health check to kill it.
