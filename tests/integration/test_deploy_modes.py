@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,24 +141,19 @@ def _client(modes_dir: Path, endpoint: tuple[str, int], user: str) -> aioredis.R
     )
 
 
-def _with_maxmemory_ratio(stack_file: Path, ratio: float, *, in_place: bool = False) -> Path:
-    data = yaml.safe_load(stack_file.read_text())
-    data["resources"]["maxmemory_ratio"] = ratio
-    target = stack_file if in_place else stack_file.with_name(f"{stack_file.stem}-changed.yaml")
-    target.write_text(yaml.safe_dump(data))
-    return target
-
-
 @pytest.mark.anyio
 @pytest.mark.logs_on_failure(*(f"itr_sentinel-{i}" for i in (1, 2, 3)))
-async def test_replication_rolling_update_hands_the_primary_over_and_back(
+async def test_users_rotate_replication_hands_the_primary_over_and_keeps_the_links(
     swarm_lab: SwarmLab, modes_dir: Path, replication: Path
 ) -> None:
-    """Every data node restarts while a Sentinel-aware client writes: the primary role
-    moves to a replica before the primary restarts and comes back at the end, and no
-    acknowledged write is lost."""
-    changed = _with_maxmemory_ratio(replication, 0.7)
-    by_alias = endpoints("itr", modes_dir / "certs", swarm_lab.docker_host)
+    """`users rotate replication` while a Sentinel-aware client writes: masterauth follows
+    the new password live, then every data node restarts (a rolling update of users.acl
+    and replication-auth.conf): the primary role moves to a replica before the primary
+    restarts and comes back at the end, and no acknowledged write is lost. After
+    `--finish` the old password is refused, and the replicas link again with the new one."""
+    certs = modes_dir / "certs"
+    old = password(certs, "itr", "replication")
+    by_alias = endpoints("itr", certs, swarm_lab.docker_host)
     sentinel = by_alias[("itr-sentinel-1", 6379)]
     acknowledged: dict[str, str] = {}
     refused = 0
@@ -191,24 +187,32 @@ async def test_replication_rolling_update_hands_the_primary_over_and_back(
         finally:
             await ask.aclose()
 
+    def rotate(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = ("users", "rotate", str(replication), "replication", *extra)
+        return cli(*args, "--certs-dir", str(certs), docker_host=swarm_lab.docker_host)
+
     async with anyio.create_task_group() as tg:
         tg.start_soon(writer)
-        result = await anyio.to_thread.run_sync(
-            lambda: cli(
-                "deploy",
-                str(changed),
-                "--certs-dir",
-                str(modes_dir / "certs"),
-                docker_host=swarm_lab.docker_host,
-            )
-        )
+        result = await anyio.to_thread.run_sync(rotate)
         done.set()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "masterauth switched to the new password" in result.stdout
     assert result.stdout.count("hand the primary role to node-2") == 1
     assert "primary again (was node-2)" in result.stdout
-    code, report = status_json("itr", modes_dir / "certs", swarm_lab.docker_host)
+    new = password(certs, "itr", "replication")
+    assert new != old
+    code, report = status_json("itr", certs, swarm_lab.docker_host)
     assert code == 0, report["problems"]
     assert {n["name"]: n["role"] for n in report["nodes"]}["node-1"] == "primary"
+    data = [by_alias[(f"itr-node-{k}", 6379)] for k in (1, 2, 3)]
+    for endpoint in data:  # both passwords work; every node replicates with the new one
+        for secret in (old, new):
+            await _auth(modes_dir, endpoint, "replication", secret)
+        admin = _client(modes_dir, endpoint, "swarmredis-admin")
+        try:
+            assert await admin.config_get("masterauth") == {"masterauth": new}
+        finally:
+            await admin.aclose()
     reader = _client(modes_dir, by_alias[("itr-node-1", 6379)], "swarmredis-admin")
     try:
         keys = list(acknowledged)
@@ -218,7 +222,24 @@ async def test_replication_rolling_update_hands_the_primary_over_and_back(
     lost = [k for k, v in zip(keys, values, strict=True) if v != acknowledged[k].encode()]
     assert len(acknowledged) > 100
     assert not lost, f"{len(lost)} of {len(keys)} acknowledged writes lost ({refused} refused)"
-    _with_maxmemory_ratio(replication, 0.7, in_place=True)  # later tests deploy this state
+
+    finished = await anyio.to_thread.run_sync(lambda: rotate("--finish"))
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr
+    for endpoint in data:
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            await _auth(modes_dir, endpoint, "replication", old)
+        await _auth(modes_dir, endpoint, "replication", new)
+    code, report = status_json("itr", certs, swarm_lab.docker_host)
+    assert code == 0, report["problems"]  # every replica linked (with the new password)
+
+
+async def _auth(modes_dir: Path, endpoint: tuple[str, int], user: str, secret: str) -> None:
+    """AUTH as ``user`` with ``secret`` over TLS (the admin's certificate); raises if refused."""
+    client = _client(modes_dir, endpoint, "swarmredis-admin")
+    try:
+        await client.execute_command("AUTH", user, secret)
+    finally:
+        await client.aclose()
 
 
 @pytest.mark.anyio
