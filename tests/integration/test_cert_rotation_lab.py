@@ -2,13 +2,13 @@
 
 The module deploys one cluster and writes keys; the tests run in file order. First
 `certs rotate --force`: every node serves a certificate with a new serial, and a second
-run finds nothing to do. Then `certs rotate --ca`, SIGKILLed while the new CA's leaves roll
-out and run again: until the last phase a client that holds only the old CA verifies every
-node; at the end every node serves a leaf of the new CA, such a client is refused, and the
-old secrets are gone from Swarm. Last `users rotate app`: both passwords work on every
-node, after the rolling restart too, until `--finish` refuses the old one. Every
-acknowledged write and every key reads back; the longest run of failed writes goes to
-docs/reliability.md.
+run finds nothing to do. Then `certs rotate --ca`, SIGKILLed in the rolling deploy of
+each phase and run again: the cluster bus stays up, and until the last phase a client
+that holds only the old CA verifies every node; at the end every node serves a leaf of
+the new CA, such a client is refused, and the old secrets are gone from Swarm. Last
+`users rotate app`: both passwords work on every node, after the rolling restart too,
+until `--finish` refuses the old one. Every acknowledged write and every key reads back;
+the longest run of failed writes goes to docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -192,43 +192,57 @@ def assert_only(store: Path, ca: Path) -> None:
 
 
 def reissue_rolling(event: Event) -> bool:
-    """The first node service updated with a leaf of the new CA."""
+    """A node service updated (in the phase's rolling deploy)."""
     return event["step"] == "apply" and event["detail"] == "service updated"
 
 
 @pytest.mark.anyio
-async def test_rotate_ca_killed_while_new_leaves_roll_out_resumes_and_ends_at_the_new_ca(
+async def test_rotate_ca_killed_in_each_phase_resumes_and_ends_at_the_new_ca(
     rotated: Rotated, swarm_lab: SwarmLab, tmp_path: Path
 ) -> None:
+    """`certs rotate --ca` SIGKILLed as the rolling deploy of each phase restarts its first
+    node (trust, reissue, finish), run again each time: every run resumes at the phase the
+    last one reached; after each kill the cluster bus is up (cluster ok, every slot
+    served: no node refuses a peer's certificate) and, before the last phase, a client
+    that holds only the old CA verifies every node. The last run ends it under a writer."""
     store = rotated.store
     old_only = rotated.app_files().kept(tmp_path / "old-only")  # the old CA, its client cert
-    phases: list[str] = []
+    for phase, seen in (
+        ("trust", ["start", "trust"]),
+        ("reissue", ["trust", "reissue"]),
+        ("finish", ["reissue", "finish"]),
+    ):
+        phases: list[str] = []
 
-    def at(event: Event) -> bool:
-        if event["step"] == "rotate" and event["status"] == "start":
-            phases.append(event["data"]["phase"])
-        return bool(phases) and phases[-1] == "reissue" and reissue_rolling(event)
+        def at(event: Event, phase: str = phase, phases: list[str] = phases) -> bool:
+            if event["step"] == "rotate" and event["status"] == "start":
+                phases.append(event["data"]["phase"])
+            return bool(phases) and phases[-1] == phase and reissue_rolling(event)
 
-    killed = await anyio.to_thread.run_sync(
-        lambda: deploy_killed_at(
-            rotated.stack_file,
-            rotated.certs,
-            swarm_lab,
-            at,
-            command=("certs", "rotate"),
-            extra=("--ca",),
-            within=600,
+        killed = await anyio.to_thread.run_sync(
+            lambda at=at: deploy_killed_at(
+                rotated.stack_file,
+                rotated.certs,
+                swarm_lab,
+                at,
+                command=("certs", "rotate"),
+                extra=("--ca",),
+                within=600,
+            )
         )
-    )
-    assert phases == ["start", "trust", "reissue"], killed.events[-3:]
-    assert json.loads((store / "rotation.json").read_text())["phase"] == "reissue"
+        assert phases == seen, killed.events[-3:]
+        assert json.loads((store / "rotation.json").read_text())["phase"] == phase
+        _, report = await anyio.to_thread.run_sync(rotated.status)
+        assert report["cluster"]["state"] == "ok", report["problems"]
+        assert report["cluster"]["slots_ok"] == 16384, report["problems"]
+        if phase != "finish":
+            # some nodes serve the old CA's leaf, some a new one followed by the new CA as
+            # certified by the old one: a client holding only the old CA verifies them all
+            await anyio.to_thread.run_sync(ping_ok, rotated, old_only)
     new_ca = Path(shutil.copyfile(store / "ca-current.crt", tmp_path / "new-ca.crt"))
-    # mid-way: some nodes serve the old CA's leaf, some a new one followed by the new CA as
-    # certified by the old one; a client holding only the old CA verifies every one of them
-    await anyio.to_thread.run_sync(ping_ok, rotated, old_only)
     figure = rotate_figure(
-        "cluster: certs rotate --ca, killed and run again, under a writer",
-        "SIGKILL while the new CA's leaves roll out; the next run resumes at that phase",
+        "cluster: certs rotate --ca, killed in each phase, under a writer",
+        "SIGKILL in the rolling deploy of trust, reissue and finish; each next run resumes",
     )
     run, ledger = await run_under_a_writer(
         rotated,
@@ -239,8 +253,8 @@ async def test_rotate_ca_killed_while_new_leaves_roll_out_resumes_and_ends_at_th
         extra=("--ca",),
         within=900,
     )
-    assert run.result["resumed"] == "reissue"
-    assert run.result["phases"] == ["reissue", "finish"]
+    assert run.result["resumed"] == "finish"
+    assert run.result["phases"] == ["finish"]
     assert_only(store, new_ca)
     new_only = rotated.app_files().kept(tmp_path / "new-only", ca=new_ca)
     served = await anyio.to_thread.run_sync(rotated.served, new_only)
