@@ -141,7 +141,13 @@ def rotate_command(
         stack = load_stack(stack_file)
         async with DockerGateway.connect(docker_host) as gateway:
             return await rotate_password(
-                gateway, stack, user, options, finish=finish, report=reporter(mode)
+                gateway,
+                stack,
+                user,
+                options,
+                finish=finish,
+                stack_file=str(stack_file),
+                report=reporter(mode),
             )
 
     result = run(body)

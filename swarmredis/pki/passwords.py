@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from swarmredis.errors import PKIError
 from swarmredis.pki import acl
 from swarmredis.pki.store import CertStore
 
@@ -42,6 +43,20 @@ def start_password_rotation(store: CertStore, user: str) -> tuple[str, str, bool
     new = acl.new_password()
     store.write(store.password_file(user), new.encode("ascii"), secret=True)
     return new, current, old is not None
+
+
+def password_to_retire(store: CertStore, user: str) -> str:
+    """The previous password that ``users rotate --finish`` removes. A rotation killed
+    before it made its new password has none: removing "the previous" one then would
+    remove the only one, so that is refused."""
+    old = previous_passwords(store, [user]).get(user)
+    if old is None:
+        raise PKIError(
+            f"no password rotation of {user!r} to finish",
+            hint=f"start one (or let a killed one make its new password) with "
+            f"`swarmredis users rotate {store.stack_file} {user}`",
+        )
+    return old
 
 
 def finish_password_rotation(store: CertStore, user: str) -> None:

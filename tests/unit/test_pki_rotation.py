@@ -178,7 +178,10 @@ def test_a_password_rotation_keeps_the_previous_password_until_it_finishes(
     # run again (a killed run): the same new password, not a third one
     assert passwords.start_password_rotation(store, "app") == (new, old, True)
     check_store(store, now=NOW)  # the previous password file is a valid store file
+    assert passwords.password_to_retire(store, "app") == old
     passwords.finish_password_rotation(store, "app")
+    with pytest.raises(PKIError, match="no password rotation of 'app' to finish"):
+        passwords.password_to_retire(store, "app")
     assert passwords.previous_password(store, "app") is None
     users_acl = build_material(store, spec)["users.acl"].decode()
     assert acl.password_hash(old) not in users_acl and acl.password_hash(new) in users_acl
@@ -190,5 +193,7 @@ def test_a_rotation_killed_between_its_two_writes_makes_the_new_password_next_ti
     old = store.read_password("app")
     store.write(store.previous_password_file("app"), old.encode(), secret=True)  # killed here
     assert passwords.previous_passwords(store, ["app"]) == {}  # nothing to accept twice yet
+    with pytest.raises(PKIError, match="to finish"):  # it would remove the only password
+        passwords.password_to_retire(store, "app")
     new, previous, resumed = passwords.start_password_rotation(store, "app")
     assert previous == old and new != old and resumed

@@ -69,10 +69,11 @@ async def rotate_password(
     options: DeployOptions,
     *,
     finish: bool = False,
+    stack_file: str = "STACKFILE",  # as the user typed it, for messages
     report: Reporter = silent,
 ) -> PasswordResult:
     """Rotate ``user``'s password (``finish``: end the rotation) on the live stack."""
-    store = CertStore(options.certs_dir, stack.name)
+    store = CertStore(options.certs_dir, stack.name, stack_file=stack_file)
     await check_deployable(gateway, stack, options)
     operation = "users rotate --finish" if finish else "users rotate"
     async with stack_lock(gateway, stack.name, operation, wait=options.lock_timeout, report=report):
@@ -84,12 +85,7 @@ async def rotate_password(
         where = [t for t in targets if (on_sentinels if t.role == "sentinel" else on_data)]
         thread = anyio.to_thread.run_sync
         if finish:
-            previous = await thread(partial(passwords.previous_password, store, user))
-            if previous is None:
-                raise PKIError(
-                    f"no password rotation of {user!r} in progress",
-                    hint=f"start one with `swarmredis users rotate STACKFILE {user}`",
-                )
+            previous = await thread(partial(passwords.password_to_retire, store, user))
             result = PasswordResult(stack.name, user, finished=True, resumed=False)
             access = await thread(lambda: admin_access(store, options.node_timeout))
             run = RunContext.create(access, concurrency=options.concurrency, report=report)
