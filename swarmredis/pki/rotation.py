@@ -33,6 +33,7 @@ from swarmredis.pki.ca import CA_DAYS, CertKey, NameLimits, build_ca
 from swarmredis.pki.keys import KeyType, key_to_pem, key_type_of, signature_hash
 from swarmredis.pki.leaf import Reason
 from swarmredis.pki.manage import (
+    LeafCheck,
     PassphraseSource,
     Trust,
     _sync_bundle,
@@ -196,11 +197,11 @@ def _commit_staged(store: CertStore) -> x509.Certificate:
     return new
 
 
-def stale_leaves(store: CertStore, spec: StackPKI, *, now: datetime) -> list[str]:
+def stale_leaves(store: CertStore, spec: StackPKI, *, now: datetime) -> list[LeafCheck]:
     """The leaves that a finished rotation would leave untrusted: missing, or not
     signed by the new CA."""
     blocking = {Reason.MISSING, Reason.PREVIOUS_CA, Reason.UNTRUSTED}
-    return [c.name for c in check_leaves(store, spec, now=now) if blocking & set(c.reasons)]
+    return [c for c in check_leaves(store, spec, now=now) if blocking & set(c.reasons)]
 
 
 def finish_ca_rotation(store: CertStore, spec: StackPKI, *, now: datetime) -> bool:
@@ -213,7 +214,8 @@ def finish_ca_rotation(store: CertStore, spec: StackPKI, *, now: datetime) -> bo
     stale = stale_leaves(store, spec, now=now)
     if stale:
         raise PKIError(
-            "not every certificate is signed by the new CA yet: " + ", ".join(stale),
+            "not every certificate is signed by the new CA yet: "
+            + ", ".join(c.name for c in stale),
             hint=f"run `swarmredis certs rotate {store.stack_file} --ca` (it re-issues them)",
         )
     current = load_trust(store).current

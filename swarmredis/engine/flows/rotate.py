@@ -290,15 +290,7 @@ class _Run:
         await self.deploy(result, Phase.TRUST)
 
     async def _reissue_all(self, result: RotateResult) -> None:
-        now = datetime.now(UTC)
-
-        def stale() -> tuple[LeafCheck, ...]:
-            checks = manage.check_leaves(self.store, self.pki, now=now)
-            blocking = {Reason.MISSING, Reason.PREVIOUS_CA, Reason.UNTRUSTED}
-            return self._reissue([c for c in checks if blocking & set(c.reasons)], now)
-
-        issued = await self.thread(stale)
-        result.reissued += [f"{c.kind} {c.name}" for c in issued]
+        await self._reissue_stale(result)
         await self.deploy(result, Phase.REISSUE)
         self.event(
             "info",
@@ -307,9 +299,20 @@ class _Run:
         )
 
     async def _finish(self, result: RotateResult) -> None:
+        await self._reissue_stale(result)  # a leaf lost or replaced since: issued anew
         now = datetime.now(UTC)
         await self.thread(lambda: rotation.finish_ca_rotation(self.store, self.pki, now=now))
         await self.deploy(result, Phase.FINISH, last=True)
+
+    async def _reissue_stale(self, result: RotateResult) -> None:
+        """Every leaf that is missing or not signed by the new CA, signed by it."""
+        now = datetime.now(UTC)
+
+        def stale() -> tuple[LeafCheck, ...]:
+            return self._reissue(rotation.stale_leaves(self.store, self.pki, now=now), now)
+
+        issued = await self.thread(stale)
+        result.reissued += [f"{c.kind} {c.name}" for c in issued]
 
     async def deploy(self, result: RotateResult, phase: Phase, *, last: bool = False) -> None:
         """Roll out what the phase changed; a failure stops the run, saying how to resume
