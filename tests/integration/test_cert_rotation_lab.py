@@ -29,14 +29,11 @@ from testkit.tls import ClientFiles, ping_reply, served_certificate, signed_by
 
 from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
-from .helpers import DeployedStack, cli, cluster_client, password, stack_copy
+from .helpers import PAIRS, DeployedStack, cli, cluster_client, password, stack_copy
 from .runs import Event, deploy_killed_at, rerun
 from .underload import longest_error_window, run_under_a_writer
 
 STACK = "itrot"
-# two nodes a batch: replicas, then primaries, each handing its slots to a replica outside
-# the batch; the other rolling-update tests restart one node at a time
-PAIRS = {"parallelism": 2, "delay": "1s"}
 BASE_PORT = 7900
 KEYS = {f"app:rot:{i}": f"v{i}" for i in range(300)}  # on every shard
 # A node refuses the old CA's client: Redis 7.0 logs "certificate verify failed" and closes

@@ -30,7 +30,7 @@ from .faults import (
     node_client,
     record,
 )
-from .helpers import DeployedStack, cli, cluster_client, deployed_stack
+from .helpers import FAST_UPDATE, DeployedStack, cli, cluster_client, deployed_stack
 from .runs import Event, deploy_killed_at, rerun
 from .underload import longest_error_window, run_under_a_writer
 
@@ -49,7 +49,13 @@ pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_node-{i}" for i in range(1,
 def stack(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployedStack]:
     tmp = tmp_path_factory.mktemp(STACK)
     with deployed_stack(
-        swarm_lab, tmp, "cluster", STACK, BASE_PORT, resources={"memory": "256M"}
+        swarm_lab,
+        tmp,
+        "cluster",
+        STACK,
+        BASE_PORT,
+        resources={"memory": "256M"},
+        update=FAST_UPDATE,
     ) as d:
         yield d
 
