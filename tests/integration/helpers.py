@@ -33,9 +33,6 @@ def cli(*args: str, docker_host: str, timeout: float = 600) -> subprocess.Comple
 
 
 FAST_UPDATE = {"parallelism": 1, "delay": "1s"}  # rolling batches without the 5 s pauses
-# two nodes a batch: replicas, then primaries, each handing its slots to a replica outside
-# the batch (a 3 x 1 cluster rolls in 4 batches instead of 6)
-PAIRS = {"parallelism": 2, "delay": "1s"}
 
 
 def stack_copy(tmp_path: Path, source: str, name: str, base_port: int, **overrides: Any) -> Path:

@@ -29,7 +29,7 @@ from testkit.tls import ClientFiles, ping_reply, served_certificate, signed_by
 
 from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
-from .helpers import PAIRS, DeployedStack, cli, cluster_client, password, stack_copy
+from .helpers import FAST_UPDATE, DeployedStack, cli, cluster_client, password, stack_copy
 from .runs import Event, deploy_killed_at, rerun
 from .underload import longest_error_window, run_under_a_writer
 
@@ -63,7 +63,7 @@ def rotated(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> It
     tmp = tmp_path_factory.mktemp(STACK)
     certs = tmp / "certs"
     stack_file = stack_copy(
-        tmp, "cluster", STACK, BASE_PORT, resources={"memory": "256M"}, update=PAIRS
+        tmp, "cluster", STACK, BASE_PORT, resources={"memory": "256M"}, update=FAST_UPDATE
     )
     cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
     first = cli(

@@ -23,7 +23,7 @@ from testkit import eventually_sync
 from testkit.tls import client_context, handshake_and_ping, redis_client
 
 from .conftest import SwarmLab
-from .helpers import PAIRS, DeployedStack, cli, password, stack_copy
+from .helpers import FAST_UPDATE, DeployedStack, cli, password, stack_copy
 from .helpers import cluster_client as shared_cluster_client
 
 STACK = "itc"
@@ -84,7 +84,7 @@ def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> It
     certs = tmp / "certs"
     # in_overlay() runs `docker run --network itc_net`: the stack asks for an attachable overlay
     network = {"name": f"{STACK}_net", "attachable": True}
-    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT, network=network, update=PAIRS)
+    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT, network=network, update=FAST_UPDATE)
     cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
     first = cli(
         "deploy",

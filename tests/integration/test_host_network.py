@@ -22,7 +22,7 @@ import yaml
 from redis.asyncio.cluster import RedisCluster
 
 from .conftest import SwarmLab
-from .helpers import PAIRS, DeployedStack, cli, password, stack_copy, status_json
+from .helpers import FAST_UPDATE, DeployedStack, cli, password, stack_copy, status_json
 
 STACK = "ithost"
 BASE_PORT = 7700
@@ -35,7 +35,7 @@ Deployed = DeployedStack
 
 def host_stack(tmp: Path) -> Path:
     """stacks/cluster.yaml on the host network: no overlay fields, no port."""
-    path = stack_copy(tmp, "cluster", STACK, BASE_PORT, update=PAIRS)
+    path = stack_copy(tmp, "cluster", STACK, BASE_PORT, update=FAST_UPDATE)
     data = yaml.safe_load(path.read_text())
     data["network"] = {"mode": "host"}
     for key in ("port", "announce"):
