@@ -48,7 +48,7 @@ class KeyTypeChoice(StrEnum):
     ED25519 = "ed25519"
 
 
-def _key_type(choice: KeyTypeChoice) -> KeyType:
+def chosen_key_type(choice: KeyTypeChoice) -> KeyType:
     from swarmredis.pki.keys import KeyType
 
     return KeyType(choice.value)
@@ -106,7 +106,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _ask_passphrase() -> bytes | None:
+def ask_passphrase() -> bytes | None:
     """The CA passphrase: the environment, else a prompt when there is a terminal."""
     from swarmredis.pki import manage
 
@@ -117,7 +117,7 @@ def _ask_passphrase() -> bytes | None:
     return text.encode("utf-8")
 
 
-def _new_passphrase(encrypt: bool) -> bytes | None:
+def passphrase_for_new_key(encrypt: bool) -> bytes | None:
     from swarmredis.pki import manage
 
     from_env = manage.env_passphrase()
@@ -163,9 +163,9 @@ def init_command(
     manage.init_ca(
         store,
         now=_now(),
-        key_type=_key_type(key_type),
+        key_type=chosen_key_type(key_type),
         days=ca_days,
-        passphrase=_new_passphrase(encrypt_key),
+        passphrase=passphrase_for_new_key(encrypt_key),
         limits=limits,
     )
     until = store.read_cert(store.ca_current).not_valid_after_utc
@@ -190,7 +190,7 @@ def issue_command(
         store,
         spec,
         now=_now(),
-        passphrase=_ask_passphrase,
+        passphrase=ask_passphrase,
         days=leaf_days,
         renew_within=timedelta(days=renew_days),
     )
@@ -293,10 +293,10 @@ def ca_start_command(
     rotation.start_ca_rotation(
         store,
         now=_now(),
-        key_type=None if key_type is None else _key_type(key_type),
+        key_type=None if key_type is None else chosen_key_type(key_type),
         days=ca_days,
-        passphrase=_new_passphrase(encrypt_key),
-        old_passphrase=_ask_passphrase,
+        passphrase=passphrase_for_new_key(encrypt_key),
+        old_passphrase=ask_passphrase,
         limits=limits,
     )
     console.print(_ROTATION_STEPS.format(file=stack_file), highlight=False)

@@ -14,9 +14,9 @@ from swarmredis.cli.certs_cmd import (
     RENEW_DAYS,
     STACK_FILE,
     KeyTypeChoice,
-    _ask_passphrase,
-    _key_type,
-    _new_passphrase,
+    ask_passphrase,
+    chosen_key_type,
+    passphrase_for_new_key,
 )
 from swarmredis.cli.common import (
     ALLOW_DOWNTIME_OPTION,
@@ -83,9 +83,9 @@ def rotate_command(
         leaf_days=leaf_days,
         renew_days=renew_days,
         ca_days=ca_days,
-        key_type=None if key_type is None else _key_type(key_type),
-        passphrase=_ask_passphrase,
-        new_passphrase=_new_passphrase(encrypt_key) if ca and not plan else None,
+        key_type=None if key_type is None else chosen_key_type(key_type),
+        passphrase=ask_passphrase,
+        new_passphrase=passphrase_for_new_key(encrypt_key) if ca and not plan else None,
     )
 
     async def body() -> RotateResult:
