@@ -49,3 +49,7 @@ def sentinel_volume_name(stack: str, index: int) -> str:
 PLANNED_ROLE = f"{PREFIX}.planned-role"  # primary | replica | standalone | sentinel (as planned)
 SHARD = f"{PREFIX}.shard"  # cluster shard number of a Redis node
 HOST_PORT = f"{PREFIX}.host-port"  # the port a node listens on, on the host network only
+# live configuration (plan/liveconf.py): the digest of a Redis node's redis.conf without
+# its live settings, and the live settings it runs with (canonical JSON)
+CONFIG_STATIC = f"{PREFIX}.config-static"
+CONFIG_LIVE = f"{PREFIX}.config-live"

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 _STYLES = {
     "create": "green",
     "update": "yellow",
+    "live": "blue",
     "remove": "red",
     "orphan": "magenta",
     "pending": "cyan",

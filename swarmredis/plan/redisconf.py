@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from swarmredis import labels
 from swarmredis.constants import BUS_PORT_OFFSET
+from swarmredis.plan.liveconf import DATA_DIR as DATA_DIR
+from swarmredis.plan.liveconf import arrange
 from swarmredis.stackfile.model import Stack
 from swarmredis.stackfile.topology import LogicalNode
 
 SECRETS_DIR = "/run/secrets"
 REDIS_CONF_PATH = "/etc/redis/redis.conf"
 SENTINEL_CONF_PATH = "/etc/redis/sentinel.conf"
-DATA_DIR = "/data"
 TLS_PROTOCOLS = '"TLSv1.2 TLSv1.3"'
 _AUTH_CLIENTS = {"required": "yes", "optional": "optional", "no": "no"}
 
@@ -75,6 +76,17 @@ def redis_conf(
     """The redis.conf of Redis node ``node``; ``host_addr`` is needed for ``announce: host``,
     and with ``network.mode: host`` a replication replica's ``primary_at`` too (the
     primary's host address and port)."""
+    return redis_conf_parts(stack, node, host_addr, primary_at)[0]
+
+
+def redis_conf_parts(
+    stack: Stack,
+    node: LogicalNode,
+    host_addr: str | None = None,
+    primary_at: tuple[str, int] | None = None,
+) -> tuple[str, str, dict[str, str]]:
+    """``redis_conf``, with the digest of its static part and its live values
+    (plan/liveconf.py: the settings that change without a restart)."""
     if node.kind != "redis":
         raise ValueError(f"{node.name} is not a Redis node")
     if stack.announce == "host" and not host_addr:
@@ -93,7 +105,7 @@ def redis_conf(
     elif stack.mode == "replication":
         lines += _replication(stack, node, host_addr, primary_at)
     lines += [f"{key} {value}" for key, value in stack.config.items()]
-    return "\n".join(lines) + "\n"
+    return arrange(lines)
 
 
 def _persistence(stack: Stack) -> list[str]:

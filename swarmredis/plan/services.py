@@ -242,16 +242,18 @@ def service_object(
     secret_names: Mapping[str, str],
     config_name: str,
     host_addr: str | None = None,
+    live: Mapping[str, str] | None = None,
 ) -> DesiredObject:
     """The ServiceSpec of ``node``, pinned to Swarm node id ``swarm_node`` (whose address
-    ``host_addr`` the health check needs with ``network.mode: host``)."""
+    ``host_addr`` the health check needs with ``network.mode: host``); ``live``: the
+    labels of its live settings (``plan.liveconf.live_labels``)."""
     constraints: Sequence[str] = (f"node.id=={swarm_node}", *stack.placement.constraints)
     endpoint: dict[str, Any] = {"Mode": "dnsrr"}
     if ports := _ports(stack, node):
         endpoint["Ports"] = ports
     spec: dict[str, Any] = {
         "Name": node.service,
-        "Labels": object_labels(stack, "service", **_node_labels(stack, node)),
+        "Labels": {**object_labels(stack, "service", **_node_labels(stack, node)), **(live or {})},
         "TaskTemplate": {
             "ContainerSpec": _container(stack, node, secret_names, config_name, host_addr),
             "Resources": _resources(stack),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from swarmredis.plan.liveconf import live_labels
 from swarmredis.plan.objects import (
     DesiredObject,
     data_object,
@@ -12,7 +13,7 @@ from swarmredis.plan.objects import (
     pending_secret,
 )
 from swarmredis.plan.placement import Assignment, planned_slots
-from swarmredis.plan.redisconf import redis_conf, sentinel_conf
+from swarmredis.plan.redisconf import redis_conf_parts, sentinel_conf
 from swarmredis.plan.services import config_logical, node_secrets, service_object
 from swarmredis.stackfile.model import Stack
 from swarmredis.stackfile.topology import Layout, LogicalNode, topology
@@ -76,11 +77,12 @@ def desired_state(
     nodes = topology(stack, layout)
     host_of = assignment.addresses
     secrets = _secrets(stack, material, layout)
-    configs = tuple(_config(stack, node, nodes, host_of) for node in nodes)
+    rendered = [_config(stack, node, nodes, host_of) for node in nodes]
+    configs = tuple(config for config, _ in rendered)
     secret_names = {s.logical: s.name for s in secrets if not s.pending}
     services = tuple(
-        _service(stack, node, assignment, secret_names, config.name)
-        for node, config in zip(nodes, configs, strict=True)
+        _service(stack, node, assignment, secret_names, config.name, live)
+        for node, (config, live) in zip(nodes, rendered, strict=True)
     )
     sharded = stack.mode == "cluster"
     heads = [n.name for n in nodes if n.role == "primary" and not n.retiring]
@@ -112,17 +114,20 @@ def _secrets(
 
 def _config(
     stack: Stack, node: LogicalNode, nodes: Sequence[LogicalNode], host_of: Mapping[str, str]
-) -> DesiredObject:
+) -> tuple[DesiredObject, dict[str, str]]:
+    """A node's config, and the labels of its live settings (none for a sentinel)."""
+    live: dict[str, str] = {}
     if node.kind == "redis":
         by_name = {n.name: n for n in nodes}
         primary_at = None
         if node.primary is not None:  # a replica: where its planned primary listens
             primary_at = (host_of[node.primary], by_name[node.primary].port)
-        text = redis_conf(stack, node, host_of[node.name], primary_at)
+        text, digest, values = redis_conf_parts(stack, node, host_of[node.name], primary_at)
+        live = live_labels(digest, values)
     else:
         primary = next(n for n in nodes if n.role == "primary")
         text = sentinel_conf(stack, node, primary, host_of[node.name], host_of[primary.name])
-    return data_object("config", stack, config_logical(node), text.encode("utf-8"))
+    return data_object("config", stack, config_logical(node), text.encode("utf-8")), live
 
 
 def _service(
@@ -131,6 +136,7 @@ def _service(
     assignment: Assignment,
     secret_names: Mapping[str, str],
     config_name: str,
+    live: Mapping[str, str],
 ) -> DesiredObject:
     missing = tuple(s for s in node_secrets(stack, node) if s not in secret_names)
     if missing:
@@ -142,4 +148,5 @@ def _service(
         secret_names,
         config_name,
         assignment.addresses[node.name],
+        live=live,
     )

@@ -17,6 +17,7 @@ import anyio
 
 from swarmredis.engine.context import RunContext, admin_access
 from swarmredis.engine.events import Event, Reporter, silent
+from swarmredis.engine.flows.live import apply_live
 from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
 from swarmredis.engine.flows.rolling import rolling_guard
 from swarmredis.engine.flows.status import stack_status
@@ -53,6 +54,7 @@ class DeployResult:
     docker_calls: dict[str, int] = field(default_factory=dict)  # HTTP method -> requests
     lock_calls: dict[str, int] = field(default_factory=dict)  # the stack lock's requests
     adopted: list[dict[str, Any]] = field(default_factory=list)  # data no service owned
+    live: list[str] = field(default_factory=list)  # nodes whose live settings were set
 
     @property
     def writes(self) -> dict[str, int]:
@@ -67,6 +69,7 @@ class DeployResult:
             "changes": self.plan.changes,
             "created": self.apply.created,
             "updated": self.apply.updated,
+            "live": self.live,
             "removed": self.apply.removed,
             "issued": self.issued,
             "bootstrap": self.bootstrap.to_dict(),
@@ -126,6 +129,8 @@ async def deploy_held(
     mode = mode_for(stack.mode)
     if changes_image(plan):  # before the first restart: every host can run it
         await check_image(gateway, plan, run, options.timeout)
+    # before any restart: a node that restarts too reads them from its volume
+    live = await apply_live(gateway, plan, run, options.timeout)
     with run.timed("apply"):
         guard = await rolling_guard(gateway, plan, mode, run, allow_downtime=options.allow_downtime)
         applied = await apply_plan(
@@ -161,6 +166,7 @@ async def deploy_held(
     with run.timed("health"):
         health = await wait_healthy(gateway, stack.name, run, options.timeout)
     result = DeployResult(plan, applied, boot, issued, health, run.timings, dict(gateway.calls))
+    result.live = live
     result.adopted = adopted_data(plan, boot, health)
     if result.adopted:
         held = ", ".join(

@@ -171,7 +171,7 @@ async def _services(run: _Run, services: Sequence[Change], known: frozenset[str]
     removes = [c for c in services if c.action == "remove"]
     updates = sorted((c for c in services if c.action == "update"), key=_update_order)
     # a retiring node stays as it is, and placed: the mode drains it before it goes
-    waiting = [c for c in services if c.action in ("create", "update", "noop", "retire")]
+    waiting = [c for c in services if c.action in ("create", "update", "live", "noop", "retire")]
     await run.fan_out(
         creates + removes, lambda c: _create(run, c) if c.action == "create" else _remove(run, c)
     )

@@ -1,0 +1,170 @@
+"""Live settings (plan/liveconf.py): written to each node's volume first, so that a
+restart keeps them, then set with ``CONFIG SET`` and read back with ``CONFIG GET``;
+last, for a node that changes nothing else, the service's ``config-live`` label (no
+restart: Swarm restarts a task only when its task template changes).
+
+A node that does not answer stops the step; the next deploy does it again (every step
+writes the whole desired state, so doing it twice is harmless).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from swarmredis import labels
+from swarmredis.engine.context import RunContext
+from swarmredis.engine.events import Event
+from swarmredis.engine.flows.status import stack_targets
+from swarmredis.engine.redis.nodes import fan_out
+from swarmredis.engine.redis.verdict import HealthTarget
+from swarmredis.engine.swarm.jobs import run_global_job
+from swarmredis.errors import DockerError, RedisError
+from swarmredis.gateway.docker import DockerGateway
+from swarmredis.plan.diff import Change, Plan
+from swarmredis.plan.jobs import job_outcomes
+from swarmredis.plan.liveconf import decode, live_file, live_job, same_value
+from swarmredis.plan.objects import resolve_references
+
+AGAIN = "run deploy again: it sets the live settings again (nothing restarts)"
+
+
+def live_changes(plan: Plan) -> list[Change]:
+    """The service changes that set live settings (``live``, or an ``update`` that does
+    before its restart)."""
+    return [c for c in plan.items if c.kind == "service" and c.live]
+
+
+def _values(change: Change) -> dict[str, str]:
+    spec = change.desired.spec if change.desired else None
+    return decode(((spec or {}).get("Labels") or {}).get(labels.CONFIG_LIVE))
+
+
+async def apply_live(
+    gateway: DockerGateway, plan: Plan, run: RunContext, deadline: float
+) -> list[str]:
+    """Set the plan's live settings on their nodes (see the module doc); returns the nodes."""
+    changes = live_changes(plan)
+    if not changes:
+        return []
+    stack = plan.desired.stack.name
+    what = "; ".join(f"{c.logical}: {', '.join(c.live)}" for c in changes)
+    run.report(Event("live", stack, "start", what))
+    with run.timed("live settings"):
+        await _write_files(gateway, plan, changes, deadline)
+        targets = {t.name: t for t in await stack_targets(gateway, stack)}
+        await fan_out(
+            changes,
+            lambda c: _set(run, targets.get(c.logical), c),
+            limiter=run.limiter,
+            what=f"{stack}: live settings not set everywhere",
+        )
+        ids = {c.name: c.id for c in plan.items if c.id}
+        for change in (c for c in changes if c.action == "live"):
+            await _label(gateway, change, ids)
+    done = ", ".join(c.logical for c in changes)
+    restarts = [c.logical for c in changes if c.action != "live"]
+    after = f" ({', '.join(restarts)} restart next, with them)" if restarts else ", no restart"
+    run.report(Event("live", stack, "done", f"set and read back on {done}{after}"))
+    return [c.logical for c in changes]
+
+
+async def _write_files(
+    gateway: DockerGateway, plan: Plan, changes: Sequence[Change], deadline: float
+) -> None:
+    """One job per host writes the live file of each of its nodes (in its volume)."""
+    by_host: dict[str, list[tuple[str, str, Mapping[str, str]]]] = defaultdict(list)
+    image, user = plan.desired.stack.image, "999:999"
+    for change in changes:
+        spec = change.desired.spec if change.desired else None
+        assert spec is not None
+        container = spec["TaskTemplate"]["ContainerSpec"]
+        image, user = container["Image"], container.get("User", user)
+        volume = next(m["Source"] for m in container["Mounts"] if m.get("Type") == "volume")
+        path = live_file(spec["Labels"][labels.CONFIG_STATIC])
+        by_host[plan.desired.assignment.nodes[change.logical]].append(
+            (volume, path, _values(change))
+        )
+    assignment = plan.desired.assignment
+    hostnames = {assignment.nodes[c.logical]: assignment.hostnames[c.logical] for c in changes}
+    stack = plan.desired.stack.name
+    failed: list[str] = []
+
+    async def one(host: str) -> None:
+        body = live_job(stack, host, image, user, by_host[host])
+        tasks = await run_global_job(gateway, body, deadline)
+        for name, state, why in job_outcomes(tasks, {host: hostnames[host]}):
+            if state != "complete":
+                failed.append(f"{name}: {why}")
+
+    async with anyio.create_task_group() as tg:
+        for host in by_host:
+            tg.start_soon(one, host)
+    if failed:
+        raise DockerError(
+            f"{stack}: the live settings could not be written: " + "; ".join(sorted(failed)),
+            hint="nothing was set; see `docker service ps`, then " + AGAIN,
+        )
+
+
+async def _set(run: RunContext, target: HealthTarget | None, change: Change) -> None:
+    """``CONFIG SET`` every live setting of the node at once (Redis applies all or none),
+    then ``CONFIG GET`` each back. A node restarting anyway may be down: it reads them
+    from its file."""
+    values = _values(change)
+    if target is None:
+        if change.action == "update":
+            return
+        raise RedisError(f"{change.logical} has no running task", node=change.logical, hint=AGAIN)
+    try:
+        with anyio.fail_after(run.access.timeout * 4):
+            async with run.access.connect(
+                target.name, target.endpoint, server_name=target.server_name
+            ) as node:
+                args: list[Any] = [part for item in values.items() for part in item]
+                await node.execute("CONFIG", "SET", *args)
+                wrong = []
+                for key, wanted in values.items():
+                    got = await node.execute("CONFIG", "GET", key)
+                    answer = _answer(got, key)
+                    if answer is None or not same_value(wanted, answer):
+                        wrong.append(f"{key} is {answer!r}, not {wanted!r}")
+    except (RedisError, TimeoutError) as error:
+        if change.action == "update":
+            return  # it restarts next and reads its file
+        if isinstance(error, RedisError):
+            raise
+        raise RedisError(
+            f"{change.logical}: CONFIG SET did not answer in time", node=change.logical, hint=AGAIN
+        ) from None
+    if wrong:
+        raise RedisError(
+            f"{change.logical}: after CONFIG SET, " + "; ".join(wrong),
+            node=change.logical,
+            command="CONFIG GET",
+            hint=AGAIN,
+        )
+
+
+def _answer(reply: Any, key: str) -> str | None:
+    """The value in a ``CONFIG GET key`` reply (a flat list or a mapping)."""
+    if isinstance(reply, Mapping):
+        found = reply.get(key)
+        return None if found is None else str(found)
+    items = [str(x) for x in reply or ()]
+    pairs = dict(zip(items[::2], items[1::2], strict=False))
+    return pairs.get(key)
+
+
+async def _label(gateway: DockerGateway, change: Change, ids: Mapping[str, str | None]) -> None:
+    """The service's spec with its new ``config-live`` label: nothing in its task changes."""
+    assert change.desired is not None and change.desired.spec is not None
+    assert change.id is not None
+    known = {name: ident for name, ident in ids.items() if ident}
+    spec = resolve_references(change.desired.spec, known, known)
+    current = await gateway.inspect("service", change.id)
+    version = int((current.get("Version") or {}).get("Index", change.version or 0))
+    await gateway.update_service(change.id, version, spec)
