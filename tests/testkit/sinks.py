@@ -47,14 +47,17 @@ def assert_sinks_safe(stack: Stack) -> None:
 
 
 def assert_conf_lines_intact(stack: Stack) -> None:
-    """The config overrides are the last lines of redis.conf, one directive each."""
+    """Each config override is one line of redis.conf, the only one of its directive; the
+    last line includes the node's live settings file (plan/liveconf.py)."""
     nodes = topology(stack)
     primary = nodes[0]
     for node in nodes:
         if node.kind == "redis":
             text = redis_conf(stack, node, HOST_ADDR, PRIMARY_ADDR)
-            tail = text.splitlines()[len(text.splitlines()) - len(stack.config) :]
-            assert tail == [f"{k} {v}" for k, v in stack.config.items()], tail
+            lines = text.splitlines()
+            assert re.fullmatch(r"include /data/live-[0-9a-f]{16}\*\.conf", lines[-1]), lines[-1]
+            for key, value in stack.config.items():
+                assert [x for x in lines if x.split(" ")[0] == key] == [f"{key} {value}"], key
         else:
             text = sentinel_conf(stack, node, primary, HOST_ADDR, PRIMARY_ADDR[0])
         assert text.endswith("\n") and "\r" not in text, text

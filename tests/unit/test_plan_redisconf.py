@@ -20,7 +20,9 @@ def node(s: Stack, name: str) -> LogicalNode:
 
 
 def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line and not line.startswith("#")]
+    """The directives of a redis.conf, without the include of its live settings file."""
+    kept = [line for line in text.splitlines() if line and not line.startswith("#")]
+    return [line for line in kept if not line.startswith("include /data/live-")]
 
 
 def test_cluster_node_is_tls_only_with_acl_and_hostnames() -> None:
@@ -42,13 +44,14 @@ def test_cluster_node_is_tls_only_with_acl_and_hostnames() -> None:
         'save "3600 1 300 100 60 10000"',
         "appendonly yes",
         "appendfsync everysec",
-        "maxmemory 536870912",
         "cluster-enabled yes",
         "cluster-config-file /data/nodes.conf",
         "cluster-announce-hostname acme-node-2",
         "cluster-preferred-endpoint-type hostname",
+        "maxmemory 536870912",  # the live settings last (plan/liveconf.py)
         "hz 20",
     ]
+    assert redis_conf(s, node(s, "node-2")).splitlines()[-1].startswith("include /data/live-")
 
 
 def test_header_names_node_role_and_shard() -> None:
@@ -61,7 +64,7 @@ def test_header_names_node_role_and_shard() -> None:
 def test_announce_host_uses_host_address_and_published_ports() -> None:
     s = stack(announce="host")
     conf = lines(redis_conf(s, node(s, "node-3"), host_addr="192.0.2.7"))
-    assert conf[-4:] == [
+    assert conf[-5:-1] == [
         "cluster-preferred-endpoint-type ip",
         "cluster-announce-ip 192.0.2.7",
         "cluster-announce-tls-port 7002",
@@ -77,7 +80,7 @@ def test_replication_replica_follows_its_primary_by_alias() -> None:
     assert "tls-auth-clients optional" in conf
     assert "tls-cluster yes" not in conf
     assert not any(line.startswith("cluster-") for line in conf)
-    assert conf[-3:] == [
+    assert conf[-4:-1] == [
         "replica-announce-ip acme-node-3",
         "replica-announce-port 6379",
         "replicaof acme-node-1 6379",
