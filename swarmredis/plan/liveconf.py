@@ -167,6 +167,11 @@ def _bytes(value: str) -> int | None:
     return int(number) * _FACTORS[unit.lower()]
 
 
+def live_text(values: Mapping[str, str]) -> str:
+    """The live settings file of a node: one directive a line."""
+    return "".join(f"{key} {value}\n" for key, value in sorted(values.items()))
+
+
 def live_job(
     stack: str,
     host: str,
@@ -179,8 +184,7 @@ def live_job(
     mounts, env, steps = [], [], ["set -eu"]
     for index, (volume, path, values) in enumerate(writes):
         mounts.append({"Type": "volume", "Source": volume, "Target": f"/v/{index}"})
-        body = "".join(f"{key} {value}\n" for key, value in sorted(values.items()))
-        env.append(f"SWARMREDIS_LIVE_{index}={body}")
+        env.append(f"SWARMREDIS_LIVE_{index}={live_text(values)}")
         target = f"/v/{index}/{path.rsplit('/', 1)[1]}"
         steps.append(f'printf "%s" "$SWARMREDIS_LIVE_{index}" > {shlex.quote(target)}')
     return {

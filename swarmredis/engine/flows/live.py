@@ -111,14 +111,23 @@ async def _write_files(
 
 
 async def _set(run: RunContext, target: HealthTarget | None, change: Change) -> None:
-    """``CONFIG SET`` every live setting of the node at once (Redis applies all or none),
-    then ``CONFIG GET`` each back. A node restarting anyway may be down: it reads them
-    from its file."""
-    values = _values(change)
+    """``set_live`` on a change's node. A node that restarts next may be down: it reads
+    its settings from its file then."""
     if target is None:
         if change.action == "update":
             return
         raise RedisError(f"{change.logical} has no running task", node=change.logical, hint=AGAIN)
+    try:
+        await set_live(run, target, _values(change))
+    except RedisError:
+        if change.action != "update":
+            raise
+
+
+async def set_live(run: RunContext, target: HealthTarget, values: Mapping[str, str]) -> None:
+    """``CONFIG SET`` every value at once (Redis applies all or none), then ``CONFIG GET``
+    each back; raises ``RedisError`` naming what the node does not run."""
+    wrong = []
     try:
         with anyio.fail_after(run.access.timeout * 4):
             async with run.access.connect(
@@ -126,24 +135,18 @@ async def _set(run: RunContext, target: HealthTarget | None, change: Change) -> 
             ) as node:
                 args: list[Any] = [part for item in values.items() for part in item]
                 await node.execute("CONFIG", "SET", *args)
-                wrong = []
                 for key, wanted in values.items():
-                    got = await node.execute("CONFIG", "GET", key)
-                    answer = _answer(got, key)
+                    answer = _answer(await node.execute("CONFIG", "GET", key), key)
                     if answer is None or not same_value(wanted, answer):
                         wrong.append(f"{key} is {answer!r}, not {wanted!r}")
-    except (RedisError, TimeoutError) as error:
-        if change.action == "update":
-            return  # it restarts next and reads its file
-        if isinstance(error, RedisError):
-            raise
+    except TimeoutError:
         raise RedisError(
-            f"{change.logical}: CONFIG SET did not answer in time", node=change.logical, hint=AGAIN
+            f"{target.name}: CONFIG SET did not answer in time", node=target.name, hint=AGAIN
         ) from None
     if wrong:
         raise RedisError(
-            f"{change.logical}: after CONFIG SET, " + "; ".join(wrong),
-            node=change.logical,
+            f"{target.name}: after CONFIG SET, " + "; ".join(wrong),
+            node=target.name,
             command="CONFIG GET",
             hint=AGAIN,
         )
