@@ -7,8 +7,9 @@ each phase and run again: the cluster bus stays up, and until the last phase a c
 that holds only the old CA verifies every node; at the end every node serves a leaf of
 the new CA, such a client is refused, and the old secrets are gone from Swarm. Last
 `users rotate app`: both passwords work on every node, after the rolling restart too,
-until `--finish` refuses the old one. Every acknowledged write and every key reads back;
-the longest run of failed writes goes to docs/reliability.md.
+until `--finish` refuses the old one. Last a live maxmemory change: no task restarts, every
+node runs the new value, and keeps it through a restart. Every acknowledged write and
+every key reads back; the longest run of failed writes goes to docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from pathlib import Path
 
 import anyio
 import pytest
+import yaml
 from cryptography import x509
+from redis.exceptions import RedisError
+from testkit import eventually
 from testkit.ledger import WriteLedger
-from testkit.tls import ClientFiles, ping_reply, served_certificate, signed_by
+from testkit.tls import ClientFiles, ping_reply, redis_client, served_certificate, signed_by
 
 from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
@@ -315,3 +319,84 @@ async def test_users_rotate_app_then_finish_under_a_writer(
     assert await anyio.to_thread.run_sync(auth_on_every_node, rotated, "app", new) == {b"+OK"}
     assert not (rotated.store / "users" / "app.previous.password").exists()
     await assert_nothing_lost(rotated, ledger, figure)
+
+
+def running_tasks(d: Rotated) -> set[str]:
+    out = d.lab.docker(1, "stack", "ps", STACK, "-q", "--filter", "desired-state=running")
+    return set(out.split())
+
+
+async def config_get(d: Rotated, key: str) -> dict[str, str]:
+    """``CONFIG GET key`` of every node, by node name."""
+    out = {}
+    for (alias, _), address in (await anyio.to_thread.run_sync(d.endpoints)).items():
+        client = redis_client(address, d.store, "swarmredis-admin")
+        try:
+            out[alias.removeprefix(f"{STACK}-")] = str((await client.config_get(key))[key])
+        finally:
+            await client.aclose()
+    return out
+
+
+@pytest.mark.anyio
+async def test_live_maxmemory_change_restarts_nothing_and_outlives_a_restart(
+    rotated: Rotated, swarm_lab: SwarmLab
+) -> None:
+    """resources.maxmemory_ratio and a config: key Redis sets at run time, deployed under a
+    writer: plan says live, no task restarts, CONFIG GET shows the new values on every
+    node, and a node restarted afterwards comes back with them (its live settings file)."""
+    data = yaml.safe_load(rotated.stack_file.read_text())
+    data["resources"]["maxmemory_ratio"] = 0.5
+    data.setdefault("config", {})["slowlog-max-len"] = 512
+    rotated.stack_file.write_text(yaml.safe_dump(data))
+    planned = cli(
+        "plan",
+        str(rotated.stack_file),
+        "--certs-dir",
+        str(rotated.certs),
+        "--json",
+        docker_host=swarm_lab.docker_host,
+    )
+    actions = json.loads(planned.stdout)["actions"]
+    live = [a for a in actions if a["action"] == "live"]
+    assert len(live) == 6 and {a["action"] for a in actions} == {"live", "noop"}, planned.stdout
+    wanted = str(128 * 1024**2)  # 256M x 0.5
+    assert all(f"-> {wanted}" in a["live"][0] for a in live), live
+    before = await anyio.to_thread.run_sync(running_tasks, rotated)
+    figure = rotate_figure(
+        "cluster: live maxmemory change under a writer",
+        "resources.maxmemory_ratio and slowlog-max-len set with CONFIG SET on every node",
+    )
+    run, ledger = await run_under_a_writer(rotated, swarm_lab, "app:live", figure)
+    assert sorted(run.result["live"]) == [f"node-{i}" for i in range(1, 7)]
+    assert run.result["updated"] == []
+    assert await anyio.to_thread.run_sync(running_tasks, rotated) == before  # no restart
+    assert set((await config_get(rotated, "maxmemory")).values()) == {wanted}
+    assert set((await config_get(rotated, "slowlog-max-len")).values()) == {"512"}
+    again = cli(
+        "plan",
+        str(rotated.stack_file),
+        "--certs-dir",
+        str(rotated.certs),
+        docker_host=swarm_lab.docker_host,
+    )
+    assert again.returncode == 0, again.stdout[-2000:]
+    await assert_nothing_lost(rotated, ledger, figure)
+    # a restart (here forced; a crash or a host reboot alike) keeps the live values
+    _, report = await anyio.to_thread.run_sync(rotated.status)
+    replica = next(n["name"] for n in report["nodes"] if n["role"] == "replica")
+    await anyio.to_thread.run_sync(
+        lambda: swarm_lab.docker(
+            1, "service", "update", "--force", "--detach", f"{STACK}_{replica}"
+        )
+    )
+
+    async def restarted_with_them() -> bool:
+        if await anyio.to_thread.run_sync(running_tasks, rotated) == before:
+            return False
+        try:
+            return (await config_get(rotated, "maxmemory")).get(replica) == wanted
+        except (OSError, RedisError):
+            return False
+
+    await eventually(restarted_with_them, 90, f"{replica} restarted, with maxmemory {wanted}")

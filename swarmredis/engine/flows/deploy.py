@@ -1,5 +1,5 @@
-"""``deploy``: plan -> certificates -> apply (guarded) -> converge -> bootstrap -> roles ->
-retire -> health.
+"""``deploy``: plan -> certificates -> image check -> live settings -> apply (guarded) ->
+converge -> bootstrap -> roles -> retire -> health.
 
 The orchestration only; each step lives in its own module (docs/architecture.md), and
 every Redis step goes through the stack's Mode (``engine.modes``). File I/O and key
