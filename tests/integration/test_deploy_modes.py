@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -13,6 +13,8 @@ import redis.asyncio as aioredis
 import redis.exceptions
 import yaml
 from redis.asyncio.cluster import RedisCluster
+
+from swarmredis.stackfile.units import parse_size
 
 from .conftest import SwarmLab
 from .helpers import FAST_UPDATE, cli, endpoints, password, stack_copy, status_json
@@ -141,6 +143,78 @@ def _client(modes_dir: Path, endpoint: tuple[str, int], user: str) -> aioredis.R
     )
 
 
+class SentinelWriter:
+    """A Sentinel-aware client: asks Sentinel for the primary, writes ``prefix`` keys there
+    until refused, asks again; counts acknowledged writes and refusals."""
+
+    def __init__(
+        self,
+        modes_dir: Path,
+        by_alias: dict[tuple[str, int], tuple[str, int]],
+        sentinel: tuple[str, int],
+        prefix: str,
+    ) -> None:
+        self.modes_dir, self.by_alias, self.sentinel = modes_dir, by_alias, sentinel
+        self.prefix = prefix
+        self.acknowledged: dict[str, str] = {}
+        self.refused = 0
+        self.started = anyio.Event()  # 20 writes acknowledged
+
+    async def during(
+        self, command: Callable[[], subprocess.CompletedProcess[str]]
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` (in a thread) while writing; its result."""
+        done = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._write, done)
+            with anyio.fail_after(30):  # writing before the command starts
+                await self.started.wait()
+            result = await anyio.to_thread.run_sync(command)
+            done.set()
+        return result
+
+    async def _write(self, done: anyio.Event) -> None:
+        i = 0
+        ask = _client(self.modes_dir, self.sentinel, "swarmredis-admin")
+        try:
+            while not done.is_set():
+                try:
+                    alias, port = await ask.execute_command(
+                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "itr"
+                    )
+                    target = self.by_alias[(alias.decode(), int(port))]
+                    client = _client(self.modes_dir, target, "web")
+                    try:
+                        while not done.is_set():
+                            await client.set(f"{self.prefix}:{i}", str(i))
+                            self.acknowledged[f"{self.prefix}:{i}"] = str(i)
+                            if len(self.acknowledged) >= 20:
+                                self.started.set()
+                            i += 1
+                            await anyio.sleep(0.01)
+                    finally:
+                        await client.aclose()
+                except redis.exceptions.RedisError:  # READONLY, connection closed, ...
+                    self.refused += 1
+                    i += 1
+                    await anyio.sleep(0.2)
+        finally:
+            await ask.aclose()
+
+    async def assert_nothing_lost(self, primary: tuple[str, int], minimum: int = 100) -> None:
+        reader = _client(self.modes_dir, primary, "swarmredis-admin")
+        try:
+            keys = list(self.acknowledged)
+            values = await reader.mget(keys)
+        finally:
+            await reader.aclose()
+        lost = [k for k, v in zip(keys, values, strict=True) if v != self.acknowledged[k].encode()]
+        assert len(self.acknowledged) > minimum
+        assert not lost, (
+            f"{len(lost)} of {len(keys)} acknowledged writes lost ({self.refused} refused)"
+        )
+
+
 @pytest.mark.anyio
 @pytest.mark.logs_on_failure(*(f"itr_sentinel-{i}" for i in (1, 2, 3)))
 async def test_users_rotate_replication_hands_the_primary_over_and_keeps_the_links(
@@ -155,46 +229,13 @@ async def test_users_rotate_replication_hands_the_primary_over_and_keeps_the_lin
     old = password(certs, "itr", "replication")
     by_alias = endpoints("itr", certs, swarm_lab.docker_host)
     sentinel = by_alias[("itr-sentinel-1", 6379)]
-    acknowledged: dict[str, str] = {}
-    refused = 0
-    done = anyio.Event()
-
-    async def writer() -> None:
-        """Asks Sentinel for the primary, writes there until refused, asks again."""
-        nonlocal refused
-        i = 0
-        ask = _client(modes_dir, sentinel, "swarmredis-admin")
-        try:
-            while not done.is_set():
-                try:
-                    alias, port = await ask.execute_command(
-                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "itr"
-                    )
-                    target = by_alias[(alias.decode(), int(port))]
-                    client = _client(modes_dir, target, "web")
-                    try:
-                        while not done.is_set():
-                            await client.set(f"session:roll:{i}", str(i))
-                            acknowledged[f"session:roll:{i}"] = str(i)
-                            i += 1
-                            await anyio.sleep(0.01)
-                    finally:
-                        await client.aclose()
-                except redis.exceptions.RedisError:  # READONLY, connection closed, ...
-                    refused += 1
-                    i += 1
-                    await anyio.sleep(0.2)
-        finally:
-            await ask.aclose()
+    writes = SentinelWriter(modes_dir, by_alias, sentinel, "session:roll")
 
     def rotate(*extra: str) -> subprocess.CompletedProcess[str]:
         args = ("users", "rotate", str(replication), "replication", *extra)
         return cli(*args, "--certs-dir", str(certs), docker_host=swarm_lab.docker_host)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(writer)
-        result = await anyio.to_thread.run_sync(rotate)
-        done.set()
+    result = await writes.during(rotate)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert "masterauth switched to the new password" in result.stdout
     assert result.stdout.count("hand the primary role to node-2") == 1
@@ -213,15 +254,7 @@ async def test_users_rotate_replication_hands_the_primary_over_and_keeps_the_lin
             assert await admin.config_get("masterauth") == {"masterauth": new}
         finally:
             await admin.aclose()
-    reader = _client(modes_dir, by_alias[("itr-node-1", 6379)], "swarmredis-admin")
-    try:
-        keys = list(acknowledged)
-        values = await reader.mget(keys)
-    finally:
-        await reader.aclose()
-    lost = [k for k, v in zip(keys, values, strict=True) if v != acknowledged[k].encode()]
-    assert len(acknowledged) > 100
-    assert not lost, f"{len(lost)} of {len(keys)} acknowledged writes lost ({refused} refused)"
+    await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)])
 
     finished = await anyio.to_thread.run_sync(lambda: rotate("--finish"))
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr
@@ -289,6 +322,56 @@ async def test_deploy_gives_the_primary_role_back_after_a_failover(
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr
     assert "primary again" in again.stdout
     code, report = status_json("itr", modes_dir / "certs", swarm_lab.docker_host)
+    assert code == 0, report["problems"]
+
+
+def set_ratio(stack_file: Path, ratio: float) -> str:
+    """Set resources.maxmemory_ratio in ``stack_file``; its resources.memory."""
+    data = yaml.safe_load(stack_file.read_text())
+    data["resources"]["maxmemory_ratio"] = ratio
+    stack_file.write_text(yaml.safe_dump(data))
+    return str(data["resources"]["memory"])
+
+
+@pytest.mark.anyio
+async def test_live_maxmemory_change_restarts_nothing_and_sentinels_keep_quorum(
+    swarm_lab: SwarmLab, modes_dir: Path, replication: Path
+) -> None:
+    """A live maxmemory change while a Sentinel-aware client writes: no task restarts (data
+    nodes and Sentinels), every data node runs the new value, the Sentinels still reach
+    their quorum, and no acknowledged write is lost."""
+    certs = modes_dir / "certs"
+    wanted = int(parse_size(set_ratio(replication, 0.5)) * 0.5)
+    by_alias = endpoints("itr", certs, swarm_lab.docker_host)
+    before = swarm_lab.docker(1, "stack", "ps", "itr", "-q", "--filter", "desired-state=running")
+    writes = SentinelWriter(modes_dir, by_alias, by_alias[("itr-sentinel-2", 6379)], "session:live")
+    result = await writes.during(
+        lambda: cli(
+            "deploy",
+            str(replication),
+            "--certs-dir",
+            str(certs),
+            docker_host=swarm_lab.docker_host,
+        )
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "set and read back on node-1, node-2, node-3, no restart" in result.stdout
+    after = swarm_lab.docker(1, "stack", "ps", "itr", "-q", "--filter", "desired-state=running")
+    assert set(after.split()) == set(before.split())
+    for k in (1, 2, 3):
+        admin = _client(modes_dir, by_alias[(f"itr-node-{k}", 6379)], "swarmredis-admin")
+        try:
+            got = await admin.config_get("maxmemory")
+        finally:
+            await admin.aclose()
+        assert int(got["maxmemory"]) == wanted, k
+    ask = _client(modes_dir, by_alias[("itr-sentinel-3", 6379)], "swarmredis-admin")
+    try:
+        assert "OK" in str(await ask.execute_command("SENTINEL", "CKQUORUM", "itr"))
+    finally:
+        await ask.aclose()
+    await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)], minimum=20)
+    code, report = status_json("itr", certs, swarm_lab.docker_host)
     assert code == 0, report["problems"]
 
 
