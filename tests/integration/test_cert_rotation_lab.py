@@ -192,6 +192,45 @@ def assert_only(store: Path, ca: Path) -> None:
     assert (store / "ca.crt").read_bytes() == ca.read_bytes()
 
 
+def swarm_rotation(lab: SwarmLab) -> dict[str, str]:
+    """The rotation the Swarm records for the stack ({}: none)."""
+    found = subprocess.run(
+        ["docker", "--host", lab.docker_host, "config", "inspect", f"swarmredis-rotation-{STACK}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if found.returncode != 0:
+        assert "No such config" in found.stderr or "not found" in found.stderr, found.stderr
+        return {}
+    value: dict[str, str] = json.loads(
+        json.loads(found.stdout)[0]["Spec"]["Labels"]["io.swarmredis.rotation"]
+    )
+    return value
+
+
+def refused_with_another_store(d: Rotated, lab: SwarmLab, tmp: Path) -> None:
+    """A copy of the store without the rotation's record (another machine's, an old
+    backup): `certs rotate --ca` refuses, naming the Swarm's record, and changes nothing."""
+    other = tmp / "other-certs"
+    shutil.copytree(d.certs, other)
+    (other / STACK / "rotation.json").unlink()
+    before = running_tasks(d)
+    refused = cli(
+        "certs",
+        "rotate",
+        str(d.stack_file),
+        "--ca",
+        "--certs-dir",
+        str(other),
+        docker_host=lab.docker_host,
+    )
+    assert refused.returncode == 4, refused.stdout[-2000:] + refused.stderr
+    assert "the Swarm records a ca rotation in phase trust" in refused.stderr
+    assert running_tasks(d) == before
+    assert swarm_rotation(lab)["phase"] == "trust"
+
+
 def reissue_rolling(event: Event) -> bool:
     """A node service updated (in the phase's rolling deploy)."""
     return event["step"] == "apply" and event["detail"] == "service updated"
@@ -233,9 +272,12 @@ async def test_rotate_ca_killed_in_each_phase_resumes_and_ends_at_the_new_ca(
         )
         assert phases == seen, killed.events[-3:]
         assert json.loads((store / "rotation.json").read_text())["phase"] == phase
+        assert swarm_rotation(swarm_lab)["phase"] == phase  # the Swarm's record says it too
         _, report = await anyio.to_thread.run_sync(rotated.status)
         assert report["cluster"]["state"] == "ok", report["problems"]
         assert report["cluster"]["slots_ok"] == 16384, report["problems"]
+        if phase == "trust":
+            await anyio.to_thread.run_sync(refused_with_another_store, rotated, swarm_lab, tmp_path)
         if phase != "finish":
             # some nodes serve the old CA's leaf, some a new one followed by the new CA as
             # certified by the old one: a client holding only the old CA verifies them all
@@ -257,6 +299,7 @@ async def test_rotate_ca_killed_in_each_phase_resumes_and_ends_at_the_new_ca(
     assert run.result["resumed"] == "finish"
     assert run.result["phases"] == ["finish"]
     assert_only(store, new_ca)
+    assert swarm_rotation(swarm_lab) == {}
     new_only = rotated.app_files().kept(tmp_path / "new-only", ca=new_ca)
     served = await anyio.to_thread.run_sync(rotated.served, new_only)
     assert len(served) == 6 and all(signed_by(cert, new_ca) for cert in served.values())

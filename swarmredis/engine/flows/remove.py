@@ -23,6 +23,7 @@ from swarmredis.engine.swarm.jobs import run_global_job
 from swarmredis.engine.swarm.lock import stack_lock
 from swarmredis.engine.swarm.records import drop_volume_record, read_volume_record
 from swarmredis.engine.swarm.remove import remove_all, stop_services, wait_gone
+from swarmredis.engine.swarm.rotation import clear_rotation
 from swarmredis.errors import ObjectNotFound
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.jobs import VolumeSet, job_outcomes, volumes_of, wipe_failure, wipe_job
@@ -97,6 +98,8 @@ async def _remove(
     # left it; a deploy in that window would find a network that is no longer there.
     for network in others["network"]:
         await wait_gone(gateway, "network", str(network["Id"]), deadline)
+    # a rotation of a stack that is gone is over for the Swarm; the store keeps its record
+    await clear_rotation(gateway, stack)
     wanted = _union(found, known)
     if volumes and wanted:
         await wipe_volumes(gateway, stack, wanted, result, report, deadline)

@@ -6,7 +6,9 @@ coordinated failover to a linked, caught-up replica, health checked after each n
 (``flows/rolling.py``), and removes the old secret versions at the end. This module
 decides what to re-issue and in which phases; the record in the store
 (``pki/rotation.py``) says which phase a run reached, so that an interrupted run
-(SIGINT, SIGKILL, host loss) is continued by the next one from there.
+(SIGINT, SIGKILL, host loss) is continued by the next one from there. The Swarm holds
+the same record (``engine/swarm/rotation.py``): a run with a store that does not know a
+rotation the Swarm records refuses to start another.
 
 Leaves are always re-issued for the nodes the stack has live (a scaled stack's names),
 from ``flows/plan.read_live``.
@@ -27,6 +29,11 @@ from swarmredis.engine.flows.deploy import DeployResult, check_deployable, deplo
 from swarmredis.engine.flows.plan import DeployOptions, read_live
 from swarmredis.engine.flows.status import require_stack
 from swarmredis.engine.swarm.lock import stack_lock
+from swarmredis.engine.swarm.rotation import (
+    clear_rotation,
+    read_swarm_rotation,
+    record_rotation,
+)
 from swarmredis.errors import DegradedError, PKIError, RotationStopped, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki import manage, rotation
@@ -120,6 +127,7 @@ async def rotate_certs(
     ):
         pki = (await read_live(gateway, stack, options.deploy)).pki
         run = _Run(gateway, stack, store, pki, options, report)
+        await run.check_swarm_record()
         if options.ca:
             return await run.ca()
         return await run.leaves()
@@ -203,13 +211,42 @@ class _Run:
     async def thread(self, fn: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(fn)
 
+    async def check_swarm_record(self) -> None:
+        """Refuse when the Swarm records a rotation this store does not know (another
+        machine's store, or an older copy of it): its CA and phase live there."""
+        seen = await read_swarm_rotation(self.gateway, self.stack.name)
+        if seen is None:
+            return
+        record = await self.thread(lambda: rotation.read_record(self.store))
+        if record is not None and record.kind == seen.get("kind"):
+            return
+        raise PKIError(
+            f"{self.stack.name}: the Swarm records a {seen.get('kind')} rotation in phase "
+            f"{seen.get('phase')} (started {seen.get('started')}) that the certificate store "
+            f"{self.store.show(self.store.root)} does not know",
+            hint="run it with the store that started it (--certs-dir); if that store is lost, "
+            f"remove the record (docker config rm swarmredis-rotation-{self.stack.name}) and "
+            "rotate the CA again from this store",
+        )
+
+    async def save(self, record: RotationRecord) -> None:
+        """The record, in the store first, then in the Swarm."""
+        await self.thread(partial(rotation.write_record, self.store, record))
+        await record_rotation(self.gateway, self.stack.name, record)
+
+    async def clear(self) -> None:
+        await self.thread(partial(rotation.clear_record, self.store))
+        await clear_rotation(self.gateway, self.stack.name)
+
     async def leaves(self) -> RotateResult:
         now = datetime.now(UTC)
         record: RotationRecord | None = await self.thread(lambda: rotation.read_record(self.store))
         await self.thread(lambda: _refuse_mixed(self.store, record, self.options))
         result = RotateResult(self.stack.name, "leaves", record.phase if record else None)
         if self.options.force and record is None:
-            record = await self.thread(lambda: self._record_every_serial(now))
+            record = await self.thread(lambda: self._every_serial(now))
+        if record is not None:
+            await self.save(record)
         due = await self.thread(lambda: _due(self.store, self.pki, self.options, record, now))
         issued = await self.thread(lambda: self._reissue(due, now))
         result.reissued = [f"{c.kind} {c.name}" for c in issued]
@@ -217,15 +254,13 @@ class _Run:
             self.event("info", f"re-issued {line}")
         result.phases.append(Phase.LEAVES)
         await self.deploy(result, Phase.LEAVES, last=True)
-        await self.thread(lambda: rotation.clear_record(self.store))
+        await self.clear()
         return result
 
-    def _record_every_serial(self, now: datetime) -> RotationRecord:
+    def _every_serial(self, now: datetime) -> RotationRecord:
         checks = manage.check_leaves(self.store, self.pki, now=now)
         serials = [s for s in (_serial(self.store, c) for c in checks) if s]
-        record = rotation.leaf_rotation(serials, now)
-        rotation.write_record(self.store, record)
-        return record
+        return rotation.leaf_rotation(serials, now)
 
     def _reissue(self, due: list[LeafCheck], now: datetime) -> tuple[LeafCheck, ...]:
         manage.ensure_passwords(self.store, self.pki.password_users())
@@ -239,6 +274,7 @@ class _Run:
 
     async def ca(self) -> RotateResult:
         record, resumed = await self.thread(self._ca_record)
+        await self.save(record)
         result = RotateResult(self.stack.name, "ca", resumed)
         if resumed is not None:
             self.event("info", f"resuming the CA rotation at phase {resumed}")
@@ -254,9 +290,9 @@ class _Run:
             self.event("start", f"phase {phase}: {WHAT[phase]}", phase=str(phase))
             await steps[phase](result)
             if following is not None:
-                await self.thread(partial(rotation.write_record, self.store, record.at(following)))
+                await self.save(record.at(following))
             self.event("done", f"phase {phase}", phase=str(phase))
-        await self.thread(partial(rotation.clear_record, self.store))
+        await self.clear()
         return result
 
     def _ca_record(self) -> tuple[RotationRecord, Phase | None]:
@@ -267,9 +303,7 @@ class _Run:
         if record is not None and record.kind == "ca":
             return record, record.phase
         first = Phase.TRUST if rotation.ca_started_fully(self.store) else Phase.START
-        record = RotationRecord("ca", first, datetime.now(UTC).isoformat())
-        rotation.write_record(self.store, record)
-        return record, None
+        return RotationRecord("ca", first, datetime.now(UTC).isoformat()), None
 
     async def _start(self, result: RotateResult) -> None:
         if rotation.ca_started_fully(self.store):
@@ -321,7 +355,7 @@ class _Run:
             done = await deploy_held(self.gateway, self.stack, self.options.deploy, self.report)
         except DegradedError as error:
             if last:
-                await self.thread(lambda: rotation.clear_record(self.store))
+                await self.clear()
                 error.message = f"rotation done, but {error.message}"
                 raise
             raise self._stopped(phase, error) from error
