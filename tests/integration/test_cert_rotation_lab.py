@@ -443,3 +443,25 @@ async def test_live_maxmemory_change_restarts_nothing_and_outlives_a_restart(
             return False
 
     await eventually(restarted_with_them, 90, f"{replica} restarted, with maxmemory {wanted}")
+
+
+@pytest.mark.anyio
+async def test_after_rm_keeping_volumes_deploy_sets_the_planned_live_values(
+    rotated: Rotated, swarm_lab: SwarmLab
+) -> None:
+    """The volumes outlive `rm` with the live settings file of the last live change; the
+    stack file goes back to the first maxmemory meanwhile. The new services read that old
+    file at start, and deploy sets the planned values again (and writes them there)."""
+    removed = await anyio.to_thread.run_sync(
+        lambda: cli("rm", STACK, "-q", docker_host=swarm_lab.docker_host)
+    )
+    assert removed.returncode == 0, removed.stderr
+    data = yaml.safe_load(rotated.stack_file.read_text())
+    data["resources"]["maxmemory_ratio"] = 0.75
+    rotated.stack_file.write_text(yaml.safe_dump(data))
+    back = await anyio.to_thread.run_sync(rotated.deploy)
+    assert back.returncode in (0, 1), back.stdout[-3000:] + back.stderr
+    assert "run other live settings than planned" in back.stdout
+    wanted = str(int(256 * 1024**2 * 0.75))
+    assert set((await config_get(rotated, "maxmemory")).values()) == {wanted}
+    assert await read_all(rotated, None) == {}

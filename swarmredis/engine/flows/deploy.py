@@ -17,7 +17,7 @@ import anyio
 
 from swarmredis.engine.context import RunContext, admin_access
 from swarmredis.engine.events import Event, Reporter, silent
-from swarmredis.engine.flows.live import apply_live
+from swarmredis.engine.flows.live import apply_live, converge_live
 from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
 from swarmredis.engine.flows.rolling import rolling_guard
 from swarmredis.engine.flows.status import stack_status
@@ -158,6 +158,9 @@ async def deploy_held(
             hint="the services run; see `swarmredis status`, then re-run deploy (it resumes)",
             stage="bootstrap",
         )
+    # a node whose volume kept an older live file (an rm that kept the volumes), or that
+    # someone changed by hand, gets the planned live settings again
+    live += await converge_live(gateway, plan, run, options.timeout)
     if plan.retiring:
         boot.actions += await _retire(gateway, mode, run, plan, applied, options.timeout)
     for line in boot.lines():

@@ -3,6 +3,10 @@ restart keeps them, then set with ``CONFIG SET`` and read back with ``CONFIG GET
 last, for a node that changes nothing else, the service's ``config-live`` label (no
 restart: Swarm restarts a task only when its task template changes).
 
+After the bootstrap, ``converge_live`` reads every data node's live settings (one
+``CONFIG GET``) and sets those that differ from the plan the same way: a volume that
+outlived its service (``rm`` keeps volumes) may hold the live file of an earlier deploy.
+
 A node that does not answer stops the step; the next deploy does it again (every step
 writes the whole desired state, so doing it twice is harmless).
 """
@@ -171,3 +175,55 @@ async def _label(gateway: DockerGateway, change: Change, ids: Mapping[str, str |
     current = await gateway.inspect("service", change.id)
     version = int((current.get("Version") or {}).get("Index", change.version or 0))
     await gateway.update_service(change.id, version, spec)
+
+
+async def converge_live(
+    gateway: DockerGateway, plan: Plan, run: RunContext, deadline: float
+) -> list[str]:
+    """After the bootstrap: every data node runs the live values the plan wants. One that
+    does not (its volume kept the live file of an earlier deploy, across an `rm` that kept
+    the volumes; someone ran CONFIG SET) gets them as a live change would: file, then
+    CONFIG SET. Returns the nodes set again."""
+    wanted = {c.logical: c for c in plan.items if c.kind == "service" and _values(c)}
+    if not wanted:
+        return []
+    stack = plan.desired.stack.name
+    targets = [t for t in await stack_targets(gateway, stack) if t.name in wanted]
+
+    async def drifted(target: HealthTarget) -> str | None:
+        values = _values(wanted[target.name])
+        try:
+            with anyio.fail_after(run.access.timeout * 2):
+                async with run.access.connect(
+                    target.name, target.endpoint, server_name=target.server_name
+                ) as node:
+                    reply = await node.execute("CONFIG", "GET", *values)
+        except (RedisError, TimeoutError):
+            return None  # health says so next
+        return (
+            None
+            if all(
+                (got := _answer(reply, key)) is not None and same_value(wanted_value, got)
+                for key, wanted_value in values.items()
+            )
+            else target.name
+        )
+
+    found = await fan_out(targets, drifted, limiter=run.limiter, what="cannot read settings")
+    names = [n for n in found if n is not None]
+    if not names:
+        return []
+    changes = [wanted[n] for n in names]
+    run.report(
+        Event("live", stack, "start", f"{', '.join(names)} run other live settings than planned")
+    )
+    await _write_files(gateway, plan, changes, deadline)
+    by_name = {t.name: t for t in targets}
+    await fan_out(
+        changes,
+        lambda c: set_live(run, by_name[c.logical], _values(c)),
+        limiter=run.limiter,
+        what=f"{stack}: live settings not set everywhere",
+    )
+    run.report(Event("live", stack, "done", f"set and read back on {', '.join(names)}"))
+    return names
