@@ -64,22 +64,37 @@ async def restore_planned_primaries(
     return restored
 
 
-async def failover_to(member: ClusterMember, access: RedisAccess) -> None:
-    """Coordinated failover to ``member`` (a linked replica); wait until it is primary."""
+# Redis gives up a manual failover after 5 s (CLUSTER_MF_TIMEOUT in cluster.h): the
+# replica did not catch up with its paused primary in time, or the election did not get
+# a majority. Nothing changes then, and nothing says so; CLUSTER FAILOVER is sent again.
+MF_ATTEMPT_S = 6.0
+
+
+async def failover_to(member: ClusterMember, access: RedisAccess) -> int:
+    """Coordinated failover to ``member`` (a linked replica); wait until it is primary,
+    asking again after each attempt Redis gave up. Returns the attempts it took."""
     async with access.connect(member.name, member.endpoint, server_name=member.server_name) as node:
-        await node.execute("CLUSTER", "FAILOVER")
-        await wait_primary(node, member.name)
+        attempts = 0
+        with anyio.move_on_after(HANDOVER_TIMEOUT_S):
+            while True:
+                attempts += 1
+                await node.execute("CLUSTER", "FAILOVER")
+                if await wait_primary(node, MF_ATTEMPT_S):
+                    return attempts
+        raise DeployTimeout(
+            f"{member.name}: CLUSTER FAILOVER did not complete within "
+            f"{HANDOVER_TIMEOUT_S:.0f}s ({attempts} attempts)",
+            hint="nothing was restarted; see `swarmredis status`, then re-run deploy",
+            stage="failover",
+        )
 
 
-async def wait_primary(node: RedisNode, name: str) -> None:
-    """Poll ROLE until the replica took over (a coordinated failover takes ~1 s)."""
-    with anyio.move_on_after(HANDOVER_TIMEOUT_S):
+async def wait_primary(node: RedisNode, within: float) -> bool:
+    """Poll ROLE until the replica took over (a coordinated failover takes ~1 s); whether
+    it did within ``within`` seconds."""
+    with anyio.move_on_after(within):
         while True:
             if (await node.read(parse_role, "ROLE")).kind == "primary":
-                return
+                return True
             await anyio.sleep(0.2)
-    raise DeployTimeout(
-        f"{name}: CLUSTER FAILOVER did not complete within {HANDOVER_TIMEOUT_S:.0f}s",
-        hint="nothing was restarted; see `swarmredis status`, then re-run deploy",
-        stage="failover",
-    )
+    return False
