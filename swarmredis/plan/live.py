@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from swarmredis import labels
-from swarmredis.plan.liveconf import decode, describe
+from swarmredis.plan.liveconf import decode, describe, removed
 from swarmredis.plan.objects import DesiredObject, finish
 from swarmredis.plan.observe import ObservedObject
 from swarmredis.plan.state import DesiredState
@@ -28,7 +28,8 @@ def config_name(spec: Mapping[str, Any]) -> str | None:
 
 def keep_configs(desired: DesiredState, observed: Sequence[ObservedObject]) -> DesiredState:
     """``desired`` with each Redis node whose static settings are those it runs keeping
-    the config object it runs: only the ``config-live`` label tells its live values."""
+    the config object it runs: only the ``config-live`` label tells its live values. A
+    node whose stack file no longer sets one of its live settings gets a new config."""
     services = {o.logical: o for o in observed if o.kind == "service"}
     configs = {o.name: o for o in observed if o.kind == "config"}
     new_configs, new_services = list(desired.configs), list(desired.services)
@@ -41,6 +42,11 @@ def keep_configs(desired: DesiredState, observed: Sequence[ObservedObject]) -> D
         if static is None or have.labels.get(labels.CONFIG_STATIC) != static:
             continue
         if used is None or used == config_name(want.spec) or used not in configs:
+            continue
+        now, then = (decode(o.get(labels.CONFIG_LIVE)) for o in (have.labels, want.spec["Labels"]))
+        if removed(now, then):
+            # Redis cannot be told "back to your default": a setting that is no longer set
+            # takes a new config and a restart (its live file rewritten first)
             continue
         kept = configs[used]
         logical = desired.configs[index].logical

@@ -144,11 +144,18 @@ def changed(old: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in new.items() if old.get(key) != value}
 
 
+def removed(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """The live settings ``old`` has and ``new`` does not (back to Redis's default)."""
+    return sorted(set(old) - set(new))
+
+
 def describe(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
-    """``maxmemory 402653184 -> 268435456`` for each changed value."""
-    return [
+    """``maxmemory 402653184 -> 268435456`` for each changed value, ``hz 20 -> (default)``
+    for each one no longer set."""
+    out = [
         f"{key} {old.get(key, '(default)')} -> {value}" for key, value in changed(old, new).items()
     ]
+    return out + [f"{key} {old[key]} -> (default)" for key in removed(old, new)]
 
 
 def same_value(wanted: str, got: str) -> bool:

@@ -146,3 +146,15 @@ def test_the_live_job_writes_each_file_with_sh_alone() -> None:
     assert 'printf "%s" "$SWARMREDIS_LIVE_0" > /v/0/live-ab.conf' in container["Command"][2]
     assert body["TaskTemplate"]["Placement"]["Constraints"] == ["node.id==id1"]
     assert body["Mode"] == {"GlobalJob": {}}
+
+
+def test_a_live_setting_no_longer_set_takes_a_new_config_and_a_restart() -> None:
+    """Redis has no "back to the default": the new config leaves it out, and the live file
+    (rewritten before the restart) too."""
+    before = state(stack(config={"hz": 20, "slowlog-max-len": 256}))
+    plan = diff(state(stack(config={"slowlog-max-len": 256})), deployed(before))
+    change = next(c for c in plan.items if c.logical == "node-1")
+    assert change.action == "update"
+    assert change.live == ("hz 20 -> (default)",)
+    assert "TaskTemplate.ContainerSpec.Configs[0].ConfigName" in change.fields
+    assert {c.action for c in plan.items if c.kind == "config"} == {"create", "remove"}
