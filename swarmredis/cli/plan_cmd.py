@@ -111,7 +111,11 @@ def render_actions(plan: Plan) -> Table:
 
 
 def _details(change: Change) -> str:
+    if change.action == "live":
+        return change.reason  # the values; the label that records them is bookkeeping
     parts = []
+    if change.live:
+        parts.append("live first: " + ", ".join(change.live))
     if change.fields:
         parts.append(", ".join(change.fields))
     if change.after_update:
