@@ -33,7 +33,7 @@ from testkit.tls import ClientFiles, ping_reply, redis_client, served_certificat
 
 from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
-from .helpers import FAST_UPDATE, DeployedStack, cli, cluster_client, password, stack_copy
+from .helpers import DeployedStack, cli, cluster_client, password, stack_copy
 from .runs import Event, deploy_killed_at, rerun
 from .underload import longest_error_window, run_under_a_writer
 
@@ -43,6 +43,8 @@ KEYS = {f"app:rot:{i}": f"v{i}" for i in range(300)}  # on every shard
 # A node refuses the old CA's client: Redis 7.0 logs "certificate verify failed" and closes
 # the connection, which the client sees as an EOF on its first read (or as alert "unknown ca")
 REFUSED = r"unknown ca|EOF occurred in violation of protocol"
+# two nodes a batch: two replicas, then primaries whose replicas lie outside the batch
+PAIRS = {"parallelism": 2, "delay": "1s"}
 pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_node-{i}" for i in range(1, 7)))
 
 
@@ -67,7 +69,7 @@ def rotated(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> It
     tmp = tmp_path_factory.mktemp(STACK)
     certs = tmp / "certs"
     stack_file = stack_copy(
-        tmp, "cluster", STACK, BASE_PORT, resources={"memory": "256M"}, update=FAST_UPDATE
+        tmp, "cluster", STACK, BASE_PORT, resources={"memory": "256M"}, update=PAIRS
     )
     cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
     first = cli(
@@ -145,7 +147,7 @@ async def assert_nothing_lost(d: Rotated, ledger: WriteLedger, figure: Figure) -
     every.confirmed = {**KEYS, **ledger.confirmed}
     every.unconfirmed, every.failed = ledger.unconfirmed, ledger.failed
     await count_cluster_losses(d, every, figure)
-    window = longest_error_window(ledger)
+    window = longest_error_window(ledger.failure_times)
     figure.notes.append(f"longest run of failed writes {window:.1f} s")
     record(figure)
     assert figure.lost_confirmed == 0, figure
