@@ -23,8 +23,10 @@ from testkit import eventually_sync
 from testkit.tls import client_context, handshake_and_ping, redis_client
 
 from .conftest import SwarmLab
+from .faults import Figure, count_cluster_losses, record
 from .helpers import FAST_UPDATE, DeployedStack, cli, password, stack_copy
 from .helpers import cluster_client as shared_cluster_client
+from .underload import longest_error_window, run_under_a_writer
 
 STACK = "itc"
 BASE_PORT = 7300
@@ -387,7 +389,7 @@ async def test_an_image_missing_on_a_host_is_refused_before_any_restart(
 
 @pytest.mark.anyio
 async def test_rolling_update_hands_slots_over_and_keeps_every_acknowledged_write(
-    cluster: Deployed,
+    cluster: Deployed, swarm_lab: SwarmLab
 ) -> None:
     """An image change (a second tag of the lab image, on every host now) restarts every
     node: the image is checked on every host first, slots move to a replica before each
@@ -396,46 +398,26 @@ async def test_rolling_update_hands_slots_over_and_keeps_every_acknowledged_writ
     code, _ = cluster.status()
     if code != 0:  # an earlier test left a failover: restore the planned roles first
         assert cluster.deploy().returncode == 0
-    acknowledged: dict[str, str] = {}
-    errors = 0
-    done = anyio.Event()
-
-    async def writer() -> None:
-        nonlocal errors
-        client = await cluster_client(cluster, "swarmredis-admin")
-        try:
-            i = 0
-            while not done.is_set():
-                try:
-                    await client.set(f"roll:{i}", str(i))
-                    acknowledged[f"roll:{i}"] = str(i)
-                except redis.exceptions.RedisError:
-                    errors += 1
-                i += 1
-                await anyio.sleep(0.02)
-        finally:
-            await client.aclose()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(writer)
-        result = await anyio.to_thread.run_sync(deploy_file, cluster, changed)
-        done.set()
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert f"{NEXT_IMAGE}: redis-server 7 on 3 host(s)" in result.stdout  # probed first
-    assert result.stdout.count("hand its slots to") == 3  # each primary, before its restart
-    assert "serves its slots again" in result.stdout
+    cluster.stack_file.write_text(changed.read_text())  # this and later tests deploy it
+    figure = Figure(
+        "cluster: image change under a writer",
+        "cluster",
+        f"image: {NEXT_IMAGE}, checked on every host, then rolled node by node, failover first",
+    )
+    run, ledger = await run_under_a_writer(cluster, swarm_lab, "app:img", figure)
+    details = [str(e.get("detail", "")) for e in run.events]
+    assert f"{NEXT_IMAGE}: redis-server 7 on 3 host(s)" in details  # probed first
+    assert sum("hand its slots to" in d for d in details) == 3  # each primary, first
+    assert any("serves its slots again" in d for d in details)
     code, report = cluster.status()
     assert code == 0, report["problems"]  # planned roles restored: healthy, not degraded
-    reader = await cluster_client(cluster, "swarmredis-admin")
-    try:
-        keys = list(acknowledged)
-        values = await reader.mget_nonatomic(keys)
-    finally:
-        await reader.aclose()
-    lost = [k for k, v in zip(keys, values, strict=True) if v != acknowledged[k].encode()]
-    assert len(acknowledged) > 100
-    assert not lost, f"{len(lost)} acknowledged writes lost ({errors} writes failed)"
-    cluster.stack_file.write_text(changed.read_text())  # later tests deploy this state
+    await count_cluster_losses(cluster, ledger, figure)
+    figure.notes.append(
+        f"longest run of failed writes {longest_error_window(ledger.failure_times):.1f} s"
+    )
+    record(figure)
+    assert len(ledger.confirmed) > 100
+    assert figure.lost_confirmed == 0, figure
 
 
 @pytest.mark.anyio

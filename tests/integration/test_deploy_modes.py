@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from redis.asyncio.cluster import RedisCluster
 from swarmredis.stackfile.units import parse_size
 
 from .conftest import SwarmLab
+from .faults import Figure, record
 from .helpers import FAST_UPDATE, cli, endpoints, password, stack_copy, status_json
+from .underload import longest_error_window
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +162,7 @@ class SentinelWriter:
         self.acknowledged: dict[str, str] = {}
         self.refused = 0
         self.started = anyio.Event()  # 20 writes acknowledged
+        self.failure_times: list[float] = []
 
     async def during(
         self, command: Callable[[], subprocess.CompletedProcess[str]]
@@ -196,12 +200,17 @@ class SentinelWriter:
                         await client.aclose()
                 except redis.exceptions.RedisError:  # READONLY, connection closed, ...
                     self.refused += 1
+                    self.failure_times.append(time.monotonic())
                     i += 1
                     await anyio.sleep(0.2)
         finally:
             await ask.aclose()
 
-    async def assert_nothing_lost(self, primary: tuple[str, int], minimum: int = 100) -> None:
+    async def assert_nothing_lost(
+        self, primary: tuple[str, int], figure: Figure, minimum: int = 100
+    ) -> None:
+        """Every acknowledged write reads back; the figure (docs/reliability.md) says how
+        many there were and the longest run of refused writes."""
         reader = _client(self.modes_dir, primary, "swarmredis-admin")
         try:
             keys = list(self.acknowledged)
@@ -209,6 +218,11 @@ class SentinelWriter:
         finally:
             await reader.aclose()
         lost = [k for k, v in zip(keys, values, strict=True) if v != self.acknowledged[k].encode()]
+        figure.confirmed, figure.lost_confirmed = len(keys), len(lost)
+        figure.failed = self.refused
+        window = longest_error_window(self.failure_times)
+        figure.notes.append(f"longest run of refused writes {window:.1f} s")
+        record(figure)
         assert len(self.acknowledged) > minimum
         assert not lost, (
             f"{len(lost)} of {len(keys)} acknowledged writes lost ({self.refused} refused)"
@@ -254,7 +268,12 @@ async def test_users_rotate_replication_hands_the_primary_over_and_keeps_the_lin
             assert await admin.config_get("masterauth") == {"masterauth": new}
         finally:
             await admin.aclose()
-    await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)])
+    figure = Figure(
+        "replication: users rotate replication under a Sentinel-aware writer",
+        "replication",
+        "a new replication password: masterauth switched live, then rolled out failover first",
+    )
+    await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)], figure)
 
     finished = await anyio.to_thread.run_sync(lambda: rotate("--finish"))
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr
@@ -370,7 +389,12 @@ async def test_live_maxmemory_change_restarts_nothing_and_sentinels_keep_quorum(
         assert "OK" in str(await ask.execute_command("SENTINEL", "CKQUORUM", "itr"))
     finally:
         await ask.aclose()
-    await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)], minimum=20)
+    figure = Figure(
+        "replication: live maxmemory change under a Sentinel-aware writer",
+        "replication",
+        "resources.maxmemory_ratio set with CONFIG SET on every data node, no restart",
+    )
+    await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)], figure, minimum=20)
     code, report = status_json("itr", certs, swarm_lab.docker_host)
     assert code == 0, report["problems"]
 

@@ -4,7 +4,7 @@ follows the stack's published endpoints; the longest run of failed writes it saw
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
@@ -60,11 +60,11 @@ async def run_under_a_writer(
     return run, ledger
 
 
-def longest_error_window(ledger: WriteLedger, gap: float = 0.5) -> float:
+def longest_error_window(failure_times: Sequence[float], gap: float = 0.5) -> float:
     """The longest run of failed writes (failures closer than ``gap`` s to the previous
     one: the writer retries every 0.1 s) in seconds, from its first to its last."""
     longest, start, last = 0.0, None, None
-    for moment in ledger.failure_times:
+    for moment in failure_times:
         if last is None or moment - last > gap:
             start = moment
         last = moment
