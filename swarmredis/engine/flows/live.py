@@ -80,13 +80,13 @@ async def _write_files(
     gateway: DockerGateway, plan: Plan, changes: Sequence[Change], deadline: float
 ) -> None:
     """One job per host writes the live file of each of its nodes (in its volume)."""
+    if not changes:
+        return
     by_host: dict[str, list[tuple[str, str, Mapping[str, str]]]] = defaultdict(list)
-    image, user = plan.desired.stack.image, "999:999"
     for change in changes:
         spec = change.desired.spec if change.desired else None
         assert spec is not None
         container = spec["TaskTemplate"]["ContainerSpec"]
-        image, user = container["Image"], container.get("User", user)
         volume = next(m["Source"] for m in container["Mounts"] if m.get("Type") == "volume")
         path = live_file(spec["Labels"][labels.CONFIG_STATIC])
         by_host[plan.desired.assignment.nodes[change.logical]].append(
@@ -96,6 +96,9 @@ async def _write_files(
     hostnames = {assignment.nodes[c.logical]: assignment.hostnames[c.logical] for c in changes}
     stack = plan.desired.stack.name
     failed: list[str] = []
+
+    # the job runs as the nodes do (their image and user: the volume's files are theirs)
+    image, user = container["Image"], container["User"]
 
     async def one(host: str) -> None:
         body = live_job(stack, host, image, user, by_host[host])
@@ -131,7 +134,6 @@ async def _set(run: RunContext, target: HealthTarget | None, change: Change) -> 
 async def set_live(run: RunContext, target: HealthTarget, values: Mapping[str, str]) -> None:
     """``CONFIG SET`` every value at once (Redis applies all or none), then ``CONFIG GET``
     each back; raises ``RedisError`` naming what the node does not run."""
-    wrong = []
     try:
         with anyio.fail_after(run.access.timeout * 4):
             async with run.access.connect(
@@ -139,10 +141,7 @@ async def set_live(run: RunContext, target: HealthTarget, values: Mapping[str, s
             ) as node:
                 args: list[Any] = [part for item in values.items() for part in item]
                 await node.execute("CONFIG", "SET", *args)
-                for key, wanted in values.items():
-                    answer = _answer(await node.execute("CONFIG", "GET", key), key)
-                    if answer is None or not same_value(wanted, answer):
-                        wrong.append(f"{key} is {answer!r}, not {wanted!r}")
+                wrong = _differing(await node.execute("CONFIG", "GET", *values), values)
     except TimeoutError:
         raise RedisError(
             f"{target.name}: CONFIG SET did not answer in time", node=target.name, hint=AGAIN
@@ -156,14 +155,19 @@ async def set_live(run: RunContext, target: HealthTarget, values: Mapping[str, s
         )
 
 
-def _answer(reply: Any, key: str) -> str | None:
-    """The value in a ``CONFIG GET key`` reply (a flat list or a mapping)."""
+def _differing(reply: Any, values: Mapping[str, str]) -> list[str]:
+    """What a ``CONFIG GET key...`` reply (a flat list or a mapping) shows of ``values``
+    that is not what they say: ``maxmemory is '1', not '2'``."""
     if isinstance(reply, Mapping):
-        found = reply.get(key)
-        return None if found is None else str(found)
-    items = [str(x) for x in reply or ()]
-    pairs = dict(zip(items[::2], items[1::2], strict=False))
-    return pairs.get(key)
+        found = {str(k): str(v) for k, v in reply.items()}
+    else:
+        items = [str(x) for x in reply or ()]
+        found = dict(zip(items[::2], items[1::2], strict=False))
+    return [
+        f"{key} is {found.get(key)!r}, not {wanted!r}"
+        for key, wanted in values.items()
+        if key not in found or not same_value(wanted, found[key])
+    ]
 
 
 async def _label(gateway: DockerGateway, change: Change, ids: Mapping[str, str | None]) -> None:
@@ -184,7 +188,11 @@ async def converge_live(
     does not (its volume kept the live file of an earlier deploy, across an `rm` that kept
     the volumes; someone ran CONFIG SET) gets them as a live change would: file, then
     CONFIG SET. Returns the nodes set again."""
-    wanted = {c.logical: c for c in plan.items if c.kind == "service" and _values(c)}
+    wanted = {
+        c.logical: c
+        for c in plan.items
+        if c.kind == "service" and c.action != "retire" and _values(c)
+    }
     if not wanted:
         return []
     stack = plan.desired.stack.name
@@ -200,14 +208,7 @@ async def converge_live(
                     reply = await node.execute("CONFIG", "GET", *values)
         except (RedisError, TimeoutError):
             return None  # health says so next
-        return (
-            None
-            if all(
-                (got := _answer(reply, key)) is not None and same_value(wanted_value, got)
-                for key, wanted_value in values.items()
-            )
-            else target.name
-        )
+        return target.name if _differing(reply, values) else None
 
     found = await fan_out(targets, drifted, limiter=run.limiter, what="cannot read settings")
     names = [n for n in found if n is not None]
