@@ -84,8 +84,10 @@ LIVE_KEYS = frozenset(
         "tracking-table-max-keys",
     }
 )
-_SIZE = re.compile(r"([0-9]+)([kmg]?)(b?)", re.IGNORECASE)
-_FACTORS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+# Redis's sizes (util.c memtoull): "k" is 1000, "kb" 1024, "m" a million, "mb" 1024^2, ...
+_SIZE = re.compile(r"([0-9]+)(b|[kmg]b?)?", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2}
+_UNITS |= {"g": 1000**3, "gb": 1024**3}
 
 
 def line_key(line: str) -> str:
@@ -160,7 +162,8 @@ def describe(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
 
 def same_value(wanted: str, got: str) -> bool:
     """Whether ``CONFIG GET`` answered ``got`` for a setting written as ``wanted``:
-    Redis answers sizes in bytes (``1mb`` -> ``1048576``) and words in lower case."""
+    Redis answers sizes in bytes (``1mb`` -> ``1048576``, ``1m`` -> ``1000000``) and
+    words in lower case."""
     if " ".join(wanted.lower().split()) == " ".join(got.lower().split()):
         return True
     return _bytes(wanted) is not None and _bytes(wanted) == _bytes(got)
@@ -170,8 +173,8 @@ def _bytes(value: str) -> int | None:
     match = _SIZE.fullmatch(value.strip())
     if match is None:
         return None
-    number, unit, _ = match.groups()
-    return int(number) * _FACTORS[unit.lower()]
+    number, unit = match.groups()
+    return int(number) * _UNITS[(unit or "").lower()]
 
 
 def live_text(values: Mapping[str, str]) -> str:

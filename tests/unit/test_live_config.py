@@ -72,6 +72,9 @@ def test_live_lines_come_last_then_the_include_of_the_live_file() -> None:
         ("allkeys-lru", "allkeys-lru", True),
         ("1mb", "1048576", True),
         ("64kb", "65536", True),
+        ("1m", "1000000", True),  # Redis: m is a million, mb 1024^2
+        ("1m", "1048576", False),
+        ("2GB", "2147483648", True),
         ("yes", "yes", True),
         ("100", "101", False),
         ("allkeys-lru", "allkeys-lfu", False),
