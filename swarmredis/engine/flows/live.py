@@ -36,7 +36,7 @@ from swarmredis.plan.objects import resolve_references
 AGAIN = "run deploy again: it sets the live settings again (nothing restarts)"
 
 
-def live_changes(plan: Plan) -> list[Change]:
+def changes_setting_live(plan: Plan) -> list[Change]:
     """The service changes that set live settings (``live``, or an ``update`` that does
     before its restart)."""
     return [c for c in plan.items if c.kind == "service" and c.live]
@@ -51,7 +51,7 @@ async def apply_live(
     gateway: DockerGateway, plan: Plan, run: RunContext, deadline: float
 ) -> list[str]:
     """Set the plan's live settings on their nodes (see the module doc); returns the nodes."""
-    changes = live_changes(plan)
+    changes = changes_setting_live(plan)
     if not changes:
         return []
     stack = plan.desired.stack.name

@@ -21,11 +21,25 @@ from swarmredis.plan.jobs import (
 )
 
 
-async def _find(gateway: DockerGateway, stack: str) -> dict[str, Any] | None:
+async def find_config(gateway: DockerGateway, name: str) -> dict[str, Any] | None:
+    """The config named ``name`` (a record), if it exists."""
     try:
-        return await gateway.inspect("config", record_name(stack))
+        return await gateway.inspect("config", name)
     except ObjectNotFound:
         return None
+
+
+async def relabel_config(
+    gateway: DockerGateway, found: dict[str, Any], new: dict[str, str]
+) -> None:
+    """Add ``new`` to the labels of config ``found`` (its data cannot change)."""
+    spec = dict(found.get("Spec") or {})
+    spec["Labels"] = {**(spec.get("Labels") or {}), **new}
+    await gateway.update_config(str(found["ID"]), int(found["Version"]["Index"]), spec)
+
+
+async def _find(gateway: DockerGateway, stack: str) -> dict[str, Any] | None:
+    return await find_config(gateway, record_name(stack))
 
 
 async def read_volume_record(gateway: DockerGateway, stack: str) -> VolumeSet | None:
@@ -44,9 +58,7 @@ async def record_volumes(gateway: DockerGateway, stack: str, volumes: VolumeSet)
     wanted = volumes.merged(old)
     if old == wanted:
         return False
-    spec = dict(found.get("Spec") or {})
-    spec["Labels"] = {**(spec.get("Labels") or {}), **record_labels(stack, wanted)}
-    await gateway.update_config(str(found["ID"]), int(found["Version"]["Index"]), spec)
+    await relabel_config(gateway, found, record_labels(stack, wanted))
     return True
 
 

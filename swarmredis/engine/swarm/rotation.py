@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 from swarmredis import labels
-from swarmredis.errors import ObjectNotFound
+from swarmredis.engine.swarm.records import find_config, relabel_config
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.pki.rotation import RotationRecord
 
@@ -35,16 +34,9 @@ def _labels(stack: str, record: RotationRecord) -> dict[str, str]:
     }
 
 
-async def _find(gateway: DockerGateway, stack: str) -> dict[str, Any] | None:
-    try:
-        return await gateway.inspect("config", record_name(stack))
-    except ObjectNotFound:
-        return None
-
-
 async def read_swarm_rotation(gateway: DockerGateway, stack: str) -> dict[str, str] | None:
     """The rotation the Swarm records for ``stack`` (kind, phase, started), if any."""
-    found = await _find(gateway, stack)
+    found = await find_config(gateway, record_name(stack))
     if found is None:
         return None
     raw = ((found.get("Spec") or {}).get("Labels") or {}).get(RECORD, "")
@@ -57,21 +49,18 @@ async def read_swarm_rotation(gateway: DockerGateway, stack: str) -> dict[str, s
 
 async def record_rotation(gateway: DockerGateway, stack: str, record: RotationRecord) -> None:
     """Make the Swarm's record say ``record``'s kind and phase."""
-    found = await _find(gateway, stack)
+    found = await find_config(gateway, record_name(stack))
     wanted = _labels(stack, record)
     if found is None:
         data = base64.b64encode(wanted[RECORD].encode()).decode()
         body = {"Name": record_name(stack), "Labels": wanted, "Data": data}
         await gateway.create("config", body)
         return
-    spec = dict(found.get("Spec") or {})
-    if (spec.get("Labels") or {}).get(RECORD) == wanted[RECORD]:
-        return
-    spec["Labels"] = {**(spec.get("Labels") or {}), **wanted}
-    await gateway.update_config(str(found["ID"]), int(found["Version"]["Index"]), spec)
+    if ((found.get("Spec") or {}).get("Labels") or {}).get(RECORD) != wanted[RECORD]:
+        await relabel_config(gateway, found, wanted)
 
 
 async def clear_rotation(gateway: DockerGateway, stack: str) -> None:
-    found = await _find(gateway, stack)
+    found = await find_config(gateway, record_name(stack))
     if found is not None:
         await gateway.remove("config", str(found["ID"]))
