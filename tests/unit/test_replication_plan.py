@@ -13,6 +13,7 @@ from swarmredis.engine.modes.replication.plan import (
     stray_primaries,
     unpromotable,
 )
+from swarmredis.engine.modes.replication.refresh import DEFAULTS, QUICK, to_restore
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.replies import Role
 
@@ -161,3 +162,10 @@ def test_the_planned_priority_is_the_stacks_or_redis_default() -> None:
     assert planned_priority({}) == "100"
     assert planned_priority({"replica-priority": "10"}) == "10"
     assert planned_priority({"slave-priority": "7"}) == "7"  # its old name
+
+
+def test_periods_restored_after_a_wait_are_those_found_or_the_defaults() -> None:
+    found = {"INFO-PERIOD": "7000", "MIN-LINK-RECONNECT-PERIOD": "15000", "PING-PERIOD": "1000"}
+    assert to_restore(found) == {"info-period": "7000", "min-link-reconnect-period": "15000"}
+    assert to_restore({k.upper(): v for k, v in QUICK.items()}) == DEFAULTS  # a killed run
+    assert to_restore({}) == DEFAULTS

@@ -9,7 +9,7 @@ other replicas at 0, which Sentinel never promotes) gets it back. Then it waits
 until exactly one data node is primary with every other one its linked replica, and every
 Sentinel sees that primary, the other Sentinels and a quorum, and could promote every
 replica (a deploy that ends healthy leaves a stack that can fail over at once). Every wait
-is bounded.
+is bounded; the Sentinels refresh their view every second meanwhile (``refresh.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from swarmredis.engine.modes.replication.plan import (
     sentinel_view_pending,
     stray_primaries,
 )
+from swarmredis.engine.modes.replication.refresh import quick_views
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.nodes import bounded, connect_all, fan_out, wait_until
 from swarmredis.engine.redis.probe import read_facts
@@ -175,17 +176,18 @@ async def bootstrap_replication(
             data, nodes, sentinels, sentinel_nodes, master_name, limiter
         )
         repaired += await restore_priorities(data, nodes, priority, limiter)
-        serving, linked = await _wait_linked(data, nodes, limiter, wait_timeout)
-        await _wait_sentinels(
-            sentinels,
-            sentinel_nodes,
-            master_name,
-            serving,
-            linked,
-            priority,
-            limiter,
-            wait_timeout,
-        )
+        async with quick_views(list(sentinel_nodes.values())):
+            serving, linked = await _wait_linked(data, nodes, limiter, wait_timeout)
+            await _wait_sentinels(
+                sentinels,
+                sentinel_nodes,
+                master_name,
+                serving,
+                linked,
+                priority,
+                limiter,
+                wait_timeout,
+            )
     report = BootstrapReport("replication", actions=repaired)
     if serving.name != primary.name:
         report.notes.append(f"failover: {serving.name} is primary (planned {primary.name})")

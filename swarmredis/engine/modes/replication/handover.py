@@ -7,8 +7,8 @@ Sentinel (Sentinel sees its primary turn replica and fails over again). So the e
 coordinates it:
 
 1. the other replicas get ``replica-priority 0``, and the engine waits until the Sentinel
-   that will run the failover has seen that (it reads replicas' INFO every 10 s): only the
-   target can be chosen;
+   that will run the failover has seen that (it reads replicas' INFO every 10 s, every
+   second while the engine waits: ``refresh.py``): only the target can be chosen;
 2. the primary pauses writes (``CLIENT PAUSE ... WRITE``) and the target catches up with
    its replication offset, so it has every acknowledged write;
 3. ``SENTINEL FAILOVER``; the engine waits until the target is primary and Sentinel names
@@ -54,6 +54,7 @@ from swarmredis.engine.modes.replication.plan import (
     linked_replicas,
     sentinel_pending,
 )
+from swarmredis.engine.modes.replication.refresh import quick_views
 from swarmredis.engine.redis.facts import NodeFacts
 from swarmredis.engine.redis.nodes import bounded, connect_all, raise_collected, wait_until
 from swarmredis.engine.redis.replies import (
@@ -189,6 +190,10 @@ class _Handover:
     timeout: float
 
     async def execute(self) -> None:
+        async with quick_views([self.sentinel]):
+            await self._execute()
+
+    async def _execute(self) -> None:
         try:
             for name in self.others:
                 await _resent(self.nodes[name], "CONFIG", "SET", "replica-priority", "0")
