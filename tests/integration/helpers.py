@@ -32,6 +32,7 @@ def cli(*args: str, docker_host: str, timeout: float = 600) -> subprocess.Comple
     )
 
 
+NEXT_IMAGE = "redis:7.0-next"  # a second tag of the lab image (tests tag it on the hosts)
 FAST_UPDATE = {"parallelism": 1, "delay": "1s"}  # rolling batches without the 5 s pauses
 
 
@@ -141,3 +142,30 @@ def deployed_stack(
         yield DeployedStack(name, lab, stack_file, certs, first)
     finally:
         cli("rm", name, "--volumes", "--yes", "-q", docker_host=lab.docker_host)
+
+
+def secret_versions(docker_host: str, stack: str) -> dict[str, int]:
+    """Logical secret name -> how many versions of it Swarm holds for the stack."""
+    label = f"label=io.swarmredis.stack={stack}"
+    listed = subprocess.run(
+        [
+            "docker",
+            "--host",
+            docker_host,
+            "secret",
+            "ls",
+            "--format",
+            "{{.Name}}",
+            "--filter",
+            label,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    counts: dict[str, int] = {}
+    for name in listed.stdout.split():
+        logical = name.rsplit(".", 1)[0]
+        counts[logical] = counts.get(logical, 0) + 1
+    return counts

@@ -29,20 +29,24 @@ from cryptography import x509
 from redis.exceptions import RedisError
 from testkit import eventually
 from testkit.ledger import WriteLedger
-from testkit.tls import ClientFiles, ping_reply, redis_client, served_certificate, signed_by
+from testkit.tls import (
+    REFUSED,
+    ClientFiles,
+    ping_reply,
+    redis_client,
+    served_certificate,
+    signed_by,
+)
 
 from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
-from .helpers import DeployedStack, cli, cluster_client, password, stack_copy
+from .helpers import DeployedStack, cli, cluster_client, password, secret_versions, stack_copy
 from .runs import Event, deploy_killed_at, rerun
 from .underload import longest_error_window, run_under_a_writer
 
 STACK = "itrot"
 BASE_PORT = 7900
 KEYS = {f"app:rot:{i}": f"v{i}" for i in range(300)}  # on every shard
-# A node refuses the old CA's client: Redis 7.0 logs "certificate verify failed" and closes
-# the connection, which the client sees as an EOF on its first read (or as alert "unknown ca")
-REFUSED = r"unknown ca|EOF occurred in violation of protocol"
 # two nodes a batch: two replicas, then primaries whose replicas lie outside the batch
 PAIRS = {"parallelism": 2, "delay": "1s"}
 pytestmark = pytest.mark.logs_on_failure(*(f"{STACK}_node-{i}" for i in range(1, 7)))
@@ -116,28 +120,6 @@ def ping_ok(d: Rotated, files: ClientFiles) -> None:
         assert ping_reply(host, port, files) == b"-NOAUTH Authentication required."
 
 
-def secret_versions(lab: SwarmLab) -> dict[str, int]:
-    """Logical secret name -> how many versions of it Swarm holds for the stack."""
-    listed = cli_docker(lab, "secret", "ls", "--filter", f"label=io.swarmredis.stack={STACK}")
-    names = [line for line in listed.splitlines() if line]
-    counts: dict[str, int] = {}
-    for name in names:
-        logical = name.rsplit(".", 1)[0]
-        counts[logical] = counts.get(logical, 0) + 1
-    return counts
-
-
-def cli_docker(lab: SwarmLab, *args: str) -> str:
-    done = subprocess.run(
-        ["docker", "--host", lab.docker_host, *args, "--format", "{{.Name}}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def rotate_figure(name: str, what: str) -> Figure:
     return Figure(name, "cluster", what)
 
@@ -176,7 +158,9 @@ async def test_rotate_force_rolls_a_new_leaf_out_to_every_node_under_a_writer(
         issued = (rotated.store / "nodes" / f"{node}.crt").read_bytes()
         assert cert == x509.load_pem_x509_certificate(issued), node  # the one just issued
     assert not (rotated.store / "rotation.json").exists()
-    assert set(secret_versions(swarm_lab).values()) == {1}  # old versions removed
+    assert set(secret_versions(swarm_lab.docker_host, STACK).values()) == {
+        1
+    }  # old versions removed
     await assert_nothing_lost(rotated, ledger, figure)
     assert await read_all(rotated, old_app) == {}  # same CA: the replaced client cert works
     # a second run (a cron job's next day) finds nothing due and restarts nothing
@@ -315,7 +299,7 @@ async def test_rotate_ca_killed_in_each_phase_resumes_and_ends_at_the_new_ca(
         # and the node refuses a client certificate of the old CA
         with pytest.raises(ssl.SSLError, match=REFUSED):
             ping_reply(host, port, old_cert_new_ca)
-    assert set(secret_versions(swarm_lab).values()) == {1}
+    assert set(secret_versions(swarm_lab.docker_host, STACK).values()) == {1}
     await assert_nothing_lost(rotated, ledger, figure)
     assert await read_all(rotated, new_only) == {}
 

@@ -24,7 +24,7 @@ from testkit.tls import client_context, handshake_and_ping, redis_client
 
 from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
-from .helpers import FAST_UPDATE, DeployedStack, cli, password, stack_copy
+from .helpers import FAST_UPDATE, NEXT_IMAGE, DeployedStack, cli, password, stack_copy
 from .helpers import cluster_client as shared_cluster_client
 from .underload import longest_error_window, run_under_a_writer
 
@@ -341,9 +341,6 @@ async def test_deploy_hands_a_failover_back_to_the_planned_primary(cluster: Depl
     code, report = cluster.status()
     assert code == 0, report["problems"]
     assert {n["role"] for n in report["nodes"] if n["name"] == replica["name"]} == {"replica"}
-
-
-NEXT_IMAGE = "redis:7.0-next"  # a second tag of the lab image
 
 
 def deploy_file(cluster: Deployed, stack_file: Path) -> subprocess.CompletedProcess[str]:

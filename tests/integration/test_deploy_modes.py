@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -14,13 +15,23 @@ import redis.asyncio as aioredis
 import redis.exceptions
 import yaml
 from redis.asyncio.cluster import RedisCluster
+from testkit.tls import REFUSED, ClientFiles, ping_reply, served_certificate, signed_by
 
 from swarmredis.stackfile.units import parse_size
 
 from .conftest import SwarmLab
-from .faults import Figure, record
-from .helpers import FAST_UPDATE, cli, endpoints, password, stack_copy, status_json
-from .underload import longest_error_window
+from .faults import Figure
+from .helpers import (
+    FAST_UPDATE,
+    NEXT_IMAGE,
+    cli,
+    endpoints,
+    password,
+    secret_versions,
+    stack_copy,
+    status_json,
+)
+from .sentinel_client import SentinelWriter, auth, node_client
 
 
 @pytest.fixture(scope="module")
@@ -130,105 +141,6 @@ def test_replication_redeploy_is_a_noop(
     assert set(result["docker_calls"]) == {"GET"}, result["docker_calls"]
 
 
-def _client(modes_dir: Path, endpoint: tuple[str, int], user: str) -> aioredis.Redis:
-    certs = modes_dir / "certs" / "itr"
-    return aioredis.Redis(
-        host=endpoint[0],
-        port=endpoint[1],
-        ssl=True,
-        ssl_check_hostname=False,
-        socket_timeout=5,
-        ssl_ca_certs=str(certs / "ca.crt"),
-        ssl_certfile=str(certs / "clients" / f"{user}.crt"),
-        ssl_keyfile=str(certs / "clients" / f"{user}.key"),
-        username=user,
-        password=password(modes_dir / "certs", "itr", user),
-    )
-
-
-class SentinelWriter:
-    """A Sentinel-aware client: asks Sentinel for the primary, writes ``prefix`` keys there
-    until refused, asks again; counts acknowledged writes and refusals."""
-
-    def __init__(
-        self,
-        modes_dir: Path,
-        by_alias: dict[tuple[str, int], tuple[str, int]],
-        sentinel: tuple[str, int],
-        prefix: str,
-    ) -> None:
-        self.modes_dir, self.by_alias, self.sentinel = modes_dir, by_alias, sentinel
-        self.prefix = prefix
-        self.acknowledged: dict[str, str] = {}
-        self.refused = 0
-        self.started = anyio.Event()  # 20 writes acknowledged
-        self.failure_times: list[float] = []
-
-    async def during(
-        self, command: Callable[[], subprocess.CompletedProcess[str]]
-    ) -> subprocess.CompletedProcess[str]:
-        """Run ``command`` (in a thread) while writing; its result."""
-        done = anyio.Event()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._write, done)
-            with anyio.fail_after(30):  # writing before the command starts
-                await self.started.wait()
-            result = await anyio.to_thread.run_sync(command)
-            done.set()
-        return result
-
-    async def _write(self, done: anyio.Event) -> None:
-        i = 0
-        ask = _client(self.modes_dir, self.sentinel, "swarmredis-admin")
-        try:
-            while not done.is_set():
-                try:
-                    alias, port = await ask.execute_command(
-                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "itr"
-                    )
-                    target = self.by_alias[(alias.decode(), int(port))]
-                    client = _client(self.modes_dir, target, "web")
-                    try:
-                        while not done.is_set():
-                            await client.set(f"{self.prefix}:{i}", str(i))
-                            self.acknowledged[f"{self.prefix}:{i}"] = str(i)
-                            if len(self.acknowledged) >= 20:
-                                self.started.set()
-                            i += 1
-                            await anyio.sleep(0.01)
-                    finally:
-                        await client.aclose()
-                except redis.exceptions.RedisError:  # READONLY, connection closed, ...
-                    self.refused += 1
-                    self.failure_times.append(time.monotonic())
-                    i += 1
-                    await anyio.sleep(0.2)
-        finally:
-            await ask.aclose()
-
-    async def assert_nothing_lost(
-        self, primary: tuple[str, int], figure: Figure, minimum: int = 100
-    ) -> None:
-        """Every acknowledged write reads back; the figure (docs/reliability.md) says how
-        many there were and the longest run of refused writes."""
-        reader = _client(self.modes_dir, primary, "swarmredis-admin")
-        try:
-            keys = list(self.acknowledged)
-            values = await reader.mget(keys)
-        finally:
-            await reader.aclose()
-        lost = [k for k, v in zip(keys, values, strict=True) if v != self.acknowledged[k].encode()]
-        figure.confirmed, figure.lost_confirmed = len(keys), len(lost)
-        figure.failed = self.refused
-        window = longest_error_window(self.failure_times)
-        figure.notes.append(f"longest run of refused writes {window:.1f} s")
-        record(figure)
-        assert len(self.acknowledged) > minimum
-        assert not lost, (
-            f"{len(lost)} of {len(keys)} acknowledged writes lost ({self.refused} refused)"
-        )
-
-
 @pytest.mark.anyio
 @pytest.mark.logs_on_failure(*(f"itr_sentinel-{i}" for i in (1, 2, 3)))
 async def test_users_rotate_replication_hands_the_primary_over_and_keeps_the_links(
@@ -262,8 +174,8 @@ async def test_users_rotate_replication_hands_the_primary_over_and_keeps_the_lin
     data = [by_alias[(f"itr-node-{k}", 6379)] for k in (1, 2, 3)]
     for endpoint in data:  # both passwords work; every node replicates with the new one
         for secret in (old, new):
-            await _auth(modes_dir, endpoint, "replication", secret)
-        admin = _client(modes_dir, endpoint, "swarmredis-admin")
+            await auth(modes_dir, endpoint, "replication", secret)
+        admin = node_client(modes_dir, endpoint, "swarmredis-admin")
         try:
             assert await admin.config_get("masterauth") == {"masterauth": new}
         finally:
@@ -279,19 +191,10 @@ async def test_users_rotate_replication_hands_the_primary_over_and_keeps_the_lin
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr
     for endpoint in data:
         with pytest.raises(redis.exceptions.AuthenticationError):
-            await _auth(modes_dir, endpoint, "replication", old)
-        await _auth(modes_dir, endpoint, "replication", new)
+            await auth(modes_dir, endpoint, "replication", old)
+        await auth(modes_dir, endpoint, "replication", new)
     code, report = status_json("itr", certs, swarm_lab.docker_host)
     assert code == 0, report["problems"]  # every replica linked (with the new password)
-
-
-async def _auth(modes_dir: Path, endpoint: tuple[str, int], user: str, secret: str) -> None:
-    """AUTH as ``user`` with ``secret`` over TLS (the admin's certificate); raises if refused."""
-    client = _client(modes_dir, endpoint, "swarmredis-admin")
-    try:
-        await client.execute_command("AUTH", user, secret)
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.anyio
@@ -300,7 +203,7 @@ async def test_deploy_gives_the_primary_role_back_after_a_failover(
     swarm_lab: SwarmLab, modes_dir: Path, replication: Path
 ) -> None:
     by_alias = endpoints("itr", modes_dir / "certs", swarm_lab.docker_host)
-    ask = _client(modes_dir, by_alias[("itr-sentinel-2", 6379)], "swarmredis-admin")
+    ask = node_client(modes_dir, by_alias[("itr-sentinel-2", 6379)], "swarmredis-admin")
 
     async def request_failover() -> None:
         for _ in range(60):  # NOGOODSLAVE until the Sentinel has fresh INFO of the replicas
@@ -344,6 +247,12 @@ async def test_deploy_gives_the_primary_role_back_after_a_failover(
     assert code == 0, report["problems"]
 
 
+def set_image(stack_file: Path, image: str) -> None:
+    data = yaml.safe_load(stack_file.read_text())
+    data["image"] = image
+    stack_file.write_text(yaml.safe_dump(data))
+
+
 def set_ratio(stack_file: Path, ratio: float) -> str:
     """Set resources.maxmemory_ratio in ``stack_file``; its resources.memory."""
     data = yaml.safe_load(stack_file.read_text())
@@ -378,13 +287,13 @@ async def test_live_maxmemory_change_restarts_nothing_and_sentinels_keep_quorum(
     after = swarm_lab.docker(1, "stack", "ps", "itr", "-q", "--filter", "desired-state=running")
     assert set(after.split()) == set(before.split())
     for k in (1, 2, 3):
-        admin = _client(modes_dir, by_alias[(f"itr-node-{k}", 6379)], "swarmredis-admin")
+        admin = node_client(modes_dir, by_alias[(f"itr-node-{k}", 6379)], "swarmredis-admin")
         try:
             got = await admin.config_get("maxmemory")
         finally:
             await admin.aclose()
         assert int(got["maxmemory"]) == wanted, k
-    ask = _client(modes_dir, by_alias[("itr-sentinel-3", 6379)], "swarmredis-admin")
+    ask = node_client(modes_dir, by_alias[("itr-sentinel-3", 6379)], "swarmredis-admin")
     try:
         assert "OK" in str(await ask.execute_command("SENTINEL", "CKQUORUM", "itr"))
     finally:
@@ -395,6 +304,106 @@ async def test_live_maxmemory_change_restarts_nothing_and_sentinels_keep_quorum(
         "resources.maxmemory_ratio set with CONFIG SET on every data node, no restart",
     )
     await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)], figure, minimum=20)
+    code, report = status_json("itr", certs, swarm_lab.docker_host)
+    assert code == 0, report["problems"]
+
+
+@pytest.mark.anyio
+@pytest.mark.logs_on_failure(*(f"itr_sentinel-{i}" for i in (1, 2, 3)))
+async def test_certs_rotate_ca_under_a_sentinel_aware_writer(
+    swarm_lab: SwarmLab, modes_dir: Path, replication: Path, tmp_path: Path
+) -> None:
+    """`certs rotate --ca` while a Sentinel-aware client writes: three rolling deploys (both
+    CAs trusted, leaves of the new CA, the new CA alone), the primary handed over before it
+    restarts in each. At the end every data node and every Sentinel serves a leaf of the new
+    CA, a client that holds only the old CA is refused, the old secrets are gone, the
+    Sentinels reach their quorum, and no acknowledged write is lost."""
+    certs = modes_dir / "certs"
+    store = certs / "itr"
+    by_alias = endpoints("itr", certs, swarm_lab.docker_host)
+    old_only = ClientFiles.of_store(store, "web").kept(tmp_path / "old-only")
+    writes = SentinelWriter(modes_dir, by_alias, by_alias[("itr-sentinel-1", 6379)], "session:ca")
+    rotate = ("certs", "rotate", str(replication), "--ca", "--certs-dir", str(certs))
+    result = await writes.during(
+        lambda: cli(*rotate, docker_host=swarm_lab.docker_host, timeout=900)
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert result.stdout.count("hand the primary role to node-2") == 3  # once per phase
+    new_ca = Path(shutil.copyfile(store / "ca.crt", tmp_path / "new-ca.crt"))
+    new_only = ClientFiles.of_store(store, "web").kept(tmp_path / "new-only")
+    old_ca_new_cert = ClientFiles.of_store(store, "web").kept(tmp_path / "old-ca", ca=old_only.ca)
+    old_cert_new_ca = old_only.kept(tmp_path / "old-cert", ca=new_ca)
+    for (alias, _), (host, port) in by_alias.items():  # data nodes and Sentinels
+        served = await anyio.to_thread.run_sync(served_certificate, host, port, new_only)
+        assert signed_by(served, new_ca), alias
+        with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
+            served_certificate(host, port, old_ca_new_cert)
+        with pytest.raises(ssl.SSLError, match=REFUSED):
+            ping_reply(host, port, old_cert_new_ca)
+    assert set(secret_versions(swarm_lab.docker_host, "itr").values()) == {1}
+    await _assert_quorum(modes_dir, by_alias)
+    figure = Figure(
+        "replication: certs rotate --ca under a Sentinel-aware writer",
+        "replication",
+        "trust both CAs, leaves of the new CA, the new CA alone: three rolls, failover first",
+    )
+    await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)], figure)
+    code, report = status_json("itr", certs, swarm_lab.docker_host)
+    assert code == 0, report["problems"]
+
+
+async def _assert_quorum(modes_dir: Path, by_alias: dict[tuple[str, int], tuple[str, int]]) -> None:
+    for k in (1, 2, 3):
+        ask = node_client(modes_dir, by_alias[(f"itr-sentinel-{k}", 6379)], "swarmredis-admin")
+        try:
+            assert "OK" in str(await ask.execute_command("SENTINEL", "CKQUORUM", "itr")), k
+        finally:
+            await ask.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.logs_on_failure(*(f"itr_sentinel-{i}" for i in (1, 2, 3)))
+async def test_image_change_under_a_sentinel_aware_writer(
+    swarm_lab: SwarmLab, modes_dir: Path, replication: Path
+) -> None:
+    """An image change (a second tag of the lab image): checked on every host first, then
+    every data node and Sentinel restarts on it, the primary after a handover, which it
+    takes back at the end; the Sentinels reach their quorum and no acknowledged write is
+    lost."""
+    for k in (1, 2, 3):
+        await anyio.to_thread.run_sync(
+            lambda k=k: swarm_lab.docker(k, "tag", "redis:7.0", NEXT_IMAGE)
+        )
+    set_image(replication, NEXT_IMAGE)
+    certs = modes_dir / "certs"
+    by_alias = endpoints("itr", certs, swarm_lab.docker_host)
+    writes = SentinelWriter(modes_dir, by_alias, by_alias[("itr-sentinel-2", 6379)], "session:img")
+    result = await writes.during(
+        lambda: cli(
+            "deploy", str(replication), "--certs-dir", str(certs), docker_host=swarm_lab.docker_host
+        )
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert f"{NEXT_IMAGE}: redis-server 7 on 3 host(s)" in result.stdout  # probed first
+    assert result.stdout.count("hand the primary role to node-2") == 1
+    assert "primary again (was node-2)" in result.stdout
+    images = swarm_lab.docker(
+        1,
+        "service",
+        "ls",
+        "--filter",
+        "label=com.docker.stack.namespace=itr",
+        "--format",
+        "{{.Image}}",
+    )
+    assert set(images.split()) == {NEXT_IMAGE}
+    await _assert_quorum(modes_dir, by_alias)
+    figure = Figure(
+        "replication: image change under a Sentinel-aware writer",
+        "replication",
+        f"image: {NEXT_IMAGE}, checked on every host, then rolled node by node, failover first",
+    )
+    await writes.assert_nothing_lost(by_alias[("itr-node-1", 6379)], figure)
     code, report = status_json("itr", certs, swarm_lab.docker_host)
     assert code == 0, report["problems"]
 

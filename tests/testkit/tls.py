@@ -58,6 +58,11 @@ class ClientFiles:
         return context
 
 
+# A node refuses the old CA's client: Redis 7.0 logs "certificate verify failed" and closes
+# the connection, which the client sees as an EOF on its first read (or as alert "unknown ca")
+REFUSED = r"unknown ca|EOF occurred in violation of protocol"
+
+
 def served_certificate(
     host: str, port: int, files: ClientFiles, timeout_s: float = 5
 ) -> x509.Certificate:
