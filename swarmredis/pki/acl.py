@@ -112,17 +112,20 @@ MIGRATION_USER = AclUser(
     commands=("+select", "+restore-asking"),
     purpose="slot moves (MIGRATE AUTH2 on the target)",
 )
-# A metrics exporter, without keys or channels. Left out on purpose:
-# CONFIG GET (it returns masterauth in clear text) and SLOWLOG GET (it shows
-# the arguments, i.e. data, of slow commands); SLOWLOG LEN is enough for metrics.
+# A metrics exporter, without keys or channels: what `swarmredis metrics` reads (the
+# probe of `status`: INFO, ROLE, the cluster's view). Left out on purpose: CONFIG GET (it
+# returns masterauth in clear text) and SLOWLOG GET (it shows the arguments, i.e. data,
+# of slow commands); SLOWLOG LEN is enough for metrics.
 MONITOR_USER = AclUser(
     MONITOR,
     commands=(
         "+ping",
         "+info",
+        "+role",
         "+client|list",
         "+client|setname",
         "+cluster|info",
+        "+cluster|myid",
         "+cluster|nodes",
         "+latency|latest",
         "+slowlog|len",
@@ -159,6 +162,21 @@ SENTINEL_PEER_USER = AclUser(
     channels=(SENTINEL_HELLO,),
     commands=("+ping", "+publish", "+client|setname", "+sentinel|is-master-down-by-addr"),
     purpose="sentinels talking to each other",
+)
+# The metrics exporter on the Sentinels: their view of the primary, replicas and quorum.
+SENTINEL_MONITOR_USER = AclUser(
+    MONITOR,
+    commands=(
+        "+ping",
+        "+info",
+        "+role",
+        "+client|setname",
+        "+sentinel|master",
+        "+sentinel|replicas",
+        "+sentinel|ckquorum",
+    ),
+    client_cert=True,
+    purpose="metrics exporter on the sentinels (read-only)",
 )
 # What an application needs from sentinels: find the primary, follow failovers.
 _DISCOVERY = (
@@ -241,7 +259,7 @@ def sentinel_side_users(stack_users: Sequence[AclUser]) -> tuple[AclUser, ...]:
         AclUser(u.name, channels=("+switch-master",), commands=_DISCOVERY, purpose=u.purpose)
         for u in stack_users
     ]
-    return _unique((DEFAULT_USER, ADMIN_USER, SENTINEL_PEER_USER, *apps))
+    return _unique((DEFAULT_USER, ADMIN_USER, SENTINEL_PEER_USER, SENTINEL_MONITOR_USER, *apps))
 
 
 def _unique(users: Iterable[AclUser]) -> tuple[AclUser, ...]:

@@ -137,7 +137,7 @@ def test_auth_snippets() -> None:
     assert acl.replication_auth("pw") == "masteruser replication\nmasterauth pw\n"
     app = acl.stack_user("app", [], [], ["+ping"])
     side = acl.sentinel_side_users([app])
-    assert [u.name for u in side] == ["default", "swarmredis-admin", "sentinel", "app"]
+    assert [u.name for u in side] == ["default", "swarmredis-admin", "sentinel", "monitor", "app"]
     text = acl.sentinel_auth("acme", "spw", acl.render_users(side, passwords_for(side)))
     lines = text.splitlines()
     assert lines[:4] == [
@@ -147,6 +147,9 @@ def test_auth_snippets() -> None:
         "sentinel sentinel-pass spw",
     ]
     assert lines[4] == "user default off resetpass resetkeys resetchannels -@all"
-    app_line = lines[7]
+    app_line = lines[8]
     assert "+sentinel|get-master-addr-by-name" in app_line and "&+switch-master" in app_line
     assert "~" not in app_line  # sentinels hold no keys
+    monitor_line = lines[7]  # metrics: the Sentinel's view, nothing that changes it
+    assert monitor_line.startswith("user monitor on #") and "+sentinel|ckquorum" in monitor_line
+    assert "+sentinel|failover" not in monitor_line and "+sentinel|set" not in monitor_line
