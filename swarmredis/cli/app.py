@@ -8,6 +8,7 @@ from swarmredis import __version__
 from swarmredis.cli import (
     certs_cmd,
     deploy_cmd,
+    metrics_cmd,
     nodes_cmd,
     plan_cmd,
     rm_cmd,
@@ -46,7 +47,16 @@ def _root(
     """Deploy and operate secure, multi-host Redis on Docker Swarm."""
 
 
-for module in (nodes_cmd, plan_cmd, deploy_cmd, status_cmd, rm_cmd, users_cmd, certs_cmd):
+for module in (
+    nodes_cmd,
+    plan_cmd,
+    deploy_cmd,
+    status_cmd,
+    metrics_cmd,
+    rm_cmd,
+    users_cmd,
+    certs_cmd,
+):
     module.register(app)
 
 

@@ -14,7 +14,8 @@ import anyio
 from swarmredis.constants import DEFAULT_CONCURRENCY, NODE_TIMEOUT_S
 from swarmredis.engine.events import Reporter, silent
 from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles
-from swarmredis.pki.material import load_admin_credentials
+from swarmredis.pki import acl
+from swarmredis.pki.material import load_client_credentials
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.tasks import Placed
 
@@ -58,7 +59,12 @@ class RunContext:
 def admin_access(store: CertStore, timeout: float = NODE_TIMEOUT_S) -> RedisAccess:
     """How the engine logs in to every node: the admin client certificate and password
     (reads files: call it in a worker thread)."""
-    creds = load_admin_credentials(store)
+    return client_access(store, acl.ADMIN, timeout)
+
+
+def client_access(store: CertStore, user: str, timeout: float = NODE_TIMEOUT_S) -> RedisAccess:
+    """How ``user`` logs in to every node (reads files: call it in a worker thread)."""
+    creds = load_client_credentials(store, user)
     return RedisAccess(
         TLSClientFiles(ca=creds.ca_path, cert=creds.cert_path, key=creds.key_path),
         Credentials(creds.username, creds.password),

@@ -22,7 +22,7 @@ from swarmredis.pki.manage import (
     store_status,
 )
 from swarmredis.pki.material import (
-    AdminCredentials,
+    ClientCredentials,
     build_material,
     load_admin_credentials,
     stack_pki,
@@ -34,10 +34,10 @@ from swarmredis.pki.store import CertStore, resolve_base
 
 __all__ = [
     "AclUser",
-    "AdminCredentials",
     "CertInfo",
     "CertKey",
     "CertStore",
+    "ClientCredentials",
     "IssueReport",
     "KeyType",
     "LeafCheck",

@@ -87,8 +87,8 @@ def build_material(
 
 
 @dataclass(frozen=True)
-class AdminCredentials:
-    """How the engine logs in to every node: TLS files and the admin password."""
+class ClientCredentials:
+    """How a client user logs in to every node: TLS files and its password."""
 
     ca_path: Path
     cert_path: Path
@@ -97,13 +97,18 @@ class AdminCredentials:
     password: str = field(repr=False)
 
 
-def load_admin_credentials(store: CertStore) -> AdminCredentials:
+def load_admin_credentials(store: CertStore) -> ClientCredentials:
     """The engine's credentials from the store; ``PKIError`` naming what is missing."""
-    user = acl.ADMIN
+    return load_client_credentials(store, acl.ADMIN)
+
+
+def load_client_credentials(store: CertStore, user: str) -> ClientCredentials:
+    """A client user's TLS files and password from the store (``PKIError`` naming what
+    is missing): the engine's own, or the ``monitor`` user's for metrics."""
     for path in (store.ca_bundle, store.client_cert(user)):
         store.read(path)
     store.read_secret(store.client_key(user))
-    return AdminCredentials(
+    return ClientCredentials(
         ca_path=store.ca_bundle,
         cert_path=store.client_cert(user),
         key_path=store.client_key(user),

@@ -139,6 +139,12 @@ async def stack_targets(gateway: DockerGateway, stack: str) -> list[HealthTarget
     return await _targets(gateway, stack, await require_stack(gateway, stack))
 
 
+async def stack_view(gateway: DockerGateway, stack: str) -> tuple[Mode, list[HealthTarget]]:
+    """The running stack's mode, and every node and Sentinel as the engine dials it."""
+    services = await require_stack(gateway, stack)
+    return stack_mode(services), await _targets(gateway, stack, services)
+
+
 async def _targets(
     gateway: DockerGateway, stack: str, services: Sequence[Mapping[str, Any]]
 ) -> list[HealthTarget]:

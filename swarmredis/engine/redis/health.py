@@ -32,19 +32,40 @@ async def check_health(
 
     ``master_name`` is the Sentinel master name (replication mode; default: ``stack``).
     """
-    name = master_name or stack or "mymaster"
+    probes = await probe_all(
+        mode,
+        targets,
+        access,
+        master_name=master_name or stack or "mymaster",
+        node_timeout=node_timeout,
+        limiter=limiter,
+    )
+    report = assess(mode, probes)
+    report.stack = stack
+    return report
+
+
+async def probe_all(
+    mode: Judging,
+    targets: Sequence[HealthTarget],
+    access: RedisAccess,
+    *,
+    master_name: str,
+    node_timeout: float = NODE_TIMEOUT_S,
+    limiter: anyio.CapacityLimiter | None = None,
+    settings: bool = True,
+) -> list[Probe]:
+    """Every target's probe, concurrently; ``settings``: read the settings the mode's
+    rules check (``CONFIG GET``, which a user without it, e.g. ``monitor``, leaves out)."""
 
     async def one(target: HealthTarget) -> Probe:
         return await probe(
             target,
             access,
             cluster=mode.reads_cluster,
-            master_name=name,
+            master_name=master_name,
             node_timeout=node_timeout,
-            settings=mode.settings,
+            settings=mode.settings if settings else (),
         )
 
-    probes = await fan_out(targets, one, limiter=bounded(limiter))
-    report = assess(mode, probes)
-    report.stack = stack
-    return report
+    return await fan_out(targets, one, limiter=bounded(limiter))

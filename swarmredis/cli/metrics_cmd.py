@@ -1,0 +1,79 @@
+"""`swarmredis metrics`: the stack's metrics for Prometheus, over HTTP or once to stdout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from swarmredis.cli.certs_cmd import STACK_FILE, open_stack
+from swarmredis.cli.common import (
+    CERTS_DIR_OPTION,
+    DOCKER_HOST_OPTION,
+    Command,
+    UsageError,
+    console,
+    flag,
+    run,
+)
+
+DEFAULT_LISTEN = "127.0.0.1:9650"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``ADDR:PORT`` (``[v6]:PORT`` too) -> (address, port); UsageError naming the flag."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(
+            f"--listen {text!r}: expected ADDRESS:PORT, e.g. 0.0.0.0:9650 or 127.0.0.1:0"
+        )
+    return host, int(port)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `metrics` to the app."""
+
+    @app.command("metrics", cls=Command)
+    def metrics_command(
+        stack_file: Path = STACK_FILE,
+        listen: str = typer.Option(
+            DEFAULT_LISTEN, "--listen", help="ADDRESS:PORT to serve /metrics on (port 0: any)."
+        ),
+        once: bool = flag("--once", help="Print one scrape to stdout and exit (textfile use)."),
+        scrape_timeout: float = typer.Option(
+            5.0, "--scrape-timeout", min=1.0, help="Seconds a scrape may take."
+        ),
+        docker_host: str | None = DOCKER_HOST_OPTION,
+        certs_dir: Path = CERTS_DIR_OPTION,
+    ) -> None:
+        """Serve the stack's metrics for Prometheus, scraped as the `monitor` user: every
+        node's state, roles, memory, traffic, replication, the cluster, certificate expiry."""
+        host, port = parse_listen(listen)
+
+        async def body() -> None:
+            from swarmredis.engine.flows.metrics import open_exporter
+            from swarmredis.gateway.docker import DockerGateway
+
+            store, pki = open_stack(stack_file, certs_dir)
+            async with DockerGateway.connect(docker_host) as gateway:
+                exporter = await open_exporter(gateway, store, pki, scrape_timeout)
+                if once:
+                    sys.stdout.buffer.write(await exporter.exposition())
+                    sys.stdout.flush()
+                    return
+                from swarmredis.gateway.http import serve
+
+                def ready(bound_host: str, bound_port: int) -> None:
+                    console.print(
+                        f"serving the metrics of {exporter.stack} on"
+                        f" http://{bound_host}:{bound_port}/metrics (Ctrl-C stops)"
+                    )
+
+                await serve(host, port, exporter.handle, ready=ready)
+
+        try:
+            run(body)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None

@@ -1,0 +1,115 @@
+"""`swarmredis metrics` on real local servers: the monitor user reads every node and
+Sentinel (the probe of `status`, without CONFIG), the verdict and the INFO become metric
+families, and Prometheus's own text parser reads the exposition back. A stopped node is
+`swarmredis_node_up 0` and the scrape still answers within its timeout."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import anyio
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from swarmredis.engine.context import client_access
+from swarmredis.engine.flows.metrics import NODE_SHARE, render
+from swarmredis.engine.modes.cluster.bootstrap import bootstrap_cluster
+from swarmredis.engine.modes.registry import mode_for
+from swarmredis.engine.modes.replication.bootstrap import bootstrap_replication
+from swarmredis.engine.redis.health import probe_all
+from swarmredis.engine.redis.metrics import Scrape
+from swarmredis.engine.redis.verdict import HealthTarget, assess
+from swarmredis.gateway.redis import RedisAccess
+from swarmredis.pki import acl
+from swarmredis.pki.manage import store_status
+from swarmredis.pki.material import stack_pki
+from swarmredis.pki.store import CertStore
+
+from .product import CLUSTER, MASTER_NAME, REPLICATION, STACK
+from .servers import Lab, cluster_members
+from .test_replication import start, targets
+
+pytestmark = pytest.mark.anyio
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(
+    mode: str, found: list[HealthTarget], store: CertStore, timeout_s: float = 4.0
+) -> Samples:
+    """One scrape as `metrics` makes it, parsed back by prometheus_client's parser."""
+    monitor = client_access(store, acl.MONITOR, timeout=timeout_s * NODE_SHARE)
+    started = time.monotonic()
+    with anyio.fail_after(timeout_s):
+        probes = await probe_all(
+            mode_for(mode),
+            found,
+            monitor,
+            master_name=MASTER_NAME,
+            node_timeout=timeout_s * NODE_SHARE,
+            settings=False,
+        )
+    report = assess(mode_for(mode), probes)
+    stack = REPLICATION if mode == "replication" else CLUSTER
+    now = datetime.now(UTC)
+    certificates = store_status(store, stack_pki(stack), now=now)
+    text = render(Scrape(STACK, report, probes, certificates, now, time.monotonic() - started))
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: Samples, metric: str, **labels: str) -> float:
+    """The one sample of ``metric`` whose labels include ``labels``."""
+    found = [
+        v for (n, ls), v in samples.items() if n == metric and labels.items() <= dict(ls).items()
+    ]
+    assert len(found) == 1, (metric, labels, found)
+    return found[0]
+
+
+async def test_replication_metrics_and_a_stopped_replica(
+    lab: Lab, access: RedisAccess, store: CertStore
+) -> None:
+    primary, replicas, sentinels = start(lab)
+    await bootstrap_replication(
+        primary, replicas, sentinels, access, master_name=MASTER_NAME, wait_timeout=30
+    )
+    found = targets(primary, replicas, sentinels)
+    samples = await scrape("replication", found, store)
+    for target in found:
+        assert value(samples, "swarmredis_node_up", node=target.name) == 1.0, target.name
+    assert value(samples, "swarmredis_node_role", node="node-1", role="primary") == 1.0
+    assert value(samples, "swarmredis_node_role_as_planned", node="node-2") == 1.0
+    assert value(samples, "swarmredis_replica_link_up", node="node-2") == 1.0
+    assert value(samples, "swarmredis_connected_replicas", node="node-1") == 2.0
+    assert value(samples, "swarmredis_sentinel_quorum_ok", node="sentinel-1") == 1.0
+    assert value(samples, "swarmredis_stack_status", status="healthy") == 1.0
+    assert value(samples, "swarmredis_primaries_without_linked_replica") == 0.0
+    assert value(samples, "swarmredis_memory_max_bytes", node="node-1") == 64 * 2**20
+    assert value(samples, "swarmredis_commands_processed_total", node="node-1") > 0
+    days = value(samples, "swarmredis_certificate_expiry_seconds", kind="node", name="node-1")
+    assert 80 * 86400 < days <= 90 * 86400  # a leaf of 90 days, issued for this run
+
+    lab.processes[replicas[0].name].stop()
+    samples = await scrape("replication", found, store)  # answers within its timeout
+    assert value(samples, "swarmredis_node_up", node=replicas[0].name) == 0.0
+    assert value(samples, "swarmredis_node_up", node="node-1") == 1.0
+    assert value(samples, "swarmredis_stack_status", status="degraded") == 1.0
+    assert not [k for k in samples if k[0] == "swarmredis_keys" and ("node", "node-2") in k[1]]
+
+
+async def test_cluster_metrics(lab: Lab, access: RedisAccess, store: CertStore) -> None:
+    members = cluster_members(lab.cluster())
+    await bootstrap_cluster(members, access, wait_timeout=30)
+    found = [HealthTarget(m.name, m.endpoint, m.role, primary=m.primary) for m in members]
+    samples = await scrape("cluster", found, store)
+    assert value(samples, "swarmredis_cluster_state_ok") == 1.0
+    assert value(samples, "swarmredis_cluster_slots", state="ok") == 16384
+    assert value(samples, "swarmredis_cluster_known_nodes") == 6
+    assert value(samples, "swarmredis_stack_status", status="healthy") == 1.0, samples
+    primaries = [m.name for m in members if m.role == "primary"]
+    for name in primaries:
+        assert value(samples, "swarmredis_node_role", node=name, role="primary") == 1.0
