@@ -4,7 +4,8 @@ log() { printf '\n==> %s\n' "$*" >&2; }
 setup_packages() {
   local missing=()
   for pair in dockerd:docker.io redis-server:redis-server redis-cli:redis-tools ip:iproute2 \
-              iptables:iptables openssl:openssl nsenter:util-linux ps:procps; do
+              iptables:iptables openssl:openssl nsenter:util-linux ps:procps \
+              promtool:prometheus; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
@@ -14,6 +15,8 @@ setup_packages() {
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [ -x /etc/init.d/redis-server ]; then /etc/init.d/redis-server stop >/dev/null 2>&1 || true; fi
+  # prometheus: promtool checks the shipped alert rules; the lab test runs its own server
+  if [ -x /etc/init.d/prometheus ]; then /etc/init.d/prometheus stop >/dev/null 2>&1 || true; fi
 }
 
 setup_venv() {

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,14 +20,16 @@ import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio.cluster import RedisCluster
-from testkit import eventually_sync
+from testkit import eventually_sync, free_port
 from testkit.tls import client_context, handshake_and_ping, redis_client
 
 from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
 from .helpers import FAST_UPDATE, NEXT_IMAGE, DeployedStack, cli, password, stack_copy
 from .helpers import cluster_client as shared_cluster_client
+from .prometheus import api, instant, prometheus_server
 from .underload import longest_error_window, run_under_a_writer
 
 STACK = "itc"
@@ -460,3 +464,96 @@ def test_published_port_is_tls(cluster: Deployed) -> None:
             answer = b"<reset>"
     # plain text: the TLS listener closes the connection without a reply (a timeout fails)
     assert answer in (b"<reset>", b"")
+
+
+def scrape(port: int, timeout_s: float) -> dict[tuple[str, str], float]:
+    """GET /metrics, read with Prometheus's own parser: (metric, node) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as page:
+        text = page.read().decode()
+    return {
+        (sample.name, sample.labels.get("node", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if "role" not in sample.labels and "status" not in sample.labels
+    }
+
+
+def test_metrics_endpoint_shows_a_stopped_node_down_within_the_scrape_timeout(
+    cluster: Deployed, tmp_path: Path
+) -> None:
+    """`swarmredis metrics --listen` serves /metrics as the monitor user: six nodes up, the
+    cluster ok with every slot. A real Prometheus scrapes it and evaluates the shipped
+    alert rules (all healthy). With one replica's service scaled to 0, a scrape still
+    answers within the scrape timeout and shows that node `swarmredis_node_up 0`, the others
+    1, and Prometheus's SwarmRedisNodeDown alert is pending for it. (Last in the module:
+    the stack stays so.)"""
+    port = free_port()
+    args = ["metrics", str(cluster.stack_file), "--listen", f"127.0.0.1:{port}"]
+    args += ["--scrape-timeout", "4", "--certs-dir", str(cluster.certs)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "swarmredis", *args, "--docker-host", cluster.lab.docker_host],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        found: dict[tuple[str, str], float] = {}
+
+        def answers() -> bool:
+            try:
+                found.update(scrape(port, 5))
+            except OSError:  # not listening yet
+                return False
+            return True
+
+        eventually_sync(answers, 30, "the metrics endpoint answering")
+        names = [f"node-{i}" for i in range(1, 7)]
+        assert [found[("swarmredis_node_up", n)] for n in names] == [1.0] * 6
+        assert found[("swarmredis_cluster_state_ok", "")] == 1.0
+        assert found[("swarmredis_cluster_known_nodes", "")] == 6
+        assert found[("swarmredis_stack_problems", "")] == 0
+        with prometheus_server(tmp_path / "prometheus", f"127.0.0.1:{port}") as prometheus:
+            _scraped_by_prometheus(prometheus, names)
+            _, report = cluster.status()
+            replica = next(n["name"] for n in report["nodes"] if n["role"] == "replica")
+            cluster.lab.docker(1, "service", "scale", f"{STACK}_{replica}=0")
+            stopped = scrape(port, 5)  # the scrape timeout is 4 s
+            assert stopped[("swarmredis_node_up", replica)] == 0.0
+            up = [stopped[("swarmredis_node_up", n)] for n in names if n != replica]
+            assert up == [1.0] * 5
+            eventually_sync(
+                lambda: _alerting(prometheus, "SwarmRedisNodeDown") == {replica},
+                30,
+                f"Prometheus's SwarmRedisNodeDown alert for {replica}",
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _scraped_by_prometheus(prometheus: str, names: list[str]) -> None:
+    """Prometheus scrapes the exporter (its own `up` 1), stores six nodes up, and has
+    evaluated every shipped rule without error."""
+
+    def scraped() -> bool:
+        try:
+            return instant(prometheus, "swarmredis_node_up") == dict.fromkeys(names, 1.0)
+        except OSError:  # Prometheus still starting
+            return False
+
+    eventually_sync(scraped, 60, "Prometheus storing six nodes up")
+    assert instant(prometheus, 'up{job="swarmredis"}') == {"": 1.0}
+
+    def rules_evaluated() -> bool:
+        groups = api(prometheus, "rules")["groups"]
+        health = {rule["name"]: rule["health"] for g in groups for rule in g["rules"]}
+        assert "err" not in health.values(), health
+        return len(health) == 12 and set(health.values()) == {"ok"}
+
+    eventually_sync(rules_evaluated, 30, "every alert rule evaluated")
+
+
+def _alerting(prometheus: str, name: str) -> set[str]:
+    """The nodes an alert is pending or firing for."""
+    alerts = api(prometheus, "alerts")["alerts"]
+    return {a["labels"].get("node", "") for a in alerts if a["labels"]["alertname"] == name}

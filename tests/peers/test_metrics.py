@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import anyio
 import pytest
@@ -20,6 +21,7 @@ from swarmredis.engine.modes.replication.bootstrap import bootstrap_replication
 from swarmredis.engine.redis.health import probe_all
 from swarmredis.engine.redis.metrics import Scrape
 from swarmredis.engine.redis.verdict import HealthTarget, assess
+from swarmredis.gateway.http import Response, serve
 from swarmredis.gateway.redis import RedisAccess
 from swarmredis.pki import acl
 from swarmredis.pki.manage import store_status
@@ -113,3 +115,45 @@ async def test_cluster_metrics(lab: Lab, access: RedisAccess, store: CertStore) 
     primaries = [m.name for m in members if m.role == "primary"]
     for name in primaries:
         assert value(samples, "swarmredis_node_role", node=name, role="primary") == 1.0
+
+
+async def test_http_server_answers_get_and_refuses_the_rest() -> None:
+    """gateway/http.py: GET and HEAD reach the handler, other methods get 405, a request
+    that never ends gets nothing; the server keeps serving."""
+    bound: list[int] = []
+
+    async def handle(path: str) -> Response:
+        if path == "/metrics":
+            return Response(200, "text/plain", b"ok\n")
+        return Response(404, "text/plain", b"no\n")
+
+    async def ask(raw: bytes) -> bytes:
+        async with await anyio.connect_tcp("127.0.0.1", bound[0]) as stream:
+            await stream.send(raw)
+            reply = b""
+            with anyio.fail_after(5):
+                try:
+                    while True:
+                        reply += await stream.receive()
+                except anyio.EndOfStream:
+                    return reply
+
+    listening = anyio.Event()
+
+    def ready(_host: str, port: int) -> None:
+        bound.append(port)
+        listening.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(partial(serve, "127.0.0.1", 0, handle, ready=ready))
+        with anyio.fail_after(5):
+            await listening.wait()
+        ok = await ask(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert ok.startswith(b"HTTP/1.1 200 OK\r\n") and ok.endswith(b"\r\n\r\nok\n")
+        assert b"Content-Length: 3\r\n" in ok
+        assert (await ask(b"GET /other HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 404 ")
+        assert (await ask(b"POST /metrics HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 405 ")
+        head = await ask(b"HEAD /metrics HTTP/1.1\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
+        assert (await ask(b"GET /metrics HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
+        group.cancel_scope.cancel()

@@ -113,3 +113,17 @@ def test_json_output_is_plain_json(capsys: pytest.CaptureFixture[str]) -> None:
 
     print_json({"b": 1, "a": [1, 2]})
     assert json.loads(capsys.readouterr().out) == {"a": [1, 2], "b": 1}
+
+
+@pytest.mark.parametrize("listen", ["9650", ":9650", "0.0.0.0:port", "127.0.0.1:70000"])
+def test_metrics_listen_must_be_an_address_and_a_port(listen: str) -> None:
+    result = runner.invoke(app, ["metrics", "stacks/cluster.yaml", "--listen", listen])
+    assert result.exit_code == 4, result.output
+    assert f"--listen {listen!r}: expected ADDRESS:PORT" in result.output
+
+
+def test_metrics_listen_takes_ipv6_in_brackets() -> None:
+    from swarmredis.cli.metrics_cmd import parse_listen
+
+    assert parse_listen("[::1]:9650") == ("::1", 9650)
+    assert parse_listen("0.0.0.0:0") == ("0.0.0.0", 0)
