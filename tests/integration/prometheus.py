@@ -19,6 +19,13 @@ from testkit import free_port
 from .helpers import ROOT
 
 RULES = ROOT / "docs" / "monitoring" / "alerts.yml"
+DASHBOARD = ROOT / "docs" / "monitoring" / "grafana-dashboard.json"
+
+
+def dashboard_queries(stack: str) -> list[str]:
+    """The PromQL of every panel of the shipped Grafana dashboard, for ``stack``."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [t["expr"].replace("$stack", stack) for p in panels for t in p["targets"]]
 
 
 @contextmanager
@@ -63,6 +70,10 @@ def api(base: str, path: str, **params: str) -> Any:
 
 
 def instant(base: str, promql: str) -> dict[str, float]:
-    """An instant query: node label (or "") -> value."""
+    """An instant query: node (or name, status, or "") -> value."""
     result = api(base, "query", query=promql)["result"]
-    return {r["metric"].get("node", ""): float(r["value"][1]) for r in result}
+    return {_key(r["metric"]): float(r["value"][1]) for r in result}
+
+
+def _key(labels: dict[str, str]) -> str:
+    return labels.get("node") or labels.get("name") or labels.get("status") or ""

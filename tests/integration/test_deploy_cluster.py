@@ -29,7 +29,7 @@ from .conftest import SwarmLab
 from .faults import Figure, count_cluster_losses, record
 from .helpers import FAST_UPDATE, NEXT_IMAGE, DeployedStack, cli, password, stack_copy
 from .helpers import cluster_client as shared_cluster_client
-from .prometheus import api, instant, prometheus_server
+from .prometheus import api, dashboard_queries, instant, prometheus_server
 from .underload import longest_error_window, run_under_a_writer
 
 STACK = "itc"
@@ -551,6 +551,11 @@ def _scraped_by_prometheus(prometheus: str, names: list[str]) -> None:
         return len(health) == 12 and set(health.values()) == {"ok"}
 
     eventually_sync(rules_evaluated, 30, "every alert rule evaluated")
+
+    def panels_answer() -> bool:  # every query of the shipped Grafana dashboard has data
+        return all(instant(prometheus, query) for query in dashboard_queries(STACK))
+
+    eventually_sync(panels_answer, 30, "every panel of docs/monitoring/grafana-dashboard.json")
 
 
 def _alerting(prometheus: str, name: str) -> set[str]:

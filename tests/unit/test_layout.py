@@ -34,6 +34,7 @@ PURE = sorted(
         "engine/redis/replies.py",
         "engine/redis/facts.py",
         "engine/redis/verdict.py",
+        "engine/redis/metrics.py",
         "engine/modes/base.py",
         "engine/modes/cluster/members.py",
         "engine/modes/cluster/moves.py",
