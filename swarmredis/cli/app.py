@@ -8,6 +8,7 @@ from swarmredis import __version__
 from swarmredis.cli import (
     certs_cmd,
     deploy_cmd,
+    logs_cmd,
     metrics_cmd,
     nodes_cmd,
     plan_cmd,
@@ -53,6 +54,7 @@ for module in (
     deploy_cmd,
     status_cmd,
     metrics_cmd,
+    logs_cmd,
     rm_cmd,
     users_cmd,
     certs_cmd,

@@ -151,9 +151,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _watch(once: Callable[[], HealthReport], interval: float, as_json: bool) -> HealthReport:
-    """Check every ``interval`` seconds until Ctrl-C: a live table, or one JSON line a check."""
+    """Check every ``interval`` seconds until Ctrl-C: a live table on a terminal, else (or
+    with ``--json``) one JSON line a check."""
     report = once()
-    if as_json:
+    if as_json or not console.is_terminal:
         try:
             while True:
                 print_json_line(report.to_dict())

@@ -7,6 +7,7 @@ few calls the engine needs. Nothing outside ``gateway/`` imports aiodocker.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections import Counter
@@ -195,10 +196,57 @@ class DockerGateway:
                 raw = await response.read()
         return [line for line in demux_log_stream(raw).splitlines() if line.strip()][-lines:]
 
+    async def service_logs(
+        self, service_id: str, *, since: float | None, tail: int | None, follow: bool
+    ) -> AsyncIterator[str]:
+        """A service's log lines, each ``<RFC 3339 time> <task details> <text>``, from every
+        task and host (``GET /services/{id}/logs``, timestamps and details on). Without
+        ``follow`` the whole read is bounded by the client's timeout; with it, lines come
+        as they are written until the caller stops reading."""
+        params = {"stdout": "1", "stderr": "1", "timestamps": "1", "details": "1"}
+        params["follow"] = "1" if follow else "0"
+        params["tail"] = "all" if tail is None else str(tail)
+        if since is not None:
+            params["since"] = f"{since:.6f}"
+        self.calls["GET"] += 1
+        what = f"GET /services/{service_id}/logs"
+        with self._mapped(what):
+            if not follow:
+                with anyio.fail_after(self._timeout):
+                    async with self._client._query(
+                        f"services/{service_id}/logs", params=params
+                    ) as response:
+                        raw = await response.read()
+                for line in demux_log_stream(raw).splitlines():
+                    yield line
+                return
+            async with self._client._query(
+                f"services/{service_id}/logs", params=params, timeout=None
+            ) as response:
+                async for line in _frames(response.content):
+                    yield line
+
     async def images(self) -> RawList:
         """Images on this engine (only this host; other hosts' images are not visible)."""
         result: RawList = await self._call("GET", "images/json")
         return result
+
+
+async def _frames(content: aiohttp.StreamReader) -> AsyncIterator[str]:
+    """Lines of a multiplexed log stream, as its frames arrive (8-byte headers: stream,
+    three zero bytes, a big-endian size)."""
+    pending = b""
+    while True:
+        try:
+            header = await content.readexactly(8)
+            pending += await content.readexactly(int.from_bytes(header[4:8], "big"))
+        except asyncio.IncompleteReadError:
+            break
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
 
 
 def demux_log_stream(raw: bytes) -> str:

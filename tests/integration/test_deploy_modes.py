@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +58,17 @@ def replication(swarm_lab: SwarmLab, modes_dir: Path) -> Iterator[Path]:
     yield from _deploy(
         swarm_lab,
         modes_dir,
-        stack_copy(modes_dir, "replication", "itr", 7400, update=FAST_UPDATE),
+        # a restarted replica's full sync starts at once, not after the 5 s Redis waits
+        # for more replicas to share a diskless transfer: each roll here restarts one at a
+        # time (15 data node restarts in this module)
+        stack_copy(
+            modes_dir,
+            "replication",
+            "itr",
+            7400,
+            update=FAST_UPDATE,
+            config={"maxmemory-policy": "volatile-lru", "repl-diskless-sync-delay": 0},
+        ),
         "itr",
     )
 
@@ -139,6 +151,84 @@ def test_replication_redeploy_is_a_noop(
     # nothing sent that changes anything: no Docker request but GETs, no Redis write
     assert result["writes"] == {"docker": 0, "redis": 0}, result
     assert set(result["docker_calls"]) == {"GET"}, result["docker_calls"]
+
+
+def test_logs_merge_every_node_and_sentinel_in_time_order(
+    swarm_lab: SwarmLab, replication: Path
+) -> None:
+    """`swarmredis logs STACK`: the lines of all six services, each with its node and the
+    host its task ran on, in time order; `logs STACK NODE` only that node's."""
+    every = cli("logs", "itr", "--since", "1h", "--json", docker_host=swarm_lab.docker_host)
+    assert every.returncode == 0, every.stderr
+    lines = [json.loads(line) for line in every.stdout.splitlines()]
+    assert {line["node"] for line in lines} == {
+        *(f"node-{i}" for i in (1, 2, 3)),
+        *(f"sentinel-{i}" for i in (1, 2, 3)),
+    }
+    assert [line["time"] for line in lines] == sorted(line["time"] for line in lines)
+    hosts = {line["host"] for line in lines}
+    assert hosts <= {"lab-h1", "lab-h2", "lab-h3"}, hosts
+    assert any("Ready to accept connections" in line["text"] for line in lines)
+    one = cli("logs", str(replication), "node-2", "--tail", "5", docker_host=swarm_lab.docker_host)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout and all(" node-2@lab-h" in line for line in one.stdout.splitlines())
+    missing = cli("logs", "itr", "node-9", docker_host=swarm_lab.docker_host)
+    assert missing.returncode == 4
+    assert "stack itr has no node 'node-9'" in missing.stderr
+
+
+@pytest.mark.anyio
+async def test_logs_follow_shows_new_lines_as_they_come(
+    swarm_lab: SwarmLab, modes_dir: Path, replication: Path
+) -> None:
+    """`logs STACK NODE --follow` prints a line the node writes after it started: a
+    BGSAVE's "Background saving started" (sent again each second until it shows)."""
+    follower = _cli_process(swarm_lab, "logs", "itr", "node-1", "--follow", "--tail", "0", "--json")
+    seen: list[str] = []
+
+    def read() -> None:
+        assert follower.stdout is not None
+        for line in follower.stdout:
+            seen.append(json.loads(line)["text"])
+
+    by_alias = endpoints("itr", modes_dir / "certs", swarm_lab.docker_host)
+    admin = node_client(modes_dir, by_alias[("itr-node-1", 6379)], "swarmredis-admin")
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.to_thread.run_sync, read)
+            with anyio.fail_after(30):
+                while not any("Background saving started" in text for text in seen):
+                    with contextlib.suppress(redis.exceptions.ResponseError):
+                        await admin.bgsave()  # refused while one still runs
+                    await anyio.sleep(1)
+            follower.terminate()
+    finally:
+        follower.kill()
+        follower.wait(timeout=10)
+        await admin.aclose()
+
+
+def _cli_process(lab: SwarmLab, *args: str) -> subprocess.Popen[str]:
+    """`swarmredis ARGS` started, its stdout a pipe (for commands that run until stopped)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "swarmredis", *args, "--docker-host", lab.docker_host],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_status_watch_prints_a_json_line_per_check(swarm_lab: SwarmLab, modes_dir: Path) -> None:
+    """`status STACK --watch --json` (not a terminal): one JSON report per interval."""
+    args = ("--watch", "--json", "--interval", "1", "--certs-dir", str(modes_dir / "certs"))
+    watcher = _cli_process(swarm_lab, "status", "itr", *args)
+    try:
+        assert watcher.stdout is not None
+        reports = [json.loads(watcher.stdout.readline()) for _ in range(3)]
+    finally:
+        watcher.kill()
+        watcher.wait(timeout=10)
+    assert [r["status"] for r in reports] == ["healthy"] * 3
+    assert len({r["checked_at"] for r in reports}) >= 2  # checked again, not repeated
 
 
 @pytest.mark.anyio

@@ -257,6 +257,10 @@ def test_status_watch_json_is_one_line_per_check(monkeypatch: pytest.MonkeyPatch
     assert [line["exit_code"] for line in json_lines(result.stdout)] == [0, 1, 2]
     assert sleeps == [7, 7, 7]
     assert result.exit_code == 2  # that of the last check
+    # not a terminal (the runner's stdout is not): JSON lines without --json too
+    codes, sleeps[:] = iter([0, 0, 0]), []
+    plain = runner.invoke(app, ["status", "ops", "--watch", "--interval", "7"])
+    assert [line["exit_code"] for line in json_lines(plain.stdout)] == [0, 0, 0]
 
 
 def fake_remove(not_wiped: dict[str, str], calls: list[str]) -> Any:
