@@ -36,6 +36,8 @@ gateways, never scattered through the code.
     │                                    (no linked replica): refused before any change
     ├── ImageError                       exit 4: a new image that a host cannot run, that
     │                                    lacks redis-server/redis-cli, or is an older major
+    ├── PreflightFailed                  a host failed a preflight check (``checks``):
+    │                                    deploy refused before any change
     └── HealthError                      deploy finished but the stack is down
         └── DegradedError                exit 1: serving, but not as planned
 """
@@ -328,6 +330,20 @@ class ImageError(SwarmRedisError):
     """An image change refused before the first restart (``flows/upgrade.py``)."""
 
     exit_code = EXIT_USAGE
+
+
+class PreflightFailed(SwarmRedisError):
+    """A host failed a preflight check (``checks``: the failed ones, as dicts); deploy
+    refuses before anything changes, unless ``--skip-preflight``."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, checks: Sequence[dict[str, str]]
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.checks = tuple(checks)
+
+    def context(self) -> dict[str, Any]:
+        return {"checks": list(self.checks)}
 
 
 class HealthError(SwarmRedisError):

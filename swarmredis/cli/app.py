@@ -12,6 +12,7 @@ from swarmredis.cli import (
     metrics_cmd,
     nodes_cmd,
     plan_cmd,
+    preflight_cmd,
     rm_cmd,
     status_cmd,
     users_cmd,
@@ -51,6 +52,7 @@ def _root(
 for module in (
     nodes_cmd,
     plan_cmd,
+    preflight_cmd,
     deploy_cmd,
     status_cmd,
     metrics_cmd,

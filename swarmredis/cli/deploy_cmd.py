@@ -54,6 +54,10 @@ def register(app: typer.Typer) -> None:
             " back to its planned primary with a coordinated CLUSTER FAILOVER).",
         ),
         allow_downtime: bool = ALLOW_DOWNTIME_OPTION,
+        skip_preflight: bool = flag(
+            "--skip-preflight",
+            help="Create services without reading the hosts first (`swarmredis preflight`).",
+        ),
         lock_timeout: float = LOCK_TIMEOUT_OPTION,
         as_json: bool = JSON_LINES_OPTION,
         quiet: bool = flag("--quiet", "-q", help="Print only errors."),
@@ -74,6 +78,7 @@ def register(app: typer.Typer) -> None:
             restore_roles=not keep_roles,
             allow_downtime=allow_downtime,
             lock_timeout=lock_timeout,
+            preflight=not skip_preflight,
         )
 
         async def body() -> DeployResult:

@@ -32,9 +32,10 @@ class Task:
     state: str
     error: str
     message: str
-    updated_at: str
+    updated_at: str  # the manager's clock, when it stored the task
     spec: Mapping[str, Any] = field(default_factory=dict, repr=False)
     networks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (network id, addresses)
+    status_at: str = ""  # the host's clock, when its agent reported the state
 
     @classmethod
     def from_api(cls, raw: Mapping[str, Any]) -> Task:
@@ -58,6 +59,7 @@ class Task:
             updated_at=str(raw.get("UpdatedAt", "")),
             spec=raw.get("Spec") or {},
             networks=networks,
+            status_at=str(status.get("Timestamp", "")),
         )
 
     @property

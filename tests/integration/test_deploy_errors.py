@@ -39,17 +39,19 @@ def test_more_domains_than_the_swarm_has_fails_before_any_change(
 def test_missing_image_fails_fast_with_the_host_and_the_engine_error(
     swarm_lab: SwarmLab, tmp_path: Path
 ) -> None:
+    """A missing image: deploy's preflight refuses it on every host before anything is
+    created; with --skip-preflight, the task's own error names the service and host."""
     stack_file = stack_copy(tmp_path, "standalone", "itbad2", 7520, image="redis:9.9-absent")
+    args = ("deploy", str(stack_file), "--certs-dir", str(tmp_path / "certs"), "--timeout", "240")
     try:
-        result = cli(
-            "deploy",
-            str(stack_file),
-            "--certs-dir",
-            str(tmp_path / "certs"),
-            "--timeout",
-            "240",
-            docker_host=swarm_lab.docker_host,
-        )
+        refused = cli(*args, docker_host=swarm_lab.docker_host)
+        assert refused.returncode == 2, refused.stderr  # PreflightFailed
+        assert "3 preflight check(s) failed: lab-h1: image: redis:9.9-absent" in refused.stderr
+        assert "No such image" in refused.stderr, refused.stderr  # the rejection's words
+        assert _objects(swarm_lab, "itbad2") == {
+            k: [] for k in ("service", "secret", "config", "network")
+        }
+        result = cli(*args, "--skip-preflight", docker_host=swarm_lab.docker_host)
         assert result.returncode == 2  # ConvergenceError: the deploy failed
         assert "itbad2_node-1 on lab-h" in result.stderr, result.stderr
         assert "not running after" not in result.stderr  # the task's error, not a timeout

@@ -58,17 +58,7 @@ def replication(swarm_lab: SwarmLab, modes_dir: Path) -> Iterator[Path]:
     yield from _deploy(
         swarm_lab,
         modes_dir,
-        # a restarted replica's full sync starts at once, not after the 5 s Redis waits
-        # for more replicas to share a diskless transfer: each roll here restarts one at a
-        # time (15 data node restarts in this module)
-        stack_copy(
-            modes_dir,
-            "replication",
-            "itr",
-            7400,
-            update=FAST_UPDATE,
-            config={"maxmemory-policy": "volatile-lru", "repl-diskless-sync-delay": 0},
-        ),
+        stack_copy(modes_dir, "replication", "itr", 7400, update=FAST_UPDATE),
         "itr",
     )
 

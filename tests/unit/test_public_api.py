@@ -52,6 +52,7 @@ _ODD_ERRORS = {
     "TopologyChangeRefused",
     "RotationStopped",
     "DowntimeRefused",
+    "PreflightFailed",
     "DockerUnreachable",
     "NotAManager",
     "NotInSwarm",

@@ -19,6 +19,7 @@ from swarmredis.engine.context import RunContext, admin_access
 from swarmredis.engine.events import Event, Reporter, silent
 from swarmredis.engine.flows.live import apply_live, converge_live
 from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
+from swarmredis.engine.flows.preflight import check_hosts, creates_services
 from swarmredis.engine.flows.rolling import rolling_guard
 from swarmredis.engine.flows.status import stack_status
 from swarmredis.engine.flows.upgrade import changes_image, check_image
@@ -127,6 +128,8 @@ async def deploy_held(
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
     run = RunContext.create(access, concurrency=options.concurrency, report=report)
     mode = mode_for(stack.mode)
+    if options.preflight and creates_services(plan):  # new services: the hosts fit them
+        await check_hosts(gateway, plan, run, options.timeout)
     if changes_image(plan):  # before the first restart: every host can run it
         await check_image(gateway, plan, run, options.timeout)
     # before any restart: a node that restarts too reads them from its volume

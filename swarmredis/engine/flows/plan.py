@@ -46,6 +46,7 @@ class DeployOptions:
     restore_roles: bool = True
     allow_downtime: bool = False  # restart primaries that have no linked replica
     lock_timeout: float = LOCK_WAIT_S  # seconds to wait for another run's lock
+    preflight: bool = True  # read the hosts first when services are created
 
 
 async def check_certs(store: CertStore) -> None:
