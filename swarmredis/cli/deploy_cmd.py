@@ -19,7 +19,7 @@ from swarmredis.cli.common import (
     print_json_line,
     run,
 )
-from swarmredis.cli.progress import Mode, reporter
+from swarmredis.cli.progress import Mode, reporting
 
 if TYPE_CHECKING:
     from swarmredis.engine.flows.deploy import DeployResult
@@ -84,9 +84,10 @@ def register(app: typer.Typer) -> None:
         async def body() -> DeployResult:
             stack = load_stack(stack_file)
             async with DockerGateway.connect(docker_host) as gateway:
-                return await deploy(gateway, stack, options, report=reporter(mode))
+                return await deploy(gateway, stack, options, report=report)
 
-        result = run(body)
+        with reporting(mode) as report:
+            result = run(body)
         if as_json:
             print_json_line({"result": result.to_dict()})
         elif not quiet:

@@ -20,7 +20,7 @@ from swarmredis.cli.common import (
     say_errors,
     stack_file_arg,
 )
-from swarmredis.cli.progress import Mode, reporter
+from swarmredis.cli.progress import Mode, reporting
 from swarmredis.errors import EXIT_DEGRADED, EXIT_OK, SwarmRedisError
 
 if TYPE_CHECKING:
@@ -67,11 +67,12 @@ def register(app: typer.Typer) -> None:
                     name,
                     volumes=volumes,
                     known_volumes=known,
-                    report=reporter(mode),
+                    report=report,
                     lock_timeout=lock_timeout,
                 )
 
-        result = run(body)
+        with reporting(mode) as report:
+            result = run(body)
         if as_json:
             print_json_line({"result": result.to_dict()})
         elif not quiet:

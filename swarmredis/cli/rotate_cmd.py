@@ -30,7 +30,7 @@ from swarmredis.cli.common import (
     print_json_line,
     run,
 )
-from swarmredis.cli.progress import Mode, reporter
+from swarmredis.cli.progress import Mode, reporting
 from swarmredis.errors import EXIT_CHANGES, EXIT_OK
 
 if TYPE_CHECKING:
@@ -91,11 +91,10 @@ def rotate_command(
     async def body() -> RotateResult:
         stack = load_stack(stack_file)
         async with DockerGateway.connect(docker_host) as gateway:
-            return await rotate_certs(
-                gateway, stack, options, plan_only=plan, report=reporter(mode)
-            )
+            return await rotate_certs(gateway, stack, options, plan_only=plan, report=report)
 
-    result = run(body)
+    with reporting(mode) as report:
+        result = run(body)
     if as_json:
         print_json_line({"result": result.to_dict()})
     elif not quiet:

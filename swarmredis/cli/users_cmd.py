@@ -30,7 +30,7 @@ from swarmredis.cli.common import (
     print_json_line,
     run,
 )
-from swarmredis.cli.progress import Mode, reporter
+from swarmredis.cli.progress import Mode, reporting
 from swarmredis.errors import PKIError
 
 if TYPE_CHECKING:
@@ -147,10 +147,11 @@ def rotate_command(
                 options,
                 finish=finish,
                 stack_file=str(stack_file),
-                report=reporter(mode),
+                report=report,
             )
 
-    result = run(body)
+    with reporting(mode) as report:
+        result = run(body)
     if as_json:
         print_json_line({"result": result.to_dict()})
     elif not quiet:

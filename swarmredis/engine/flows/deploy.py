@@ -124,7 +124,8 @@ async def deploy_held(
     plan, issued = await plan_stack(gateway, stack, store, options, issue=True)
     for warning in plan.desired.warnings:
         report(Event("plan", stack.name, "info", f"warning: {warning}"))
-    report(Event("plan", stack.name, "done", f"{plan.changes} change(s)"))
+    changes = {"changes": plan.changes}
+    report(Event("plan", stack.name, "done", f"{plan.changes} change(s)", changes))
     access = await anyio.to_thread.run_sync(lambda: admin_access(store, options.node_timeout))
     run = RunContext.create(access, concurrency=options.concurrency, report=report)
     mode = mode_for(stack.mode)
