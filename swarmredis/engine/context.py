@@ -14,7 +14,7 @@ import anyio
 from swarmredis.constants import DEFAULT_CONCURRENCY, NODE_TIMEOUT_S
 from swarmredis.engine.events import Reporter, silent
 from swarmredis.gateway.redis import Credentials, RedisAccess, TLSClientFiles
-from swarmredis.pki import acl
+from swarmredis.pki import acl, passwords
 from swarmredis.pki.material import load_client_credentials
 from swarmredis.pki.store import CertStore
 from swarmredis.plan.tasks import Placed
@@ -65,8 +65,10 @@ def admin_access(store: CertStore, timeout: float = NODE_TIMEOUT_S) -> RedisAcce
 def client_access(store: CertStore, user: str, timeout: float = NODE_TIMEOUT_S) -> RedisAccess:
     """How ``user`` logs in to every node (reads files: call it in a worker thread)."""
     creds = load_client_credentials(store, user)
+    # while a rotation of its password runs, a node may know only the previous one
+    previous = passwords.previous_password(store, user)
     return RedisAccess(
         TLSClientFiles(ca=creds.ca_path, cert=creds.cert_path, key=creds.key_path),
-        Credentials(creds.username, creds.password),
+        Credentials(creds.username, creds.password, previous),
         timeout=timeout,
     )

@@ -40,6 +40,7 @@ from redis.backoff import NoBackoff
 
 from swarmredis.constants import NODE_TIMEOUT_S
 from swarmredis.errors import (
+    RedisAuthError,
     RedisError,
     RedisReplyError,
 )
@@ -59,10 +60,14 @@ _SHOWN = 120  # characters of an unreadable reply quoted in messages
 
 @dataclass(frozen=True)
 class Credentials:
-    """ACL user the engine authenticates as."""
+    """ACL user the engine authenticates as. ``previous``: the password to try when a node
+    refuses ``password`` at connect, while a rotation of this user's password runs (a
+    rotation stopped before it added the new one live leaves nodes that know only the
+    previous one)."""
 
     username: str
     password: str = field(repr=False)
+    previous: str | None = field(default=None, repr=False)
 
 
 class _NamedSSLConnection(SSLConnection):
@@ -124,6 +129,11 @@ class RedisNode:
 
     def __repr__(self) -> str:
         return f"RedisNode({self.name!r}, {self.endpoint})"
+
+    @property
+    def connection(self) -> SSLConnection:
+        """The connection underneath (dialled by ``connect_node``)."""
+        return self._connection
 
     async def execute(self, *args: Arg, raw: bool = False) -> Reply:
         """Send one command and return its reply (errors mapped, under the timeout);
@@ -240,30 +250,45 @@ async def connect_node(
     with mapped(name, endpoint, None, timeout):
         context = client_context(tls, server_name is not None, contexts) if tls else None
     dial = timeout if connect_timeout is None else connect_timeout
-    connection = _NamedSSLConnection(
-        server_name=server_name,
-        context=context,
-        host=endpoint.host,
-        port=endpoint.port,
-        username=credentials.username,
-        password=credentials.password,
-        ssl_cert_reqs="required",
-        # no CLIENT SETINFO on connect: two round trips fewer, and no package metadata
-        # lookup (1 ms of CPU) per connection
-        driver_info=None,
-        decode_responses=True,
-        protocol=2,
-        retry=Retry(NoBackoff(), 0),
-        socket_timeout=timeout,
-        socket_connect_timeout=dial,
-    )
-    node = RedisNode(name, endpoint, connection, timeout)
+
+    def connection(password: str) -> _NamedSSLConnection:
+        return _NamedSSLConnection(
+            server_name=server_name,
+            context=context,
+            host=endpoint.host,
+            port=endpoint.port,
+            username=credentials.username,
+            password=password,
+            ssl_cert_reqs="required",
+            # no CLIENT SETINFO on connect: two round trips fewer, and no package metadata
+            # lookup (1 ms of CPU) per connection
+            driver_info=None,
+            decode_responses=True,
+            protocol=2,
+            retry=Retry(NoBackoff(), 0),
+            socket_timeout=timeout,
+            socket_connect_timeout=dial,
+        )
+
+    node = RedisNode(name, endpoint, connection(credentials.password), timeout)
     try:
-        with mapped(name, endpoint, None, dial), anyio.fail_after(dial):
-            await connection.connect()  # type: ignore[no-untyped-call]
+        try:
+            await _dial(node, dial)
+        except RedisAuthError:
+            if credentials.previous is None:
+                raise
+            await node.close()
+            node = RedisNode(name, endpoint, connection(credentials.previous), timeout)
+            await _dial(node, dial)
         yield node
     finally:
         await node.close()
+
+
+async def _dial(node: RedisNode, seconds: float) -> None:
+    """TCP, the TLS handshake and AUTH, within ``seconds``."""
+    with mapped(node.name, node.endpoint, None, seconds), anyio.fail_after(seconds):
+        await node.connection.connect()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)

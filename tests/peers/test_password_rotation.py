@@ -4,19 +4,21 @@ survive a reconnect, and the finished rotation refuses the old one."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import anyio
 import pytest
 from testkit import eventually
 
-from swarmredis.engine.context import RunContext
+from swarmredis.engine.context import RunContext, admin_access
 from swarmredis.engine.flows.users import add_password, follow_password, remove_password
 from swarmredis.engine.modes.replication.bootstrap import bootstrap_replication
 from swarmredis.engine.redis.verdict import HealthTarget
 from swarmredis.errors import RedisAuthError
 from swarmredis.gateway.redis import Credentials, RedisAccess
-from swarmredis.pki import acl
+from swarmredis.pki import acl, passwords
 from swarmredis.pki.store import CertStore
 
 from .product import MASTER_NAME
@@ -119,3 +121,25 @@ async def test_passwords_rotated_live_work_side_by_side_and_the_old_stops_at_the
         30,
         "the other Sentinels linked to sentinel-1 again with the new password",
     )
+
+
+async def test_a_stopped_admin_rotation_does_not_lock_the_engine_out(
+    lab: Lab, store: CertStore, tmp_path: Path
+) -> None:
+    """`users rotate swarmredis-admin` stopped after it stored the new password and before
+    it added it live: the nodes know only the previous one. The engine's access of that
+    store logs in with the previous password (it had WRONGPASS with the new one until the
+    rotation was run again)."""
+    primary, _, _ = start(lab)
+    copy = CertStore(tmp_path, store.stack)
+    shutil.copytree(store.root, copy.root)
+    new, old, _ = passwords.start_password_rotation(copy, acl.ADMIN)
+    assert new != old and copy.read_password(acl.ADMIN) == new
+    access = admin_access(copy)
+    assert access.credentials.previous == old
+    async with access.connect(primary.name, primary.endpoint) as node:
+        assert await node.execute("ACL", "WHOAMI") == acl.ADMIN
+    alone = replace(access, credentials=Credentials(acl.ADMIN, new))
+    with pytest.raises(RedisAuthError):
+        async with alone.connect(primary.name, primary.endpoint):
+            pass
