@@ -114,6 +114,23 @@ def volumes_of(services: Sequence[Mapping[str, Any]]) -> VolumeSet | None:
     return VolumeSet(tuple(sorted(names)), image, constraints)
 
 
+def shell_job(
+    stack: str, kind: str, image: str, script: str, constraints: Sequence[str]
+) -> dict[str, Any]:
+    """A GlobalJob named ``<stack>_<kind>`` that runs ``sh -c script`` in ``image`` once on
+    every host that meets ``constraints`` (never restarted: its outcome is its exit)."""
+    return {
+        "Name": f"{stack}_{kind}",
+        "Labels": {labels.MANAGED: "true", labels.STACK: stack, labels.KIND: kind},
+        "TaskTemplate": {
+            "ContainerSpec": {"Image": image, "Command": ["sh", "-c", script]},
+            "Placement": {"Constraints": list(constraints)},
+            "RestartPolicy": {"Condition": "none"},
+        },
+        "Mode": {"GlobalJob": {}},
+    }
+
+
 def wipe_job(stack: str, volumes: VolumeSet) -> dict[str, Any]:
     """A GlobalJob that empties every volume of the stack on every eligible host."""
     return {

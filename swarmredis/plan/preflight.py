@@ -24,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from swarmredis import labels
+from swarmredis.plan.jobs import shell_job
 from swarmredis.stackfile.model import Stack
 
 _READ = 'r() { v=; read -r v < "$2" 2>/dev/null; echo "$1=$v"; }; '
@@ -93,16 +93,7 @@ class HostFacts:
 
 def preflight_job(stack: str, image: str, constraints: Sequence[str]) -> dict[str, Any]:
     """A GlobalJob that reads every host the stack may use with the stack's image."""
-    return {
-        "Name": f"{stack}_preflight",
-        "Labels": {labels.MANAGED: "true", labels.STACK: stack, labels.KIND: "preflight"},
-        "TaskTemplate": {
-            "ContainerSpec": {"Image": image, "Command": ["sh", "-c", SCRIPT]},
-            "Placement": {"Constraints": list(constraints)},
-            "RestartPolicy": {"Condition": "none"},
-        },
-        "Mode": {"GlobalJob": {}},
-    }
+    return shell_job(stack, "preflight", image, SCRIPT, constraints)
 
 
 def parse_values(lines: Sequence[str]) -> dict[str, str]:

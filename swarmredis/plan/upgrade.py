@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from swarmredis import labels
+from swarmredis.plan.jobs import shell_job
 from swarmredis.plan.tasks import Task, by_node, newest
 
 NO_SERVER, NO_CLI, NO_VERSION = 100, 101, 102
@@ -32,16 +32,7 @@ IMAGE_FIELD = "TaskTemplate.ContainerSpec.Image"
 def probe_job(stack: str, image: str, constraints: Sequence[str]) -> dict[str, Any]:
     """A GlobalJob that runs ``image``'s ``redis-server --version`` on every host the
     stack may use."""
-    return {
-        "Name": f"{stack}_image-probe",
-        "Labels": {labels.MANAGED: "true", labels.STACK: stack, labels.KIND: "image-probe"},
-        "TaskTemplate": {
-            "ContainerSpec": {"Image": image, "Command": ["sh", "-c", _PROBE]},
-            "Placement": {"Constraints": list(constraints)},
-            "RestartPolicy": {"Condition": "none"},
-        },
-        "Mode": {"GlobalJob": {}},
-    }
+    return shell_job(stack, "image-probe", image, _PROBE, constraints)
 
 
 def probe_outcomes(
