@@ -65,7 +65,9 @@ def assert_nothing_orphaned(lab: Lab, stack: str, services: set[str]) -> None:
         )
         for line in ps.splitlines():
             service, state = line.split()
-            assert service in services, f"host {k}: a container of {service}"
+            if _job_left_exited(stack, service, state):
+                continue
+            assert service in services, f"host {k}: a container of {service} ({state})"
             running[service] = running.get(service, 0) + (state == "running")
     assert set(hosts_of) == volumes and all(len(h) == 1 for h in hosts_of.values()), hosts_of
     assert running == dict.fromkeys(services, 1)
@@ -78,3 +80,14 @@ def stack_volumes(lab: Lab, k: int, stack: str) -> list[str]:
     return lab.docker(
         k, "volume", "ls", "-q", "--filter", f"label={labels.STACK_NAMESPACE}={stack}"
     ).split()
+
+
+# Short jobs whose exited containers Docker 20.10 leaves on each host once the job service
+# is removed (moby/moby#44312; docs/operations.md): they hold nothing. Their service must
+# be gone (checked above) and none may still run.
+_JOBS = ("preflight", "image-probe", "live-config-")
+
+
+def _job_left_exited(stack: str, service: str, state: str) -> bool:
+    job = any(service.startswith(f"{stack}_{name}") for name in _JOBS)
+    return job and state == "exited"
