@@ -10,6 +10,12 @@ system of Docker's data root (where the volumes are, unless moved). ``somaxconn`
 ``cat``: a shell's ``read`` takes a byte at a time, and a sysctl file answers only a read
 from its start (``4`` of ``4096``, measured on the lab).
 
+The image's own check (``redis-server`` 7+, ``redis-cli``) is the image probe's
+(``plan/upgrade.py``): its answer is the task's exit code, which Swarm keeps in the
+task's status. The log of a task on another host may not come back: measured on the lab,
+after a host's engine was killed and started again, that host's job logs read empty
+while its tasks ran. Then the other checks are skipped as unread, not failed.
+
 From Docker: whether the host could run the image at all (a task rejected: the image is
 not there), its engine version, and its clock against the manager's: a task's status
 time comes from the host's clock, its ``UpdatedAt`` from the manager's when it stored that
@@ -25,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from swarmredis.plan.jobs import shell_job
+from swarmredis.plan.upgrade import PROBE
 from swarmredis.stackfile.model import Stack
 
 _READ = 'r() { v=; read -r v < "$2" 2>/dev/null; echo "$1=$v"; }; '
@@ -41,7 +48,16 @@ SCRIPT = (
     + "command -v redis-cli >/dev/null 2>&1 && echo redis_cli=yes; "
     + "command -v df >/dev/null 2>&1 && df -Pk / | { read -r h; read -r f s u a r; "
     + "echo disk_available_kb=$a; }; "
-    + "echo end=1"
+    + "echo end=1; "
+    + PROBE  # the image's answer through the exit code: kept by Swarm whatever the logs do
+)
+READ_FROM_LOG = (
+    "transparent huge pages",
+    "THP defrag",
+    "vm.overcommit_memory",
+    "net.core.somaxconn",
+    "memory",
+    "disk",
 )
 MIN_ENGINE = (20, 10)  # API 1.41: GlobalJob services
 SKEW_WARN_S, SKEW_FAIL_S = 2.0, 60.0
@@ -85,10 +101,11 @@ class HostFacts:
     host: str
     ran: bool  # the job's task ran (False: rejected, e.g. the image is missing)
     words: str  # the task's error or message
-    values: Mapping[str, str]
+    values: Mapping[str, str]  # empty when the task's log could not be read
     engine: str
     skew_s: float | None  # host clock minus manager clock
     nodes: Sequence[str]  # the stack's nodes planned there
+    image: int | str = ""  # the probe's answer: redis-server's major, or what is wrong
 
 
 def preflight_job(stack: str, image: str, constraints: Sequence[str]) -> dict[str, Any]:
@@ -145,7 +162,11 @@ def host_checks(stack: Stack, facts: HostFacts) -> list[Check]:
             engine,
         ]
     v = facts.values
-    checks = [_image_check(host, stack.image, v), engine]
+    checks = [_image_check(host, stack.image, facts), engine]
+    if "end" not in v:  # the task's log did not come back: judge nothing from it
+        unread = "the job's output on this host could not be read (its task log)"
+        checks += [Check(host, name, Verdict.SKIP, unread) for name in READ_FROM_LOG]
+        return [*checks, _clock(host, facts.skew_s)]
     checks += [_thp(host, v), _defrag(host, v), _overcommit(host, v), _backlog(host, stack, v)]
     checks += [_memory(host, stack, facts), _disk(host, stack, facts), _clock(host, facts.skew_s)]
     return checks
@@ -168,18 +189,15 @@ def _engine_check(host: str, version: str) -> Check:
     return Check(host, "engine", Verdict.PASS, f"Docker Engine {version}")
 
 
-def _image_check(host: str, image: str, v: Mapping[str, str]) -> Check:
-    server, cli = v.get("redis_server", ""), v.get("redis_cli") == "yes"
-    if not server:
-        return Check(host, "image", Verdict.FAIL, f"{image}: no working redis-server", "")
-    if not cli:
-        fix = "use an image with redis-cli: the health check runs it"
-        return Check(host, "image", Verdict.FAIL, f"{image}: no redis-cli", fix)
-    major = server.split(".", 1)[0]
-    if not major.isdigit() or int(major) < 7:
+def _image_check(host: str, image: str, facts: HostFacts) -> Check:
+    answer = facts.image
+    if isinstance(answer, str):  # what is wrong, said for people (plan/upgrade.py)
+        return Check(host, "image", Verdict.FAIL, answer, "")
+    version = facts.values.get("redis_server") or str(answer)
+    if answer < 7:
         fix = "use Redis 7 or later: redis.conf includes the live settings by a pattern"
-        return Check(host, "image", Verdict.FAIL, f"{image}: redis-server {server}", fix)
-    return Check(host, "image", Verdict.PASS, f"{image}: redis-server {server}, redis-cli, sh")
+        return Check(host, "image", Verdict.FAIL, f"{image}: redis-server {version}", fix)
+    return Check(host, "image", Verdict.PASS, f"{image}: redis-server {version}, redis-cli, sh")
 
 
 def _thp(host: str, v: Mapping[str, str]) -> Check:

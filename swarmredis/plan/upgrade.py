@@ -19,7 +19,7 @@ from swarmredis.plan.tasks import Task, by_node, newest
 
 NO_SERVER, NO_CLI, NO_VERSION = 100, 101, 102
 OFFSET = 10
-_PROBE = (
+PROBE = (
     f"command -v redis-cli >/dev/null 2>&1 || exit {NO_CLI}; "
     f"v=$(redis-server --version 2>/dev/null) || exit {NO_SERVER}; "
     'v=${v#*v=}; m=${v%%.*}; case $m in ""|*[!0-9]*) exit '
@@ -32,7 +32,7 @@ IMAGE_FIELD = "TaskTemplate.ContainerSpec.Image"
 def probe_job(stack: str, image: str, constraints: Sequence[str]) -> dict[str, Any]:
     """A GlobalJob that runs ``image``'s ``redis-server --version`` on every host the
     stack may use."""
-    return shell_job(stack, "image-probe", image, _PROBE, constraints)
+    return shell_job(stack, "image-probe", image, PROBE, constraints)
 
 
 def probe_outcomes(

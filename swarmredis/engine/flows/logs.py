@@ -61,6 +61,34 @@ async def _read(
     return lines
 
 
+async def _sources(
+    gateway: DockerGateway, stack: str, node: str | None
+) -> tuple[list[Service], dict[str, str]]:
+    """The services to read (every one, or ``node``'s) and the hostnames by node id."""
+    services = chosen_services(stack, await require_stack(gateway, stack), node)
+    hosts = {n.id: n.hostname for n in (await swarm_nodes(gateway)).values()}
+    return services, hosts
+
+
+async def _history(
+    gateway: DockerGateway,
+    services: Sequence[Service],
+    hosts: Mapping[str, str],
+    *,
+    since: float | None,
+    tail: int | None,
+) -> list[LogLine]:
+    found: list[list[LogLine]] = [[] for _ in services]
+
+    async def one(index: int) -> None:
+        found[index] = await _read(gateway, services[index], hosts, since=since, tail=tail)
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(services)):
+            group.start_soon(one, index)
+    return merged(found)
+
+
 async def stack_logs(
     gateway: DockerGateway,
     stack: str,
@@ -71,17 +99,8 @@ async def stack_logs(
 ) -> list[LogLine]:
     """The lines of every node and Sentinel (or of ``node``), merged in time order;
     ``tail``: the last lines of each node, ``since``: Unix seconds."""
-    services = chosen_services(stack, await require_stack(gateway, stack), node)
-    hosts = {n.id: n.hostname for n in (await swarm_nodes(gateway)).values()}
-    found: list[list[LogLine]] = [[] for _ in services]
-
-    async def one(index: int) -> None:
-        found[index] = await _read(gateway, services[index], hosts, since=since, tail=tail)
-
-    async with anyio.create_task_group() as group:
-        for index in range(len(services)):
-            group.start_soon(one, index)
-    return merged(found)
+    services, hosts = await _sources(gateway, stack, node)
+    return await _history(gateway, services, hosts, since=since, tail=tail)
 
 
 async def follow_logs(
@@ -96,13 +115,12 @@ async def follow_logs(
     """``stack_logs`` emitted in time order, then every new line as it comes, until
     cancelled. The stream starts where the history began, so no line is lost between the
     two; lines of both are emitted once."""
+    services, hosts = await _sources(gateway, stack, node)
     started = time.time()
-    history = await stack_logs(gateway, stack, node, since=since, tail=tail)
+    history = await _history(gateway, services, hosts, since=since, tail=tail)
     for line in history:
         emit(line)
     seen = {line for line in history if line.nanos >= int(started * 1e9)}
-    services = chosen_services(stack, await require_stack(gateway, stack), node)
-    hosts = {n.id: n.hostname for n in (await swarm_nodes(gateway)).values()}
 
     async def one(service: Service) -> None:
         name = _node_name(service)

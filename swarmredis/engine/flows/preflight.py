@@ -4,13 +4,14 @@ Docker gives the engine version and the host's clock against the manager's."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from swarmredis.engine.context import RunContext
 from swarmredis.engine.events import Event
 from swarmredis.engine.flows.plan import DeployOptions, read_live
 from swarmredis.engine.swarm.jobs import run_global_job
-from swarmredis.errors import PreflightFailed
+from swarmredis.errors import PreflightFailed, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.diff import Plan
 from swarmredis.plan.jobs import volumes_of
@@ -25,9 +26,11 @@ from swarmredis.plan.preflight import (
 )
 from swarmredis.plan.state import DesiredState, desired_state
 from swarmredis.plan.tasks import Task, by_node, newest
+from swarmredis.plan.upgrade import probe_answer
 from swarmredis.stackfile.model import Stack
 
 JOB_DEADLINE_S = 60.0
+_EXIT = re.compile(r"exit \((\d+)\)")
 LOG_LINES = 40  # the job prints a dozen
 
 
@@ -94,7 +97,9 @@ async def hosts_checked(
     checks: list[Check] = []
     for node_id, own in sorted(by_node(tasks).items(), key=lambda i: hostnames.get(i[0], "")):
         host = hostnames.get(node_id, node_id)
-        facts = await _facts(gateway, own, host, engines.get(node_id, ""), planned.get(host, []))
+        facts = await _facts(
+            gateway, own, host, engines.get(node_id, ""), planned.get(host, []), stack.image
+        )
         checks += host_checks(stack, facts)
     return checks
 
@@ -112,16 +117,26 @@ def _engine(node: Mapping[str, object]) -> str:
 
 
 async def _facts(
-    gateway: DockerGateway, tasks: Sequence[Task], host: str, engine: str, nodes: Sequence[str]
+    gateway: DockerGateway,
+    tasks: Sequence[Task],
+    host: str,
+    engine: str,
+    nodes: Sequence[str],
+    image: str,
 ) -> HostFacts:
-    """One host's facts: from the task that ran the job to its end (its log), else what
-    Swarm said about the newest one it rejected (e.g. the image is not there)."""
-    done = [t for t in tasks if t.state == "complete"]
-    if not done:  # Swarm creates a refused job task again: the new one is still pending
+    """One host's facts: the image's answer from the exit code of the task that ran the
+    job, the settings from its log (best effort: empty when the log does not come back);
+    else what Swarm said about the newest task it rejected (e.g. the image is not there)."""
+    ran = [t for t in tasks if t.state in ("failed", "complete") and _EXIT.search(t.words)]
+    if not ran:  # Swarm creates a refused job task again: the new one is still pending
         task = newest([t for t in tasks if t.state == "rejected"]) or newest(tasks)
         words = task.words if task else "no task"
         return HostFacts(host, False, words, {}, engine, None, nodes)
-    task = done[0]
-    values = parse_values(await gateway.task_logs(task.id, lines=LOG_LINES))
+    task = ran[0]
+    try:
+        values = parse_values(await gateway.task_logs(task.id, lines=LOG_LINES))
+    except SwarmRedisError:
+        values = {}
     skew = skew_seconds(task.status_at, task.updated_at)
-    return HostFacts(host, True, task.words, values, engine, skew, nodes)
+    answer = probe_answer(task.state, task.words, image, host)
+    return HostFacts(host, True, task.words, values, engine, skew, nodes, answer)

@@ -1,6 +1,10 @@
 """`swarmredis preflight` on the lab: every host read with the stack's image, the kernel's
 settings as the kernel reports them, and a host made to fail (the image is not there):
-preflight exits 2 naming it, and `deploy` refuses before creating anything."""
+preflight exits 2 naming it, and `deploy` refuses before creating anything.
+
+Named to run before the modules that kill lab engines: after a host's engine was killed
+and started again, the logs of that host's job tasks sometimes read empty through the
+manager (the CI run at 6bc5c81), and preflight then skips what the log holds there."""
 
 from __future__ import annotations
 
