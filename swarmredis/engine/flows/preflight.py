@@ -5,12 +5,13 @@ Docker gives the engine version and the host's clock against the manager's."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from swarmredis.engine.context import RunContext
 from swarmredis.engine.events import Event
 from swarmredis.engine.flows.plan import DeployOptions, read_live
 from swarmredis.engine.swarm.jobs import run_global_job
+from swarmredis.engine.swarm.observe import swarm_nodes
 from swarmredis.errors import PreflightFailed, SwarmRedisError
 from swarmredis.gateway.docker import DockerGateway
 from swarmredis.plan.diff import Plan
@@ -86,9 +87,9 @@ async def hosts_checked(
     stack = desired.stack
     volumes = volumes_of([{"Spec": s.spec} for s in desired.services])
     constraints = volumes.constraints if volumes else ()
-    raw_nodes = await gateway.nodes()
-    hostnames = {str(n["ID"]): _hostname(n) for n in raw_nodes}
-    engines = {str(n["ID"]): _engine(n) for n in raw_nodes}
+    nodes = await swarm_nodes(gateway)
+    hostnames = {node_id: n.hostname for node_id, n in nodes.items()}
+    engines = {node_id: n.engine_version for node_id, n in nodes.items()}
     planned: dict[str, list[str]] = {}
     for name, host in sorted(desired.assignment.hostnames.items()):
         planned.setdefault(host, []).append(name)
@@ -102,18 +103,6 @@ async def hosts_checked(
         )
         checks += host_checks(stack, facts)
     return checks
-
-
-def _hostname(node: Mapping[str, object]) -> str:
-    description = node.get("Description") or {}
-    assert isinstance(description, dict)
-    return str(description.get("Hostname", node.get("ID", "")))
-
-
-def _engine(node: Mapping[str, object]) -> str:
-    description = node.get("Description") or {}
-    assert isinstance(description, dict)
-    return str((description.get("Engine") or {}).get("EngineVersion", ""))
 
 
 async def _facts(
