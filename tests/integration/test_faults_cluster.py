@@ -180,16 +180,31 @@ async def test_partition_of_a_primary_host_leaves_one_primary_per_slot(
         assert "CLUSTERDOWN" in out, "the cut-off primary never stopped accepting writes"
 
         def agreed() -> bool:
+            """Every node reachable, agreeing, and its task the one Swarm means to run.
+
+            Swarm saw the cut host down and made a replacement task for each service pinned
+            there (pending: no other node fits); after the heal it stops the old container
+            and starts the new one, seconds later. Until then the old one still answers, so
+            reachability alone passed in CI just before those restarts (stop 20)."""
             _, report = d.status()
             return (
                 report["cluster"] is not None
                 and report["cluster"]["nodes_agree"]
-                and all(n["reachable"] for n in report["nodes"])
+                and all(
+                    n["reachable"] and n["task_state"] in ("running", "starting")
+                    for n in report["nodes"]
+                )
             )
 
-        await timed(agreed, 120, "every node reachable and agreeing after the heal")
+        await timed(agreed, 150, "every node reachable and agreeing, in its task, after the heal")
         await assert_one_primary_per_slot(d)
         _, report = await anyio.to_thread.run_sync(d.status)
+        since_heal = time.monotonic() - healed
+        restarted = sorted(
+            n["name"]
+            for n in report["nodes"]
+            if n["host"] == host and (n["uptime_seconds"] or since_heal) < since_heal
+        )
         roles = {n["name"]: n["role"] for n in report["nodes"]}
         assert roles[node] == "replica", roles  # the old primary came back as a replica
         result = await anyio.to_thread.run_sync(lambda: d.deploy())
@@ -207,6 +222,8 @@ async def test_partition_of_a_primary_host_leaves_one_primary_per_slot(
         f"refused writes (CLUSTERDOWN); {kept} of them survived the heal: "
         f"{len(accepted) - kept} acknowledged-but-unreplicated writes lost, as Redis Cluster's "
         "asynchronous replication allows (confirmed writes: see the table)",
+        f"after the heal Swarm restarted the nodes of {host} ({', '.join(restarted) or 'none'}):"
+        " it had made replacement tasks while the host was down for the manager",
         f"after the heal: one primary per slot range on every node's view; {node} a replica",
         "`deploy` handed the shard back to the planned primary",
     ]
@@ -258,24 +275,25 @@ async def assert_whole_at_current_addresses(d: DeployedStack, ids: set[str]) -> 
     replica (which no slot depends on) lagged in CI after the cluster was already ok."""
     views = await cluster_views(d)
     assert {me for me, _ in views.values()} == ids, "the cluster was created anew"
-    wrong: list[object] = []
+    wrong: list[object] = []  # what the last complete look found wrong
 
     async def at_current_addresses() -> bool:
-        wrong.clear()
+        found: list[object] = []
         views = await cluster_views(d)
         addresses = await anyio.to_thread.run_sync(overlay_addresses, d)
         current = {me: addresses[alias] for alias, (me, _) in views.items()}
         for alias, (_, lines) in views.items():
             table = {line.split()[0]: line.split() for line in lines}
             if set(table) != ids:
-                wrong.append(f"{alias} lists {sorted(table)}")
+                found.append(f"{alias} lists {sorted(table)}")
             for node_id, fields in table.items():
                 flags = set(fields[2].split(","))
                 if flags & {"fail", "fail?", "noaddr", "handshake"}:
-                    wrong.append((alias, fields))
+                    found.append((alias, fields))
                 elif fields[1].split(":", 1)[0] != current.get(node_id):
-                    wrong.append((alias, fields, current.get(node_id)))
-        return not wrong
+                    found.append((alias, fields, current.get(node_id)))
+        wrong[:] = found
+        return not found
 
     try:
         await eventually(at_current_addresses, 2 * CLUSTER_NODE_TIMEOUT_S + 15, "tables current")
