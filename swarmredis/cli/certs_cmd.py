@@ -19,6 +19,7 @@ from rich.table import Table
 
 from swarmredis.cli.common import (
     CERTS_DIR_OPTION,
+    DOCKER_HOST_OPTION,
     JSON_OPTION,
     Command,
     Group,
@@ -26,13 +27,13 @@ from swarmredis.cli.common import (
     flag,
     print_json,
 )
+from swarmredis.cli.pkiview import open_deployed, open_stack
 from swarmredis.errors import EXIT_CHANGES, EXIT_OK, PKIError
 
 if TYPE_CHECKING:
     from swarmredis.pki.ca import NameLimits
     from swarmredis.pki.keys import KeyType
     from swarmredis.pki.model import StackPKI
-    from swarmredis.pki.store import CertStore
 
 # swarmredis.pki (cryptography) and swarmredis.stackfile (pydantic, yaml) load inside the
 # commands, so that `--help` and `--version` do not pay for them (docs/performance.md).
@@ -76,30 +77,6 @@ NAME_CONSTRAINTS = flag(
 PERMIT_IP = typer.Option(
     [], "--permit-ip", metavar="CIDR", help="IP network the CA may name (with --name-constraints)."
 )
-
-
-def open_stack(
-    stack_file: Path,
-    certs_dir: Path,
-    addresses: list[str] | None = None,
-) -> tuple[CertStore, StackPKI]:
-    from swarmredis.pki.material import stack_pki
-    from swarmredis.pki.store import CertStore
-    from swarmredis.stackfile import load_stack
-
-    stack = load_stack(stack_file)
-    store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
-    return store, stack_pki(stack, _parse_addresses(addresses or []))
-
-
-def _parse_addresses(items: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for item in items:
-        node, sep, address = item.partition("=")
-        if not sep or not node or not address:
-            raise PKIError(f"--host-address {item!r}: write NODE=ADDRESS, e.g. node-1=10.0.0.5")
-        out.setdefault(node, []).append(address)
-    return out
 
 
 def _now() -> datetime:
@@ -181,11 +158,14 @@ def issue_command(
     leaf_days: int = typer.Option(90, "--leaf-days", min=1, help="Lifetime of leaves in days."),
     renew_days: int = RENEW_DAYS,
     host_address: list[str] = HOST_ADDRESS,
+    docker_host: str | None = DOCKER_HOST_OPTION,
 ) -> None:
-    """Issue node and client certificates and ACL passwords that are missing or due."""
+    """Issue node and client certificates and ACL passwords that are missing or due (for
+    the deployed stack's nodes when a Swarm manager answers, else the stack file's)."""
     from swarmredis.pki import manage
 
-    store, spec = open_stack(stack_file, certs_dir, host_address)
+    store, spec, source = open_deployed(stack_file, certs_dir, docker_host, host_address)
+    console.print(f"nodes from {source}", highlight=False)
     report = manage.issue(
         store,
         spec,
@@ -207,20 +187,27 @@ def status_command(
     certs_dir: Path = CERTS_DIR_OPTION,
     as_json: bool = JSON_OPTION,
     warn_days: int = typer.Option(30, "--warn-days", min=0, help="Warn when fewer days are left."),
+    docker_host: str | None = DOCKER_HOST_OPTION,
 ) -> None:
-    """Subject, SANs and expiry of each certificate; exit 0 ok, 1 due soon, 2 expired/missing."""
+    """Subject, SANs and expiry of each certificate; exit 0 ok, 1 due soon, 2 expired/missing.
+    The nodes are the deployed stack's when a Swarm manager answers, else the stack file's."""
     from swarmredis.pki import manage
     from swarmredis.pki.status import exit_code
 
-    store, spec = open_stack(stack_file, certs_dir)
+    store, spec, source = open_deployed(stack_file, certs_dir, docker_host)
     infos = manage.store_status(store, spec, now=_now(), warn_within=timedelta(days=warn_days))
     code = exit_code(infos)
     if as_json:
         print_json(
-            {"stack": spec.stack, "exit_code": code, "certificates": [i.as_dict() for i in infos]}
+            {
+                "stack": spec.stack,
+                "exit_code": code,
+                "nodes_from": source,
+                "certificates": [i.as_dict() for i in infos],
+            }
         )
     else:
-        table = Table(title=f"certificates of {spec.stack}")
+        table = Table(title=f"certificates of {spec.stack}", caption=f"nodes from {source}")
         for column in ("kind", "name", "state", "days left", "not after", "subject", "SANs"):
             table.add_column(column)
         for i in infos:
@@ -243,11 +230,13 @@ def due_command(
     as_json: bool = JSON_OPTION,
     renew_days: int = RENEW_DAYS,
     host_address: list[str] = HOST_ADDRESS,
+    docker_host: str | None = DOCKER_HOST_OPTION,
 ) -> None:
-    """The leaves that need renewal and why: exit 3 when any, 0 when none (`certs issue` renews)."""
+    """The leaves that need renewal and why: exit 3 when any, 0 when none (`certs issue` renews).
+    The nodes are the deployed stack's when a Swarm manager answers, else the stack file's."""
     from swarmredis.pki import manage
 
-    store, spec = open_stack(stack_file, certs_dir, host_address)
+    store, spec, source = open_deployed(stack_file, certs_dir, docker_host, host_address)
     checks = manage.check_leaves(store, spec, now=_now(), renew_within=timedelta(days=renew_days))
     due = [c for c in checks if c.reasons]
     code = EXIT_CHANGES if due else EXIT_OK
@@ -261,7 +250,7 @@ def due_command(
             }
             for c in due
         ]
-        print_json({"stack": spec.stack, "exit_code": code, "due": rows})
+        print_json({"stack": spec.stack, "exit_code": code, "nodes_from": source, "due": rows})
     elif due:
         table = Table(title=f"{len(due)} certificate(s) of {spec.stack} need renewal")
         for column in ("kind", "name", "why"):
@@ -271,6 +260,8 @@ def due_command(
         console.print(table)
     else:
         console.print(f"all {len(checks)} certificates of {spec.stack} are current")
+    if not as_json:
+        console.print(f"nodes from {source}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from swarmredis.cli.certs_cmd import STACK_FILE, open_stack
+from swarmredis.cli.certs_cmd import STACK_FILE
 from swarmredis.cli.common import (
     CERTS_DIR_OPTION,
     DOCKER_HOST_OPTION,
@@ -54,10 +54,22 @@ def register(app: typer.Typer) -> None:
 
         async def body() -> None:
             from swarmredis.engine.flows.metrics import open_exporter
+            from swarmredis.engine.flows.plan import DeployOptions, deployed_pki
+            from swarmredis.errors import SwarmRedisError
             from swarmredis.gateway.docker import DockerGateway
+            from swarmredis.pki.material import stack_pki
+            from swarmredis.pki.store import CertStore
+            from swarmredis.stackfile import load_stack
 
-            store, pki = open_stack(stack_file, certs_dir)
+            stack = load_stack(stack_file)
+            store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
             async with DockerGateway.connect(docker_host) as gateway:
+                # the deployed nodes' certificates (a scaled stack's names are its own)
+                try:
+                    live = await deployed_pki(gateway, stack, DeployOptions(certs_dir=certs_dir))
+                except SwarmRedisError:
+                    live = None  # the exporter says what is wrong with the stack
+                pki = live or stack_pki(stack)
                 exporter = await open_exporter(gateway, store, pki, scrape_timeout)
                 if once:
                     sys.stdout.buffer.write(await exporter.exposition())

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from swarmredis.cli.certs_cmd import STACK_FILE, open_stack
+from swarmredis.cli.certs_cmd import STACK_FILE
 from swarmredis.cli.common import (
     CERTS_DIR_OPTION,
     DOCKER_HOST_OPTION,
@@ -30,6 +30,7 @@ from swarmredis.cli.common import (
     print_json_line,
     run,
 )
+from swarmredis.cli.pkiview import open_stack
 from swarmredis.cli.progress import Mode, reporting
 from swarmredis.errors import PKIError
 

@@ -332,6 +332,28 @@ async def test_shards_5_to_3_under_a_writer_drains_forgets_and_keeps_every_key(
     await count_losses(d, loaded, figure, ledger)
     record(figure)
     assert figure.lost_confirmed == 0, figure
+    certificates_follow_the_deployed_nodes(d)
+
+
+def certificates_follow_the_deployed_nodes(d: DeployedStack) -> None:
+    """`certs status` and `certs due` (the cron jobs) check the deployed stack's nodes: with
+    shards: 4 in the file on this 3-shard stack, whose nodes 7-10 retired, the fourth shard
+    would be node-11 and node-12 (a retired index is never given again), not node-7 and
+    node-8 as the file's counts alone say."""
+    grow(d, shards=4)
+    try:
+        args = ("--certs-dir", str(d.certs), "--json")
+        shown = cli("certs", "status", str(d.stack_file), *args, docker_host=d.lab.docker_host)
+        report = json.loads(shown.stdout)
+        assert report["nodes_from"] == "the deployed stack", report["nodes_from"]
+        nodes = {c["name"] for c in report["certificates"] if c["kind"] == "node"}
+        assert nodes == {f"node-{i}" for i in (1, 2, 3, 4, 5, 6, 11, 12)}, nodes
+        missing = {c["name"] for c in report["certificates"] if c["state"] == "missing"}
+        assert missing == {"node-11", "node-12"} and shown.returncode == 2, report
+        due = cli("certs", "due", str(d.stack_file), *args, docker_host=d.lab.docker_host)
+        assert {r["name"] for r in json.loads(due.stdout)["due"]} == {"node-11", "node-12"}
+    finally:
+        grow(d, shards=3)
 
 
 @pytest.mark.anyio

@@ -7,6 +7,7 @@ prints the diff; ``deploy`` calls it with ``issue=True`` and goes on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +89,24 @@ async def read_live(gateway: DockerGateway, stack: Stack, options: DeployOptions
         else None
     )
     return LiveStack(objects, layout, assignment, stack_pki(stack, hosts, layout))
+
+
+async def deployed_pki(
+    gateway: DockerGateway,
+    stack: Stack,
+    options: DeployOptions,
+    host_addresses: Mapping[str, Sequence[str]] | None = None,
+) -> StackPKI | None:
+    """The certificates a deployed ``stack`` needs, as ``deploy`` and ``certs rotate`` see
+    them: its live nodes (a scaled stack's names are not the stack file's counts), with
+    ``announce: host`` their hosts' addresses, or ``host_addresses`` when given. None when
+    the stack has no service on this Swarm."""
+    live = await read_live(gateway, stack, options)
+    if not any(o.kind == "service" for o in live.objects):
+        return None
+    if host_addresses:
+        return stack_pki(stack, host_addresses, live.layout)
+    return live.pki
 
 
 async def plan_stack(
