@@ -160,6 +160,28 @@ def test_health_targets_come_from_labels_ports_and_tasks() -> None:
     )
 
 
+def test_a_task_swarm_replaces_is_named_with_the_schedulers_words() -> None:
+    """After a host was down for the manager, Swarm made a replacement task (pending) while
+    the old container still runs: status says the node is about to restart."""
+    nodes = {n.id: n for n in (swarm_node(raw) for raw in DATA["nodes"])}
+    service = DATA["services"][0]
+    old = dict(next(t for t in DATA["tasks"] if t["ServiceID"] == service["ID"]))
+    old["DesiredState"] = "shutdown"
+    new = {
+        **old,
+        "ID": "replacement",
+        "DesiredState": "running",
+        "UpdatedAt": "9999-01-01T00:00:00Z",
+        "Status": {"State": "pending", "Err": "no suitable node (host-mode port already in use)"},
+    }
+    (target,) = health_targets("acme", [service], tasks_of([old, new]), nodes)
+    assert target.task_state == "pending"
+    assert target.task_words == (
+        "no suitable node (host-mode port already in use); "
+        "Swarm is replacing the running task: it restarts"
+    )
+
+
 @pytest.mark.parametrize(
     ("roles", "mode"),
     [

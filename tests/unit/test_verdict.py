@@ -227,6 +227,17 @@ def test_a_task_in_any_other_state_is_a_problem_even_when_its_node_answers() -> 
     ]
 
 
+def test_a_task_problem_carries_dockers_words() -> None:
+    probe = _with_task(replica("node-2"), "pending")
+    probe = dataclasses.replace(
+        probe, target=dataclasses.replace(probe.target, task_words="no suitable node")
+    )
+    report = judged("replication", primary(), probe)
+    assert [p.message for p in report.problems if p.kind is ProblemKind.TASK] == [
+        "task is pending: no suitable node"
+    ]
+
+
 def test_a_primary_restarts_without_standby_only_when_no_replica_is_linked_to_it() -> None:
     sentinels = [sentinel(f"sentinel-{i}") for i in (1, 2, 3)]
     both = judged("replication", primary(), replica("node-2"), replica("node-3"), *sentinels)

@@ -114,7 +114,19 @@ def _target(
         host=where.hostname if where else None,
         task_state=task.state if task else "no task",
         server_name=labels.dns_alias(stack, name),
+        task_words=_task_words(task, tasks),
     )
+
+
+def _task_words(task: Task | None, tasks: Sequence[Task]) -> str:
+    """Docker's words for a task that does not run, and whether Swarm is replacing a task
+    that still runs (after its host was down for the manager: the node will restart)."""
+    if task is None or task.state == "running":
+        return ""
+    words = task.words
+    if any(t.state in ("running", "starting") and t.id != task.id for t in tasks):
+        words += ("; " if words else "") + "Swarm is replacing the running task: it restarts"
+    return words
 
 
 async def require_stack(gateway: DockerGateway, stack: str) -> list[dict[str, Any]]:

@@ -71,6 +71,7 @@ class HealthTarget:
     host: str | None = None
     task_state: str | None = None
     server_name: str | None = None
+    task_words: str = ""  # what Docker says of the task when it is not running
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,12 @@ def common_problems(probes: Sequence[Probe]) -> list[Problem]:
             t.task_state == "starting" and p.reachable
         ):
             problems.append(
-                Problem(Status.DEGRADED, ProblemKind.TASK, t.name, f"task is {t.task_state}")
+                Problem(
+                    Status.DEGRADED,
+                    ProblemKind.TASK,
+                    t.name,
+                    f"task is {t.task_state}" + (f": {t.task_words}" if t.task_words else ""),
+                )
             )
         if not p.reachable:
             message = p.error or "unreachable"
