@@ -285,6 +285,17 @@ async def test_partition_of_the_primary_leaves_exactly_one_primary(
         healed = time.monotonic()
         accepted = [r for r in out.split() if r.isdigit()]
         assert accepted, f"the cut-off primary accepted nothing: {out[-500:]}"
+
+        def in_their_tasks() -> bool:
+            """Every node answers from the task Swarm means to run: the manager saw the
+            cut host down and made replacement tasks, which start after the heal."""
+            _, report = d.status()
+            return all(
+                n["reachable"] and n["task_state"] in ("running", "starting")
+                for n in report["nodes"]
+            )
+
+        await timed(in_their_tasks, 150, "every node answering in its task after the heal")
         primary = await one_primary_named_by_every_sentinel(d)
         assert primary != node, f"{node} is still the primary after the partition"
         await restore_planned_roles(d, figure, healed)
