@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testkit.swarmnodes import ready_hosts
 
 from swarmredis import labels
 from swarmredis.cli.render_cmd import compose_text
@@ -29,18 +30,7 @@ _UNITS = {"ns": 1, "ms": 1_000_000, "s": 1_000_000_000}
 
 
 def hosts(count: int = 3) -> list[SwarmNode]:
-    return [
-        SwarmNode(
-            id=f"id{i}",
-            hostname=f"h{i}",
-            role="worker",
-            availability="active",
-            state="ready",
-            addr=f"10.0.0.{i}",
-            labels={"zone": f"z{i}"},
-        )
-        for i in range(1, count + 1)
-    ]
+    return ready_hosts(count, lambda i: {"zone": f"z{i}"})
 
 
 def planned(**fields: Any) -> Any:

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import pytest
+from testkit.swarmnodes import ready_hosts
 
 from swarmredis import labels
 from swarmredis.engine.flows.status import health_targets
@@ -20,18 +21,7 @@ from swarmredis.stackfile.topology import topology
 
 
 def hosts(count: int = 3) -> list[SwarmNode]:
-    return [
-        SwarmNode(
-            id=f"id{i}",
-            hostname=f"h{i}",
-            role="worker",
-            availability="active",
-            state="ready",
-            addr=f"10.0.0.{i}",
-            labels={"zone": f"z{i}"},
-        )
-        for i in range(1, count + 1)
-    ]
+    return ready_hosts(count, lambda i: {"zone": f"z{i}"})
 
 
 def stack(**fields: Any) -> Stack:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from testkit.swarmnodes import ready_hosts
 
 from swarmredis import labels
 from swarmredis.plan import desired_state, required_material, resolve_references
@@ -21,18 +22,7 @@ SECOND = 1_000_000_000
 
 
 def hosts(count: int = 3) -> list[SwarmNode]:
-    return [
-        SwarmNode(
-            id=f"id{i}",
-            hostname=f"h{i}",
-            role="worker",
-            availability="active",
-            state="ready",
-            addr=f"10.0.0.{i}",
-            labels={"zone": f"z{i}", "redis": "true"},
-        )
-        for i in range(1, count + 1)
-    ]
+    return ready_hosts(count, lambda i: {"zone": f"z{i}", "redis": "true"})
 
 
 def stack(**fields: Any) -> Stack:
