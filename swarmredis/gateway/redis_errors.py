@@ -72,6 +72,8 @@ def _describe_command_failure(exc: BaseException, timeout: float) -> tuple[type[
     text = str(exc)
     if isinstance(exc, rexc.NoPermissionError) or text.startswith(("NOAUTH", "WRONGPASS")):
         return RedisAuthError, f"not permitted: {text}"
+    if isinstance(exc, rexc.BusyLoadingError):
+        return RedisUnreachable, f"still loading its dataset: {text}"
     if isinstance(exc, rexc.ResponseError):
         return RedisError, f"refused: {text}"
     if isinstance(exc, rexc.InvalidResponse):

@@ -164,6 +164,33 @@ async def test_connection_reset_mid_handshake_is_tried_a_few_times_then_reported
     assert "still after" not in str(caught.value)
 
 
+async def test_a_node_still_loading_its_dataset_is_waited_for_then_used(
+    lab: Lab, access: RedisAccess
+) -> None:
+    """A restarted node accepts connections and AUTH while it loads its data, and refuses
+    PING (and other commands without the loading flag) with LOADING: connect_all waits
+    until it serves (the lab: a rolling restart of a primary with 20,000 keys)."""
+    node = lab.add_node("node-1", STANDALONE)
+    async with access.connect("node-1", node.endpoint) as redis:
+        value = "x" * 2048
+        await redis.pipeline(*[("SET", f"app:{i}", value) for i in range(100)], ("SAVE",))
+    node.stop()
+    with node.config_path.open("a") as config:
+        # 20 ms a key: about 2 s of loading, and clients served every 1 KiB loaded (else
+        # Redis serves them only every 2 MiB: after the whole of this small dataset)
+        config.write("key-load-delay 20000\nloading-process-events-interval-bytes 1024\n")
+    node.start()
+    async with access.connect("node-1", node.endpoint) as early:
+        with pytest.raises(RedisUnreachable, match="PING: still loading its dataset"):
+            await early.ping()
+    member = Member("node-1", node.endpoint)
+    started = anyio.current_time()
+    async with connect_all([member], access, limiter=anyio.CapacityLimiter(1)) as nodes:
+        waited = anyio.current_time() - started
+        assert await nodes["node-1"].execute("DBSIZE") == 100
+    assert waited > 0.5, "connect_all returned while the node was still loading"
+
+
 def test_the_client_trusts_only_the_stacks_ca(access: RedisAccess) -> None:
     context = client_context(access.tls, check_hostname=True)
     assert len(context.get_ca_certs()) == 1  # the stack's CA, none of the system's

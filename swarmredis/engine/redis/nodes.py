@@ -87,7 +87,11 @@ async def fan_out(
 async def _connect_when_ready(
     stack: AsyncExitStack, target: Reachable, access: RedisAccess, ready_timeout: float
 ) -> RedisNode:
-    """Dial until the node accepts us; a node that just started may refuse for a while.
+    """Dial until the node accepts us and answers PING; a node that just started may
+    refuse for a while, or accept and still be loading its dataset: AUTH, INFO and ROLE
+    work then, but a command without Redis's ``loading`` flag (PING, and some of what the
+    bootstrap reads) is refused with ``LOADING`` (seen on the lab: a rolling restart of a
+    primary with 20,000 keys failed its bootstrap read). Both are retried.
 
     TLS and auth failures are not retried: they do not fix themselves. A connection
     closed mid-handshake is ambiguous (refused certificate, or killed meanwhile): it gets
@@ -104,7 +108,7 @@ async def _connect_when_ready(
     with anyio.move_on_after(ready_timeout):
         while True:
             try:
-                return await stack.enter_async_context(
+                node = await stack.enter_async_context(
                     access.connect(
                         target.name,
                         target.endpoint,
@@ -112,6 +116,12 @@ async def _connect_when_ready(
                         connect_timeout=attempt,
                     )
                 )
+                try:
+                    await node.ping()
+                except RedisUnreachable:
+                    await node.close()  # the exit stack closes it again: harmless
+                    raise
+                return node
             except RedisHandshakeClosed:
                 closed += 1
                 if closed >= HANDSHAKE_ATTEMPTS:
