@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from testkit.swarmnodes import ready_hosts
+
 from swarmredis import labels, plan
 from swarmredis.plan import (
     desired_state,
@@ -22,17 +24,7 @@ from swarmredis.plan.observe import SwarmNode, observed_object
 from swarmredis.stackfile.model import Stack
 
 PACKAGE = Path(__file__).resolve().parents[2] / "swarmredis"
-NODES = [
-    SwarmNode(
-        id=f"id{i}",
-        hostname=f"h{i}",
-        role="worker",
-        availability="active",
-        state="ready",
-        addr=f"10.0.0.{i}",
-    )
-    for i in (1, 2, 3)
-]
+NODES = ready_hosts(3)
 
 
 def stack(**fields: Any) -> Stack:
