@@ -18,6 +18,7 @@ from testkit.swarmnodes import ready_hosts
 
 from swarmredis import labels
 from swarmredis.cli.render_cmd import compose_text
+from swarmredis.engine.flows.render import external_objects
 from swarmredis.plan.compose import NotRenderable, render_compose
 from swarmredis.plan.diff import changed_paths, diff
 from swarmredis.plan.objects import DesiredObject
@@ -236,3 +237,13 @@ def test_a_field_the_renderer_does_not_know_is_refused_not_dropped() -> None:
     )
     with pytest.raises(NotRenderable, match=r"TaskTemplate\.ContainerSpec\.Ulimits"):
         render_compose(broken)
+
+
+def test_secrets_push_creates_the_network_secrets_and_configs_and_never_a_service() -> None:
+    plan = planned(mode="cluster", shards=3, replicas=1)
+    pushed = external_objects(plan)
+    assert {c.kind for c in pushed.items} == {"network", "secret", "config"}
+    assert all(c.action == "create" for c in pushed.items)
+    doc = render_compose(plan).document
+    declared = {v["name"] for b in ("networks", "secrets", "configs") for v in doc[b].values()}
+    assert {c.name for c in pushed.items} == declared  # exactly what the file needs
