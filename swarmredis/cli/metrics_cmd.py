@@ -17,6 +17,7 @@ from swarmredis.cli.common import (
     flag,
     run,
 )
+from swarmredis.cli.pkiview import load_with_store
 
 DEFAULT_LISTEN = "127.0.0.1:9650"
 
@@ -58,11 +59,8 @@ def register(app: typer.Typer) -> None:
             from swarmredis.errors import SwarmRedisError
             from swarmredis.gateway.docker import DockerGateway
             from swarmredis.pki.material import stack_pki
-            from swarmredis.pki.store import CertStore
-            from swarmredis.stackfile import load_stack
 
-            stack = load_stack(stack_file)
-            store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
+            stack, store = load_with_store(stack_file, certs_dir)
             async with DockerGateway.connect(docker_host) as gateway:
                 # the deployed nodes' certificates (a scaled stack's names are its own)
                 try:

@@ -18,17 +18,23 @@ if TYPE_CHECKING:
     from swarmredis.stackfile import Stack
 
 
+def load_with_store(stack_file: Path, certs_dir: Path) -> tuple[Stack, CertStore]:
+    """The stack file, and the certificate store of its stack under ``certs_dir``."""
+    from swarmredis.pki.store import CertStore
+    from swarmredis.stackfile import load_stack
+
+    stack = load_stack(stack_file)
+    return stack, CertStore(certs_dir, stack.name, stack_file=str(stack_file))
+
+
 def open_stack(
     stack_file: Path,
     certs_dir: Path,
     addresses: list[str] | None = None,
 ) -> tuple[CertStore, StackPKI]:
     from swarmredis.pki.material import stack_pki
-    from swarmredis.pki.store import CertStore
-    from swarmredis.stackfile import load_stack
 
-    stack = load_stack(stack_file)
-    store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
+    stack, store = load_with_store(stack_file, certs_dir)
     return store, stack_pki(stack, _parse_addresses(addresses or []))
 
 
@@ -45,11 +51,8 @@ def open_deployed(
     are not the stack file's counts: a retired index is never given again), read from the
     Swarm when a manager answers; else the stack file's, and the third value says why."""
     from swarmredis.pki.material import stack_pki
-    from swarmredis.pki.store import CertStore
-    from swarmredis.stackfile import load_stack
 
-    stack = load_stack(stack_file)
-    store = CertStore(certs_dir, stack.name, stack_file=str(stack_file))
+    stack, store = load_with_store(stack_file, certs_dir)
     given = _parse_addresses(addresses or [])
     live, source = run(lambda: _deployed_pki(stack, docker_host, given))
     return store, live or stack_pki(stack, given), source

@@ -95,8 +95,9 @@ def render_compose(plan: Plan) -> Rendered:
     configs: dict[str, Any] = {}
     volumes: dict[str, Any] = {}
     later: set[str] = set()
+    retiring = {c.name for c in plan.retiring}
     for obj in desired.services:
-        if obj.name in {c.name for c in plan.retiring}:
+        if obj.name in retiring:
             continue  # retires at the next deploy: not part of the stack any more
         key, service = _service(stack, obj, networks, secrets, configs, volumes, later)
         document["services"][key] = service
