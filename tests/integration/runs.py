@@ -115,3 +115,60 @@ def rerun(
     events = [line["event"] for line in lines if "event" in line]
     result = next((line["result"] for line in lines if "result" in line), {})
     return Rerun(done.returncode, events, result, time.monotonic() - started, done.stderr)
+
+
+def deploy_disturbed_at(
+    stack_file: Path,
+    certs: Path,
+    lab: SwarmLab,
+    at: Callable[[Event], bool],
+    fault: Callable[[], None],
+    *,
+    within: float = 400,
+) -> Rerun:
+    """`deploy STACKFILE --json` to its own end, with ``fault()`` done (in a thread, while
+    the deploy goes on) as soon as an event matches ``at``; the fault's error, if any, is
+    raised after the deploy ended."""
+    args = [sys.executable, "-m", "swarmredis", "deploy", str(stack_file), "--json"]
+    args += ["--certs-dir", str(certs), "--docker-host", lab.docker_host]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    watchdog = threading.Timer(within, proc.kill)  # bounds the reading below
+    watchdog.start()
+    failed: list[BaseException] = []
+
+    def disturb() -> None:
+        try:
+            fault()
+        except BaseException as error:  # raised in the test's thread below
+            failed.append(error)
+
+    thread: threading.Thread | None = None
+    events: list[Event] = []
+    result: dict[str, Any] = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            parsed = json.loads(line)
+            if "event" not in parsed:
+                result = parsed.get("result", {})
+                continue
+            events.append(parsed["event"])
+            if thread is None and at(parsed["event"]):
+                thread = threading.Thread(target=disturb, daemon=True)
+                thread.start()
+        code = proc.wait(timeout=30)
+        stderr = proc.stderr.read() if proc.stderr else ""
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert thread is not None, f"deploy ended (exit {code}) before the fault: {events[-3:]}"
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the fault did not end within 120 s"
+    if failed:
+        raise failed[0]
+    return Rerun(code, events, result, time.monotonic() - started, stderr)

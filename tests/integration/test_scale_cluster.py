@@ -1,6 +1,7 @@
 """Scaling live stacks on the lab (issue 11): shards 3 -> 4 under a writer with 20,000
 keys, then 4 -> 5 with the deploy SIGKILLed while slots move and run again, then one
-replica more per shard and one less again, then shards 5 -> 3 under a writer; and a
+replica more per shard and one less again, then shards 5 -> 3 under a writer, then no
+replica and shards 3 -> 4 with the first move's source primary restarted mid-move; and a
 replica added to a replication stack and removed again.
 
 A writer (:mod:`testkit.ledger`) keeps writing through a slot-map router while the deploy
@@ -21,17 +22,19 @@ from typing import Any
 import anyio
 import pytest
 import yaml
+from testkit import eventually_sync
 from testkit.ledger import WriteLedger
 
 from .conftest import SwarmLab
 from .faults import (
     Figure,
+    container_of,
     count_cluster_losses,
     node_client,
     record,
 )
 from .helpers import FAST_UPDATE, DeployedStack, cli, cluster_client, deployed_stack
-from .runs import Event, deploy_killed_at, rerun
+from .runs import Event, deploy_disturbed_at, deploy_killed_at, rerun
 from .underload import longest_error_window, run_under_a_writer
 
 STACK = "itscale"
@@ -382,6 +385,67 @@ async def test_with_no_replica_left_a_restart_is_refused_unless_downtime_is_allo
     assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr
     assert "restarts with no replica (downtime)" in allowed.stdout
     await assert_even_and_closed(d, 3)
+
+
+@pytest.mark.anyio
+async def test_a_source_primary_restarted_while_slots_move_ends_with_every_key(
+    swarm_lab: SwarmLab, stack: DeployedStack
+) -> None:
+    """shards: 3 -> 4 on the 3 x 0 cluster the test above leaves: at the deploy's first
+    progress event of the moves, node-1 (the first move's source, with no replica to fail
+    over to) gets SIGTERM, as Swarm stops a node, and its restart policy starts it again on
+    its volume while the deploy goes on. The deploy ends by itself, done or stopped; if
+    stopped, the next deploy ends every open slot. Every loaded key reads back."""
+    d = stack
+    loaded = await load_keys(d, "app:load4r")
+    _, report = await anyio.to_thread.run_sync(d.status)
+    host = next(n["host"] for n in report["nodes"] if n["name"] == "node-1")
+    k = int(host.removeprefix("lab-h"))
+    grow(d, shards=4)
+    moves = (await planned_changes(d))["slot_moves"]
+    assert moves[0]["source"] == "node-1", moves
+    service = f"{STACK}_node-1"
+    restarted: dict[str, float] = {}
+
+    def restart() -> None:
+        old = container_of(swarm_lab, k, service)
+        swarm_lab.docker(k, "kill", "--signal", "TERM", old)
+        restarted["at"] = time.monotonic()
+
+        def another_runs() -> bool:
+            running = swarm_lab.docker(
+                k, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"
+            )
+            return bool(running.split()) and old not in running.split()
+
+        eventually_sync(another_runs, 60, f"{service} running again in a new container")
+        restarted["back"] = time.monotonic()
+
+    def moving(event: Event) -> bool:
+        return event.get("subject") == "slots" and event.get("status") == "info"
+
+    first = await anyio.to_thread.run_sync(
+        lambda: deploy_disturbed_at(d.stack_file, d.certs, swarm_lab, moving, restart)
+    )
+    assert first.code in (0, 2), first.stderr[-3000:] + json.dumps(first.events[-5:])
+    outcome = "finished" if first.code == 0 else f"stopped: {first.stderr.strip()[-300:]}"
+    started = time.monotonic()
+    if first.code == 2:
+        again = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
+        assert again.code == 0, again.stderr[-3000:] + json.dumps(again.events[-5:])
+    await assert_even_and_closed(d, 4)
+    figure = Figure(
+        "cluster: a source primary restarted mid-move",
+        "cluster",
+        "`deploy` with shards: 4 on a live 3 x 0 cluster; the first move's source primary"
+        " stopped with SIGTERM at the first progress event and restarted by Swarm"
+        f" ({restarted['back'] - restarted['at']:.1f} s down); then run again if it stopped",
+        restored_s=time.monotonic() - started if first.code == 2 else None,
+        notes=[f"the disturbed deploy {outcome}"],
+    )
+    await count_losses(d, loaded, figure)
+    record(figure)
+    assert figure.lost_confirmed == 0, figure
 
 
 def running_tasks(d: DeployedStack) -> set[str]:
