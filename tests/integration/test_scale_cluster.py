@@ -421,14 +421,21 @@ async def test_a_source_primary_restarted_while_slots_move_ends_with_every_key(
         eventually_sync(another_runs, 60, f"{service} running again in a new container")
         restarted["back"] = time.monotonic()
 
+    at: list[Event] = []
+
     def moving(event: Event) -> bool:
-        return event.get("subject") == "slots" and event.get("status") == "info"
+        if event.get("subject") == "slots" and event.get("status") == "info":
+            at.append(event)
+            return True
+        return False
 
     first = await anyio.to_thread.run_sync(
         lambda: deploy_disturbed_at(d.stack_file, d.certs, swarm_lab, moving, restart)
     )
     assert first.code in (0, 2), first.stderr[-3000:] + json.dumps(first.events[-5:])
     outcome = "finished" if first.code == 0 else f"stopped: {first.stderr.strip()[-300:]}"
+    later = first.events[first.events.index(at[0]) + 1 :]
+    told = [f"{e['step']} {e['subject']} {e['status']}: {e.get('detail', '')}" for e in later]
     started = time.monotonic()
     if first.code == 2:
         again = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
@@ -441,8 +448,12 @@ async def test_a_source_primary_restarted_while_slots_move_ends_with_every_key(
         " stopped with SIGTERM at the first progress event and restarted by Swarm"
         f" ({restarted['back'] - restarted['at']:.1f} s down); then run again if it stopped",
         restored_s=time.monotonic() - started if first.code == 2 else None,
-        notes=[f"the disturbed deploy {outcome}"],
+        notes=[
+            f"node-1 stopped at {at[0]['data']['slots']}/{at[0]['data']['total']} slots moved;"
+            f" the disturbed deploy {outcome}"
+        ],
     )
+    print("after the restart, the deploy told:", *told[:40], sep="\n  ")
     await count_losses(d, loaded, figure)
     record(figure)
     assert figure.lost_confirmed == 0, figure
