@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,7 @@ class Rerun:
     result: dict[str, Any]
     seconds: float
     stderr: str
+    times: list[float] = field(default_factory=list)  # time.monotonic() each event was read
 
 
 def rerun(
@@ -147,6 +148,7 @@ def deploy_disturbed_at(
 
     thread: threading.Thread | None = None
     events: list[Event] = []
+    times: list[float] = []
     result: dict[str, Any] = {}
     try:
         assert proc.stdout is not None
@@ -156,6 +158,7 @@ def deploy_disturbed_at(
                 result = parsed.get("result", {})
                 continue
             events.append(parsed["event"])
+            times.append(time.monotonic())
             if thread is None and at(parsed["event"]):
                 thread = threading.Thread(target=disturb, daemon=True)
                 thread.start()
@@ -171,4 +174,4 @@ def deploy_disturbed_at(
     assert not thread.is_alive(), "the fault did not end within 120 s"
     if failed:
         raise failed[0]
-    return Rerun(code, events, result, time.monotonic() - started, stderr)
+    return Rerun(code, events, result, time.monotonic() - started, stderr, times)

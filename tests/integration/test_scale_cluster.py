@@ -1,7 +1,7 @@
 """Scaling live stacks on the lab (issue 11): shards 3 -> 4 under a writer with 20,000
 keys, then 4 -> 5 with the deploy SIGKILLed while slots move and run again, then one
 replica more per shard and one less again, then shards 5 -> 3 under a writer, then no
-replica and shards 3 -> 4 with the first move's source primary restarted mid-move; and a
+replica and shards 3 -> 4 with the new primary restarted while slots move to it; and a
 replica added to a replication stack and removed again.
 
 A writer (:mod:`testkit.ledger`) keeps writing through a slot-map router while the deploy
@@ -110,13 +110,13 @@ def assert_apart(report: dict[str, Any], primary: str, replica: str) -> None:
     assert hosts[primary] != hosts[replica], hosts
 
 
-async def load_keys(d: DeployedStack, prefix: str) -> dict[str, str]:
-    """``KEYS`` keys written through a cluster client before the change."""
+async def load_keys(d: DeployedStack, prefix: str, count: int = KEYS) -> dict[str, str]:
+    """``count`` keys written through a cluster client before the change."""
     client = await cluster_client(STACK, d.certs, d.lab.docker_host, "swarmredis-admin")
-    values = {f"{prefix}:{i}": f"v{i}" for i in range(KEYS)}
+    values = {f"{prefix}:{i}": f"v{i}" for i in range(count)}
     try:
         items = list(values.items())
-        for start in range(0, KEYS, 2000):
+        for start in range(0, count, 2000):
             await client.mset_nonatomic(dict(items[start : start + 2000]))
     finally:
         await client.aclose()
@@ -388,72 +388,77 @@ async def test_with_no_replica_left_a_restart_is_refused_unless_downtime_is_allo
 
 
 @pytest.mark.anyio
-async def test_a_source_primary_restarted_while_slots_move_ends_with_every_key(
+async def test_the_target_primary_restarted_while_slots_move_ends_with_every_key(
     swarm_lab: SwarmLab, stack: DeployedStack
 ) -> None:
-    """shards: 3 -> 4 on the 3 x 0 cluster the test above leaves: at the deploy's first
-    progress event of the moves, node-1 (the first move's source, with no replica to fail
-    over to) gets SIGTERM, as Swarm stops a node, and its restart policy starts it again on
-    its volume while the deploy goes on. The deploy ends by itself, done or stopped; if
-    stopped, the next deploy ends every open slot. Every loaded key reads back."""
+    """shards: 3 -> 4 on the 3 x 0 cluster the test above leaves, holding 60,000 keys more
+    (the moves take seconds): at the deploy's first progress event of the moves, node-16
+    (the new shard's primary, every move's target, with no replica to fail over to) gets
+    SIGTERM, as Swarm stops a node, and its restart policy starts it again on its volume
+    while the deploy goes on. The SIGTERM lands before the moves end. The deploy ends by
+    itself, done or stopped; if stopped, the next deploy ends every open slot. Every
+    loaded key reads back."""
     d = stack
-    loaded = await load_keys(d, "app:load4r")
-    _, report = await anyio.to_thread.run_sync(d.status)
-    host = next(n["host"] for n in report["nodes"] if n["name"] == "node-1")
-    k = int(host.removeprefix("lab-h"))
+    loaded = await load_keys(d, "app:load4r", 3 * KEYS)
     grow(d, shards=4)
     moves = (await planned_changes(d))["slot_moves"]
-    assert moves[0]["source"] == "node-1", moves
-    service = f"{STACK}_node-1"
+    assert {m["target"] for m in moves} == {"node-16"}, moves
+    service = f"{STACK}_node-16"
     restarted: dict[str, float] = {}
 
+    def running(k: int) -> list[str]:
+        label = f"label=com.docker.swarm.service.name={service}"
+        return swarm_lab.docker(k, "ps", "-q", "--filter", label).split()
+
     def restart() -> None:
+        k = next(k for k in range(1, swarm_lab.size + 1) if running(k))
         old = container_of(swarm_lab, k, service)
         swarm_lab.docker(k, "kill", "--signal", "TERM", old)
         restarted["at"] = time.monotonic()
-
-        def another_runs() -> bool:
-            running = swarm_lab.docker(
-                k, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"
-            )
-            return bool(running.split()) and old not in running.split()
-
-        eventually_sync(another_runs, 60, f"{service} running again in a new container")
+        eventually_sync(
+            lambda: bool(running(k)) and old not in running(k),
+            60,
+            f"{service} running again in a new container",
+        )
         restarted["back"] = time.monotonic()
 
-    at: list[Event] = []
-
     def moving(event: Event) -> bool:
-        if event.get("subject") == "slots" and event.get("status") == "info":
-            at.append(event)
-            return True
-        return False
+        return event.get("subject") == "slots" and event.get("status") == "info"
 
     first = await anyio.to_thread.run_sync(
         lambda: deploy_disturbed_at(d.stack_file, d.certs, swarm_lab, moving, restart)
     )
     assert first.code in (0, 2), first.stderr[-3000:] + json.dumps(first.events[-5:])
+    trigger = next(i for i, e in enumerate(first.events) if moving(e))
+    ended = [
+        t
+        for t, e in zip(first.times, first.events, strict=True)
+        if e.get("subject") == "rebalance" and e.get("status") == "done"
+    ]
+    assert not ended or ended[0] > restarted["at"], "the moves ended before the SIGTERM"
     outcome = "finished" if first.code == 0 else f"stopped: {first.stderr.strip()[-300:]}"
-    later = first.events[first.events.index(at[0]) + 1 :]
+    later = first.events[trigger + 1 :]
     told = [f"{e['step']} {e['subject']} {e['status']}: {e.get('detail', '')}" for e in later]
+    print("after the SIGTERM, the deploy told:", *told[:40], sep="\n  ")
     started = time.monotonic()
     if first.code == 2:
         again = await anyio.to_thread.run_sync(lambda: rerun(d.stack_file, d.certs, swarm_lab))
         assert again.code == 0, again.stderr[-3000:] + json.dumps(again.events[-5:])
     await assert_even_and_closed(d, 4)
+    progress = first.events[trigger]["data"]
     figure = Figure(
-        "cluster: a source primary restarted mid-move",
+        "cluster: the target primary restarted mid-move",
         "cluster",
-        "`deploy` with shards: 4 on a live 3 x 0 cluster; the first move's source primary"
-        " stopped with SIGTERM at the first progress event and restarted by Swarm"
-        f" ({restarted['back'] - restarted['at']:.1f} s down); then run again if it stopped",
+        f"`deploy` with shards: 4 on a live 3 x 0 cluster holding {3 * KEYS} keys and more;"
+        " the new primary every slot moves to stopped with SIGTERM at the first progress"
+        f" event and restarted by Swarm ({restarted['back'] - restarted['at']:.1f} s down);"
+        " then run again if it stopped",
         restored_s=time.monotonic() - started if first.code == 2 else None,
         notes=[
-            f"node-1 stopped at {at[0]['data']['slots']}/{at[0]['data']['total']} slots moved;"
+            f"SIGTERM at {progress['slots']}/{progress['total']} slots moved;"
             f" the disturbed deploy {outcome}"
         ],
     )
-    print("after the restart, the deploy told:", *told[:40], sep="\n  ")
     await count_losses(d, loaded, figure)
     record(figure)
     assert figure.lost_confirmed == 0, figure
