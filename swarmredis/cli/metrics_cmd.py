@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -82,6 +83,48 @@ def register(app: typer.Typer) -> None:
                     )
 
                 await serve(host, port, exporter.handle, ready=ready)
+
+        try:
+            run(body)
+        except KeyboardInterrupt:
+            raise typer.Exit(0) from None
+
+    @app.command("exporter", cls=Command)
+    def exporter_command(
+        targets: Path = typer.Argument(
+            ...,
+            help="The targets document the deploy wrote: /etc/swarmredis/targets.json inside"
+            " the stack's metrics service.",
+        ),
+        listen: str = typer.Option(
+            "0.0.0.0:9650", "--listen", help="ADDRESS:PORT to serve /metrics on."
+        ),
+    ) -> None:
+        """Serve a stack's metrics from its targets document, asking no Swarm: what the
+        stack's own metrics service runs (metrics.enabled in the stack file)."""
+        host, port = parse_listen(listen)
+        try:
+            document = json.loads(targets.read_text())
+        except OSError as error:
+            raise UsageError(f"targets document {targets}: {error.strerror}") from None
+        except ValueError as error:
+            raise UsageError(f"targets document {targets}: not JSON ({error})") from None
+
+        async def body() -> None:
+            import anyio
+
+            from swarmredis.engine.flows.metrics import document_exporter
+            from swarmredis.gateway.http import serve
+
+            exporter = await anyio.to_thread.run_sync(lambda: document_exporter(document))
+
+            def ready(bound_host: str, bound_port: int) -> None:
+                console.print(
+                    f"serving the metrics of {exporter.stack} on"
+                    f" http://{bound_host}:{bound_port}/metrics"
+                )
+
+            await serve(host, port, exporter.handle, ready=ready)
 
         try:
             run(body)

@@ -5,13 +5,21 @@ families, and Prometheus's own text parser reads the exposition back. A stopped 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import anyio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from testkit import eventually_sync, free_port
 
 from swarmredis.engine.context import client_access
 from swarmredis.engine.flows.metrics import NODE_SHARE, render
@@ -157,3 +165,95 @@ async def test_http_server_answers_get_and_refuses_the_rest() -> None:
         assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
         assert (await ask(b"GET /metrics HTTP/1.1\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
         group.cancel_scope.cancel()
+
+
+async def test_the_exporter_command_serves_what_a_targets_document_lists(
+    lab: Lab, access: RedisAccess, store: CertStore, tmp_path: Path
+) -> None:
+    """`swarmredis exporter TARGETS` (what the stack's metrics service runs, with no Docker
+    access) as a process: the document's nodes up, the cluster ok, the document's expiry;
+    a node stopped is `swarmredis_node_up 0` within the document's scrape timeout."""
+    members = cluster_members(lab.cluster())
+    await bootstrap_cluster(members, access, wait_timeout=30)
+    secret = tmp_path / "monitor.password"
+    secret.write_text(store.read_password(acl.MONITOR))
+    document = {
+        "stack": STACK,
+        "mode": "cluster",
+        "scrape_timeout": 3,
+        "targets": [
+            {
+                "name": m.name,
+                "role": m.role,
+                "primary": m.primary,
+                "host": m.endpoint.host,
+                "port": m.endpoint.port,
+                "server_name": None,
+            }
+            for m in members
+        ],
+        "certificates": [{"kind": "ca", "name": "ca", "not_after": "2030-01-01T00:00:00+00:00"}],
+        "credentials": {
+            "username": acl.MONITOR,
+            "ca": str(store.ca_bundle),
+            "cert": str(store.client_cert(acl.MONITOR)),
+            "key": str(store.client_key(acl.MONITOR)),
+            "password": str(secret),
+        },
+    }
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps(document))
+    port = free_port()
+    with exporter_process(path, port):
+        samples = await anyio.to_thread.run_sync(lambda: served(port))
+        for m in members:
+            assert value(samples, "swarmredis_node_up", node=m.name) == 1.0, m.name
+        assert value(samples, "swarmredis_cluster_slots", state="ok") == 16384
+        left = value(samples, "swarmredis_certificate_expiry_seconds", kind="ca", name="ca")
+        assert left == pytest.approx(
+            (datetime(2030, 1, 1, tzinfo=UTC) - datetime.now(UTC)).total_seconds(), abs=60
+        )
+        stopped = next(m for m in members if m.role == "replica")
+        lab.processes[stopped.name].stop()
+        samples = await anyio.to_thread.run_sync(lambda: served(port, 5))  # timeout 3 s
+        assert value(samples, "swarmredis_node_up", node=stopped.name) == 0.0
+        up = [value(samples, "swarmredis_node_up", node=m.name) for m in members]
+        assert sorted(up) == [0.0] + [1.0] * (len(members) - 1)
+
+
+@contextmanager
+def exporter_process(targets: Path, port: int) -> Iterator[None]:
+    """`swarmredis exporter TARGETS --listen 127.0.0.1:PORT` while the block runs."""
+    command = [sys.executable, "-m", "swarmredis", "exporter", str(targets)]
+    server = subprocess.Popen(
+        [*command, "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def served(port: int, timeout_s: float = 10.0) -> Samples:
+    """GET /metrics of a local exporter once it listens, parsed as Prometheus reads it."""
+    text = ""
+
+    def answers() -> bool:
+        nonlocal text
+        try:
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=timeout_s) as page:
+                text = page.read().decode()
+        except OSError:  # not listening yet
+            return False
+        return True
+
+    eventually_sync(answers, 30, "the exporter answering")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
