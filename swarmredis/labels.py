@@ -46,6 +46,7 @@ def sentinel_volume_name(stack: str, index: int) -> str:
     return f"{stack}_sentinel-data-{index}"
 
 
+PART = f"{PREFIX}.part"  # "metrics": the exporter's objects, kept apart from the nodes'
 PLANNED_ROLE = f"{PREFIX}.planned-role"  # primary | replica | standalone | sentinel (as planned)
 SHARD = f"{PREFIX}.shard"  # cluster shard number of a Redis node
 HOST_PORT = f"{PREFIX}.host-port"  # the port a node listens on, on the host network only

@@ -103,7 +103,7 @@ def render_actions(plan: Plan) -> Table:
     table = Table(title=f"{plan.changes} change(s), {noops} object(s) up to date")
     for column in ("action", "kind", "name", "details"):
         table.add_column(column)
-    for change in plan.items:
+    for change in plan.every():
         if change.action != "noop":
             action = Text(change.action, style=_STYLES[change.action])
             table.add_row(action, change.kind, change.name, _details(change))

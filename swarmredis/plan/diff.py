@@ -81,11 +81,16 @@ class Plan:
 
     desired: DesiredState
     items: tuple[Change, ...]
+    metrics: tuple[Change, ...] = ()  # the exporter's objects (plan.exporter), applied apart
 
     @property
     def changes(self) -> int:
         """How many objects would change (orphans kept and no-ops do not count)."""
-        return sum(1 for c in self.items if c.action not in ("noop", "orphan"))
+        return sum(1 for c in self.every() if c.action not in ("noop", "orphan"))
+
+    def every(self) -> tuple[Change, ...]:
+        """The nodes' changes, then the metrics exporter's."""
+        return self.items + self.metrics
 
     @property
     def adds_shards(self) -> bool:
@@ -108,7 +113,7 @@ class Plan:
 
     def by_action(self, action: Action) -> tuple[Change, ...]:
         """The changes with this action, in plan order."""
-        return tuple(c for c in self.items if c.action == action)
+        return tuple(c for c in self.every() if c.action == action)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view of the whole plan."""
@@ -119,7 +124,7 @@ class Plan:
             "changes": self.changes,
             "assignment": assignment_rows(state),
             "slots": {node: list(r) for node, r in state.slots.items()},
-            "actions": [c.to_dict() for c in self.items],
+            "actions": [c.to_dict() for c in self.every()],
             "warnings": list(state.warnings),
             "missing_material": list(state.missing_material),
         }
@@ -263,7 +268,7 @@ def _service(
     if match.spec_hash == want.spec_hash:
         return _noop(want, match)
     assert want.spec is not None
-    observed = _with_network_names(match.spec, network_ids)
+    observed = with_network_names(match.spec, network_ids)
     fields = changed_paths(want.spec, observed) or (f"Labels.{labels.SPEC_HASH}",)
     live = live_changes(want, match)
     action: Action = "live" if live and live_only(fields) else "update"
@@ -282,7 +287,7 @@ def _service(
     )
 
 
-def _with_network_names(spec: Mapping[str, Any], network_ids: Mapping[str, str]) -> dict[str, Any]:
+def with_network_names(spec: Mapping[str, Any], network_ids: Mapping[str, str]) -> dict[str, Any]:
     """Observed service spec with network ids turned back into the names we wrote."""
     names = {net_id: name for name, net_id in network_ids.items()}
     body = dict(spec)

@@ -132,7 +132,7 @@ def each(values: tuple[str, ...], check: Callable[[str], str]) -> tuple[str, ...
 
 def cross_check(stack: Stack) -> tuple[str, str] | None:
     """The first rule spanning several fields that ``stack`` breaks, as (path, message)."""
-    for check in (_counts, _ports, _access):
+    for check in (_counts, _ports, _access, _metrics):
         problem = check(stack)
         if problem is not None:
             return problem
@@ -192,4 +192,22 @@ def _access(stack: Stack) -> tuple[str, str] | None:
                 f"the cluster bus ports would reach {bus_last} (base_port + {BUS_PORT_OFFSET} + "
                 f"node index - 1), which must be <= {MAX_PORT}",
             )
+    return None
+
+
+def _metrics(stack: Stack) -> tuple[str, str] | None:
+    """The exporter's port on its manager: never a node's published port or the engine's."""
+    metrics = stack.metrics
+    if not metrics.enabled:
+        return None
+    if metrics.port in SWARM_TCP_PORTS:
+        what = SWARM_TCP_PORTS[metrics.port]
+        return "metrics.port", f"{metrics.port} is the port of {what} on every Swarm host"
+    first = stack.access.base_port
+    last = first + stack.redis_count + stack.sentinel_count - 1
+    if stack.access.publish == "host" and first <= metrics.port <= last:
+        return (
+            "metrics.port",
+            f"{metrics.port} is among the nodes' published ports {first}..{last}: choose another",
+        )
     return None

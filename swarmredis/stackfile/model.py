@@ -258,6 +258,31 @@ class Sentinel(_Frozen):
         return self
 
 
+class Metrics(_Frozen):
+    """The stack's own metrics exporter: one small Swarm service on a manager that serves
+    ``/metrics`` on ``port`` of that host (``swarmredis exporter``, run from ``image``)."""
+
+    enabled: StrictBool = False
+    port: Port = 9650
+    image: str | None = None  # has Python and swarmredis: ``python3 -m swarmredis`` runs
+    scrape_timeout: Annotated[Seconds, Field(ge=1, le=60)] = 5.0
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        return None if value is None else rules.check_image(value)
+
+    @model_validator(mode="after")
+    def _image_when_enabled(self) -> Metrics:
+        if self.enabled and self.image is None:
+            raise spec_problem(
+                "image",
+                "is required when metrics.enabled is true: an image in which `python3 -m"
+                " swarmredis` runs (docs/monitoring.md shows how to build one)",
+            )
+        return self
+
+
 class Update(_Frozen):
     """Rolling update settings of every service."""
 
@@ -287,6 +312,7 @@ class Stack(_Frozen):
         default_factory=dict
     )
     update: Update = Update()
+    metrics: Metrics = Metrics()
 
     @field_validator("name")
     @classmethod

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import anyio
 
 from swarmredis.engine.context import RunContext, admin_access
 from swarmredis.engine.events import Event, Reporter, silent
+from swarmredis.engine.flows.exporter import ExporterResult, apply_exporter
 from swarmredis.engine.flows.live import apply_live, converge_live
 from swarmredis.engine.flows.plan import DeployOptions, check_certs, plan_stack
 from swarmredis.engine.flows.preflight import check_hosts, creates_services
@@ -56,6 +57,7 @@ class DeployResult:
     lock_calls: dict[str, int] = field(default_factory=dict)  # the stack lock's requests
     adopted: list[dict[str, Any]] = field(default_factory=list)  # data no service owned
     live: list[str] = field(default_factory=list)  # nodes whose live settings were set
+    metrics: ExporterResult | None = None  # what the metrics step did, where it serves
 
     @property
     def writes(self) -> dict[str, int]:
@@ -79,6 +81,7 @@ class DeployResult:
             "docker_calls": dict(sorted(self.docker_calls.items())),
             "lock_calls": dict(sorted(self.lock_calls.items())),
             "adopted": self.adopted,
+            "metrics": asdict(self.metrics) if self.metrics else None,
             "writes": self.writes,
         }
 
@@ -170,10 +173,16 @@ async def deploy_held(
     for line in boot.lines():
         report(Event("bootstrap", stack.name, "info", line))
     report(Event("bootstrap", stack.name, "done", stack.mode))
+    exported = None
+    if plan.metrics:  # the metrics service: enabled, or made by an earlier deploy
+        with run.timed("metrics"):
+            port = stack.metrics.port
+            exported = await apply_exporter(gateway, plan.metrics, port, report, options.timeout)
     with run.timed("health"):
         health = await wait_healthy(gateway, stack.name, run, options.timeout)
     result = DeployResult(plan, applied, boot, issued, health, run.timings, dict(gateway.calls))
     result.live = live
+    result.metrics = exported
     result.adopted = adopted_data(plan, boot, health)
     if result.adopted:
         held = ", ".join(

@@ -8,13 +8,15 @@ prints the diff; ``deploy`` calls it with ``issue=True`` and goes on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 
+from swarmredis import labels
 from swarmredis.constants import DEFAULT_CONCURRENCY, LOCK_WAIT_S, NODE_TIMEOUT_S
+from swarmredis.engine.flows.exporter import plan_exporter
 from swarmredis.engine.swarm.observe import observe
 from swarmredis.engine.swarm.records import read_volume_record
 from swarmredis.errors import PKIError
@@ -24,6 +26,7 @@ from swarmredis.pki.material import build_material, stack_pki
 from swarmredis.pki.model import StackPKI
 from swarmredis.pki.store import CertStore
 from swarmredis.pki.validate import check_store
+from swarmredis.plan import exporter
 from swarmredis.plan.diff import Plan, diff
 from swarmredis.plan.observe import ObservedObject, previous_assignment
 from swarmredis.plan.placement import Assignment, place
@@ -61,16 +64,18 @@ class LiveStack:
     """What the Swarm holds of a stack and where its nodes go: the ground every plan,
     certificate and rotation works from."""
 
-    objects: tuple[ObservedObject, ...]
+    objects: tuple[ObservedObject, ...]  # the nodes' (network, secrets, configs, services)
     layout: Layout
     assignment: Assignment
     pki: StackPKI
+    metrics: tuple[ObservedObject, ...] = ()  # the metrics exporter's (plan.exporter)
 
 
 async def read_live(gateway: DockerGateway, stack: Stack, options: DeployOptions) -> LiveStack:
     """Read the Swarm, seat and place ``stack``'s nodes, check host ports: the nodes a
     scaled stack really has, with the names, hosts and addresses their certificates carry."""
-    nodes, objects = await observe(gateway, stack.name)
+    nodes, seen = await observe(gateway, stack.name)
+    objects = tuple(o for o in seen if labels.PART not in o.labels)
     record = await read_volume_record(gateway, stack.name)
     retired = record.retired if record else ()  # a retired node's index is never reused
     # the live nodes keep their names, roles and ports; fewer nodes retire (drained first)
@@ -88,7 +93,8 @@ async def read_live(gateway: DockerGateway, stack: Stack, options: DeployOptions
         if stack.announce == "host"
         else None
     )
-    return LiveStack(objects, layout, assignment, stack_pki(stack, hosts, layout))
+    metrics = tuple(o for o in seen if o.labels.get(labels.PART) == exporter.PART)
+    return LiveStack(objects, layout, assignment, stack_pki(stack, hosts, layout), metrics)
 
 
 async def deployed_pki(
@@ -131,7 +137,11 @@ async def plan_stack(
         issued = [f"{leaf.kind} {leaf.name}" for leaf in report.issued]
     material = await anyio.to_thread.run_sync(lambda: _material_or_empty(store, pki, issue))
     desired = desired_state(stack, live.assignment, material, live.layout)
-    return diff(desired, live.objects, options.prune), issued
+    networks = {o.name: o.id for o in live.objects if o.kind == "network"}
+    metrics = await plan_exporter(
+        desired, store, pki, live.metrics, required=issue, network_ids=networks
+    )
+    return replace(diff(desired, live.objects, options.prune), metrics=metrics), issued
 
 
 def _material_or_empty(store: CertStore, pki: StackPKI, required: bool) -> dict[str, bytes]:
