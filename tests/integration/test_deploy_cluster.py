@@ -34,6 +34,8 @@ from .underload import longest_error_window, run_under_a_writer
 
 STACK = "itc"
 BASE_PORT = 7300
+EXPORTER_IMAGE = "swarmredis-exporter:lab"  # scripts/lab builds it from the project's venv
+METRICS = {"enabled": True, "port": 9651, "image": EXPORTER_IMAGE, "scrape_timeout": 4}
 
 
 class Deployed(DeployedStack):
@@ -90,7 +92,9 @@ def cluster(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> It
     certs = tmp / "certs"
     # in_overlay() runs `docker run --network itc_net`: the stack asks for an attachable overlay
     network = {"name": f"{STACK}_net", "attachable": True}
-    stack_file = stack_copy(tmp, "cluster", STACK, BASE_PORT, network=network, update=FAST_UPDATE)
+    stack_file = stack_copy(
+        tmp, "cluster", STACK, BASE_PORT, network=network, update=FAST_UPDATE, metrics=METRICS
+    )
     cli("rm", STACK, "--volumes", "--yes", "-q", docker_host=swarm_lab.docker_host)
     first = cli(
         "deploy",
@@ -200,7 +204,7 @@ async def test_plain_port_and_default_user_are_refused(cluster: Deployed) -> Non
 
 def test_docker_stack_commands_see_the_stack(cluster: Deployed) -> None:
     stacks = cluster.lab.docker(1, "stack", "ls", "--format", "{{.Name}} {{.Services}}")
-    assert f"{STACK} 6" in stacks
+    assert f"{STACK} 7" in stacks  # six nodes and the metrics service
     tasks = cluster.lab.docker(
         1,
         "stack",
@@ -211,7 +215,7 @@ def test_docker_stack_commands_see_the_stack(cluster: Deployed) -> None:
         "--format",
         "{{.Name}} {{.CurrentState}}",
     )
-    assert len([line for line in tasks.splitlines() if "Running" in line]) == 6
+    assert len([line for line in tasks.splitlines() if "Running" in line]) == 7
 
 
 def _task_ids(cluster: Deployed) -> set[str]:
@@ -466,9 +470,11 @@ def test_published_port_is_tls(cluster: Deployed) -> None:
     assert answer in (b"<reset>", b"")
 
 
-def scrape(port: int, timeout_s: float) -> dict[tuple[str, str], float]:
-    """GET /metrics, read with Prometheus's own parser: (metric, node) -> value."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as page:
+def scrape(port: int, timeout_s: float, url: str = "") -> dict[tuple[str, str], float]:
+    """GET /metrics (of ``url``, else of 127.0.0.1:``port``), read with Prometheus's own
+    parser: (metric, node) -> value."""
+    url = url or f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=timeout_s) as page:
         text = page.read().decode()
     return {
         (sample.name, sample.labels.get("node", "")): sample.value
@@ -485,8 +491,10 @@ def test_metrics_endpoint_shows_a_stopped_node_down_within_the_scrape_timeout(
     cluster ok with every slot. A real Prometheus scrapes it and evaluates the shipped
     alert rules (all healthy). With one replica's service scaled to 0, a scrape still
     answers within the scrape timeout and shows that node `swarmredis_node_up 0`, the others
-    1, and Prometheus's SwarmRedisNodeDown alert is pending for it. (Last in the module:
-    the stack stays so.)"""
+    1, and Prometheus's SwarmRedisNodeDown alert is pending for it. The stack's own
+    metrics service (metrics.enabled: the exporter on a manager, with no Docker socket)
+    answers the same, within its scrape timeout of 4 s. (Last in the module: the stack
+    stays so.)"""
     port = free_port()
     args = ["metrics", str(cluster.stack_file), "--listen", f"127.0.0.1:{port}"]
     args += ["--scrape-timeout", "4", "--certs-dir", str(cluster.certs)]
@@ -512,6 +520,11 @@ def test_metrics_endpoint_shows_a_stopped_node_down_within_the_scrape_timeout(
         assert found[("swarmredis_cluster_state_ok", "")] == 1.0
         assert found[("swarmredis_cluster_known_nodes", "")] == 6
         assert found[("swarmredis_stack_problems", "")] == 0
+        url = _service_url(cluster)
+        served = scrape(0, 6, url)
+        assert [served[("swarmredis_node_up", n)] for n in names] == [1.0] * 6, url
+        assert served[("swarmredis_cluster_state_ok", "")] == 1.0
+        assert served[("swarmredis_cluster_known_nodes", "")] == 6
         with prometheus_server(tmp_path / "prometheus", f"127.0.0.1:{port}") as prometheus:
             _scraped_by_prometheus(prometheus, names)
             _, report = cluster.status()
@@ -521,6 +534,9 @@ def test_metrics_endpoint_shows_a_stopped_node_down_within_the_scrape_timeout(
             assert stopped[("swarmredis_node_up", replica)] == 0.0
             up = [stopped[("swarmredis_node_up", n)] for n in names if n != replica]
             assert up == [1.0] * 5
+            served = scrape(0, 6, url)  # its scrape timeout is 4 s
+            assert served[("swarmredis_node_up", replica)] == 0.0
+            assert [served[("swarmredis_node_up", n)] for n in names if n != replica] == up
             eventually_sync(
                 lambda: _alerting(prometheus, "SwarmRedisNodeDown") == {replica},
                 30,
@@ -529,6 +545,15 @@ def test_metrics_endpoint_shows_a_stopped_node_down_within_the_scrape_timeout(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _service_url(cluster: Deployed) -> str:
+    """Where the stack's metrics service serves, as the last deploy said."""
+    last = cluster.deploy("--json")  # nothing to change: it tells where the service runs
+    assert last.returncode == 0, last.stdout[-2000:] + last.stderr
+    url: str = json.loads(last.stdout.strip().splitlines()[-1])["result"]["metrics"]["url"]
+    assert url.startswith("http://192.168.77."), url  # on a lab host, published there
+    return url
 
 
 def _scraped_by_prometheus(prometheus: str, names: list[str]) -> None:
