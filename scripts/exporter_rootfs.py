@@ -59,7 +59,7 @@ def copy_libraries(root: Path, binary: Path) -> None:
 
 def main(root: Path) -> None:
     prefix = root / "usr" / "local"
-    binary = Path(os.path.realpath(sys._base_executable))  # the venv's own interpreter
+    binary = Path(os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
     (prefix / "bin").mkdir(parents=True, exist_ok=True)
     shutil.copy2(binary, prefix / "bin" / VERSION)
     (prefix / "bin" / "python3").symlink_to(VERSION)
