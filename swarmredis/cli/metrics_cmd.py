@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,6 +21,9 @@ from swarmredis.cli.common import (
     run,
 )
 from swarmredis.cli.pkiview import load_with_store
+
+if TYPE_CHECKING:
+    from swarmredis.engine.flows.metrics import Exporter
 
 DEFAULT_LISTEN = "127.0.0.1:9650"
 
@@ -74,20 +79,9 @@ def register(app: typer.Typer) -> None:
                     sys.stdout.buffer.write(await exporter.exposition())
                     sys.stdout.flush()
                     return
-                from swarmredis.gateway.http import serve
+                await serve_exporter(exporter, host, port, " (Ctrl-C stops)")
 
-                def ready(bound_host: str, bound_port: int) -> None:
-                    console.print(
-                        f"serving the metrics of {exporter.stack} on"
-                        f" http://{bound_host}:{bound_port}/metrics (Ctrl-C stops)"
-                    )
-
-                await serve(host, port, exporter.handle, ready=ready)
-
-        try:
-            run(body)
-        except KeyboardInterrupt:
-            raise typer.Exit(0) from None
+        run_until_stopped(body)
 
     @app.command("exporter", cls=Command)
     def exporter_command(
@@ -114,19 +108,29 @@ def register(app: typer.Typer) -> None:
             import anyio
 
             from swarmredis.engine.flows.metrics import document_exporter
-            from swarmredis.gateway.http import serve
 
             exporter = await anyio.to_thread.run_sync(lambda: document_exporter(document))
+            await serve_exporter(exporter, host, port)
 
-            def ready(bound_host: str, bound_port: int) -> None:
-                console.print(
-                    f"serving the metrics of {exporter.stack} on"
-                    f" http://{bound_host}:{bound_port}/metrics"
-                )
+        run_until_stopped(body)
 
-            await serve(host, port, exporter.handle, ready=ready)
 
-        try:
-            run(body)
-        except KeyboardInterrupt:
-            raise typer.Exit(0) from None
+async def serve_exporter(exporter: Exporter, host: str, port: int, note: str = "") -> None:
+    """Serve ``/metrics`` until stopped, saying where once it listens."""
+    from swarmredis.gateway.http import serve
+
+    def ready(bound_host: str, bound_port: int) -> None:
+        console.print(
+            f"serving the metrics of {exporter.stack} on"
+            f" http://{bound_host}:{bound_port}/metrics{note}"
+        )
+
+    await serve(host, port, exporter.handle, ready=ready)
+
+
+def run_until_stopped(body: Callable[[], Awaitable[None]]) -> None:
+    """``run(body)``; Ctrl-C is the way a server stops: exit 0."""
+    try:
+        run(body)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None

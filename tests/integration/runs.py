@@ -46,14 +46,8 @@ def deploy_killed_at(
 ) -> Killed:
     """Start `COMMAND STACKFILE --json` (deploy), SIGKILL it as soon as an event matches
     ``at`` (after ``then()``, a bounded wait for what the step must have done), and reap it."""
-    args = [sys.executable, "-m", "swarmredis", *command, str(stack_file), *extra, "--json"]
-    args += ["--certs-dir", str(certs), "--docker-host", lab.docker_host]
     started = time.monotonic()
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
-    )
-    watchdog = threading.Timer(within, proc.kill)  # bounds the reading below
-    watchdog.start()
+    proc, watchdog = _started((*command, str(stack_file), *extra), certs, lab, within)
     events: list[Event] = []
     try:
         assert proc.stdout is not None
@@ -130,14 +124,8 @@ def deploy_disturbed_at(
     """`deploy STACKFILE --json` to its own end, with ``fault()`` done (in a thread, while
     the deploy goes on) as soon as an event matches ``at``; the fault's error, if any, is
     raised after the deploy ended."""
-    args = [sys.executable, "-m", "swarmredis", "deploy", str(stack_file), "--json"]
-    args += ["--certs-dir", str(certs), "--docker-host", lab.docker_host]
     started = time.monotonic()
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
-    )
-    watchdog = threading.Timer(within, proc.kill)  # bounds the reading below
-    watchdog.start()
+    proc, watchdog = _started(("deploy", str(stack_file)), certs, lab, within)
     failed: list[BaseException] = []
 
     def disturb() -> None:
@@ -175,3 +163,21 @@ def deploy_disturbed_at(
     if failed:
         raise failed[0]
     return Rerun(code, events, result, time.monotonic() - started, stderr, times)
+
+
+def _started(
+    args: tuple[str, ...], certs: Path, lab: SwarmLab, within: float
+) -> tuple[subprocess.Popen[str], threading.Timer]:
+    """`swarmredis ARGS --json` started, and a running timer that kills it after
+    ``within`` seconds (it bounds the caller's reading of its lines)."""
+    command = [sys.executable, "-m", "swarmredis", *args, "--json", "--certs-dir", str(certs)]
+    proc = subprocess.Popen(
+        [*command, "--docker-host", lab.docker_host],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    watchdog = threading.Timer(within, proc.kill)
+    watchdog.start()
+    return proc, watchdog
