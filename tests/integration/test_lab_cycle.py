@@ -56,8 +56,9 @@ def _leftovers(lab_dir: Path) -> list[str]:
         found += [m.split()[1] for m in mounts if m.split()[1].startswith(str(lab_dir))]
     rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
     found += [r for r in rules.splitlines() if BRIDGE in r]
-    if lab_dir.exists():
-        found += [str(p) for p in lab_dir.iterdir() if not p.name.startswith("redis-image.")]
+    if lab_dir.exists():  # the built image tars stay: they rebuild the same
+        kept = ("redis-image.", "exporter-image.")
+        found += [str(p) for p in lab_dir.iterdir() if not p.name.startswith(kept)]
     return found
 
 
