@@ -46,7 +46,7 @@ SECRET_FILES = {
 }
 USER = "65534:65534"  # nobody: it writes nothing
 OWNER = "65534"
-MEMORY = 128 * 1024**2
+MEMORY = 256 * 1024**2  # measured: 74 MB resident after a scrape, plus the health check
 DISABLED = "metrics.enabled is not true in the stack file"
 LISTENING = "import socket; socket.create_connection(('127.0.0.1', {port}), 2).close()"
 

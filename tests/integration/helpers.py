@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from testkit.tls import ClientFiles
 
 if TYPE_CHECKING:
@@ -80,10 +80,9 @@ async def cluster_client(
     """
     tls = files or ClientFiles.of_store(certs / stack, user)
     remap = endpoints(stack, certs, docker_host)
-    start_host, start_port = remap[(f"{stack}-node-1", 6379)]
     client = RedisCluster(
-        host=start_host,
-        port=start_port,
+        # every node: the client starts from the first that answers (one may be restarting)
+        startup_nodes=[ClusterNode(host, port) for host, port in remap.values()],
         ssl=True,
         ssl_ca_certs=str(tls.ca),
         ssl_certfile=str(tls.cert),

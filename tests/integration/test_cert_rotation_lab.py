@@ -27,7 +27,7 @@ import pytest
 import yaml
 from cryptography import x509
 from redis.exceptions import RedisError
-from testkit import eventually
+from testkit import eventually, eventually_sync
 from testkit.ledger import WriteLedger
 from testkit.tls import (
     REFUSED,
@@ -115,9 +115,20 @@ def test_deploy_then_write_keys(rotated: Rotated) -> None:
 
 
 def ping_ok(d: Rotated, files: ClientFiles) -> None:
-    """Every node accepts ``files`` in a TLS handshake (and asks for AUTH: default is off)."""
+    """Every node accepts ``files`` in a TLS handshake (and asks for AUTH: default is off).
+    A node that refuses the connection is one Swarm is still restarting (a rolling deploy
+    killed as it restarted a node leaves Swarm to finish that): it is waited for, 60 s."""
     for host, port in d.endpoints().values():
+        eventually_sync(lambda h=host, p=port: accepts(h, p), 60, f"{host}:{port} listening")
         assert ping_reply(host, port, files) == b"-NOAUTH Authentication required."
+
+
+def accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return False
+    return True
 
 
 def rotate_figure(name: str, what: str) -> Figure:
