@@ -436,7 +436,7 @@ async def test_the_target_primary_restarted_while_slots_move_ends_with_every_key
         if e.get("subject") == "rebalance" and e.get("status") == "done"
     ]
     assert not ended or ended[0] > restarted["at"], "the moves ended before the SIGTERM"
-    outcome = "finished" if first.code == 0 else f"stopped: {first.stderr.strip()[-300:]}"
+    outcome = "finished" if first.code == 0 else f"stopped: {error_message(first.stderr)}"
     later = first.events[trigger + 1 :]
     told = [f"{e['step']} {e['subject']} {e['status']}: {e.get('detail', '')}" for e in later]
     print("after the SIGTERM, the deploy told:", *told[:40], sep="\n  ")
@@ -462,6 +462,15 @@ async def test_the_target_primary_restarted_while_slots_move_ends_with_every_key
     await count_losses(d, loaded, figure)
     record(figure)
     assert figure.lost_confirmed == 0, figure
+
+
+def error_message(stderr: str) -> str:
+    """The error's message from a ``--json`` run's stderr (its last line), else its text."""
+    lines = stderr.strip().splitlines()
+    try:
+        return str(json.loads(lines[-1])["message"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return stderr.strip()[-300:]
 
 
 def running_tasks(d: DeployedStack) -> set[str]:
