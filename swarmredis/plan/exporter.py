@@ -17,8 +17,6 @@ scaling) ever sees them.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,8 +24,8 @@ from typing import Any
 
 from swarmredis import labels
 from swarmredis.plan.diff import Action, Change, changed_paths, with_network_names
-from swarmredis.plan.objects import DesiredObject, finish, object_labels
-from swarmredis.plan.observe import ObjectKind, ObservedObject
+from swarmredis.plan.objects import DesiredObject, data_object, finish, object_labels
+from swarmredis.plan.observe import ObservedObject
 from swarmredis.plan.services import DNS_OPTIONS, SECOND
 from swarmredis.plan.state import DesiredState
 from swarmredis.stackfile.model import Stack
@@ -120,21 +118,12 @@ def exporter_state(
     """The exporter's objects for ``state``; ``material`` maps each name of
     ``SECRET_FILES`` to its bytes (the monitor user's, from the store)."""
     stack = state.stack
-    secrets = tuple(_data("secret", stack, name, material[name]) for name in SECRET_FILES)
+    secrets = tuple(
+        data_object("secret", stack, name, material[name], part=PART) for name in SECRET_FILES
+    )
     text = json.dumps(targets_document(state, certificates), indent=2, sort_keys=True) + "\n"
-    config = _data("config", stack, TARGETS_LOGICAL, text.encode())
+    config = data_object("config", stack, TARGETS_LOGICAL, text.encode(), part=PART)
     return ExporterState(secrets, config, _service(stack, secrets, config))
-
-
-def _data(kind: ObjectKind, stack: Stack, logical: str, data: bytes) -> DesiredObject:
-    digest = hashlib.sha256(data).hexdigest()
-    name = labels.versioned_name(stack.name, logical, digest)
-    spec: dict[str, Any] = {
-        "Name": name,
-        "Labels": object_labels(stack, kind, **_part(logical)),
-        "Data": base64.b64encode(data).decode("ascii"),
-    }
-    return finish(kind, name, logical, spec)
 
 
 def _part(logical: str) -> dict[str, str | None]:

@@ -89,13 +89,16 @@ def network_object(stack: Stack) -> DesiredObject:
     return finish("network", network.name, network.name, spec)
 
 
-def data_object(kind: ObjectKind, stack: Stack, logical: str, data: bytes) -> DesiredObject:
-    """SecretSpec or ConfigSpec of ``data``; its name carries the content digest."""
+def data_object(
+    kind: ObjectKind, stack: Stack, logical: str, data: bytes, *, part: str | None = None
+) -> DesiredObject:
+    """SecretSpec or ConfigSpec of ``data``; its name carries the content digest. ``part``:
+    the label of objects kept apart from the nodes' (``plan.exporter``)."""
     digest = hashlib.sha256(data).hexdigest()
     name = labels.versioned_name(stack.name, logical, digest)
     spec: dict[str, Any] = {
         "Name": name,
-        "Labels": object_labels(stack, kind, **{labels.LOGICAL: logical}),
+        "Labels": object_labels(stack, kind, **{labels.LOGICAL: logical, labels.PART: part}),
         "Data": base64.b64encode(data).decode("ascii"),
     }
     return finish(kind, name, logical, spec)
